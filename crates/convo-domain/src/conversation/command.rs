@@ -1,0 +1,121 @@
+//! Conversation commands: what a caller asks for. Each carries its workspace and actor.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{Actor, DeliveryStatus, MessageContent};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationCommand {
+    pub workspace_id: Uuid,
+    pub actor: Actor,
+    pub action: ConversationAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationKind {
+    Direct,
+    Group,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationStatus {
+    Open,
+    Pending,
+    Snoozed,
+    Closed,
+}
+
+/// A delivery failure as the connector reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryFailure {
+    pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConversationAction {
+    /// An inbound message from the contact (or a group member); starts the conversation if new,
+    /// reopens and unarchives it otherwise.
+    ReceiveInboundMessage {
+        inbox_id: Uuid,
+        /// The contact id (direct) or group id (group): with the inbox, it names the thread.
+        thread_key: String,
+        kind: ConversationKind,
+        display_name: Option<String>,
+        message_id: Uuid,
+        channel_message_id: Option<String>,
+        /// When the contact sent it, as reported by the connector: the window counts from here.
+        sent_at: DateTime<Utc>,
+        content: MessageContent,
+        /// The group member who wrote it (groups only).
+        sender: Option<String>,
+    },
+    SendMessage {
+        message_id: Uuid,
+        content: MessageContent,
+    },
+    RecordDeliveryStatus {
+        message_id: Uuid,
+        status: DeliveryStatus,
+        failure: Option<DeliveryFailure>,
+        /// When the channel reported it.
+        reported_at: DateTime<Utc>,
+    },
+    /// An empty emoji removes the actor's reaction.
+    React {
+        message_id: Uuid,
+        emoji: String,
+    },
+    EditMessage {
+        message_id: Uuid,
+        content: MessageContent,
+    },
+    DeleteMessage {
+        message_id: Uuid,
+    },
+    AssignAgent {
+        agent_id: String,
+    },
+    UnassignAgent,
+    AssignTeam {
+        team_id: String,
+    },
+    UnassignTeam,
+    Archive,
+    Unarchive,
+    MarkRead {
+        user_id: String,
+        message_id: Uuid,
+    },
+    ChangeStatus {
+        status: ConversationStatus,
+        snoozed_until: Option<DateTime<Utc>>,
+    },
+}
+
+impl ConversationAction {
+    /// A stable name for logs and metrics.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::ReceiveInboundMessage { .. } => "receive_inbound_message",
+            Self::SendMessage { .. } => "send_message",
+            Self::RecordDeliveryStatus { .. } => "record_delivery_status",
+            Self::React { .. } => "react",
+            Self::EditMessage { .. } => "edit_message",
+            Self::DeleteMessage { .. } => "delete_message",
+            Self::AssignAgent { .. } => "assign_agent",
+            Self::UnassignAgent => "unassign_agent",
+            Self::AssignTeam { .. } => "assign_team",
+            Self::UnassignTeam => "unassign_team",
+            Self::Archive => "archive",
+            Self::Unarchive => "unarchive",
+            Self::MarkRead { .. } => "mark_read",
+            Self::ChangeStatus { .. } => "change_status",
+        }
+    }
+}

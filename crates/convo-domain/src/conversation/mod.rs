@@ -1,0 +1,516 @@
+//! The `Conversation` aggregate: one thread with one contact or group on one inbox.
+//!
+//! Its state stays bounded however long the conversation runs: counters, the assignment, the
+//! window's last inbound time, read markers per user, and facts about the most recent
+//! [`RECENT_MESSAGES`] messages. Commands about older messages ask [`MessageLookup`].
+
+mod command;
+mod error;
+mod event;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use cqrs_es::Aggregate;
+use cqrs_es::event_sink::EventSink;
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use command::{ConversationAction, ConversationCommand, ConversationKind, ConversationStatus, DeliveryFailure};
+pub use error::ConversationError;
+pub use event::{ConversationChange, ConversationEvent};
+
+use crate::window::TemplateSupport;
+use crate::{
+    ActorKind, ChannelType, Clock, DeliveryStatus, Direction, InboxFacts, MessageContent, MessageFacts, WindowActor,
+    WindowState,
+};
+
+/// How many recent messages the aggregate remembers facts about.
+pub const RECENT_MESSAGES: usize = 256;
+/// How far in the future a connector's `sent_at` may be (clock skew) before it is refused.
+pub const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
+/// Longest reaction emoji accepted, in characters (emoji sequences can be several code points).
+pub const MAX_EMOJI_CHARS: usize = 16;
+/// Longest agent, team or user id accepted.
+pub const MAX_ID_CHARS: usize = 200;
+
+/// Finds an inbox's facts; the caller's store implements it.
+pub trait InboxLookup: Send + Sync {
+    fn inbox(&self, inbox_id: Uuid) -> BoxFuture<'_, Result<Option<InboxFacts>, String>>;
+}
+
+/// Finds facts about a message older than the aggregate remembers, by folding the
+/// conversation's events (see [`message_facts`]).
+pub trait MessageLookup: Send + Sync {
+    fn message(&self, conversation_id: Uuid, message_id: Uuid) -> BoxFuture<'_, Result<Option<MessageFacts>, String>>;
+}
+
+pub struct ConversationServices {
+    pub clock: Arc<dyn Clock>,
+    pub inboxes: Arc<dyn InboxLookup>,
+    pub messages: Arc<dyn MessageLookup>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub conversation_id: Option<Uuid>,
+    pub workspace_id: Option<Uuid>,
+    pub inbox_id: Option<Uuid>,
+    pub channel: Option<ChannelType>,
+    pub kind: Option<ConversationKind>,
+    pub status: Option<ConversationStatus>,
+    pub snoozed_until: Option<DateTime<Utc>>,
+    pub archived: bool,
+    pub assignee: Option<String>,
+    pub team: Option<String>,
+    /// When the contact last wrote (as the connector reported it): the window counts from here.
+    pub last_inbound_at: Option<DateTime<Utc>>,
+    pub message_count: u64,
+    pub inbound_count: u64,
+    pub recent: VecDeque<MessageFacts>,
+    /// Per user, the seq of the last message they have read.
+    pub read_markers: BTreeMap<String, u64>,
+}
+
+/// Facts about one message, folded from a conversation's events: what [`MessageLookup`] returns.
+pub fn message_facts<'a>(
+    events: impl IntoIterator<Item = &'a ConversationEvent>,
+    message_id: Uuid,
+) -> Option<MessageFacts> {
+    let mut facts: Option<MessageFacts> = None;
+    for event in events {
+        if event.change.message_id() != Some(message_id) {
+            continue;
+        }
+        match &event.change {
+            ConversationChange::InboundMessageReceived { seq, inbound_count, .. } => {
+                facts = Some(new_facts(message_id, *seq, Direction::Inbound, *inbound_count))
+            }
+            ConversationChange::MessageSent { seq, inbound_count, .. } => {
+                facts = Some(new_facts(message_id, *seq, Direction::Outbound, *inbound_count))
+            }
+            change => {
+                if let Some(f) = facts.as_mut() {
+                    apply_to_facts(f, change);
+                }
+            }
+        }
+    }
+    facts
+}
+
+fn new_facts(message_id: Uuid, seq: u64, direction: Direction, inbound_count: u64) -> MessageFacts {
+    let status = match direction {
+        Direction::Inbound => DeliveryStatus::Delivered,
+        Direction::Outbound => DeliveryStatus::Accepted,
+    };
+    MessageFacts { message_id, seq, direction, status, deleted: false, inbound_count }
+}
+
+fn apply_to_facts(facts: &mut MessageFacts, change: &ConversationChange) {
+    match change {
+        ConversationChange::DeliveryStatusRecorded { status, .. } => facts.status = *status,
+        ConversationChange::MessageDeleted { .. } => facts.deleted = true,
+        _ => {}
+    }
+}
+
+fn required_id(field: &str, value: &str) -> Result<(), ConversationError> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > MAX_ID_CHARS {
+        return Err(ConversationError::validation(field, format!("must be 1 to {MAX_ID_CHARS} characters")));
+    }
+    Ok(())
+}
+
+impl Conversation {
+    fn started(&self, workspace_id: Uuid) -> Result<Uuid, ConversationError> {
+        match (self.conversation_id, self.workspace_id) {
+            (Some(id), Some(ws)) if ws == workspace_id => Ok(id),
+            _ => Err(ConversationError::NotFound),
+        }
+    }
+
+    fn recent_message(&self, message_id: Uuid) -> Option<&MessageFacts> {
+        self.recent.iter().rev().find(|m| m.message_id == message_id)
+    }
+
+    async fn find_message(
+        &self,
+        id: Uuid,
+        message_id: Uuid,
+        services: &ConversationServices,
+    ) -> Result<MessageFacts, ConversationError> {
+        if let Some(facts) = self.recent_message(message_id) {
+            return Ok(facts.clone());
+        }
+        services
+            .messages
+            .message(id, message_id)
+            .await
+            .map_err(ConversationError::Lookup)?
+            .ok_or(ConversationError::MessageNotFound(message_id))
+    }
+
+    async fn live_message(
+        &self,
+        id: Uuid,
+        message_id: Uuid,
+        services: &ConversationServices,
+    ) -> Result<MessageFacts, ConversationError> {
+        let facts = self.find_message(id, message_id, services).await?;
+        if facts.deleted {
+            return Err(ConversationError::MessageDeleted(message_id));
+        }
+        Ok(facts)
+    }
+
+    async fn inbox(
+        &self,
+        inbox_id: Uuid,
+        workspace_id: Uuid,
+        services: &ConversationServices,
+    ) -> Result<InboxFacts, ConversationError> {
+        match services.inboxes.inbox(inbox_id).await.map_err(ConversationError::Lookup)? {
+            Some(inbox) if !inbox.deleted && inbox.workspace_id == workspace_id => Ok(inbox),
+            _ => Err(ConversationError::InboxRequired),
+        }
+    }
+
+    /// A message id names one message for ever: refused if it is already used here, among the
+    /// recent messages or (for a longer conversation) in the store.
+    async fn check_new_message_id(
+        &self,
+        message_id: Uuid,
+        services: &ConversationServices,
+    ) -> Result<(), ConversationError> {
+        let used = match self.recent_message(message_id) {
+            Some(_) => true,
+            None => match self.conversation_id {
+                Some(id) if self.message_count > RECENT_MESSAGES as u64 => {
+                    services.messages.message(id, message_id).await.map_err(ConversationError::Lookup)?.is_some()
+                }
+                _ => false,
+            },
+        };
+        if used {
+            return Err(ConversationError::DuplicateMessage(message_id));
+        }
+        Ok(())
+    }
+
+    /// The messaging-window policy, applied to a send.
+    fn check_window(
+        &self,
+        inbox: &InboxFacts,
+        actor: WindowActor,
+        content: &MessageContent,
+        now: DateTime<Utc>,
+    ) -> Result<(), ConversationError> {
+        let policy = inbox.policy;
+        let unsupported = || ConversationError::UnsupportedChannel { channel: inbox.channel, content: content.kind() };
+        match content {
+            MessageContent::Template { .. } => match policy.templates {
+                TemplateSupport::Unsupported => return Err(unsupported()),
+                TemplateSupport::AllowedOutsideWindow => return Ok(()),
+                TemplateSupport::InsideWindow => {}
+            },
+            MessageContent::Interactive { .. } if !policy.interactive => return Err(unsupported()),
+            _ => {}
+        }
+        let window = policy.window(actor, self.last_inbound_at, now);
+        if window.state == WindowState::Closed {
+            return Err(ConversationError::MessagingWindowClosed { actor, expired_at: window.expires_at });
+        }
+        Ok(())
+    }
+
+    async fn decide(
+        &self,
+        command: ConversationCommand,
+        services: &ConversationServices,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ConversationChange>, ConversationError> {
+        use ConversationAction as A;
+        use ConversationChange as C;
+        let ws = command.workspace_id;
+        if let A::ReceiveInboundMessage {
+            inbox_id,
+            thread_key,
+            kind,
+            display_name,
+            message_id,
+            channel_message_id,
+            sent_at,
+            content,
+            sender,
+        } = command.action
+        {
+            required_id("thread_key", &thread_key)?;
+            content.validate().map_err(|(f, r)| ConversationError::validation(f, r))?;
+            if sent_at > now + MAX_CLOCK_SKEW {
+                return Err(ConversationError::validation("sent_at", "must not be in the future"));
+            }
+            if self.conversation_id.is_some() {
+                // The id is derived from (workspace, inbox, thread key, kind is fixed at start):
+                // a command that does not match this thread is not about this conversation.
+                let id = self.started(ws)?;
+                if crate::conversation_id(ws, inbox_id, &thread_key) != id || self.kind != Some(kind) {
+                    return Err(ConversationError::NotFound);
+                }
+                self.check_new_message_id(message_id, services).await?;
+            }
+            if kind == ConversationKind::Group && sender.as_deref().is_none_or(|s| s.trim().is_empty()) {
+                return Err(ConversationError::validation("sender", "a group message needs its sender member"));
+            }
+            let inbox = self.inbox(inbox_id, ws, services).await?;
+            let mut changes = Vec::with_capacity(4);
+            if self.conversation_id.is_none() {
+                changes.push(C::Started {
+                    conversation_id: crate::conversation_id(ws, inbox_id, &thread_key),
+                    workspace_id: ws,
+                    inbox_id,
+                    channel: inbox.channel,
+                    kind,
+                    thread_key,
+                    display_name,
+                });
+            }
+            changes.push(C::InboundMessageReceived {
+                message_id,
+                seq: self.message_count + 1,
+                inbound_count: self.inbound_count + 1,
+                channel_message_id,
+                sent_at,
+                content,
+                sender,
+            });
+            if let Some(from) = self.status.filter(|s| *s != ConversationStatus::Open) {
+                changes.push(C::StatusChanged { from, to: ConversationStatus::Open, snoozed_until: None });
+            }
+            if self.archived {
+                changes.push(C::Unarchived {});
+            }
+            return Ok(changes);
+        }
+
+        let id = self.started(ws)?;
+        let change = match command.action {
+            A::ReceiveInboundMessage { .. } => unreachable!("handled above"),
+            A::SendMessage { message_id, content } => {
+                let actor = match command.actor.kind {
+                    ActorKind::Agent => WindowActor::Agent,
+                    ActorKind::Bot => WindowActor::Bot,
+                    ActorKind::Contact | ActorKind::System => {
+                        return Err(ConversationError::validation(
+                            "actor.kind",
+                            "only an agent or a bot sends messages",
+                        ));
+                    }
+                };
+                content.validate().map_err(|(f, r)| ConversationError::validation(f, r))?;
+                self.check_new_message_id(message_id, services).await?;
+                let inbox_id = self.inbox_id.ok_or(ConversationError::InboxRequired)?;
+                let inbox = self.inbox(inbox_id, ws, services).await?;
+                self.check_window(&inbox, actor, &content, now)?;
+                C::MessageSent { message_id, seq: self.message_count + 1, inbound_count: self.inbound_count, content }
+            }
+            A::RecordDeliveryStatus { message_id, status, failure, reported_at } => {
+                match (status, &failure) {
+                    (DeliveryStatus::Accepted, _) => {
+                        return Err(ConversationError::validation(
+                            "status",
+                            "accepted is set by the engine, not reported",
+                        ));
+                    }
+                    (DeliveryStatus::Failed, None) => {
+                        return Err(ConversationError::validation("failure", "a failed status needs a failure code"));
+                    }
+                    (DeliveryStatus::Failed, Some(f)) => required_id("failure.code", &f.code)?,
+                    (_, Some(_)) => {
+                        return Err(ConversationError::validation("failure", "only a failed status carries a failure"));
+                    }
+                    (_, None) => {}
+                }
+                let facts = self.find_message(id, message_id, services).await?;
+                if facts.direction != Direction::Outbound {
+                    return Err(ConversationError::validation(
+                        "message_id",
+                        "delivery status is reported for outbound messages only",
+                    ));
+                }
+                if !facts.status.advances_to(status) {
+                    return Ok(vec![]); // late or duplicate report: the status never moves back
+                }
+                C::DeliveryStatusRecorded { message_id, status, failure, reported_at }
+            }
+            A::React { message_id, emoji } => {
+                let emoji = emoji.trim().to_owned();
+                if emoji.chars().count() > MAX_EMOJI_CHARS {
+                    return Err(ConversationError::validation(
+                        "emoji",
+                        format!("must be at most {MAX_EMOJI_CHARS} characters"),
+                    ));
+                }
+                self.live_message(id, message_id, services).await?;
+                if emoji.is_empty() { C::ReactionRemoved { message_id } } else { C::ReactionSet { message_id, emoji } }
+            }
+            A::EditMessage { message_id, content } => {
+                if !matches!(content, MessageContent::Text { .. }) {
+                    return Err(ConversationError::validation(
+                        "content.type",
+                        "only text can replace a message's content",
+                    ));
+                }
+                content.validate().map_err(|(f, r)| ConversationError::validation(f, r))?;
+                self.live_message(id, message_id, services).await?;
+                C::MessageEdited { message_id, content }
+            }
+            A::DeleteMessage { message_id } => {
+                if self.find_message(id, message_id, services).await?.deleted {
+                    return Ok(vec![]);
+                }
+                C::MessageDeleted { message_id }
+            }
+            A::AssignAgent { agent_id } => {
+                required_id("agent_id", &agent_id)?;
+                if self.assignee.as_deref() == Some(agent_id.as_str()) {
+                    return Ok(vec![]);
+                }
+                C::AgentAssigned { agent_id, previous: self.assignee.clone() }
+            }
+            A::UnassignAgent => match &self.assignee {
+                None => return Ok(vec![]),
+                Some(agent_id) => C::AgentUnassigned { agent_id: agent_id.clone() },
+            },
+            A::AssignTeam { team_id } => {
+                required_id("team_id", &team_id)?;
+                if self.team.as_deref() == Some(team_id.as_str()) {
+                    return Ok(vec![]);
+                }
+                C::TeamAssigned { team_id, previous: self.team.clone() }
+            }
+            A::UnassignTeam => match &self.team {
+                None => return Ok(vec![]),
+                Some(team_id) => C::TeamUnassigned { team_id: team_id.clone() },
+            },
+            A::Archive if self.archived => return Ok(vec![]),
+            A::Archive => C::Archived {},
+            A::Unarchive if !self.archived => return Ok(vec![]),
+            A::Unarchive => C::Unarchived {},
+            A::MarkRead { user_id, message_id } => {
+                required_id("user_id", &user_id)?;
+                let facts = self.find_message(id, message_id, services).await?;
+                if self.read_markers.get(&user_id).is_some_and(|seq| *seq >= facts.seq) {
+                    return Ok(vec![]);
+                }
+                C::ReadMarkerMoved { user_id, message_id, seq: facts.seq, inbound_read: facts.inbound_count }
+            }
+            A::ChangeStatus { status, snoozed_until } => {
+                match (status, snoozed_until) {
+                    (ConversationStatus::Snoozed, None) => {
+                        return Err(ConversationError::validation("snoozed_until", "snoozing needs a time to wake up"));
+                    }
+                    (ConversationStatus::Snoozed, Some(until)) if until <= now => {
+                        return Err(ConversationError::validation("snoozed_until", "must be in the future"));
+                    }
+                    (ConversationStatus::Snoozed, Some(_)) => {}
+                    (_, Some(_)) => {
+                        return Err(ConversationError::validation(
+                            "snoozed_until",
+                            "only a snoozed status has a wake-up time",
+                        ));
+                    }
+                    (_, None) => {}
+                }
+                let from = self.status.unwrap_or(ConversationStatus::Open);
+                if from == status && self.snoozed_until == snoozed_until {
+                    return Ok(vec![]);
+                }
+                C::StatusChanged { from, to: status, snoozed_until }
+            }
+        };
+        Ok(vec![change])
+    }
+
+    fn remember(&mut self, facts: MessageFacts) {
+        if self.recent.len() == RECENT_MESSAGES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(facts);
+    }
+}
+
+impl Aggregate for Conversation {
+    const TYPE: &'static str = "conversation";
+    type Command = ConversationCommand;
+    type Event = ConversationEvent;
+    type Error = ConversationError;
+    type Services = ConversationServices;
+
+    async fn handle(
+        &mut self,
+        command: ConversationCommand,
+        services: &ConversationServices,
+        sink: &EventSink<Self>,
+    ) -> Result<(), ConversationError> {
+        let actor = command.actor.clone();
+        // Decide everything first, then write: a rejection leaves no event behind.
+        // One reading of the clock: the rules are checked against the time the events carry.
+        let occurred_at = services.clock.now();
+        let changes = self.decide(command, services, occurred_at).await?;
+        for change in changes {
+            sink.write(ConversationEvent { occurred_at, actor: actor.clone(), change }, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: ConversationEvent) {
+        use ConversationChange as C;
+        match event.change {
+            C::Started { conversation_id, workspace_id, inbox_id, channel, kind, .. } => {
+                self.conversation_id = Some(conversation_id);
+                self.workspace_id = Some(workspace_id);
+                self.inbox_id = Some(inbox_id);
+                self.channel = Some(channel);
+                self.kind = Some(kind);
+                self.status = Some(ConversationStatus::Open);
+            }
+            C::InboundMessageReceived { message_id, seq, inbound_count, sent_at, .. } => {
+                self.message_count = seq;
+                self.inbound_count = inbound_count;
+                self.last_inbound_at = Some(self.last_inbound_at.map_or(sent_at, |at| at.max(sent_at)));
+                self.remember(new_facts(message_id, seq, Direction::Inbound, inbound_count));
+            }
+            C::MessageSent { message_id, seq, inbound_count, .. } => {
+                self.message_count = seq;
+                self.remember(new_facts(message_id, seq, Direction::Outbound, inbound_count));
+            }
+            ref change @ (C::DeliveryStatusRecorded { message_id, .. } | C::MessageDeleted { message_id }) => {
+                if let Some(facts) = self.recent.iter_mut().rev().find(|m| m.message_id == message_id) {
+                    apply_to_facts(facts, change);
+                }
+            }
+            C::ReactionSet { .. } | C::ReactionRemoved { .. } | C::MessageEdited { .. } => {}
+            C::AgentAssigned { agent_id, .. } => self.assignee = Some(agent_id),
+            C::AgentUnassigned { .. } => self.assignee = None,
+            C::TeamAssigned { team_id, .. } => self.team = Some(team_id),
+            C::TeamUnassigned { .. } => self.team = None,
+            C::Archived {} => self.archived = true,
+            C::Unarchived {} => self.archived = false,
+            C::ReadMarkerMoved { user_id, seq, .. } => {
+                self.read_markers.insert(user_id, seq);
+            }
+            C::StatusChanged { to, snoozed_until, .. } => {
+                self.status = Some(to);
+                self.snoozed_until = snoozed_until;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,272 @@
+//! The `Inbox` aggregate: one connected channel account, with its channel type and policy.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{Actor, ChannelPolicy, ChannelType, Clock, EVENT_VERSION_1};
+
+/// Longest inbox name accepted.
+pub const MAX_INBOX_NAME_CHARS: usize = 200;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Inbox {
+    pub inbox_id: Option<Uuid>,
+    pub workspace_id: Option<Uuid>,
+    pub name: String,
+    pub channel: Option<ChannelType>,
+    pub policy_override: Option<ChannelPolicy>,
+    pub deleted: bool,
+}
+
+/// What a conversation needs to know about its inbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxFacts {
+    pub inbox_id: Uuid,
+    pub workspace_id: Uuid,
+    pub channel: ChannelType,
+    /// The effective policy: the inbox's override or its channel type's default.
+    pub policy: ChannelPolicy,
+    pub deleted: bool,
+}
+
+impl Inbox {
+    pub fn facts(&self) -> Option<InboxFacts> {
+        let channel = self.channel?;
+        Some(InboxFacts {
+            inbox_id: self.inbox_id?,
+            workspace_id: self.workspace_id?,
+            channel,
+            policy: self.policy_override.unwrap_or(channel.default_policy()),
+            deleted: self.deleted,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxCommand {
+    pub workspace_id: Uuid,
+    pub actor: Actor,
+    pub action: InboxAction,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum InboxAction {
+    Create { inbox_id: Uuid, name: String, channel: ChannelType, policy: Option<ChannelPolicy> },
+    Delete,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboxEvent {
+    pub occurred_at: DateTime<Utc>,
+    pub actor: Actor,
+    #[serde(flatten)]
+    pub change: InboxChange,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum InboxChange {
+    #[serde(rename = "InboxCreated")]
+    Created {
+        inbox_id: Uuid,
+        workspace_id: Uuid,
+        name: String,
+        channel: ChannelType,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        policy: Option<ChannelPolicy>,
+    },
+    #[serde(rename = "InboxDeleted")]
+    Deleted {},
+}
+
+impl DomainEvent for InboxEvent {
+    fn event_type(&self) -> String {
+        match self.change {
+            InboxChange::Created { .. } => "InboxCreated",
+            InboxChange::Deleted {} => "InboxDeleted",
+        }
+        .to_owned()
+    }
+    fn event_version(&self) -> String {
+        EVENT_VERSION_1.to_owned()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InboxError {
+    #[error("inbox not found")]
+    NotFound,
+    #[error("an inbox with this id already exists")]
+    AlreadyExists,
+    #[error("{field}: {reason}")]
+    Validation { field: String, reason: String },
+}
+
+pub struct InboxServices {
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Aggregate for Inbox {
+    const TYPE: &'static str = "inbox";
+    type Command = InboxCommand;
+    type Event = InboxEvent;
+    type Error = InboxError;
+    type Services = InboxServices;
+
+    async fn handle(
+        &mut self,
+        command: InboxCommand,
+        services: &InboxServices,
+        sink: &EventSink<Self>,
+    ) -> Result<(), InboxError> {
+        let change = match command.action {
+            InboxAction::Create { inbox_id, name, channel, policy } => {
+                if self.inbox_id.is_some() {
+                    return Err(InboxError::AlreadyExists);
+                }
+                let name = name.trim().to_owned();
+                if name.is_empty() || name.chars().count() > MAX_INBOX_NAME_CHARS {
+                    return Err(InboxError::Validation {
+                        field: "name".into(),
+                        reason: format!("must be 1 to {MAX_INBOX_NAME_CHARS} characters"),
+                    });
+                }
+                if let Some(p) = policy
+                    && (p.agent_window_secs.is_some_and(|s| s <= 0) || p.bot_window_secs.is_some_and(|s| s <= 0))
+                {
+                    return Err(InboxError::Validation {
+                        field: "policy".into(),
+                        reason: "window lengths must be positive (omit them for a permanent session)".into(),
+                    });
+                }
+                InboxChange::Created { inbox_id, workspace_id: command.workspace_id, name, channel, policy }
+            }
+            InboxAction::Delete => {
+                if self.workspace_id != Some(command.workspace_id) {
+                    return Err(InboxError::NotFound);
+                }
+                if self.deleted {
+                    return Ok(());
+                }
+                InboxChange::Deleted {}
+            }
+        };
+        let event = InboxEvent { occurred_at: services.clock.now(), actor: command.actor, change };
+        sink.write(event, self).await;
+        Ok(())
+    }
+
+    fn apply(&mut self, event: InboxEvent) {
+        match event.change {
+            InboxChange::Created { inbox_id, workspace_id, name, channel, policy } => {
+                self.inbox_id = Some(inbox_id);
+                self.workspace_id = Some(workspace_id);
+                self.name = name;
+                self.channel = Some(channel);
+                self.policy_override = policy;
+            }
+            InboxChange::Deleted {} => self.deleted = true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ManualClock;
+    use cqrs_es::test::TestFramework;
+
+    fn at() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default()
+    }
+    fn framework() -> TestFramework<Inbox> {
+        TestFramework::with(InboxServices { clock: Arc::new(ManualClock::new(at())) })
+    }
+    const WS: Uuid = Uuid::from_u128(7);
+    const ID: Uuid = Uuid::from_u128(8);
+
+    fn create(name: &str) -> InboxCommand {
+        InboxCommand {
+            workspace_id: WS,
+            actor: Actor::agent("admin"),
+            action: InboxAction::Create {
+                inbox_id: ID,
+                name: name.into(),
+                channel: ChannelType::Whatsapp,
+                policy: None,
+            },
+        }
+    }
+    fn created() -> InboxEvent {
+        InboxEvent {
+            occurred_at: at(),
+            actor: Actor::agent("admin"),
+            change: InboxChange::Created {
+                inbox_id: ID,
+                workspace_id: WS,
+                name: "Support".into(),
+                channel: ChannelType::Whatsapp,
+                policy: None,
+            },
+        }
+    }
+    fn delete(ws: Uuid) -> InboxCommand {
+        InboxCommand { workspace_id: ws, actor: Actor::agent("admin"), action: InboxAction::Delete }
+    }
+    fn deleted() -> InboxEvent {
+        InboxEvent { occurred_at: at(), actor: Actor::agent("admin"), change: InboxChange::Deleted {} }
+    }
+
+    #[test]
+    fn creating_an_inbox_records_its_channel_and_workspace() {
+        framework().given_no_previous_events().when(create(" Support ")).then_expect_events(vec![created()]);
+    }
+
+    #[test]
+    fn creating_an_inbox_twice_is_rejected() {
+        framework().given(vec![created()]).when(create("Support")).then_expect_error(InboxError::AlreadyExists);
+    }
+
+    #[test]
+    fn an_inbox_needs_a_name() {
+        framework().given_no_previous_events().when(create("  ")).then_expect_error(InboxError::Validation {
+            field: "name".into(),
+            reason: "must be 1 to 200 characters".into(),
+        });
+    }
+
+    #[test]
+    fn a_policy_override_with_a_non_positive_window_is_rejected() {
+        let mut cmd = create("Support");
+        if let InboxAction::Create { policy, .. } = &mut cmd.action {
+            *policy = Some(ChannelPolicy { agent_window_secs: Some(0), ..ChannelType::Whatsapp.default_policy() });
+        }
+        let result = framework().given_no_previous_events().when(cmd).inspect_result();
+        assert!(matches!(result, Err(InboxError::Validation { field, .. }) if field == "policy"));
+    }
+
+    #[test]
+    fn deleting_an_inbox_records_it_once() {
+        framework().given(vec![created()]).when(delete(WS)).then_expect_events(vec![deleted()]);
+        framework().given(vec![created(), deleted()]).when(delete(WS)).then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn deleting_an_unknown_or_foreign_inbox_is_not_found() {
+        framework().given_no_previous_events().when(delete(WS)).then_expect_error(InboxError::NotFound);
+        framework().given(vec![created()]).when(delete(Uuid::from_u128(99))).then_expect_error(InboxError::NotFound);
+    }
+
+    #[test]
+    fn facts_use_the_override_or_the_channel_default() {
+        let mut inbox = Inbox::default();
+        inbox.apply(created());
+        let facts = inbox.facts();
+        assert_eq!(facts.map(|f| f.policy), Some(ChannelType::Whatsapp.default_policy()));
+    }
+}

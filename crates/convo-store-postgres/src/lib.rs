@@ -1,0 +1,281 @@
+//! convo-store-postgres: the production event store on PostgreSQL.
+//!
+//! Events are written and read per aggregate by postgres-es; our migrations extend its table
+//! with a global position, the writing transaction's id, recorded_at and the workspace, and
+//! [`PostgresBackend::read_log`] reads the global log without ever skipping a late commit.
+
+use std::time::Duration;
+
+mod read_models;
+pub use read_models::PgSql;
+
+use chrono::{DateTime, Utc};
+use convo_store::{Backend, LogEvent, LogNotifier, StoreError};
+use cqrs_es::Aggregate;
+use cqrs_es::persist::{PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot};
+use postgres_es::PostgresEventRepository;
+use serde_json::Value;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Row};
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// The embedded migrations, run by `convo migrate` and at start.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Opens a pool; fails (does not panic) when the server is unreachable.
+pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, StoreError> {
+    let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Connection(e.to_string()))?;
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .map_err(map_sqlx)
+}
+
+pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    MIGRATOR.run(pool).await.map_err(|e| StoreError::Database(format!("migration failed: {e}")))
+}
+
+fn map_sqlx(err: sqlx::Error) -> StoreError {
+    match err {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+            StoreError::Connection(err.to_string())
+        }
+        sqlx::Error::Database(ref db) if db.code().as_deref() == Some("23505") => StoreError::Conflict,
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => StoreError::Corrupt(err.to_string()),
+        other => StoreError::Database(other.to_string()),
+    }
+}
+
+#[derive(Clone)]
+pub struct PostgresBackend {
+    pool: PgPool,
+    repo: Arc<PostgresEventRepository>,
+}
+
+impl PostgresBackend {
+    pub fn new(pool: PgPool) -> Self {
+        let repo = Arc::new(PostgresEventRepository::new(pool.clone()));
+        Self { pool, repo }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+const LOG_COLUMNS: &str = "global_position, workspace_id, aggregate_type, aggregate_id, sequence, event_type, \
+                           event_version, payload, metadata, recorded_at";
+
+fn log_event(row: &sqlx::postgres::PgRow) -> Result<LogEvent, sqlx::Error> {
+    Ok(LogEvent {
+        position: row.try_get("global_position")?,
+        workspace_id: row.try_get("workspace_id")?,
+        aggregate_type: row.try_get("aggregate_type")?,
+        aggregate_id: row.try_get("aggregate_id")?,
+        sequence: row.try_get("sequence")?,
+        event_type: row.try_get("event_type")?,
+        event_version: row.try_get("event_version")?,
+        payload: row.try_get::<Value, _>("payload")?,
+        metadata: row.try_get::<Value, _>("metadata")?,
+        recorded_at: row.try_get::<DateTime<Utc>, _>("recorded_at")?,
+    })
+}
+
+impl Backend for PostgresBackend {
+    type Sql = read_models::PgSql;
+
+    fn sql(&self) -> Self::Sql {
+        read_models::PgSql { pool: self.pool.clone() }
+    }
+
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn position_of(&self, aggregate_type: &str, aggregate_id: &str, sequence: usize) -> Result<i64, StoreError> {
+        sqlx::query_scalar(
+            "SELECT global_position FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
+        )
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(sequence as i64)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_sqlx)
+    }
+
+    async fn read_log(&self, after: i64, limit: usize, workspace: Option<&str>) -> Result<Vec<LogEvent>, StoreError> {
+        // Only positions of transactions that have ended are final (see the migration).
+        let sql = format!(
+            "SELECT {LOG_COLUMNS} FROM events
+              WHERE global_position > $1
+                AND global_position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)
+                {}
+              ORDER BY global_position
+              LIMIT $2",
+            // Two statements rather than `$3 IS NULL OR …`, so each keeps its index plan.
+            if workspace.is_some() { "AND workspace_id = $3" } else { "" }
+        );
+        let mut query = sqlx::query(&sql).bind(after).bind(limit as i64);
+        if let Some(w) = workspace {
+            query = query.bind(w);
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(map_sqlx)?;
+        rows.iter().map(log_event).collect::<Result<_, _>>().map_err(map_sqlx)
+    }
+
+    async fn aggregate_events(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after_sequence: i64,
+        limit: usize,
+    ) -> Result<Vec<LogEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {LOG_COLUMNS} FROM events
+              WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3
+              ORDER BY sequence LIMIT $4"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .bind(after_sequence)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_sqlx)?;
+        rows.iter().map(log_event).collect::<Result<_, _>>().map_err(map_sqlx)
+    }
+
+    async fn message_events(
+        &self,
+        conversation_id: &str,
+        message_id: &str,
+    ) -> Result<Vec<SerializedEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata
+               FROM events
+              WHERE aggregate_type = 'conversation' AND aggregate_id = $1
+                AND payload ? 'message_id' AND payload ->> 'message_id' = $2
+              ORDER BY sequence",
+        )
+        .bind(conversation_id)
+        .bind(message_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        rows.iter()
+            .map(|row| {
+                Ok(SerializedEvent::new(
+                    row.try_get("aggregate_id")?,
+                    row.try_get::<i64, _>("sequence")? as usize,
+                    row.try_get("aggregate_type")?,
+                    row.try_get("event_type")?,
+                    row.try_get("event_version")?,
+                    row.try_get::<Value, _>("payload")?,
+                    row.try_get::<Value, _>("metadata")?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(map_sqlx)
+    }
+
+    async fn head(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT coalesce(max(global_position), 0) FROM events")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_sqlx)
+    }
+
+    fn relay_commits(&self, notifier: &LogNotifier) -> Vec<tokio::task::JoinHandle<()>> {
+        vec![
+            tokio::spawn(announce(self.pool.clone(), notifier.clone())),
+            tokio::spawn(listen(self.pool.clone(), notifier.clone())),
+        ]
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(map_sqlx)
+    }
+}
+
+/// The channel commits are announced on.
+const CHANNEL: &str = "convo_events";
+
+/// Announces this process's commits with NOTIFY, outside the commands' transactions (a NOTIFY
+/// inside them would serialize every commit on the notification queue's lock) and coalesced:
+/// while one is in flight, later commits only raise the position the next one carries.
+async fn announce(pool: PgPool, notifier: LogNotifier) {
+    let mut commits = notifier.local_commits();
+    while commits.changed().await.is_ok() {
+        let position = *commits.borrow_and_update();
+        if let Err(e) =
+            sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(position.to_string()).execute(&pool).await
+        {
+            tracing::debug!(error = %e, "could not announce a commit; readers will poll");
+        }
+    }
+}
+
+/// Wakes this process's tails on other processes' commits.
+async fn listen(pool: PgPool, notifier: LogNotifier) {
+    loop {
+        let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot listen for commits; readers will poll");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                continue;
+            }
+        };
+        if listener.listen(CHANNEL).await.is_err() {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            continue;
+        }
+        while let Ok(notification) = listener.recv().await {
+            if let Ok(position) = notification.payload().parse() {
+                notifier.remote(position);
+            }
+        }
+    }
+}
+
+impl PersistedEventRepository for PostgresBackend {
+    async fn get_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.repo.get_events::<A>(aggregate_id).await
+    }
+
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.repo.get_last_events::<A>(aggregate_id, last_sequence).await
+    }
+
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        self.repo.get_snapshot::<A>(aggregate_id).await
+    }
+
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        self.repo.persist::<A>(events, snapshot_update).await
+    }
+
+    async fn stream_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<ReplayStream, PersistenceError> {
+        self.repo.stream_events::<A>(aggregate_id).await
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        self.repo.stream_all_events::<A>().await
+    }
+}

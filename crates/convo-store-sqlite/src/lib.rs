@@ -1,0 +1,231 @@
+//! convo-store-sqlite: the embedded event store, one SQLite file, for `convo serve` on a bare
+//! machine. Same contract as PostgreSQL: events through sqlite-es, our migrations add the global
+//! position, recorded_at and the workspace. Durable by default: WAL with `synchronous=FULL`
+//! (sqlite-es's default pool uses NORMAL, which can lose the last commits on power loss).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+mod read_models;
+pub use read_models::SqliteSql;
+
+use chrono::{DateTime, Utc};
+use convo_store::{Backend, LogEvent, StoreError};
+use cqrs_es::Aggregate;
+use cqrs_es::persist::{PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot};
+use serde_json::Value;
+use sqlite_es::SqliteEventRepository;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+/// The embedded migrations, run by `convo migrate` and at start.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The database file inside a data directory.
+pub const DATABASE_FILE: &str = "convo.db";
+
+/// Opens (creating if needed) the database file `data_dir/convo.db`.
+pub async fn connect(data_dir: &Path) -> Result<SqlitePool, StoreError> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| StoreError::Connection(format!("cannot create {}: {e}", data_dir.display())))?;
+    let options = SqliteConnectOptions::new()
+        .filename(data_dir.join(DATABASE_FILE))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(30));
+    SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(map_sqlx)
+}
+
+pub async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+    MIGRATOR.run(pool).await.map_err(|e| StoreError::Database(format!("migration failed: {e}")))
+}
+
+fn map_sqlx(err: sqlx::Error) -> StoreError {
+    match err {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+            StoreError::Connection(err.to_string())
+        }
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => StoreError::Corrupt(err.to_string()),
+        other => StoreError::Database(other.to_string()),
+    }
+}
+
+#[derive(Clone)]
+pub struct SqliteBackend {
+    pool: SqlitePool,
+    repo: Arc<SqliteEventRepository>,
+}
+
+impl SqliteBackend {
+    pub fn new(pool: SqlitePool) -> Self {
+        let repo = Arc::new(SqliteEventRepository::new(pool.clone()));
+        Self { pool, repo }
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+const LOG_COLUMNS: &str = "global_position, workspace_id, aggregate_type, aggregate_id, sequence, event_type, \
+                           event_version, payload, metadata, recorded_at";
+
+fn log_event(row: &sqlx::sqlite::SqliteRow) -> Result<LogEvent, sqlx::Error> {
+    Ok(LogEvent {
+        position: row.try_get("global_position")?,
+        workspace_id: row.try_get("workspace_id")?,
+        aggregate_type: row.try_get("aggregate_type")?,
+        aggregate_id: row.try_get("aggregate_id")?,
+        sequence: row.try_get("sequence")?,
+        event_type: row.try_get("event_type")?,
+        event_version: row.try_get("event_version")?,
+        payload: row.try_get::<Value, _>("payload")?,
+        metadata: row.try_get::<Value, _>("metadata")?,
+        recorded_at: row.try_get::<DateTime<Utc>, _>("recorded_at")?,
+    })
+}
+
+impl Backend for SqliteBackend {
+    type Sql = read_models::SqliteSql;
+
+    fn sql(&self) -> Self::Sql {
+        read_models::SqliteSql { pool: self.pool.clone() }
+    }
+
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn position_of(&self, aggregate_type: &str, aggregate_id: &str, sequence: usize) -> Result<i64, StoreError> {
+        sqlx::query_scalar(
+            "SELECT global_position FROM events WHERE aggregate_type = ? AND aggregate_id = ? AND sequence = ?",
+        )
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(sequence as i64)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_sqlx)
+    }
+
+    async fn read_log(&self, after: i64, limit: usize, workspace: Option<&str>) -> Result<Vec<LogEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {LOG_COLUMNS} FROM events
+              WHERE global_position > ?1 {}
+              ORDER BY global_position LIMIT ?2",
+            if workspace.is_some() { "AND workspace_id = ?3" } else { "" }
+        );
+        let mut query = sqlx::query(&sql).bind(after).bind(limit as i64);
+        if let Some(w) = workspace {
+            query = query.bind(w);
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(map_sqlx)?;
+        rows.iter().map(log_event).collect::<Result<_, _>>().map_err(map_sqlx)
+    }
+
+    async fn aggregate_events(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after_sequence: i64,
+        limit: usize,
+    ) -> Result<Vec<LogEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {LOG_COLUMNS} FROM events
+              WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence > ?3
+              ORDER BY sequence LIMIT ?4"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .bind(after_sequence)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_sqlx)?;
+        rows.iter().map(log_event).collect::<Result<_, _>>().map_err(map_sqlx)
+    }
+
+    async fn message_events(
+        &self,
+        conversation_id: &str,
+        message_id: &str,
+    ) -> Result<Vec<SerializedEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata
+               FROM events
+              WHERE aggregate_type = 'conversation' AND aggregate_id = ?
+                AND json_extract(payload, '$.message_id') = ?
+              ORDER BY sequence",
+        )
+        .bind(conversation_id)
+        .bind(message_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        rows.iter()
+            .map(|row| {
+                Ok(SerializedEvent::new(
+                    row.try_get("aggregate_id")?,
+                    row.try_get::<i64, _>("sequence")? as usize,
+                    row.try_get("aggregate_type")?,
+                    row.try_get("event_type")?,
+                    row.try_get("event_version")?,
+                    row.try_get::<Value, _>("payload")?,
+                    row.try_get::<Value, _>("metadata")?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(map_sqlx)
+    }
+
+    async fn head(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT coalesce(max(global_position), 0) FROM events")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_sqlx)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(map_sqlx)
+    }
+}
+
+impl PersistedEventRepository for SqliteBackend {
+    async fn get_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.repo.get_events::<A>(aggregate_id).await
+    }
+
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.repo.get_last_events::<A>(aggregate_id, last_sequence).await
+    }
+
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        self.repo.get_snapshot::<A>(aggregate_id).await
+    }
+
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        self.repo.persist::<A>(events, snapshot_update).await
+    }
+
+    async fn stream_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<ReplayStream, PersistenceError> {
+        self.repo.stream_events::<A>(aggregate_id).await
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        self.repo.stream_all_events::<A>().await
+    }
+}

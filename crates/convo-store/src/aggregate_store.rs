@@ -1,0 +1,249 @@
+//! Command execution for one aggregate type: lock, load (from cache), decide, persist, retry.
+//!
+//! cqrs-es's `CqrsFramework` returns nothing to the caller and its snapshot modes apply every
+//! event twice (docs/decisions/0001-aggregate-cache.md), so this drives `handle` and `persist`
+//! itself with the event-store repository and keeps its own versioned cache:
+//! - one async lock per aggregate, so commands on one aggregate in this process never race;
+//! - the cached state is caught up with `get_last_events(version)` before every command, so a
+//!   write by another process is seen and a long history is never replayed twice;
+//! - a conflict (another process won) catches up with the winner's events and decides again, a
+//!   bounded number of times; any other error evicts the entry, so the next command reloads.
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::persist::{PersistenceError, SerializedEvent};
+use cqrs_es::{Aggregate, DomainEvent, EventEnvelope};
+use lru::LruCache;
+
+use crate::{Backend, CommandError, LogNotifier, StoreError};
+
+/// How many times a conflicting command is tried, and how long to wait in between.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { max_attempts: 25, base_delay: Duration::from_millis(2), max_delay: Duration::from_millis(250) }
+    }
+}
+
+impl RetryPolicy {
+    fn delay(&self, attempt: u32) -> Duration {
+        let exp = self.base_delay.saturating_mul(1 << attempt.min(16)).min(self.max_delay);
+        // Full jitter: concurrent losers spread out instead of colliding again.
+        exp.mul_f64(fastrand::f64())
+    }
+}
+
+/// What a successful command produced.
+#[derive(Debug, Clone)]
+pub struct Committed<A: Aggregate> {
+    pub aggregate_id: String,
+    /// The aggregate's version (last sequence) after the command.
+    pub version: usize,
+    /// The global position of the last event written, or of the aggregate's latest event when
+    /// the command changed nothing (an idempotent repeat); `None` for an aggregate with no events.
+    pub position: Option<i64>,
+    /// The events written, in order; empty when the command changed nothing.
+    pub events: Vec<EventEnvelope<A>>,
+    pub state: A,
+    /// How many times the command was decided (1 unless concurrent writers won first).
+    pub attempts: u32,
+}
+
+#[derive(Clone)]
+struct Cached<A> {
+    version: usize,
+    state: A,
+}
+
+type Slot<A> = Arc<tokio::sync::Mutex<Option<Cached<A>>>>;
+
+pub struct AggregateStore<A: Aggregate, B> {
+    backend: B,
+    services: A::Services,
+    cache: Mutex<LruCache<String, Slot<A>>>,
+    retry: RetryPolicy,
+    notifier: LogNotifier,
+    events_loaded: AtomicU64,
+    conflicts: AtomicU64,
+}
+
+impl<A, B> AggregateStore<A, B>
+where
+    A: Aggregate + Clone,
+    A::Command: Clone,
+    B: Backend,
+{
+    pub fn new(backend: B, services: A::Services, capacity: NonZeroUsize, notifier: LogNotifier) -> Self {
+        Self {
+            backend,
+            services,
+            cache: Mutex::new(LruCache::new(capacity)),
+            retry: RetryPolicy::default(),
+            notifier,
+            events_loaded: AtomicU64::new(0),
+            conflicts: AtomicU64::new(0),
+        }
+    }
+
+    #[must_use]
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// How many stored events this store has read to build aggregates, since it started.
+    pub fn events_loaded(&self) -> u64 {
+        self.events_loaded.load(Ordering::Relaxed)
+    }
+
+    /// How many optimistic-concurrency conflicts this store has retried, since it started.
+    pub fn conflicts_retried(&self) -> u64 {
+        self.conflicts.load(Ordering::Relaxed)
+    }
+
+    fn slot(&self, id: &str) -> Slot<A> {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = cache.get(id) {
+            return slot.clone();
+        }
+        let slot: Slot<A> = Arc::default();
+        cache.put(id.to_owned(), slot.clone());
+        slot
+    }
+
+    /// Brings `cached` (or an empty aggregate) up to the latest stored version.
+    async fn catch_up(&self, id: &str, cached: Option<Cached<A>>) -> Result<Cached<A>, StoreError> {
+        let (mut current, stored) = match cached {
+            Some(c) => {
+                let events = self.backend.get_last_events::<A>(id, c.version).await?;
+                (c, events)
+            }
+            None => (Cached { version: 0, state: A::default() }, self.backend.get_events::<A>(id).await?),
+        };
+        self.events_loaded.fetch_add(stored.len() as u64, Ordering::Relaxed);
+        for event in stored {
+            current.version = event.sequence;
+            let envelope = EventEnvelope::<A>::try_from(event)?;
+            current.state.apply(envelope.payload);
+        }
+        Ok(current)
+    }
+
+    /// The current state and version of an aggregate (version 0: no events).
+    pub async fn load(&self, id: &str) -> Result<(usize, A), StoreError> {
+        let slot = self.slot(id);
+        let mut guard = slot.lock().await;
+        let current = self.catch_up(id, guard.take()).await?;
+        let result = (current.version, current.state.clone());
+        *guard = Some(current);
+        Ok(result)
+    }
+
+    /// Handles `command` on aggregate `id` and persists the events it decides, with `metadata`
+    /// stored beside each event. A rejection or an error writes nothing.
+    pub async fn execute(
+        &self,
+        id: &str,
+        command: A::Command,
+        metadata: &HashMap<String, String>,
+    ) -> Result<Committed<A>, CommandError<A::Error>> {
+        let slot = self.slot(id);
+        let mut guard = slot.lock().await;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let current = self.catch_up(id, guard.take()).await?;
+            let mut next = current.state.clone();
+            let sink = EventSink::default();
+            let decided = next.handle(command.clone(), &self.services, &sink).await;
+            let events = sink.collect().await;
+            if let Err(rejection) = decided {
+                *guard = Some(current);
+                return Err(CommandError::Rejected(rejection));
+            }
+            if events.is_empty() {
+                let position = match current.version {
+                    0 => None,
+                    v => Some(self.backend.position_of(A::TYPE, id, v).await?),
+                };
+                let committed = Committed {
+                    aggregate_id: id.to_owned(),
+                    version: current.version,
+                    position,
+                    events: vec![],
+                    state: next,
+                    attempts: attempt,
+                };
+                *guard = Some(current);
+                return Ok(committed);
+            }
+            let envelopes: Vec<EventEnvelope<A>> = events
+                .into_iter()
+                .enumerate()
+                .map(|(i, payload)| EventEnvelope {
+                    aggregate_id: id.to_owned(),
+                    sequence: current.version + i + 1,
+                    payload,
+                    metadata: metadata.clone(),
+                })
+                .collect();
+            let serialized = serialize(&envelopes)?;
+            match self.backend.persist::<A>(&serialized, None).await {
+                Ok(()) => {
+                    let version = current.version + envelopes.len();
+                    let position = self.backend.position_of(A::TYPE, id, version).await?;
+                    self.notifier.committed(position);
+                    *guard = Some(Cached { version, state: next.clone() });
+                    return Ok(Committed {
+                        aggregate_id: id.to_owned(),
+                        version,
+                        position: Some(position),
+                        events: envelopes,
+                        state: next,
+                        attempts: attempt,
+                    });
+                }
+                Err(PersistenceError::OptimisticLockError) if attempt < self.retry.max_attempts => {
+                    // Another writer got there first. What we knew up to `current.version` is still
+                    // true: keep it, catch up with the winner's events and decide again.
+                    tracing::debug!(aggregate = A::TYPE, id, attempt, "conflict, retrying");
+                    self.conflicts.fetch_add(1, Ordering::Relaxed);
+                    *guard = Some(current);
+                    tokio::time::sleep(self.retry.delay(attempt)).await;
+                }
+                Err(PersistenceError::OptimisticLockError) => {
+                    return Err(CommandError::Contended { attempts: attempt });
+                }
+                Err(other) => return Err(StoreError::from(other).into()),
+            }
+        }
+    }
+}
+
+fn serialize<A: Aggregate>(envelopes: &[EventEnvelope<A>]) -> Result<Vec<SerializedEvent>, StoreError> {
+    envelopes
+        .iter()
+        .map(|e| {
+            Ok(SerializedEvent::new(
+                e.aggregate_id.clone(),
+                e.sequence,
+                A::TYPE.to_owned(),
+                e.payload.event_type(),
+                e.payload.event_version(),
+                serde_json::to_value(&e.payload)?,
+                serde_json::to_value(&e.metadata)?,
+            ))
+        })
+        .collect()
+}

@@ -1,0 +1,99 @@
+//! The engine's write side on one backend: the inbox and conversation stores, wired with the
+//! lookup services the conversation aggregate asks, and the global log.
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+use convo_domain::conversation::message_facts;
+use convo_domain::inbox::InboxServices;
+use convo_domain::{
+    Clock, Conversation, ConversationServices, Inbox, InboxFacts, InboxLookup, MessageFacts, MessageLookup,
+};
+use cqrs_es::EventEnvelope;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use uuid::Uuid;
+
+use crate::{AggregateStore, Backend, EventLog, LogNotifier};
+
+/// Aggregates kept in memory per type. Conversation state is bounded (a few KiB at most), so
+/// this bounds the cache's memory too.
+pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
+
+pub struct Engine<B: Backend> {
+    pub backend: B,
+    pub inboxes: Arc<AggregateStore<Inbox, B>>,
+    pub conversations: AggregateStore<Conversation, B>,
+    pub log: EventLog<B>,
+    /// The engine's clock: what commands and time-dependent views (the window) compare with.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl<B: Backend> Engine<B> {
+    pub fn new(backend: B, clock: Arc<dyn Clock>) -> Self {
+        Self::with_capacity(backend, clock, DEFAULT_CACHE_CAPACITY)
+    }
+
+    pub fn with_capacity(backend: B, clock: Arc<dyn Clock>, capacity: usize) -> Self {
+        let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
+        let notifier = LogNotifier::default();
+        let inboxes = Arc::new(AggregateStore::new(
+            backend.clone(),
+            InboxServices { clock: clock.clone() },
+            capacity,
+            notifier.clone(),
+        ));
+        let services = ConversationServices {
+            clock: clock.clone(),
+            inboxes: Arc::new(InboxesFromStore(inboxes.clone())),
+            messages: Arc::new(MessagesFromLog(backend.clone())),
+        };
+        let conversations = AggregateStore::new(backend.clone(), services, capacity, notifier.clone());
+        let log = EventLog::new(backend.clone(), notifier);
+        Self { backend, inboxes, conversations, log, clock }
+    }
+}
+
+/// Metadata stored beside every event of a command: the workspace (the log's workspace column
+/// is derived from it) and whatever the caller adds (request id, …).
+pub fn metadata(workspace_id: Uuid, extra: impl IntoIterator<Item = (String, String)>) -> HashMap<String, String> {
+    let mut metadata: HashMap<String, String> = extra.into_iter().collect();
+    metadata.insert("workspace_id".to_owned(), workspace_id.to_string());
+    metadata
+}
+
+struct InboxesFromStore<B: Backend>(Arc<AggregateStore<Inbox, B>>);
+
+impl<B: Backend> InboxLookup for InboxesFromStore<B> {
+    fn inbox(&self, inbox_id: Uuid) -> BoxFuture<'_, Result<Option<InboxFacts>, String>> {
+        async move {
+            let (_, inbox) = self.0.load(&inbox_id.to_string()).await.map_err(|e| e.to_string())?;
+            Ok(inbox.facts())
+        }
+        .boxed()
+    }
+}
+
+/// Answers questions about messages older than the aggregate remembers by folding the
+/// conversation's events about that one message (an indexed read).
+struct MessagesFromLog<B: Backend>(B);
+
+impl<B: Backend> MessageLookup for MessagesFromLog<B> {
+    fn message(&self, conversation_id: Uuid, message_id: Uuid) -> BoxFuture<'_, Result<Option<MessageFacts>, String>> {
+        async move {
+            let stored = self
+                .0
+                .message_events(&conversation_id.to_string(), &message_id.to_string())
+                .await
+                .map_err(|e| e.to_string())?;
+            let events = stored
+                .into_iter()
+                .map(|e| EventEnvelope::<Conversation>::try_from(e).map(|e| e.payload))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())?;
+            Ok(message_facts(&events, message_id))
+        }
+        .boxed()
+    }
+}

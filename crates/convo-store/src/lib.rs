@@ -1,0 +1,90 @@
+//! convo-store: the write path and the global log, independent of the database.
+//!
+//! - [`Backend`] is what a database adapter provides on top of cqrs-es's
+//!   `PersistedEventRepository`: the global position of a commit and a reader of the global log.
+//! - [`AggregateStore`] executes commands: a per-aggregate lock and a versioned in-memory cache
+//!   (caught up with `get_last_events`), optimistic-concurrency conflicts retried, and the
+//!   version and position of what was written returned to the caller.
+//! - [`Engine`] wires the conversation and inbox stores with their lookup services.
+//! - [`EventLog`] reads and tails the global log in commit order.
+
+mod aggregate_store;
+mod engine;
+mod error;
+mod log;
+mod projector;
+mod read;
+mod sql;
+
+pub use aggregate_store::{AggregateStore, Committed, RetryPolicy};
+pub use engine::{DEFAULT_CACHE_CAPACITY, Engine, metadata};
+pub use error::{CommandError, StoreError};
+pub use log::{EventLog, LogEvent, LogNotifier};
+pub use projector::{ProjectionStatus, ProjectionStore, ProjectorError, ReadModels, rebuild, run_projection, verify};
+pub use read::{
+    ConversationQuery, Cursor, InboxModel, InboxTable, InboxUnread, InboxesModel, InboxesTable, SortKey, TimelineModel,
+    TimelineTable, UnreadModel, UnreadSummary, UnreadTable,
+};
+pub use sql::{Checkpoint, SqlStore, SqlTable, SqlValue, Statement, TableStore};
+
+use std::future::Future;
+
+use cqrs_es::persist::{PersistedEventRepository, SerializedEvent};
+
+/// A database adapter: cqrs-es's repository plus what the global log needs.
+pub trait Backend: PersistedEventRepository + Clone + Send + Sync + 'static {
+    /// Where this backend keeps read models.
+    type Sql: SqlStore;
+    fn sql(&self) -> Self::Sql;
+
+    /// A short name for logs: "postgres" or "sqlite".
+    fn name(&self) -> &'static str;
+
+    /// The global position of one stored event.
+    fn position_of(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        sequence: usize,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    /// Up to `limit` events after `after`, in commit order. Never returns an event while an
+    /// event before it in that order may still become visible: a reader that checkpoints the
+    /// last position it saw never skips one.
+    /// With `workspace`, only that workspace's events (same order, same guarantee).
+    fn read_log(
+        &self,
+        after: i64,
+        limit: usize,
+        workspace: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<LogEvent>, StoreError>> + Send;
+
+    /// One aggregate's events after `after_sequence`, in sequence order.
+    fn aggregate_events(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after_sequence: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<LogEvent>, StoreError>> + Send;
+
+    /// The events of one conversation about one message (its `message_id` field), in order.
+    fn message_events(
+        &self,
+        conversation_id: &str,
+        message_id: &str,
+    ) -> impl Future<Output = Result<Vec<SerializedEvent>, StoreError>> + Send;
+
+    /// The position of the latest committed event (0 for an empty log). Events up to it may
+    /// not all be readable yet on PostgreSQL, while transactions that started before them run.
+    fn head(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    /// Relays commits between processes, so tails everywhere wake at once: this process's
+    /// commits out, other processes' in. Backends with a single process (SQLite) need nothing.
+    fn relay_commits(&self, _notifier: &LogNotifier) -> Vec<tokio::task::JoinHandle<()>> {
+        Vec::new()
+    }
+
+    /// Whether the database answers.
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

@@ -1,0 +1,391 @@
+//! The projection runner: follows the global log from a projection's checkpoint, folds each
+//! batch with the (pure) projection, and commits the changed rows with the new checkpoint in one
+//! transaction of the backend. A crash at any point neither loses nor double-applies an event.
+//! Several processes may run the same projection: the commit only succeeds from the checkpoint
+//! the batch was read after, so a runner that lost the race re-reads and carries on.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use convo_projection::{Projection, prepare};
+use futures::StreamExt;
+use tokio::sync::watch;
+
+use crate::{Backend, EventLog, StoreError};
+
+/// Where a backend keeps one projection's rows and checkpoint.
+pub trait ProjectionStore<P: Projection>: Clone + Send + Sync + 'static {
+    /// The position of the last event folded (0: none).
+    fn checkpoint(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    fn load(&self, keys: &[P::Key]) -> impl Future<Output = Result<HashMap<P::Key, P::Row>, StoreError>> + Send;
+
+    /// Writes `changes` and moves the checkpoint from `from` to `to`, atomically. Fails with
+    /// [`StoreError::Conflict`] and writes nothing when the checkpoint is no longer `from`.
+    fn commit(
+        &self,
+        changes: convo_projection::Changes<P>,
+        from: i64,
+        to: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A projection's progress as this process sees it: for `/readyz`, `convo projections status`
+/// and read-your-writes waits.
+#[derive(Debug)]
+pub struct ProjectionStatus {
+    pub name: &'static str,
+    position: watch::Sender<i64>,
+    error: Mutex<Option<String>>,
+}
+
+impl ProjectionStatus {
+    pub fn new(name: &'static str) -> Arc<Self> {
+        Arc::new(Self { name, position: watch::Sender::new(0), error: Mutex::new(None) })
+    }
+
+    pub fn position(&self) -> i64 {
+        *self.position.borrow()
+    }
+
+    /// Why the projection stopped, if it did.
+    pub fn error(&self) -> Option<String> {
+        self.error.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn advance(&self, position: i64) {
+        self.position.send_if_modified(|p| {
+            let newer = position > *p;
+            if newer {
+                *p = position;
+            }
+            newer
+        });
+    }
+
+    fn fail(&self, error: String) {
+        *self.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+    }
+
+    /// Waits until the projection has folded every event up to `position`, at most `timeout`.
+    pub async fn wait_for(&self, position: i64, timeout: Duration) -> bool {
+        let mut rx = self.position.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|p| *p >= position)).await.is_ok_and(|r| r.is_ok())
+    }
+}
+
+/// Runs `projection` for ever (until it fails on an event). Transient store errors are retried.
+pub async fn run_projection<P, S, B>(
+    projection: P,
+    store: S,
+    log: EventLog<B>,
+    status: Arc<ProjectionStatus>,
+    batch: usize,
+) where
+    P: Projection,
+    S: ProjectionStore<P>,
+    B: Backend,
+{
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match follow(&projection, &store, &log, &status, batch).await {
+            Ok(never) => match never {},
+            Err(RunError::Projection(e)) => {
+                tracing::error!(projection = P::NAME, error = %e, "projection stopped");
+                status.fail(e.to_string());
+                return;
+            }
+            Err(RunError::Store(StoreError::Conflict)) => {
+                tracing::debug!(projection = P::NAME, "another runner advanced the checkpoint; re-reading");
+            }
+            Err(RunError::Store(e)) => {
+                tracing::warn!(projection = P::NAME, error = %e, "projection store error; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Why a runner, a rebuild or a verification stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectorError {
+    #[error(transparent)]
+    Projection(convo_projection::ProjectionError),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+use ProjectorError as RunError;
+
+enum Never {}
+
+async fn follow<P, S, B>(
+    projection: &P,
+    store: &S,
+    log: &EventLog<B>,
+    status: &ProjectionStatus,
+    batch: usize,
+) -> Result<Never, RunError>
+where
+    P: Projection,
+    S: ProjectionStore<P>,
+    B: Backend,
+{
+    let mut checkpoint = store.checkpoint().await.map_err(RunError::Store)?;
+    status.advance(checkpoint);
+    let mut tail = Box::pin(log.tail(checkpoint, batch));
+    while let Some(events) = tail.next().await {
+        let mut events = events.map_err(RunError::Store)?;
+        let failed = match fold_and_commit(projection, store, &events, checkpoint).await {
+            Ok(Some(last)) => {
+                checkpoint = last;
+                status.advance(checkpoint);
+                continue;
+            }
+            Ok(None) => continue,
+            Err(RunError::Projection(e)) => e,
+            Err(other) => return Err(other),
+        };
+        // Keep what comes before the event that cannot be folded, then stop at it.
+        events.retain(|e| e.position < failed.position);
+        if let Some(last) = fold_and_commit(projection, store, &events, checkpoint).await? {
+            status.advance(last);
+        }
+        return Err(RunError::Projection(failed));
+    }
+    Err(RunError::Store(StoreError::Connection("the log tail ended".into())))
+}
+
+/// `$body` once per read model, with its projection, model and status bound: an array.
+macro_rules! each_model {
+    ($self:ident, |$p:ident, $m:ident, $s:ident| $body:expr) => {
+        [
+            {
+                let ($p, $m, $s) = (convo_projection_inbox::InboxProjection, &$self.inbox, &$self.inbox_status);
+                $body
+            },
+            {
+                let ($p, $m, $s) =
+                    (convo_projection_timeline::TimelineProjection, &$self.timeline, &$self.timeline_status);
+                $body
+            },
+            {
+                let ($p, $m, $s) = (convo_projection_inboxes::InboxesProjection, &$self.inboxes, &$self.inboxes_status);
+                $body
+            },
+            {
+                let ($p, $m, $s) = (convo_projection_unread::UnreadProjection, &$self.unread, &$self.unread_status);
+                $body
+            },
+        ]
+    };
+}
+
+/// `$body` for the read model named `$name` (its projection and model bound), or an error.
+macro_rules! by_name {
+    ($self:ident, $name:expr, |$p:ident, $m:ident| $body:expr) => {
+        match $name {
+            "inbox" => {
+                let ($p, $m) = (convo_projection_inbox::InboxProjection, &$self.inbox);
+                $body
+            }
+            "timeline" => {
+                let ($p, $m) = (convo_projection_timeline::TimelineProjection, &$self.timeline);
+                $body
+            }
+            "inboxes" => {
+                let ($p, $m) = (convo_projection_inboxes::InboxesProjection, &$self.inboxes);
+                $body
+            }
+            "unread" => {
+                let ($p, $m) = (convo_projection_unread::UnreadProjection, &$self.unread);
+                $body
+            }
+            other => Err(RunError::Store(StoreError::Database(format!("no read model named {other}")))),
+        }
+    };
+}
+
+/// The read models of one backend, their runners' progress, and read-your-writes waits.
+pub struct ReadModels<B: Backend> {
+    pub inbox: crate::InboxModel<B::Sql>,
+    pub inbox_status: Arc<ProjectionStatus>,
+    pub timeline: crate::TimelineModel<B::Sql>,
+    pub timeline_status: Arc<ProjectionStatus>,
+    pub inboxes: crate::InboxesModel<B::Sql>,
+    pub inboxes_status: Arc<ProjectionStatus>,
+    pub unread: crate::UnreadModel<B::Sql>,
+    pub unread_status: Arc<ProjectionStatus>,
+    /// Events folded per batch.
+    pub batch: usize,
+    /// How long a query waits for `min_position` before answering 503.
+    pub consistency_wait: Duration,
+}
+
+impl<B: Backend> ReadModels<B> {
+    pub fn new(backend: &B) -> Self {
+        Self {
+            inbox: crate::InboxModel::new(backend.sql()),
+            inbox_status: ProjectionStatus::new(<convo_projection_inbox::InboxProjection as Projection>::NAME),
+            timeline: crate::TimelineModel::new(backend.sql()),
+            timeline_status: ProjectionStatus::new(<convo_projection_timeline::TimelineProjection as Projection>::NAME),
+            inboxes: crate::InboxesModel::new(backend.sql()),
+            inboxes_status: ProjectionStatus::new(<convo_projection_inboxes::InboxesProjection as Projection>::NAME),
+            unread: crate::UnreadModel::new(backend.sql()),
+            unread_status: ProjectionStatus::new(<convo_projection_unread::UnreadProjection as Projection>::NAME),
+            batch: 500,
+            consistency_wait: Duration::from_secs(5),
+        }
+    }
+
+    /// Starts one runner task per read model, following `log`.
+    pub fn spawn(&self, log: &EventLog<B>) -> Vec<tokio::task::JoinHandle<()>> {
+        each_model!(self, |projection, model, status| {
+            tokio::spawn(run_projection(projection, model.clone(), log.clone(), status.clone(), self.batch))
+        })
+        .into()
+    }
+
+    /// The names of the read models, for the CLI.
+    pub const NAMES: [&'static str; 4] = ["inbox", "timeline", "inboxes", "unread"];
+
+    /// Rebuilds read model `name` from the first event and swaps it in; events folded.
+    pub async fn rebuild(
+        &self,
+        name: &str,
+        log: &EventLog<B>,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<u64, ProjectorError> {
+        by_name!(self, name, |projection, model| rebuild(&projection, model, log, self.batch, progress).await)
+    }
+
+    /// Rows of read model `name` that differ from a rebuild at the same checkpoint.
+    pub async fn verify(&self, name: &str, log: &EventLog<B>, limit: usize) -> Result<Vec<String>, ProjectorError> {
+        by_name!(self, name, |projection, model| verify(&projection, model, log, self.batch, limit).await)
+    }
+
+    /// Each read model's checkpoint as stored (what a runner resumes from).
+    pub async fn checkpoints(&self) -> Result<Vec<(&'static str, i64)>, StoreError> {
+        let mut checkpoints = Vec::with_capacity(Self::NAMES.len());
+        for name in Self::NAMES {
+            let position = by_name!(self, name, |_projection, model| model.checkpoint().await.map_err(RunError::Store))
+                .map_err(|e| match e {
+                    RunError::Store(e) => e,
+                    RunError::Projection(e) => StoreError::Database(e.to_string()),
+                })?;
+            checkpoints.push((name, position));
+        }
+        Ok(checkpoints)
+    }
+
+    pub fn statuses(&self) -> Vec<Arc<ProjectionStatus>> {
+        each_model!(self, |_projection, _model, status| status.clone()).into()
+    }
+}
+
+/// Folds `events` and commits them from `checkpoint`; the new checkpoint, if there were events.
+async fn fold_and_commit<P: Projection, S: ProjectionStore<P>>(
+    projection: &P,
+    store: &S,
+    events: &[convo_domain::LogEvent],
+    checkpoint: i64,
+) -> Result<Option<i64>, RunError> {
+    let Some(last) = events.last().map(|e| e.position) else { return Ok(None) };
+    let prepared = prepare(projection, events).map_err(RunError::Projection)?;
+    let loaded = store.load(&prepared.keys).await.map_err(RunError::Store)?;
+    let changes = prepared.apply(projection, loaded).map_err(RunError::Projection)?;
+    store.commit(changes, checkpoint, last).await.map_err(RunError::Store)?;
+    Ok(Some(last))
+}
+
+/// Folds the log into `into` from its checkpoint up to the head as it is now, or up to `until`;
+/// returns the new checkpoint and how many events were folded.
+async fn fill<P, S, B>(
+    projection: &P,
+    into: &S,
+    log: &EventLog<B>,
+    batch: usize,
+    until: Option<i64>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(i64, u64), ProjectorError>
+where
+    P: Projection,
+    S: ProjectionStore<P>,
+    B: Backend,
+{
+    let mut checkpoint = into.checkpoint().await.map_err(RunError::Store)?;
+    let mut folded = 0;
+    let mut pages = Box::pin(log.read_to_head(checkpoint, batch));
+    while let Some(events) = pages.next().await {
+        let mut events = events.map_err(RunError::Store)?;
+        events.retain(|e| until.is_none_or(|u| e.position <= u));
+        let Some(last) = fold_and_commit(projection, into, &events, checkpoint).await? else { break };
+        checkpoint = last;
+        folded += events.len() as u64;
+        progress(folded);
+    }
+    Ok((checkpoint, folded))
+}
+
+/// Events per batch when rebuilding: large, to cut round trips.
+const REBUILD_BATCH: usize = 5000;
+
+/// Rebuilds a read model from the first event into a scratch table while the live one keeps
+/// serving queries, then swaps it in; returns how many events were folded.
+pub async fn rebuild<P, T, S, B>(
+    projection: &P,
+    live: &crate::TableStore<P, T, S>,
+    log: &EventLog<B>,
+    batch: usize,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<u64, ProjectorError>
+where
+    P: Projection,
+    P::Row: serde::Serialize + serde::de::DeserializeOwned,
+    T: crate::SqlTable<P>,
+    S: crate::SqlStore,
+    B: Backend,
+{
+    let scratch = live.scratch("rebuild").await.map_err(RunError::Store)?;
+    let batch = batch.max(REBUILD_BATCH);
+    let (_, mut folded) = fill(projection, &scratch, log, batch, None, progress).await?;
+    // Catch up with what was written meanwhile, then swap.
+    folded += fill(projection, &scratch, log, batch, None, progress).await?.1;
+    scratch.swap_in().await.map_err(RunError::Store)?;
+    Ok(folded)
+}
+
+/// Rebuilds a read model into a scratch table up to the live one's checkpoint and lists the
+/// rows that differ (at most `limit`); empty when live equals a rebuild.
+pub async fn verify<P, T, S, B>(
+    projection: &P,
+    live: &crate::TableStore<P, T, S>,
+    log: &EventLog<B>,
+    batch: usize,
+    limit: usize,
+) -> Result<Vec<String>, ProjectorError>
+where
+    P: Projection,
+    P::Row: serde::Serialize + serde::de::DeserializeOwned,
+    T: crate::SqlTable<P>,
+    S: crate::SqlStore,
+    B: Backend,
+{
+    let scratch = live.scratch("verify").await.map_err(RunError::Store)?;
+    let mut result = Err(RunError::Store(StoreError::Conflict));
+    // The live model may move on while we compare: compare at one checkpoint, a few tries.
+    for _ in 0..5 {
+        let target = live.checkpoint().await.map_err(RunError::Store)?;
+        fill(projection, &scratch, log, batch, Some(target), &|_| {}).await?;
+        let differences = live.differences(&scratch, limit).await.map_err(RunError::Store)?;
+        if live.checkpoint().await.map_err(RunError::Store)? == target {
+            result = Ok(differences);
+            break;
+        }
+    }
+    scratch.discard().await.map_err(RunError::Store)?;
+    result
+}

@@ -1,0 +1,213 @@
+//! The inbox read model: one row per conversation with what an inbox list shows and filters on
+//! (status, archived, assignment, the last message, activity, counts).
+
+use chrono::{DateTime, Utc};
+use convo_domain::conversation::{ConversationChange, ConversationKind, ConversationStatus};
+use convo_domain::message::Direction;
+use convo_domain::{ChannelType, ConversationEvent, LogEvent, MessageContent};
+use convo_projection::{Projection, Rows};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Longest message preview kept, in characters.
+pub const PREVIEW_CHARS: usize = 120;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationSummary {
+    pub conversation_id: Uuid,
+    pub workspace_id: Uuid,
+    pub inbox_id: Uuid,
+    pub channel: ChannelType,
+    pub kind: ConversationKind,
+    pub thread_key: String,
+    pub display_name: Option<String>,
+    pub status: ConversationStatus,
+    pub snoozed_until: Option<DateTime<Utc>>,
+    pub archived: bool,
+    pub assignee: Option<String>,
+    pub team: Option<String>,
+    pub last_message: Option<LastMessage>,
+    /// When the contact last wrote (their time): the messaging window counts from here.
+    pub last_inbound_at: Option<DateTime<Utc>>,
+    /// Latest of the last message's time and any other change (assignment, status, reactions,
+    /// …) except delivery receipts and read markers.
+    pub last_activity_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub message_count: u64,
+    pub inbound_count: u64,
+    /// The conversation's version (its last event's sequence) and that event's global position.
+    pub version: i64,
+    pub position: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastMessage {
+    pub message_id: Uuid,
+    pub seq: u64,
+    pub direction: Direction,
+    pub preview: String,
+    /// When it was sent: the contact's time for inbound messages, the engine's for outbound.
+    pub at: DateTime<Utc>,
+    pub deleted: bool,
+}
+
+impl ConversationSummary {
+    /// What the list is sorted by default: the last message's time, else the creation time.
+    pub fn last_message_at(&self) -> DateTime<Utc> {
+        self.last_message.as_ref().map_or(self.created_at, |m| m.at)
+    }
+}
+
+/// A short text for a message, as an inbox list shows it.
+pub fn preview(content: &MessageContent) -> String {
+    let text = match content {
+        MessageContent::Text { body } => body.clone(),
+        MessageContent::Media { caption: Some(c), .. } if !c.trim().is_empty() => c.clone(),
+        MessageContent::Media { mime_type, .. } => format!("[{}]", mime_type.split('/').next().unwrap_or("media")),
+        MessageContent::Template { name, .. } => format!("[template: {name}]"),
+        MessageContent::Interactive { body, .. } => body.clone(),
+    };
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match text.char_indices().nth(PREVIEW_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct InboxProjection;
+
+impl Projection for InboxProjection {
+    const NAME: &'static str = "inbox";
+    type Event = ConversationEvent;
+    type Key = Uuid;
+    type Row = ConversationSummary;
+
+    fn decode(&self, event: &LogEvent) -> Result<Option<ConversationEvent>, String> {
+        event.conversation_event().transpose().map_err(|e| e.to_string())
+    }
+
+    fn keys(&self, log: &LogEvent, _: &ConversationEvent, into: &mut Vec<Uuid>) {
+        // An unparsable id is reported by `apply`, where the event can fail.
+        into.extend(key(log).ok());
+    }
+
+    fn apply(
+        &self,
+        log: &LogEvent,
+        event: ConversationEvent,
+        rows: &mut Rows<Uuid, ConversationSummary>,
+    ) -> Result<(), String> {
+        let id = key(log)?;
+        let at = event.occurred_at;
+        if let ConversationChange::Started {
+            conversation_id,
+            workspace_id,
+            inbox_id,
+            channel,
+            kind,
+            thread_key,
+            display_name,
+        } = event.change
+        {
+            rows.put(
+                id,
+                ConversationSummary {
+                    conversation_id,
+                    workspace_id,
+                    inbox_id,
+                    channel,
+                    kind,
+                    thread_key,
+                    display_name,
+                    status: ConversationStatus::Open,
+                    snoozed_until: None,
+                    archived: false,
+                    assignee: None,
+                    team: None,
+                    last_message: None,
+                    last_inbound_at: None,
+                    last_activity_at: at,
+                    created_at: at,
+                    message_count: 0,
+                    inbound_count: 0,
+                    version: log.sequence,
+                    position: log.position,
+                },
+            );
+            return Ok(());
+        }
+        let row = rows.get_mut(&id).ok_or_else(|| format!("conversation {id} has events before it started"))?;
+        row.version = log.sequence;
+        row.position = log.position;
+        use ConversationChange as C;
+        // Receipts and read markers are not activity: they must not reshuffle an inbox sorted
+        // by activity every time a message is delivered or an agent reads.
+        if !matches!(event.change, C::DeliveryStatusRecorded { .. } | C::ReadMarkerMoved { .. }) {
+            row.last_activity_at = row.last_activity_at.max(at);
+        }
+        match event.change {
+            C::Started { .. } => {}
+            C::InboundMessageReceived { message_id, seq, sent_at, content, .. } => {
+                row.message_count = row.message_count.max(seq);
+                row.inbound_count += 1;
+                row.last_activity_at = row.last_activity_at.max(sent_at);
+                row.last_inbound_at = Some(row.last_inbound_at.map_or(sent_at, |t| t.max(sent_at)));
+                set_last(row, message_id, seq, Direction::Inbound, &content, sent_at);
+            }
+            C::MessageSent { message_id, seq, content, .. } => {
+                row.message_count = row.message_count.max(seq);
+                set_last(row, message_id, seq, Direction::Outbound, &content, at);
+            }
+            C::MessageEdited { message_id, content } => {
+                if let Some(last) = row.last_message.as_mut().filter(|m| m.message_id == message_id) {
+                    last.preview = preview(&content);
+                }
+            }
+            C::MessageDeleted { message_id } => {
+                if let Some(last) = row.last_message.as_mut().filter(|m| m.message_id == message_id) {
+                    last.deleted = true;
+                    last.preview = String::new();
+                }
+            }
+            C::AgentAssigned { agent_id, .. } => row.assignee = Some(agent_id),
+            C::AgentUnassigned { .. } => row.assignee = None,
+            C::TeamAssigned { team_id, .. } => row.team = Some(team_id),
+            C::TeamUnassigned { .. } => row.team = None,
+            C::Archived {} => row.archived = true,
+            C::Unarchived {} => row.archived = false,
+            C::StatusChanged { to, snoozed_until, .. } => {
+                row.status = to;
+                row.snoozed_until = snoozed_until;
+            }
+            C::DeliveryStatusRecorded { .. }
+            | C::ReactionSet { .. }
+            | C::ReactionRemoved { .. }
+            | C::ReadMarkerMoved { .. } => {}
+        }
+        Ok(())
+    }
+}
+
+/// The row of a log event: its conversation.
+pub fn key(log: &LogEvent) -> Result<Uuid, String> {
+    Uuid::parse_str(&log.aggregate_id).map_err(|e| format!("conversation id {}: {e}", log.aggregate_id))
+}
+
+/// A message becomes the last one unless a later one is already there (backfilled history).
+fn set_last(
+    row: &mut ConversationSummary,
+    message_id: Uuid,
+    seq: u64,
+    direction: Direction,
+    content: &MessageContent,
+    at: DateTime<Utc>,
+) {
+    if row.last_message.as_ref().is_some_and(|m| m.at > at) {
+        return;
+    }
+    row.last_message = Some(LastMessage { message_id, seq, direction, preview: preview(content), at, deleted: false });
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,138 @@
+//! convo-projection: the contract of a read model. A projection is a pure fold from global-log
+//! events to keyed rows; it never does I/O. The runner (convo-store) reads the log in batches,
+//! asks the projection which rows a batch touches, loads them, folds the batch in memory, and
+//! commits the changed rows with the checkpoint in one transaction of the backend's storage.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Debug;
+use std::hash::Hash;
+
+use convo_domain::LogEvent;
+
+/// An event the projection cannot fold: the projection stops there, visibly, and the others
+/// keep going.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{projection} cannot apply the event at position {position}: {reason}")]
+pub struct ProjectionError {
+    pub projection: &'static str,
+    pub position: i64,
+    pub reason: String,
+}
+
+pub trait Projection: Send + Sync + 'static {
+    /// Stable name: the checkpoint's key and what `convo projections` shows.
+    const NAME: &'static str;
+    type Event: Send;
+    type Key: Clone + Eq + Hash + Debug + Send + Sync;
+    type Row: Clone + PartialEq + Debug + Send + Sync;
+
+    /// The part of a log event this projection folds; `Ok(None)` for events it ignores.
+    fn decode(&self, event: &LogEvent) -> Result<Option<Self::Event>, String>;
+
+    /// The rows applying `event` reads or writes; the runner loads them first.
+    fn keys(&self, event: &LogEvent, decoded: &Self::Event, into: &mut Vec<Self::Key>);
+
+    /// Folds one event into the rows.
+    fn apply(
+        &self,
+        event: &LogEvent,
+        decoded: Self::Event,
+        rows: &mut Rows<Self::Key, Self::Row>,
+    ) -> Result<(), String>;
+}
+
+/// The working set of a batch: rows as loaded, then as changed by the fold.
+#[derive(Debug)]
+pub struct Rows<K, R> {
+    rows: HashMap<K, Option<R>>,
+    changed: Vec<K>,
+    changed_set: HashSet<K>,
+}
+
+impl<K: Clone + Eq + Hash, R: Clone> Rows<K, R> {
+    /// A working set over the rows loaded for `keys` (absent keys are rows that do not exist).
+    /// A key given twice keeps its loaded row.
+    pub fn new(keys: impl IntoIterator<Item = K>, mut loaded: HashMap<K, R>) -> Self {
+        let mut rows = HashMap::new();
+        for key in keys {
+            let row = loaded.remove(&key);
+            rows.entry(key).or_insert(row);
+        }
+        Self { rows, changed: Vec::new(), changed_set: HashSet::new() }
+    }
+
+    fn touch(&mut self, key: &K) {
+        if self.changed_set.insert(key.clone()) {
+            self.changed.push(key.clone());
+        }
+    }
+
+    pub fn get(&self, key: &K) -> Option<&R> {
+        self.rows.get(key).and_then(Option::as_ref)
+    }
+
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut R> {
+        if self.get(key).is_some() {
+            self.touch(key);
+        }
+        self.rows.get_mut(key).and_then(Option::as_mut)
+    }
+
+    pub fn put(&mut self, key: K, row: R) {
+        self.touch(&key);
+        self.rows.insert(key, Some(row));
+    }
+
+    pub fn remove(&mut self, key: &K) {
+        self.touch(key);
+        self.rows.insert(key.clone(), None);
+    }
+
+    /// The rows the fold changed (`None`: deleted), in the order first changed.
+    pub fn into_changes(mut self) -> Vec<(K, Option<R>)> {
+        self.changed.into_iter().map(|k| (k.clone(), self.rows.remove(&k).flatten())).collect()
+    }
+}
+
+/// The rows a batch changed (`None`: deleted), in the order first changed.
+pub type Changes<P> = Vec<(<P as Projection>::Key, Option<<P as Projection>::Row>)>;
+
+/// A batch of log events decoded for one projection, with the rows it needs.
+pub struct Batch<'a, P: Projection> {
+    decoded: Vec<(&'a LogEvent, P::Event)>,
+    /// The rows to load before [`Batch::apply`], each once.
+    pub keys: Vec<P::Key>,
+}
+
+/// Decodes `events` for `projection` and collects the rows they touch.
+pub fn prepare<'a, P: Projection>(projection: &P, events: &'a [LogEvent]) -> Result<Batch<'a, P>, ProjectionError> {
+    let mut decoded = Vec::with_capacity(events.len());
+    let mut all = Vec::new();
+    for event in events {
+        if let Some(d) = projection.decode(event).map_err(|r| failure::<P>(event, r))? {
+            projection.keys(event, &d, &mut all);
+            decoded.push((event, d));
+        }
+    }
+    let mut seen = HashSet::with_capacity(all.len());
+    let keys = all.into_iter().filter(|k| seen.insert(k.clone())).collect();
+    Ok(Batch { decoded, keys })
+}
+
+fn failure<P: Projection>(event: &LogEvent, reason: String) -> ProjectionError {
+    ProjectionError { projection: P::NAME, position: event.position, reason }
+}
+
+impl<P: Projection> Batch<'_, P> {
+    /// Folds the batch over the loaded rows; returns the rows it changed.
+    pub fn apply(self, projection: &P, loaded: HashMap<P::Key, P::Row>) -> Result<Changes<P>, ProjectionError> {
+        let mut rows = Rows::new(self.keys, loaded);
+        for (event, d) in self.decoded {
+            projection.apply(event, d, &mut rows).map_err(|r| failure::<P>(event, r))?;
+        }
+        Ok(rows.into_changes())
+    }
+}
+
+#[cfg(test)]
+mod tests;

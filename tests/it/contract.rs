@@ -1,0 +1,327 @@
+//! The store contract, run against PostgreSQL and SQLite alike: what a command writes, what
+//! the global log returns, the aggregate cache, and concurrent writers.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Duration as Span;
+use convo_domain::conversation::{ConversationAction, ConversationChange, ConversationKind};
+use convo_domain::{Actor, ChannelType, Conversation, ConversationCommand, ConversationError, ConversationEvent};
+use convo_store::{Backend, CommandError};
+use cqrs_es::persist::SerializedEvent;
+use cqrs_es::{Aggregate, DomainEvent};
+use futures::StreamExt;
+use uuid::Uuid;
+
+use crate::support::{WS, engine, meta, on_both_backends, t0, text, whole_log};
+
+on_both_backends!(
+    commands_are_stored_in_commit_order_with_versions_and_positions,
+    a_rejected_command_writes_nothing,
+    a_command_that_changes_nothing_answers_the_current_version_and_writes_nothing,
+    a_command_on_a_10000_event_conversation_reads_only_the_events_after_the_cached_version,
+    thirty_two_concurrent_senders_to_one_conversation_lose_no_update,
+    the_log_tail_delivers_commits_live_in_order,
+    commands_about_messages_older_than_the_aggregate_remembers_ask_the_store,
+);
+
+async fn commands_are_stored_in_commit_order_with_versions_and_positions<B: Backend>(backend: B) {
+    let t = engine(backend);
+    let inbox = t.create_inbox(ChannelType::Whatsapp).await;
+    let conversation = t.inbound(inbox, "+4915100001", "hello").await;
+    let id = conversation.to_string();
+    let sent = t.engine.conversations.execute(&id, t.send("hi, how can I help?"), &meta()).await.expect("send");
+    assert_eq!(sent.version, 3, "started, inbound, sent");
+    let archive =
+        ConversationCommand { workspace_id: WS, actor: Actor::agent("ada"), action: ConversationAction::Archive };
+    let archived = t.engine.conversations.execute(&id, archive, &meta()).await.expect("archive");
+    assert_eq!(archived.version, 4);
+    assert!(archived.position > sent.position, "positions grow with each commit");
+
+    let log = whole_log(&t.engine).await;
+    let types: Vec<_> = log.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        ["InboxCreated", "ConversationStarted", "InboundMessageReceived", "MessageSent", "ConversationArchived"]
+    );
+    assert!(log.windows(2).all(|w| w[0].position < w[1].position));
+    assert_eq!(log.last().map(|e| e.position), archived.position, "the command answered the position of its event");
+    for event in &log {
+        assert_eq!(event.workspace_id.as_deref(), Some(WS.to_string().as_str()), "workspace derived from metadata");
+        assert_eq!(event.event_version, "1.0.0");
+        assert!((event.recorded_at - chrono::Utc::now()).num_seconds().abs() < 60, "recorded_at is the store's now");
+    }
+    // The stored payload is the event itself, with its type, time and actor.
+    let sent_event: ConversationEvent = serde_json::from_value(log[3].payload.clone()).expect("a conversation event");
+    assert_eq!(sent_event.actor, Actor::agent("ada"));
+    assert_eq!(sent_event.occurred_at, t0());
+    assert!(matches!(sent_event.change, ConversationChange::MessageSent { seq: 2, .. }));
+}
+
+async fn a_rejected_command_writes_nothing<B: Backend>(backend: B) {
+    let t = engine(backend);
+    let inbox = t.create_inbox(ChannelType::Whatsapp).await;
+    let conversation = t.inbound(inbox, "+4915100002", "hello").await;
+    let before = whole_log(&t.engine).await.len();
+    t.clock.advance(Span::hours(25));
+    let err = t.engine.conversations.execute(&conversation.to_string(), t.send("too late"), &meta()).await;
+    assert!(matches!(err, Err(CommandError::Rejected(ConversationError::MessagingWindowClosed { .. }))));
+    let empty = ConversationCommand {
+        workspace_id: WS,
+        actor: Actor::agent("ada"),
+        action: ConversationAction::SendMessage { message_id: Uuid::now_v7(), content: text("") },
+    };
+    let err = t.engine.conversations.execute(&conversation.to_string(), empty, &meta()).await;
+    assert!(matches!(err, Err(CommandError::Rejected(ConversationError::Validation { .. }))));
+    assert_eq!(whole_log(&t.engine).await.len(), before);
+    // And the aggregate was not changed by the rejected attempts: a template still goes out as message 2.
+    let template = ConversationCommand {
+        workspace_id: WS,
+        actor: Actor::agent("ada"),
+        action: ConversationAction::SendMessage {
+            message_id: Uuid::now_v7(),
+            content: convo_domain::MessageContent::Template {
+                name: "follow_up".into(),
+                language: "en".into(),
+                parameters: vec![],
+            },
+        },
+    };
+    let sent = t.engine.conversations.execute(&conversation.to_string(), template, &meta()).await.expect("template");
+    assert!(matches!(sent.events[0].payload.change, ConversationChange::MessageSent { seq: 2, .. }));
+}
+
+async fn a_command_that_changes_nothing_answers_the_current_version_and_writes_nothing<B: Backend>(backend: B) {
+    let t = engine(backend);
+    let inbox = t.create_inbox(ChannelType::Sms).await;
+    let conversation = t.inbound(inbox, "+4915100003", "hello").await;
+    let unarchive =
+        ConversationCommand { workspace_id: WS, actor: Actor::agent("ada"), action: ConversationAction::Unarchive };
+    let before = whole_log(&t.engine).await;
+    let done = t.engine.conversations.execute(&conversation.to_string(), unarchive, &meta()).await.expect("no-op");
+    assert!(done.events.is_empty());
+    assert_eq!(done.version, 2);
+    assert_eq!(done.position, before.last().map(|e| e.position));
+    assert_eq!(whole_log(&t.engine).await.len(), before.len());
+}
+
+/// Stores a conversation of `n` events (started + inbound messages) directly, the way a
+/// long-running conversation would have accumulated them.
+async fn store_long_conversation<B: Backend>(backend: &B, conversation: Uuid, inbox: Uuid, n: usize) {
+    let id = conversation.to_string();
+    let metadata = serde_json::to_value(meta()).expect("metadata");
+    let event = |sequence: usize| {
+        let change = if sequence == 1 {
+            ConversationChange::Started {
+                conversation_id: conversation,
+                workspace_id: WS,
+                inbox_id: inbox,
+                channel: ChannelType::Sms,
+                kind: ConversationKind::Direct,
+                thread_key: "+4915100004".into(),
+                display_name: None,
+            }
+        } else {
+            ConversationChange::InboundMessageReceived {
+                message_id: Uuid::now_v7(),
+                seq: sequence as u64 - 1,
+                inbound_count: sequence as u64 - 1,
+                channel_message_id: None,
+                sent_at: t0(),
+                content: text("more"),
+                sender: None,
+            }
+        };
+        let e = ConversationEvent { occurred_at: t0(), actor: Actor::contact("+4915100004"), change };
+        SerializedEvent::new(
+            id.clone(),
+            sequence,
+            Conversation::TYPE.into(),
+            e.event_type(),
+            e.event_version(),
+            serde_json::to_value(&e).expect("payload"),
+            metadata.clone(),
+        )
+    };
+    let events: Vec<_> = (1..=n).map(event).collect();
+    for chunk in events.chunks(1000) {
+        backend.persist::<Conversation>(chunk, None).await.expect("persist history");
+    }
+}
+
+async fn a_command_on_a_10000_event_conversation_reads_only_the_events_after_the_cached_version<B: Backend>(
+    backend: B,
+) {
+    const N: usize = 10_000;
+    let t = engine(backend.clone());
+    let inbox = t.create_inbox(ChannelType::Sms).await;
+    let conversation = convo_domain::conversation_id(WS, inbox, "+4915100004");
+    let id = conversation.to_string();
+    store_long_conversation(&backend, conversation, inbox, N).await;
+
+    let store = &t.engine.conversations;
+    let first = store.execute(&id, t.send("first"), &meta()).await.expect("first send");
+    assert_eq!(first.version, N + 1);
+    assert_eq!(store.events_loaded(), N as u64, "a cold cache reads the history once");
+
+    for i in 0..5 {
+        store.execute(&id, t.send(&format!("again {i}")), &meta()).await.expect("send");
+    }
+    assert_eq!(store.events_loaded(), N as u64, "a warm cache reads no history at all");
+
+    // Another gateway writes to the same conversation: ours catches up with just that event.
+    let other = engine(backend.clone());
+    other.engine.conversations.execute(&id, other.send("from elsewhere"), &meta()).await.expect("other send");
+    let next = store.execute(&id, t.send("after"), &meta()).await.expect("send after");
+    assert_eq!(store.events_loaded(), N as u64 + 1, "only the event written elsewhere was read");
+    assert_eq!(next.version, N + 8);
+    let (_, state) = store.load(&id).await.expect("load");
+    assert_eq!(state.message_count, (N - 1 + 8) as u64);
+}
+
+async fn thirty_two_concurrent_senders_to_one_conversation_lose_no_update<B: Backend>(backend: B) {
+    const SENDERS: usize = 32;
+    let t = engine(backend.clone());
+    let inbox = t.create_inbox(ChannelType::Sms).await;
+    let conversation = t.inbound(inbox, "+4915100005", "hello").await;
+    let id = conversation.to_string();
+    // Half the senders share this process's engine (its per-aggregate lock orders them); the
+    // other half each run their own engine, like separate gateways, and really conflict.
+    let mut tasks = Vec::new();
+    for i in 0..SENDERS {
+        let engine = if i % 2 == 0 { t.engine.clone() } else { engine(backend.clone()).engine };
+        let id = id.clone();
+        let command = t.send(&format!("message {i}"));
+        tasks.push(tokio::spawn(async move {
+            let done = engine.conversations.execute(&id, command, &meta()).await.expect("no send is lost");
+            (done.version, done.attempts)
+        }));
+    }
+    let mut versions = HashSet::new();
+    let (mut retries, mut most) = (0, 0);
+    for task in tasks {
+        let (version, attempts) = task.await.expect("sender task");
+        versions.insert(version);
+        retries += attempts - 1;
+        most = most.max(attempts);
+    }
+    assert_eq!(versions.len(), SENDERS, "each send got its own version");
+    println!(
+        "{SENDERS} concurrent senders on {}: {retries} conflicts retried, at most {most} attempts",
+        backend.name()
+    );
+
+    let log = whole_log(&t.engine).await;
+    let events: Vec<_> = log.iter().filter(|e| e.aggregate_id == id).collect();
+    let sequences: Vec<i64> = events.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, (1..=(2 + SENDERS as i64)).collect::<Vec<_>>(), "contiguous, in log order");
+    let bodies: HashSet<String> = events
+        .iter()
+        .filter(|e| e.event_type == "MessageSent")
+        .map(|e| e.payload["content"]["body"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(bodies.len(), SENDERS, "every message is there");
+    let seqs: BTreeMap<u64, usize> =
+        events.iter().filter_map(|e| e.payload["seq"].as_u64()).fold(BTreeMap::new(), |mut m, s| {
+            *m.entry(s).or_default() += 1;
+            m
+        });
+    assert_eq!(seqs.keys().copied().collect::<Vec<_>>(), (1..=(1 + SENDERS as u64)).collect::<Vec<_>>());
+    assert!(seqs.values().all(|n| *n == 1), "message numbers are unique");
+}
+
+async fn the_log_tail_delivers_commits_live_in_order<B: Backend>(backend: B) {
+    let t = engine(backend);
+    let inbox = t.create_inbox(ChannelType::Sms).await;
+    let start = whole_log(&t.engine).await.last().map_or(0, |e| e.position);
+    let tail = t.engine.log.tail(start, 100);
+    let reader = tokio::spawn(async move {
+        let mut tail = Box::pin(tail);
+        let mut seen = Vec::new();
+        while seen.len() < 20 {
+            let batch = tokio::time::timeout(Duration::from_secs(10), tail.next())
+                .await
+                .expect("the tail delivers new events")
+                .expect("the tail never ends")
+                .expect("reading the log");
+            seen.extend(batch);
+        }
+        seen
+    });
+    let t = Arc::new(t);
+    for i in 0..10 {
+        t.inbound(inbox, &format!("+49151{i:05}"), "hello").await;
+    }
+    let seen = reader.await.expect("reader task");
+    assert_eq!(seen.len(), 20, "10 conversations started, 10 messages");
+    assert!(seen.windows(2).all(|w| w[0].position < w[1].position));
+    assert_eq!(seen, whole_log(&t.engine).await.into_iter().filter(|e| e.position > start).collect::<Vec<_>>());
+}
+
+async fn commands_about_messages_older_than_the_aggregate_remembers_ask_the_store<B: Backend>(backend: B) {
+    use convo_domain::DeliveryStatus;
+    let t = engine(backend.clone());
+    let inbox = t.create_inbox(ChannelType::Sms).await;
+    let conversation = t.inbound(inbox, "+4915100006", "hello").await;
+    let id = conversation.to_string();
+    let old = Uuid::now_v7();
+    let send_old = ConversationCommand {
+        workspace_id: WS,
+        actor: Actor::agent("ada"),
+        action: ConversationAction::SendMessage { message_id: old, content: text("an old reply") },
+    };
+    t.engine.conversations.execute(&id, send_old.clone(), &meta()).await.expect("send");
+    // 300 more inbound messages, stored directly, push it out of the aggregate's memory.
+    let metadata = serde_json::to_value(meta()).expect("metadata");
+    let more: Vec<SerializedEvent> = (0..300u64)
+        .map(|i| {
+            let e = ConversationEvent {
+                occurred_at: t0(),
+                actor: Actor::contact("+4915100006"),
+                change: ConversationChange::InboundMessageReceived {
+                    message_id: Uuid::now_v7(),
+                    seq: 3 + i,
+                    inbound_count: 2 + i,
+                    channel_message_id: None,
+                    sent_at: t0(),
+                    content: text("more"),
+                    sender: None,
+                },
+            };
+            let payload = serde_json::to_value(&e).expect("payload");
+            SerializedEvent::new(
+                id.clone(),
+                4 + i as usize,
+                "conversation".into(),
+                e.event_type(),
+                e.event_version(),
+                payload,
+                metadata.clone(),
+            )
+        })
+        .collect();
+    backend.persist::<Conversation>(&more, None).await.expect("persist");
+    let (_, state) = t.engine.conversations.load(&id).await.expect("load");
+    assert!(state.recent.iter().all(|m| m.message_id != old), "the old reply is out of the aggregate's memory");
+
+    let report = |status| ConversationCommand {
+        workspace_id: WS,
+        actor: Actor::system("connector"),
+        action: ConversationAction::RecordDeliveryStatus { message_id: old, status, failure: None, reported_at: t0() },
+    };
+    let delivered =
+        t.engine.conversations.execute(&id, report(DeliveryStatus::Delivered), &meta()).await.expect("report");
+    assert_eq!(delivered.events.len(), 1, "found through the store and recorded");
+    let late = t.engine.conversations.execute(&id, report(DeliveryStatus::Sent), &meta()).await.expect("late report");
+    assert!(late.events.is_empty(), "its status was folded from the store: a late report changes nothing");
+    let reused = t.engine.conversations.execute(&id, send_old, &meta()).await;
+    assert!(matches!(reused, Err(CommandError::Rejected(ConversationError::DuplicateMessage(m))) if m == old));
+    let unknown = ConversationCommand {
+        workspace_id: WS,
+        actor: Actor::agent("ada"),
+        action: ConversationAction::React { message_id: Uuid::now_v7(), emoji: "👍".into() },
+    };
+    let unknown = t.engine.conversations.execute(&id, unknown, &meta()).await;
+    assert!(matches!(unknown, Err(CommandError::Rejected(ConversationError::MessageNotFound(_)))));
+}

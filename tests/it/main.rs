@@ -1,0 +1,12 @@
+//! convo's integration tests, one binary, a module per area. PostgreSQL tests use the real
+//! server (CONVO_TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres), each
+//! in a database of its own, and fail loudly when it is unreachable: they never skip.
+
+mod bus;
+mod contract;
+mod http;
+mod model;
+mod postgres_log;
+mod read_models;
+mod support;
+mod upstream;

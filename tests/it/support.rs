@@ -1,0 +1,227 @@
+//! Test fixtures: real databases (a fresh PostgreSQL database or SQLite file per test), an
+//! engine on them with a movable clock, and command builders.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use chrono::{DateTime, Utc};
+use convo_domain::conversation::{ConversationAction, ConversationKind};
+use convo_domain::inbox::{InboxAction, InboxCommand};
+use convo_domain::{Actor, ChannelType, ConversationCommand, ManualClock, MessageContent};
+use convo_store::{Backend, Engine, ReadModels};
+use convo_store_postgres::PostgresBackend;
+use convo_store_sqlite::SqliteBackend;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use sqlx::Connection;
+use tower::ServiceExt;
+use uuid::Uuid;
+
+pub const WS: Uuid = Uuid::from_u128(0x5157);
+
+pub fn admin_url() -> String {
+    std::env::var("CONVO_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database of its own on the real PostgreSQL server, dropped by [`TestPg::cleanup`].
+pub struct TestPg {
+    pub url: String,
+    pub backend: PostgresBackend,
+    name: String,
+}
+
+impl TestPg {
+    pub async fn new() -> Self {
+        let admin = admin_url();
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is required for these tests and is unreachable at {admin}: {e}\n\
+                 Start it (Debian: apt install postgresql; or docker compose -f deploy/compose.yaml up -d) \
+                 or point CONVO_TEST_DATABASE_URL at one."
+            )
+        });
+        let name = format!("convo_it_{}", Uuid::new_v4().simple());
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create a test database");
+        let url = match admin.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{name}"),
+            None => panic!("CONVO_TEST_DATABASE_URL must end with a database name"),
+        };
+        let pool = convo_store_postgres::connect(&url, 40).await.expect("connect to the test database");
+        convo_store_postgres::migrate(&pool).await.expect("migrate the test database");
+        Self { backend: PostgresBackend::new(pool), url, name }
+    }
+
+    pub async fn cleanup(self) {
+        self.backend.pool().close().await;
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url()).await {
+            let _ =
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut conn).await;
+        }
+    }
+}
+
+/// A SQLite file in a temporary directory, removed on drop.
+pub struct TestSqlite {
+    pub backend: SqliteBackend,
+    _dir: tempfile::TempDir,
+}
+
+impl TestSqlite {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let pool = convo_store_sqlite::connect(dir.path()).await.expect("open SQLite");
+        convo_store_sqlite::migrate(&pool).await.expect("migrate SQLite");
+        Self { backend: SqliteBackend::new(pool), _dir: dir }
+    }
+}
+
+/// 2026-01-01T00:00:00Z.
+pub fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_767_225_600, 0).expect("a valid timestamp")
+}
+
+pub struct TestEngine<B: Backend> {
+    pub engine: Arc<Engine<B>>,
+    pub clock: Arc<ManualClock>,
+}
+
+pub fn engine<B: Backend>(backend: B) -> TestEngine<B> {
+    let clock = Arc::new(ManualClock::new(t0()));
+    TestEngine { engine: Arc::new(Engine::new(backend, clock.clone())), clock }
+}
+
+/// The read models of `t`'s backend, with their runners following its log.
+pub fn read_models<B: Backend>(t: &TestEngine<B>) -> Arc<ReadModels<B>> {
+    // The default wait (5 s): on PostgreSQL another test's open transaction anywhere in the
+    // cluster can hold every reader back for a moment.
+    let read = Arc::new(ReadModels::new(&t.engine.backend));
+    read.spawn(&t.engine.log);
+    read
+}
+
+/// The HTTP gateway over `t`, with running read models.
+pub fn app<B: Backend>(t: &TestEngine<B>) -> axum::Router {
+    convo_gateway::router(t.engine.clone(), read_models(t))
+}
+
+pub fn meta() -> HashMap<String, String> {
+    convo_store::metadata(WS, [])
+}
+
+pub fn text(body: &str) -> MessageContent {
+    MessageContent::Text { body: body.into() }
+}
+
+impl<B: Backend> TestEngine<B> {
+    pub async fn create_inbox(&self, channel: ChannelType) -> Uuid {
+        let inbox_id = Uuid::now_v7();
+        let command = InboxCommand {
+            workspace_id: WS,
+            actor: Actor::agent("admin"),
+            action: InboxAction::Create { inbox_id, name: "Support".into(), channel, policy: None },
+        };
+        self.engine.inboxes.execute(&inbox_id.to_string(), command, &meta()).await.expect("create an inbox");
+        inbox_id
+    }
+
+    /// An inbound text from `contact` on `inbox`, sent now; returns the conversation id.
+    pub async fn inbound(&self, inbox_id: Uuid, contact: &str, body: &str) -> Uuid {
+        let conversation_id = convo_domain::conversation_id(WS, inbox_id, contact);
+        let command = ConversationCommand {
+            workspace_id: WS,
+            actor: Actor::contact(contact),
+            action: ConversationAction::ReceiveInboundMessage {
+                inbox_id,
+                thread_key: contact.into(),
+                kind: ConversationKind::Direct,
+                display_name: None,
+                message_id: Uuid::now_v7(),
+                channel_message_id: None,
+                sent_at: self.clock_now(),
+                content: text(body),
+                sender: None,
+            },
+        };
+        self.engine.conversations.execute(&conversation_id.to_string(), command, &meta()).await.expect("inbound");
+        conversation_id
+    }
+
+    pub fn clock_now(&self) -> DateTime<Utc> {
+        use convo_domain::Clock;
+        self.clock.now()
+    }
+
+    pub fn send(&self, body: &str) -> ConversationCommand {
+        ConversationCommand {
+            workspace_id: WS,
+            actor: Actor::agent("ada"),
+            action: ConversationAction::SendMessage { message_id: Uuid::now_v7(), content: text(body) },
+        }
+    }
+}
+
+/// Every event of the log up to its head now, read in pages.
+pub async fn whole_log<B: Backend>(engine: &Engine<B>) -> Vec<convo_store::LogEvent> {
+    use futures::TryStreamExt;
+    let pages: Vec<Vec<_>> = engine.log.read_to_head(0, 500).try_collect().await.expect("read the log");
+    pages.into_iter().flatten().collect()
+}
+
+/// Runs one async contract test against both backends, as `postgres` and `sqlite` tests.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let pg = $crate::support::TestPg::new().await;
+                    super::$name(pg.backend.clone()).await;
+                    pg.cleanup().await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let db = $crate::support::TestSqlite::new().await;
+                    super::$name(db.backend.clone()).await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_backends;
+
+/// An HTTP answer: status, content type and the JSON body (a string when not JSON).
+pub struct Reply {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub body: Value,
+}
+
+/// Calls the in-process router with an optional JSON body.
+pub async fn call(app: &Router, method: &str, uri: &str, body: Option<Value>) -> Reply {
+    let mut request = Request::builder().method(method).uri(uri);
+    let body = match body {
+        Some(b) => {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+            Body::from(b.to_string())
+        }
+        None => Body::empty(),
+    };
+    raw(app, request.body(body).expect("a request")).await
+}
+
+pub async fn raw(app: &Router, request: Request<Body>) -> Reply {
+    let response = app.clone().oneshot(request).await.expect("the router answers");
+    let status = response.status();
+    let content_type =
+        response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let bytes = response.into_body().collect().await.expect("a body").to_bytes();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+    Reply { status, content_type, body }
+}
