@@ -237,7 +237,7 @@ async fn the_publisher_resumes_with_nothing_lost_when_nats_stops_and_starts_agai
 async fn the_example_connector_delivers_outbound_messages_and_reports_back() {
     let pg = crate::support::TestPg::new().await;
     let t = engine(pg.backend.clone());
-    let app = crate::support::app(&t);
+    let app = crate::support::app(&t).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
     let api_url = format!("http://{}", listener.local_addr().expect("address"));
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
@@ -252,6 +252,7 @@ async fn the_example_connector_delivers_outbound_messages_and_reports_back() {
         prefix: bus.stream().to_owned(), // the test's stream and prefix share a name
         consumer: "connector-example".into(),
         api_url: api_url.clone(),
+        api_key: crate::support::api_key(&t, crate::support::API_WS, &[convo_store::Scope::Write]).await,
     }));
 
     let http = reqwest::Client::new();

@@ -21,7 +21,7 @@ fn agent() -> Value {
 
 async fn every_command_endpoint_answers_with_the_conversation_its_version_and_position<B: Backend>(backend: B) {
     let t = engine(backend);
-    let app = app(&t);
+    let app = app(&t).await;
     let now = t.clock_now();
 
     let inbox = call(&app, "POST", "/v1/inboxes", Some(json!({"name": "Support", "channel_type": "whatsapp"}))).await;
@@ -113,7 +113,7 @@ async fn every_command_endpoint_answers_with_the_conversation_its_version_and_po
 
 async fn rejections_are_problem_json_with_stable_codes_and_write_nothing<B: Backend>(backend: B) {
     let t = engine(backend);
-    let app = app(&t);
+    let app = app(&t).await;
     let now = t.clock_now();
     let whatsapp = call(&app, "POST", "/v1/inboxes", Some(json!({"name": "WA", "channel_type": "whatsapp"}))).await;
     let sms = call(&app, "POST", "/v1/inboxes", Some(json!({"name": "SMS", "channel_type": "sms"}))).await;

@@ -4,9 +4,12 @@
 
 mod bus;
 mod contract;
+mod gateway;
 mod http;
 mod model;
 mod postgres_log;
 mod read_models;
+mod schemas;
 mod support;
+mod tenancy;
 mod upstream;

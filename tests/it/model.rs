@@ -38,7 +38,7 @@ impl Expected {
 async fn random_command_sequences_leave_read_models_equal_to_an_independent_model<B: Backend>(backend: B) {
     for seed in SEEDS {
         let t = engine(backend.clone());
-        let app = app(&t);
+        let app = app(&t).await;
         let mut rng = fastrand::Rng::with_seed(seed);
         let inbox =
             call(&app, "POST", "/v1/inboxes", Some(json!({"name": format!("seed {seed}"), "channel_type": "sms"})))

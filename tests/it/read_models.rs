@@ -61,7 +61,7 @@ async fn inbound(
 
 async fn every_query_with_min_position_reads_the_write_that_returned_it<B: Backend>(backend: B) {
     let t = engine(backend);
-    let app = app(&t);
+    let app = app(&t).await;
     let now = t.clock_now();
     let inbox = new_inbox(&app, "sms").await;
     let first = inbound(&app, &inbox, "+4917000001", now, "first").await;
@@ -114,7 +114,7 @@ async fn every_query_with_min_position_reads_the_write_that_returned_it<B: Backe
 
 async fn the_inbox_list_filters_sorts_and_pages_with_a_stable_cursor<B: Backend>(backend: B) {
     let t = engine(backend);
-    let app = app(&t);
+    let app = app(&t).await;
     let now = t.clock_now();
     let sms = new_inbox(&app, "sms").await;
     let email = new_inbox(&app, "email").await;
@@ -277,7 +277,7 @@ async fn live_rows_equal_a_fold_of_the_whole_log_even_after_a_runner_restart<B: 
 async fn a_projection_that_cannot_fold_an_event_stops_and_readyz_says_why<B: Backend>(backend: B) {
     use cqrs_es::persist::SerializedEvent;
     let t = engine(backend.clone());
-    let app = app(&t);
+    let app = app(&t).await;
     let inbox = new_inbox(&app, "sms").await;
     let done = inbound(&app, &inbox, "+4917400001", t.clock_now(), "hello").await;
     // An event of a conversation that never started: the inbox projection cannot fold it.
@@ -333,7 +333,10 @@ async fn a_position_not_reached_in_time_is_503_with_retry_after<B: Backend>(back
     read.consistency_wait = std::time::Duration::from_millis(300);
     let read = std::sync::Arc::new(read);
     read.spawn(&t.engine.log);
-    let app = convo_gateway::router(t.engine.clone(), read);
+    let app = crate::support::authed(
+        convo_gateway::router(t.engine.clone(), read, &crate::support::test_config()),
+        crate::support::api_key(&t, crate::support::API_WS, &[convo_store::Scope::Admin]).await,
+    );
     let inbox = new_inbox(&app, "sms").await;
     let done = inbound(&app, &inbox, "+4917500001", t.clock_now(), "hello").await;
     let beyond = done["position"].as_i64().expect("position") + 1_000_000_000;
@@ -350,7 +353,7 @@ async fn a_position_not_reached_in_time_is_503_with_retry_after<B: Backend>(back
 
 async fn the_timeline_shows_status_reactions_edits_and_tombstones_and_pages_by_seq<B: Backend>(backend: B) {
     let t = engine(backend);
-    let app = app(&t);
+    let app = app(&t).await;
     let inbox = new_inbox(&app, "whatsapp").await;
     let first = inbound(&app, &inbox, "+4917600001", t.clock_now(), "hi there").await;
     let c = format!("/v1/conversations/{}", first["conversation_id"].as_str().expect("id"));
@@ -427,10 +430,12 @@ async fn the_log_endpoints_serve_one_workspace_in_order_and_one_conversation_by_
     use axum::body::Body;
     use axum::http::Request;
     let t = engine(backend);
-    let app = app(&t);
-    let other = "00000000-0000-0000-0000-00000000beef";
+    let app = app(&t).await;
+    let other = uuid::Uuid::from_u128(0xbeef);
+    let other_key = crate::support::api_key(&t, other, &[convo_store::Scope::Write]).await;
     let as_other = |method: &str, uri: &str, body: Option<Value>| {
-        let mut request = Request::builder().method(method).uri(uri).header("x-convo-workspace", other);
+        let mut request =
+            Request::builder().method(method).uri(uri).header("authorization", format!("Bearer {other_key}"));
         if body.is_some() {
             request = request.header("content-type", "application/json");
         }
@@ -473,7 +478,7 @@ async fn the_log_endpoints_serve_one_workspace_in_order_and_one_conversation_by_
         events.extend(batch);
     }
     assert_eq!(events.len(), 1 + 1 + 5, "my inbox, the conversation started, five messages; none of theirs");
-    assert!(events.iter().all(|e| e["workspace_id"] == convo_gateway::DEFAULT_WORKSPACE.to_string()));
+    assert!(events.iter().all(|e| e["workspace_id"] == crate::support::API_WS.to_string()));
     let positions: Vec<i64> = events.iter().filter_map(|e| e["position"].as_i64()).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "in log order");
 
@@ -492,7 +497,7 @@ async fn the_log_endpoints_serve_one_workspace_in_order_and_one_conversation_by_
 
 async fn the_window_follows_the_inbox_policy_and_the_clock_and_inboxes_are_listed<B: Backend>(backend: B) {
     let t = engine(backend);
-    let app = app(&t);
+    let app = app(&t).await;
     let now = t.clock_now();
     let whatsapp = new_inbox(&app, "whatsapp").await;
     let messenger = new_inbox(&app, "messenger").await;
@@ -580,7 +585,7 @@ async fn the_window_follows_the_inbox_policy_and_the_clock_and_inboxes_are_liste
 
 async fn unread_counts_follow_inbound_messages_and_each_users_read_markers<B: Backend>(backend: B) {
     let t = engine(backend);
-    let app = app(&t);
+    let app = app(&t).await;
     let now = t.clock_now();
     let (one, two) = (new_inbox(&app, "sms").await, new_inbox(&app, "whatsapp").await);
     let mut last = Value::Null;
@@ -686,7 +691,7 @@ async fn unread_counts_follow_inbound_messages_and_each_users_read_markers<B: Ba
 
 async fn the_unread_version_never_goes_down_for_a_client_polling_during_writes<B: Backend>(backend: B) {
     let t = engine(backend);
-    let app = app(&t);
+    let app = app(&t).await;
     let inbox = new_inbox(&app, "sms").await;
     let writer = {
         let app = app.clone();
@@ -741,7 +746,10 @@ async fn verify_finds_no_difference_after_a_workload_and_a_rebuild_repairs_a_tam
     use convo_store::SqlStore;
     let t = engine(backend.clone());
     let read = read_models(&t);
-    let app = convo_gateway::router(t.engine.clone(), read.clone());
+    let app = crate::support::authed(
+        convo_gateway::router(t.engine.clone(), read.clone(), &crate::support::test_config()),
+        crate::support::api_key(&t, crate::support::API_WS, &[convo_store::Scope::Admin]).await,
+    );
     let now = t.clock_now();
     let inbox = new_inbox(&app, "sms").await;
     let mut last = Value::Null;
@@ -789,8 +797,7 @@ async fn verify_finds_no_difference_after_a_workload_and_a_rebuild_repairs_a_tam
 
     // Someone edits a row behind the engine's back: verify sees it.
     let sql = backend.sql();
-    let mut victim =
-        read.inbox.list(&ConversationQuery::all(convo_gateway::DEFAULT_WORKSPACE, 1)).await.expect("list").remove(0);
+    let mut victim = read.inbox.list(&ConversationQuery::all(crate::support::API_WS, 1)).await.expect("list").remove(0);
     victim.assignee = Some("mallory".into());
     let tampered = sql
         .execute(
@@ -853,7 +860,7 @@ async fn verify_finds_no_difference_after_a_workload_and_a_rebuild_repairs_a_tam
 
 async fn read_your_writes_holds_with_concurrent_writers<B: Backend>(backend: B) {
     let t = engine(backend);
-    let app = app(&t);
+    let app = app(&t).await;
     let inbox = new_inbox(&app, "sms").await;
     let now = t.clock_now();
     let writers: Vec<_> = (0..8)

@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use convo_domain::conversation::{ConversationAction, ConversationKind};
 use convo_domain::inbox::{InboxAction, InboxCommand};
 use convo_domain::{Actor, ChannelType, ConversationCommand, ManualClock, MessageContent};
-use convo_store::{Backend, Engine, ReadModels};
+use convo_gateway::GatewayConfig;
+use convo_store::{Backend, Engine, ReadModels, Scope, Tenancy};
 use convo_store_postgres::PostgresBackend;
 use convo_store_sqlite::SqliteBackend;
 use http_body_util::BodyExt;
@@ -102,9 +103,39 @@ pub fn read_models<B: Backend>(t: &TestEngine<B>) -> Arc<ReadModels<B>> {
     read
 }
 
-/// The HTTP gateway over `t`, with running read models.
-pub fn app<B: Backend>(t: &TestEngine<B>) -> axum::Router {
-    convo_gateway::router(t.engine.clone(), read_models(t))
+/// The gateway's defaults without a rate limit: some tests poll as fast as they can (the
+/// limit has its own test).
+pub fn test_config() -> GatewayConfig {
+    GatewayConfig { rate_limit: None, ..GatewayConfig::default() }
+}
+
+/// The workspace of the test gateway's default API key.
+pub const API_WS: Uuid = Uuid::nil();
+
+/// A new API key with `scopes` for `workspace` (created if needed).
+pub async fn api_key<B: Backend>(t: &TestEngine<B>, workspace: Uuid, scopes: &[Scope]) -> String {
+    let tenancy = Tenancy::new(t.engine.backend.sql());
+    if tenancy.workspace(workspace).await.expect("read the workspaces").is_none() {
+        tenancy.create_workspace_with_id(workspace, "test").await.expect("create a workspace");
+    }
+    tenancy.create_key(workspace, "test", scopes).await.expect("create a key").token
+}
+
+/// `router` with `Authorization: Bearer <token>` added to requests that carry none.
+pub fn authed(router: Router, token: String) -> Router {
+    router.layer(axum::middleware::map_request(move |mut request: Request<Body>| {
+        let value = header::HeaderValue::from_str(&format!("Bearer {token}")).expect("a header value");
+        async move {
+            request.headers_mut().entry(header::AUTHORIZATION).or_insert(value);
+            request
+        }
+    }))
+}
+
+/// The HTTP gateway over `t`, with running read models, calling as an admin of [`API_WS`].
+pub async fn app<B: Backend>(t: &TestEngine<B>) -> axum::Router {
+    let router = convo_gateway::router(t.engine.clone(), read_models(t), &test_config());
+    authed(router, api_key(t, API_WS, &[Scope::Admin]).await)
 }
 
 pub fn meta() -> HashMap<String, String> {

@@ -73,6 +73,9 @@ impl Backend for AnyBackend {
     ) -> Result<Vec<SerializedEvent>, StoreError> {
         both!(self, b => b.message_events(conversation_id, message_id).await)
     }
+    async fn idempotent_events(&self, workspace: &str, key: &str) -> Result<Vec<LogEvent>, StoreError> {
+        both!(self, b => b.idempotent_events(workspace, key).await)
+    }
     async fn head(&self) -> Result<i64, StoreError> {
         both!(self, b => b.head().await)
     }

@@ -47,6 +47,18 @@ enum Command {
         listen: SocketAddr,
         #[command(flatten)]
         bus: BusSettings,
+        #[command(flatten)]
+        limits: LimitSettings,
+    },
+    /// Workspaces (tenants).
+    Workspaces {
+        #[command(subcommand)]
+        command: WorkspacesCommand,
+    },
+    /// API keys of a workspace.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
     },
     /// The global event log.
     Events {
@@ -58,6 +70,69 @@ enum Command {
         #[command(subcommand)]
         command: ProjectionsCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum WorkspacesCommand {
+    /// Create a workspace; prints its id.
+    Create { name: String },
+    /// List the workspaces.
+    List,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create an API key; prints the key, which is shown this once.
+    Create {
+        #[arg(long)]
+        workspace: uuid::Uuid,
+        /// read, write or admin (admin includes write, write includes read); repeatable.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<convo_store::Scope>,
+        /// A name to recognise the key by.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List a workspace's live keys (never their secrets).
+    List {
+        #[arg(long)]
+        workspace: uuid::Uuid,
+    },
+    /// Revoke a key by its id (the part after `cvk_`, before the next `_`).
+    Revoke { key_id: String },
+}
+
+/// The gateway's limits.
+#[derive(Args)]
+struct LimitSettings {
+    /// Largest request body, in bytes.
+    #[arg(long, env = "CONVO_BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
+    body_limit_bytes: usize,
+    /// Longest a request may run, in seconds.
+    #[arg(long, env = "CONVO_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    request_timeout_secs: u64,
+    /// Requests per second per API key (0: no limit); bursts of twice that are allowed.
+    #[arg(long, env = "CONVO_RATE_LIMIT_PER_SEC", default_value_t = 1000)]
+    rate_limit_per_sec: u32,
+    /// Events a live-stream client may have pending before it is disconnected.
+    #[arg(long, env = "CONVO_STREAM_BUFFER", default_value_t = 1024)]
+    stream_buffer: usize,
+}
+
+impl LimitSettings {
+    fn gateway_config(&self) -> convo_gateway::GatewayConfig {
+        use std::num::NonZeroU32;
+        convo_gateway::GatewayConfig {
+            body_limit: self.body_limit_bytes,
+            request_timeout: std::time::Duration::from_secs(self.request_timeout_secs.max(1)),
+            rate_limit: NonZeroU32::new(self.rate_limit_per_sec).map(|per_second| convo_gateway::RateLimit {
+                per_second,
+                burst: per_second.saturating_mul(NonZeroU32::new(2).expect("non-zero")),
+            }),
+            stream_buffer: self.stream_buffer,
+            ..convo_gateway::GatewayConfig::default()
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -106,12 +181,14 @@ enum EventsCommand {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CONVO_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Structured JSON lines by default (CONVO_LOG_FORMAT=text for people at a terminal).
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CONVO_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("CONVO_LOG_FORMAT").is_ok_and(|f| f == "text") {
+        logs.init();
+    } else {
+        logs.json().flatten_event(true).with_current_span(true).with_span_list(false).init();
+    }
     let cli = Cli::parse();
     let s = &cli.store;
     let backend = backend::open(s.database_url.as_deref(), &s.data_dir, s.db_max_connections).await?;
@@ -120,14 +197,28 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(backend = backend.name(), "schema is up to date");
             Ok(())
         }
-        Command::Serve { listen, bus } => serve(backend, listen, bus).await,
+        Command::Serve { listen, bus, limits } => {
+            let embedded = s.database_url.is_none();
+            serve(backend, listen, bus, limits.gateway_config(), embedded).await
+        }
+        Command::Workspaces { command } => workspaces(backend, command).await,
+        Command::Keys { command } => keys(backend, command).await,
         Command::Events { command: EventsCommand::Tail { after, no_follow } } => tail(backend, after, no_follow).await,
         Command::Projections { command } => projections(backend, command).await,
     }
 }
 
-async fn serve(backend: backend::AnyBackend, listen: SocketAddr, bus: BusSettings) -> anyhow::Result<()> {
+async fn serve(
+    backend: backend::AnyBackend,
+    listen: SocketAddr,
+    bus: BusSettings,
+    config: convo_gateway::GatewayConfig,
+    embedded: bool,
+) -> anyhow::Result<()> {
     let name = backend.name();
+    if embedded {
+        first_run(&backend).await?;
+    }
     let read = Arc::new(ReadModels::new(&backend));
     let engine = Arc::new(Engine::new(backend, Arc::new(SystemClock)));
     let mut runners = read.spawn(&engine.log);
@@ -150,7 +241,8 @@ async fn serve(backend: backend::AnyBackend, listen: SocketAddr, bus: BusSetting
             runners.push(tokio::spawn(publish_for_ever(in_process, log, backend)));
         }
     }
-    let app = convo_gateway::router(engine, read);
+    runners.push(tokio::spawn(purge_idempotency_keys(engine.backend.sql())));
+    let app = convo_gateway::router(engine, read, &config);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     tracing::info!(%listen, backend = name, "convo is serving");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;
@@ -270,6 +362,84 @@ async fn projections(backend: backend::AnyBackend, command: ProjectionsCommand) 
     Ok(())
 }
 
+/// On the embedded default's first start, a workspace and an admin key, so the quick start
+/// works with nothing else to set up. The key is printed once, on stdout.
+async fn first_run(backend: &backend::AnyBackend) -> anyhow::Result<()> {
+    let tenancy = convo_store::Tenancy::new(backend.sql());
+    if !tenancy.workspaces().await?.is_empty() {
+        return Ok(());
+    }
+    let workspace = tenancy.create_workspace("dev").await?;
+    let scopes = [convo_store::Scope::Admin];
+    let issued = tenancy.create_key(workspace.workspace_id, "dev", &scopes).await?;
+    println!("Created workspace \"dev\" ({}) and an admin API key, shown only this once:", workspace.workspace_id);
+    println!();
+    println!("    export CONVO_API_KEY={}", issued.token);
+    println!();
+    println!("Send it as Authorization: Bearer $CONVO_API_KEY. More keys: convo keys create --help");
+    Ok(())
+}
+
+/// Forgets idempotency keys older than 24 hours, hourly.
+async fn purge_idempotency_keys(sql: backend::AnySql) {
+    let keys = convo_store::Idempotency::new(sql, 0);
+    loop {
+        match keys.purge(chrono::Utc::now().timestamp_millis()).await {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "idempotency keys older than 24 hours forgotten"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not purge idempotency keys"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
+}
+
+async fn workspaces(backend: backend::AnyBackend, command: WorkspacesCommand) -> anyhow::Result<()> {
+    let tenancy = convo_store::Tenancy::new(backend.sql());
+    match command {
+        WorkspacesCommand::Create { name } => {
+            let workspace = tenancy.create_workspace(&name).await?;
+            println!("{}", workspace.workspace_id);
+        }
+        WorkspacesCommand::List => {
+            for w in tenancy.workspaces().await? {
+                println!("{}  {}  {}", w.workspace_id, w.created_at.to_rfc3339(), w.name);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn keys(backend: backend::AnyBackend, command: KeysCommand) -> anyhow::Result<()> {
+    let tenancy = convo_store::Tenancy::new(backend.sql());
+    match command {
+        KeysCommand::Create { workspace, scopes, name } => {
+            let issued = tenancy.create_key(workspace, &name, &scopes).await?;
+            eprintln!("key {} ({}), shown only this once:", issued.key.key_id, scope_list(&issued.key.scopes));
+            println!("{}", issued.token);
+        }
+        KeysCommand::List { workspace } => {
+            for k in tenancy.keys(workspace).await? {
+                println!("{}  {}  {}  {}", k.key_id, scope_list(&k.scopes), k.created_at.to_rfc3339(), k.name);
+            }
+        }
+        KeysCommand::Revoke { key_id } => {
+            if !tenancy.revoke(None, &key_id).await? {
+                anyhow::bail!("no live key {key_id}");
+            }
+            println!("revoked {key_id}");
+        }
+    }
+    Ok(())
+}
+
+fn scope_list(scopes: &[convo_store::Scope]) -> String {
+    scopes
+        .iter()
+        .map(|s| serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Runs the event publisher, starting it again whenever it stops (NATS away, store error).
 async fn publish_for_ever<T: convo_bus::Bus>(
     bus: T,
@@ -279,6 +449,7 @@ async fn publish_for_ever<T: convo_bus::Bus>(
     loop {
         if let Err(e) = convo_bus::run_publisher(bus.clone(), log.clone(), &backend, 500).await {
             tracing::warn!(error = %e, "event publisher stopped; restarting");
+            metrics::counter!("convo_bus_errors_total").increment(1);
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }

@@ -21,6 +21,9 @@ pub struct Config {
     pub consumer: String,
     /// The engine's HTTP API, e.g. `http://127.0.0.1:8080`.
     pub api_url: String,
+    /// An API key with the `write` scope. Its workspace is the one this connector serves:
+    /// outbound messages of other workspaces are refused (404) and dropped.
+    pub api_key: String,
 }
 
 /// Consumes and reports until the stream ends or an unrecoverable error.
@@ -46,7 +49,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut messages = consumer.messages().await.context("consuming")?;
     while let Some(message) = messages.next().await {
         let message = message.map_err(|e| anyhow::anyhow!("receiving: {e}"))?;
-        let outcome = deliver(&http, &config.api_url, &message.payload).await;
+        let outcome = deliver(&http, &config.api_url, &config.api_key, &message.payload).await;
         let ack = match outcome {
             Ok(()) => AckKind::Ack,
             // The engine refused it for good (unknown conversation, …): do not retry for ever.
@@ -69,20 +72,17 @@ enum Failure {
     Retry(String),
 }
 
-async fn deliver(http: &reqwest::Client, api: &str, payload: &[u8]) -> Result<(), Failure> {
+async fn deliver(http: &reqwest::Client, api: &str, key: &str, payload: &[u8]) -> Result<(), Failure> {
     let event: Value = serde_json::from_slice(payload).map_err(|e| Failure::Rejected(format!("not an event: {e}")))?;
-    let (Some(conversation), Some(message), workspace) = (
-        event["aggregate_id"].as_str(),
-        event["payload"]["message_id"].as_str(),
-        event["workspace_id"].as_str().unwrap_or_default(),
-    ) else {
+    let (Some(conversation), Some(message)) = (event["aggregate_id"].as_str(), event["payload"]["message_id"].as_str())
+    else {
         return Err(Failure::Rejected("an outbound message without conversation or message id".into()));
     };
     tracing::info!(conversation, message, content = %event["payload"]["content"], "delivering (pretend)");
     for status in ["sent", "delivered"] {
         let response = http
             .post(format!("{api}/v1/conversations/{conversation}/messages/{message}/status"))
-            .header("x-convo-workspace", workspace)
+            .bearer_auth(key)
             .json(&json!({"status": status, "actor": {"kind": "system", "id": "connector-example"}}))
             .send()
             .await

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::window::{ChannelPolicy, TemplateSupport};
 
 /// The kind of channel account an inbox is connected to. It fixes the messaging-window policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelType {
     Whatsapp,

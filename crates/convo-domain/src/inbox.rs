@@ -60,26 +60,32 @@ pub enum InboxAction {
     Delete,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// An inbox event as stored and published: the envelope (`occurred_at`, `actor`) beside the
+/// fields of the change, whose `type` is the event type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InboxEvent {
+    /// When it happened, from the engine's injectable clock.
     pub occurred_at: DateTime<Utc>,
     pub actor: Actor,
     #[serde(flatten)]
     pub change: InboxChange,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type")]
 pub enum InboxChange {
+    /// A channel account was connected as an inbox, with its channel type and optional policy override.
     #[serde(rename = "InboxCreated")]
     Created {
         inbox_id: Uuid,
         workspace_id: Uuid,
         name: String,
         channel: ChannelType,
+        /// Overrides the channel type's default messaging policy.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         policy: Option<ChannelPolicy>,
     },
+    /// The inbox was deleted; its conversations stay readable but can no longer send.
     #[serde(rename = "InboxDeleted")]
     Deleted {},
 }

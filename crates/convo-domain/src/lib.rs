@@ -42,6 +42,16 @@ pub fn conversation_id(workspace_id: uuid::Uuid, inbox_id: uuid::Uuid, thread_ke
     uuid::Uuid::new_v5(&CONVERSATION_NAMESPACE, &name)
 }
 
+/// The message id of an inbound message that names none, from the channel's own message id:
+/// a connector's retry of the same channel message maps to the same message, which the
+/// conversation then receives only once.
+pub fn inbound_message_id(conversation_id: uuid::Uuid, channel_message_id: &str) -> uuid::Uuid {
+    let mut name = Vec::with_capacity(16 + channel_message_id.len());
+    name.extend_from_slice(conversation_id.as_bytes());
+    name.extend_from_slice(channel_message_id.as_bytes());
+    uuid::Uuid::new_v5(&CONVERSATION_NAMESPACE, &name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 /// Longest text body accepted, in characters (WhatsApp's limit is 4096; email bodies go by url).
 pub const MAX_TEXT_CHARS: usize = 4096;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MessageContent {
     Text {
@@ -32,7 +32,7 @@ pub enum MessageContent {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InteractiveOption {
     pub id: String,
     pub title: String,
@@ -83,7 +83,7 @@ impl MessageContent {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     Inbound,
@@ -91,7 +91,7 @@ pub enum Direction {
 }
 
 /// Outbound delivery status: `accepted < sent < delivered < read`, or `failed` (terminal).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     Accepted,

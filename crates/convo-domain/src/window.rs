@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 /// How a channel treats template messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TemplateSupport {
     /// The channel has no templates: sending one is `unsupportedChannel`.
@@ -16,7 +16,7 @@ pub enum TemplateSupport {
 }
 
 /// The messaging policy of an inbox: the default of its channel type, or an override.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChannelPolicy {
     /// Window for human agents after the contact's last inbound message; `None` = permanent session.
     pub agent_window_secs: Option<i64>,
@@ -27,14 +27,14 @@ pub struct ChannelPolicy {
     pub interactive: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum WindowActor {
     Agent,
     Bot,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum WindowState {
     Open,
@@ -42,7 +42,7 @@ pub enum WindowState {
 }
 
 /// Why a window is closed, or why a send was refused by the window policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum WindowFailure {
     MessagingWindowClosed,
@@ -61,7 +61,7 @@ impl WindowFailure {
 }
 
 /// The window as DOMAIN.md shapes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Window {
     pub state: WindowState,

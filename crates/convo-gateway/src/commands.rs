@@ -8,15 +8,17 @@ use chrono::{DateTime, Utc};
 use convo_domain::conversation::{ConversationAction, ConversationKind, ConversationStatus, DeliveryFailure};
 use convo_domain::inbox::{InboxAction, InboxCommand};
 use convo_domain::{Actor, ChannelPolicy, ChannelType, ConversationCommand, DeliveryStatus, MessageContent};
-use convo_store::{Backend, metadata};
+use convo_store::Backend;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::extract::{ApiJson, ApiPath, OptionalJson, Workspace};
+use crate::idempotency::command_metadata;
 use crate::{ApiError, AppState};
 
 /// The answer to every command.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CommandResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conversation_id: Option<Uuid>,
@@ -48,9 +50,11 @@ async fn execute<B: Backend>(
     message_id: Option<Uuid>,
 ) -> Answer {
     let name = action.name();
-    let meta = metadata(workspace_id, [("command".to_owned(), name.to_owned())]);
+    let meta = command_metadata(workspace_id, name);
     let command = ConversationCommand { workspace_id, actor, action };
     let committed = state.engine.conversations.execute(&conversation_id.to_string(), command, &meta).await?;
+    // A repeat that changed nothing (the same inbound message again) created nothing.
+    let status = if committed.events.is_empty() && status == StatusCode::CREATED { StatusCode::OK } else { status };
     Ok((
         status,
         Json(CommandResponse {
@@ -63,19 +67,35 @@ async fn execute<B: Backend>(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+/// Connect a channel account as an inbox.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInbox {
+    /// The inbox's id; generated when absent.
     #[serde(default)]
     pub inbox_id: Option<Uuid>,
     pub name: String,
     pub channel_type: ChannelType,
     #[serde(default)]
     pub policy: Option<ChannelPolicy>,
+    /// Who does it; by default the API itself (`system`, `api`).
     #[serde(default)]
     pub actor: Option<Actor>,
 }
 
+/// Create an inbox: a connected channel account with its channel type and optional policy override.
+#[utoipa::path(
+    post,
+    path = "/v1/inboxes",
+    tag = "inboxes",
+    request_body = CreateInbox,
+    responses(
+        (status = 201, description = "The inbox was created; `inbox_id`, its version and position", body = CommandResponse),
+        (status = 409, description = "`conflict`: an inbox with this `inbox_id` exists", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation`: a field is invalid (`field` names it)", body = ApiError, content_type = "application/problem+json"),
+    ),
+    security(("apiKey" = ["write"])),
+)]
 pub async fn create_inbox<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
@@ -87,7 +107,7 @@ pub async fn create_inbox<B: Backend>(
         actor: body.actor.unwrap_or_else(api_actor),
         action: InboxAction::Create { inbox_id, name: body.name, channel: body.channel_type, policy: body.policy },
     };
-    let meta = metadata(ws, [("command".to_owned(), "create_inbox".to_owned())]);
+    let meta = command_metadata(ws, "create_inbox");
     let committed = state.engine.inboxes.execute(&inbox_id.to_string(), command, &meta).await?;
     Ok((
         StatusCode::CREATED,
@@ -101,13 +121,28 @@ pub async fn create_inbox<B: Backend>(
     ))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// The optional body of a command that needs no other input: who does it.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActorOnly {
+    /// Who does it; by default the API itself (`system`, `api`).
     #[serde(default)]
     pub actor: Option<Actor>,
 }
 
+/// Delete an inbox; its conversations stay readable but can no longer send.
+#[utoipa::path(
+    delete,
+    path = "/v1/inboxes/{inbox_id}",
+    tag = "inboxes",
+    params(("inbox_id" = Uuid, Path, description = "The inbox")),
+    request_body = Option<ActorOnly>,
+    responses(
+        (status = 200, description = "The inbox is deleted (deleting it again changes nothing)", body = CommandResponse),
+        (status = 404, description = "`notFound`: no such inbox in this workspace", body = ApiError, content_type = "application/problem+json"),
+    ),
+    security(("apiKey" = ["write"])),
+)]
 pub async fn delete_inbox<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
@@ -119,7 +154,7 @@ pub async fn delete_inbox<B: Backend>(
         actor: body.and_then(|b| b.actor).unwrap_or_else(api_actor),
         action: InboxAction::Delete,
     };
-    let meta = metadata(ws, [("command".to_owned(), "delete_inbox".to_owned())]);
+    let meta = command_metadata(ws, "delete_inbox");
     let committed = state.engine.inboxes.execute(&inbox_id.to_string(), command, &meta).await?;
     Ok((
         StatusCode::OK,
@@ -133,7 +168,10 @@ pub async fn delete_inbox<B: Backend>(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+/// An inbound message as a connector reports it. Exactly one of `contact_id` (direct
+/// conversation) and `group_id` (group conversation) is required; with the inbox it names the thread.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = ReceiveInboundMessage)]
 #[serde(deny_unknown_fields)]
 pub struct InboundMessage {
     pub inbox_id: Uuid,
@@ -157,6 +195,20 @@ pub struct InboundMessage {
     pub content: MessageContent,
 }
 
+/// Record an inbound message (connectors): finds or creates the thread's conversation.
+#[utoipa::path(
+    post,
+    path = "/v1/inbound-messages",
+    tag = "messages",
+    request_body = InboundMessage,
+    responses(
+        (status = 201, description = "The message is recorded in the thread's conversation, created, reopened or unarchived as needed", body = CommandResponse),
+        (status = 404, description = "`notFound`: the derived conversation belongs to another thread kind", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "`conflict`: the `message_id` is already used in this conversation", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation`: a field is invalid (`field` names it); `inboxRequired`: the inbox is missing or deleted", body = ApiError, content_type = "application/problem+json"),
+    ),
+    security(("apiKey" = ["write"])),
+)]
 pub async fn receive_inbound<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
@@ -169,7 +221,11 @@ pub async fn receive_inbound<B: Backend>(
     };
     let conversation_id = convo_domain::conversation_id(ws, body.inbox_id, &thread_key);
     let actor = Actor::contact(body.sender.clone().unwrap_or_else(|| thread_key.clone()));
-    let message_id = body.message_id.unwrap_or_else(Uuid::now_v7);
+    // Without an id of ours, the channel's message id names the message: a retry is the same message.
+    let message_id = body
+        .message_id
+        .or_else(|| body.channel_message_id.as_deref().map(|c| convo_domain::inbound_message_id(conversation_id, c)))
+        .unwrap_or_else(Uuid::now_v7);
     let action = ConversationAction::ReceiveInboundMessage {
         inbox_id: body.inbox_id,
         thread_key,
@@ -184,15 +240,32 @@ pub async fn receive_inbound<B: Backend>(
     execute(&state, ws, conversation_id, actor, action, StatusCode::CREATED, Some(message_id)).await
 }
 
-#[derive(Debug, Deserialize)]
+/// An outbound message from an agent or a bot.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessage {
+    /// The message's id; generated when absent. Connectors report statuses for it.
     #[serde(default)]
     pub message_id: Option<Uuid>,
     pub actor: Actor,
     pub content: MessageContent,
 }
 
+/// Send a message as an agent or a bot, within the messaging window.
+#[utoipa::path(
+    post,
+    path = "/v1/conversations/{conversation_id}/messages",
+    tag = "messages",
+    params(("conversation_id" = Uuid, Path, description = "The conversation")),
+    request_body = SendMessage,
+    responses(
+        (status = 201, description = "The message is accepted for delivery (`MessageSent` published to connectors)", body = CommandResponse),
+        (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "`conflict`: the `message_id` is already used in this conversation", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`messagingWindowClosed` (with `forActor`, `expiresAt`): outside the window only templates may be sent; `inboxRequired`: the inbox is missing or deleted; `unsupportedChannel` (with `channel`, `content_type`): the channel cannot carry this content; `validation`", body = ApiError, content_type = "application/problem+json"),
+    ),
+    security(("apiKey" = ["write"])),
+)]
 pub async fn send_message<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
@@ -204,7 +277,9 @@ pub async fn send_message<B: Backend>(
     execute(&state, ws, conversation_id, body.actor, action, StatusCode::CREATED, Some(message_id)).await
 }
 
-#[derive(Debug, Deserialize)]
+/// A delivery status report from a connector: `sent`, `delivered`, `read`, or `failed` with a failure.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = RecordDeliveryStatus)]
 #[serde(deny_unknown_fields)]
 pub struct StatusReport {
     pub status: DeliveryStatus,
@@ -213,10 +288,28 @@ pub struct StatusReport {
     /// When the channel reported it; defaults to now.
     #[serde(default)]
     pub reported_at: Option<DateTime<Utc>>,
+    /// Who reports it; by default the connector (`system`, `connector`).
     #[serde(default)]
     pub actor: Option<Actor>,
 }
 
+/// Report an outbound message's delivery status (connectors).
+#[utoipa::path(
+    post,
+    path = "/v1/conversations/{conversation_id}/messages/{message_id}/status",
+    tag = "messages",
+    params(
+        ("conversation_id" = Uuid, Path, description = "The conversation"),
+        ("message_id" = Uuid, Path, description = "The message"),
+    ),
+    request_body = StatusReport,
+    responses(
+        (status = 200, description = "The report is recorded if it moves the status forward; late or duplicate reports change nothing", body = CommandResponse),
+        (status = 404, description = "`notFound`: no such conversation, or no such message in it (`message_id`)", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation`: a field is invalid (`field` names it)", body = ApiError, content_type = "application/problem+json"),
+    ),
+    security(("apiKey" = ["write"])),
+)]
 pub async fn record_status<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
@@ -233,7 +326,9 @@ pub async fn record_status<B: Backend>(
     execute(&state, ws, conversation_id, actor, action, StatusCode::OK, Some(message_id)).await
 }
 
-#[derive(Debug, Deserialize)]
+/// A reaction to a message.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = React)]
 #[serde(deny_unknown_fields)]
 pub struct Reaction {
     pub actor: Actor,
@@ -241,6 +336,24 @@ pub struct Reaction {
     pub emoji: String,
 }
 
+/// Set, replace or remove (empty emoji) the actor's reaction to a message.
+#[utoipa::path(
+    post,
+    path = "/v1/conversations/{conversation_id}/messages/{message_id}/reactions",
+    tag = "messages",
+    params(
+        ("conversation_id" = Uuid, Path, description = "The conversation"),
+        ("message_id" = Uuid, Path, description = "The message"),
+    ),
+    request_body = Reaction,
+    responses(
+        (status = 200, description = "The actor's reaction is set, replaced, or removed (empty `emoji`)", body = CommandResponse),
+        (status = 404, description = "`notFound`: no such conversation, or no such message in it (`message_id`)", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "`messageDeleted`: the message was deleted", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation`: a field is invalid (`field` names it)", body = ApiError, content_type = "application/problem+json"),
+    ),
+    security(("apiKey" = ["write"])),
+)]
 pub async fn react<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
@@ -251,13 +364,32 @@ pub async fn react<B: Backend>(
     execute(&state, ws, conversation_id, body.actor, action, StatusCode::OK, Some(message_id)).await
 }
 
-#[derive(Debug, Deserialize)]
+/// New content for a message (text only).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EditMessage {
     pub actor: Actor,
     pub content: MessageContent,
 }
 
+/// Replace a message's content (text only).
+#[utoipa::path(
+    patch,
+    path = "/v1/conversations/{conversation_id}/messages/{message_id}",
+    tag = "messages",
+    params(
+        ("conversation_id" = Uuid, Path, description = "The conversation"),
+        ("message_id" = Uuid, Path, description = "The message"),
+    ),
+    request_body = EditMessage,
+    responses(
+        (status = 200, description = "The message's content is replaced", body = CommandResponse),
+        (status = 404, description = "`notFound`: no such conversation, or no such message in it (`message_id`)", body = ApiError, content_type = "application/problem+json"),
+        (status = 409, description = "`messageDeleted`: the message was deleted", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation`: a field is invalid (`field` names it)", body = ApiError, content_type = "application/problem+json"),
+    ),
+    security(("apiKey" = ["write"])),
+)]
 pub async fn edit_message<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
@@ -268,6 +400,22 @@ pub async fn edit_message<B: Backend>(
     execute(&state, ws, conversation_id, body.actor, action, StatusCode::OK, Some(message_id)).await
 }
 
+/// Delete a message, keeping a tombstone.
+#[utoipa::path(
+    delete,
+    path = "/v1/conversations/{conversation_id}/messages/{message_id}",
+    tag = "messages",
+    params(
+        ("conversation_id" = Uuid, Path, description = "The conversation"),
+        ("message_id" = Uuid, Path, description = "The message"),
+    ),
+    request_body = Option<ActorOnly>,
+    responses(
+        (status = 200, description = "The message is deleted (a tombstone stays; deleting again changes nothing)", body = CommandResponse),
+        (status = 404, description = "`notFound`: no such conversation, or no such message in it (`message_id`)", body = ApiError, content_type = "application/problem+json"),
+    ),
+    security(("apiKey" = ["write"])),
+)]
 pub async fn delete_message<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
@@ -279,14 +427,30 @@ pub async fn delete_message<B: Backend>(
     execute(&state, ws, conversation_id, actor, action, StatusCode::OK, Some(message_id)).await
 }
 
-#[derive(Debug, Deserialize)]
+/// The agent to assign.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignAgent {
     pub agent_id: String,
+    /// Who does it; by default the API itself (`system`, `api`).
     #[serde(default)]
     pub actor: Option<Actor>,
 }
 
+/// Assign an agent.
+#[utoipa::path(
+    put,
+    path = "/v1/conversations/{conversation_id}/assignee",
+    tag = "conversations",
+    params(("conversation_id" = Uuid, Path, description = "The conversation")),
+    request_body = AssignAgent,
+    responses(
+        (status = 200, description = "The agent is assigned, replacing any other", body = CommandResponse),
+        (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation`: a field is invalid (`field` names it)", body = ApiError, content_type = "application/problem+json"),
+    ),
+    security(("apiKey" = ["write"])),
+)]
 pub async fn assign_agent<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
@@ -298,14 +462,30 @@ pub async fn assign_agent<B: Backend>(
     execute(&state, ws, conversation_id, actor, action, StatusCode::OK, None).await
 }
 
-#[derive(Debug, Deserialize)]
+/// The team to assign.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignTeam {
     pub team_id: String,
+    /// Who does it; by default the API itself (`system`, `api`).
     #[serde(default)]
     pub actor: Option<Actor>,
 }
 
+/// Assign a team.
+#[utoipa::path(
+    put,
+    path = "/v1/conversations/{conversation_id}/team",
+    tag = "conversations",
+    params(("conversation_id" = Uuid, Path, description = "The conversation")),
+    request_body = AssignTeam,
+    responses(
+        (status = 200, description = "The team is assigned, replacing any other", body = CommandResponse),
+        (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation`: a field is invalid (`field` names it)", body = ApiError, content_type = "application/problem+json"),
+    ),
+    security(("apiKey" = ["write"])),
+)]
 pub async fn assign_team<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
@@ -319,7 +499,8 @@ pub async fn assign_team<B: Backend>(
 
 /// Endpoints whose only input is the conversation (and optionally the actor).
 macro_rules! bodiless {
-    ($($name:ident => $action:expr),* $(,)?) => {$(
+    ($($(#[$attr:meta])* $name:ident => $action:expr),* $(,)?) => {$(
+        $(#[$attr])*
         pub async fn $name<B: Backend>(
             State(state): State<AppState<B>>,
             Workspace(ws): Workspace,
@@ -333,13 +514,34 @@ macro_rules! bodiless {
 }
 
 bodiless! {
+    /// Unassign the agent
+    #[utoipa::path(delete, path = "/v1/conversations/{conversation_id}/assignee", tag = "conversations", params(("conversation_id" = Uuid, Path, description = "The conversation")),
+        request_body = Option<ActorOnly>,
+        responses((status = 200, description = "No agent is assigned (idempotent)", body = CommandResponse), (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json")),
+        security(("apiKey" = ["write"])))]
     unassign_agent => ConversationAction::UnassignAgent,
+    /// Unassign the team
+    #[utoipa::path(delete, path = "/v1/conversations/{conversation_id}/team", tag = "conversations", params(("conversation_id" = Uuid, Path, description = "The conversation")),
+        request_body = Option<ActorOnly>,
+        responses((status = 200, description = "No team is assigned (idempotent)", body = CommandResponse), (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json")),
+        security(("apiKey" = ["write"])))]
     unassign_team => ConversationAction::UnassignTeam,
+    /// Archive the conversation
+    #[utoipa::path(post, path = "/v1/conversations/{conversation_id}/archive", tag = "conversations", params(("conversation_id" = Uuid, Path, description = "The conversation")),
+        request_body = Option<ActorOnly>,
+        responses((status = 200, description = "The conversation is archived (idempotent); a new inbound message unarchives it", body = CommandResponse), (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json")),
+        security(("apiKey" = ["write"])))]
     archive => ConversationAction::Archive,
+    /// Unarchive the conversation
+    #[utoipa::path(post, path = "/v1/conversations/{conversation_id}/unarchive", tag = "conversations", params(("conversation_id" = Uuid, Path, description = "The conversation")),
+        request_body = Option<ActorOnly>,
+        responses((status = 200, description = "The conversation is back in the inbox view (idempotent)", body = CommandResponse), (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json")),
+        security(("apiKey" = ["write"])))]
     unarchive => ConversationAction::Unarchive,
 }
 
-#[derive(Debug, Deserialize)]
+/// A user's read marker.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MarkRead {
     pub user_id: String,
@@ -347,6 +549,20 @@ pub struct MarkRead {
     pub message_id: Uuid,
 }
 
+/// Move a user's read marker forward to a message.
+#[utoipa::path(
+    post,
+    path = "/v1/conversations/{conversation_id}/read",
+    tag = "conversations",
+    params(("conversation_id" = Uuid, Path, description = "The conversation")),
+    request_body = MarkRead,
+    responses(
+        (status = 200, description = "The user's read marker is at the message (never moves back)", body = CommandResponse),
+        (status = 404, description = "`notFound`: no such conversation, or no such message in it (`message_id`)", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation`: a field is invalid (`field` names it)", body = ApiError, content_type = "application/problem+json"),
+    ),
+    security(("apiKey" = ["write"])),
+)]
 pub async fn mark_read<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
@@ -358,16 +574,32 @@ pub async fn mark_read<B: Backend>(
     execute(&state, ws, conversation_id, actor, action, StatusCode::OK, None).await
 }
 
-#[derive(Debug, Deserialize)]
+/// A new status; `snoozed` needs `snoozed_until`, in the future.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeStatus {
     pub status: ConversationStatus,
     #[serde(default)]
     pub snoozed_until: Option<DateTime<Utc>>,
+    /// Who does it; by default the API itself (`system`, `api`).
     #[serde(default)]
     pub actor: Option<Actor>,
 }
 
+/// Change the status: open, pending, snoozed (until a time) or closed.
+#[utoipa::path(
+    post,
+    path = "/v1/conversations/{conversation_id}/status",
+    tag = "conversations",
+    params(("conversation_id" = Uuid, Path, description = "The conversation")),
+    request_body = ChangeStatus,
+    responses(
+        (status = 200, description = "The status is changed", body = CommandResponse),
+        (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation`: a field is invalid (`field` names it)", body = ApiError, content_type = "application/problem+json"),
+    ),
+    security(("apiKey" = ["write"])),
+)]
 pub async fn change_status<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,

@@ -9,14 +9,23 @@ use convo_domain::{ConversationError, InboxError, WindowActor};
 use convo_store::{CommandError, StoreError};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize)]
+/// A problem (RFC 9457), served as `application/problem+json`. `code` is the stable,
+/// machine-readable name of the error; `type` is a URI made from it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Problem)]
 pub struct ApiError {
+    /// `https://convo.dev/problems/<code>`.
     #[serde(rename = "type")]
     pub type_uri: String,
+    /// The HTTP status's reason phrase.
     pub title: &'static str,
+    /// The HTTP status code.
     #[serde(serialize_with = "serialize_status")]
+    #[schema(value_type = u16)]
     pub status: StatusCode,
+    /// What went wrong, for humans.
     pub detail: String,
+    /// The stable error code, e.g. `validation`, `notFound`, `conflict`, `messagingWindowClosed`.
     pub code: &'static str,
     /// Extra members for some codes (the failing field, the window's expiry, …).
     #[serde(flatten, skip_serializing_if = "serde_json::Map::is_empty")]
@@ -69,6 +78,10 @@ impl ApiError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", format!("{field}: {reason}")).with("field", field)
     }
 
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payloadTooLarge", format!("the body is larger than {limit} bytes"))
+    }
+
     pub fn internal(error: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %error, "internal error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred; it has been logged")
@@ -103,6 +116,9 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::JsonSyntaxError(e) => Self::bad_request(e.body_text()),
             JsonRejection::MissingJsonContentType(e) => {
                 Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupportedMediaType", e.body_text())
+            }
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payloadTooLarge", other.body_text())
             }
             other => Self::new(other.status(), "malformedRequest", other.body_text()),
         }

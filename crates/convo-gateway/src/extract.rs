@@ -1,15 +1,12 @@
 //! Request extractors whose rejections are problem+json, never axum's plain-text defaults.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 use uuid::Uuid;
 
 use crate::ApiError;
-
-/// The header naming the workspace of a request, until API keys (which carry it) arrive.
-pub const WORKSPACE_HEADER: &str = "x-convo-workspace";
-/// The workspace of requests that name none: the embedded default's single tenant.
-pub const DEFAULT_WORKSPACE: Uuid = Uuid::nil();
+use crate::auth::Principal;
 
 /// JSON body; malformed JSON is 400, a body of the wrong shape 422, a wrong content type 415.
 pub struct ApiJson<T>(pub T);
@@ -33,8 +30,10 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Optional
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let has_type = req.headers().contains_key(axum::http::header::CONTENT_TYPE);
-        let bytes =
-            axum::body::Bytes::from_request(req, state).await.map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(e.status(), "payloadTooLarge", e.body_text()),
+            _ => ApiError::bad_request(e.body_text()),
+        })?;
         if bytes.is_empty() && !has_type {
             return Ok(Self(None));
         }
@@ -42,21 +41,17 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Optional
     }
 }
 
-/// The request's workspace.
+/// The request's workspace: the one its API key belongs to.
 pub struct Workspace(pub Uuid);
 
 impl<S: Send + Sync> FromRequestParts<S> for Workspace {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        match parts.headers.get(WORKSPACE_HEADER) {
-            None => Ok(Self(DEFAULT_WORKSPACE)),
-            Some(value) => value
-                .to_str()
-                .ok()
-                .and_then(|v| Uuid::parse_str(v.trim()).ok())
-                .map(Self)
-                .ok_or_else(|| ApiError::validation(WORKSPACE_HEADER, "must be a UUID")),
+        match parts.extensions.get::<Principal>() {
+            Some(Principal(key)) => Ok(Self(key.workspace_id)),
+            // Only reachable if a route were mounted outside the authentication layer.
+            None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "an API key is required")),
         }
     }
 }

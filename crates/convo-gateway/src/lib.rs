@@ -2,48 +2,144 @@
 //! the store, and maps every outcome to a response; business rules live in the domain.
 //! Only this crate knows HTTP.
 
+mod auth;
 mod commands;
 mod error;
 mod extract;
+mod idempotency;
+mod keys;
+mod observe;
+pub mod openapi;
 mod queries;
+mod stream;
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, patch, post, put};
-use convo_store::{Backend, Engine, ReadModels};
+use convo_store::{Backend, Engine, Idempotency, ReadModels, Tenancy};
 
+pub use auth::{Principal, RateLimit};
 pub use error::ApiError;
-pub use extract::{DEFAULT_WORKSPACE, WORKSPACE_HEADER};
+pub use idempotency::{IDEMPOTENCY_KEY_HEADER, IdempotencyKey, REPLAYED_HEADER, request_fingerprint};
+pub use observe::{REQUEST_ID_HEADER, metrics_handle};
+pub use openapi::openapi;
+
+/// The gateway's limits. Binaries fill it from their settings; tests use the defaults.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Largest request body, in bytes (413 above it).
+    pub body_limit: usize,
+    /// Longest a request may take before it is answered 503 (commands already committed stay).
+    pub request_timeout: Duration,
+    /// Per-key rate limit; `None` for none.
+    pub rate_limit: Option<RateLimit>,
+    /// Events a live-stream client may have pending before it is disconnected as too slow.
+    pub stream_buffer: usize,
+    /// How often an idle live stream sends a heartbeat.
+    pub stream_heartbeat: Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            rate_limit: Some(RateLimit {
+                per_second: NonZeroU32::new(1000).expect("non-zero"),
+                burst: NonZeroU32::new(2000).expect("non-zero"),
+            }),
+            stream_buffer: 1024,
+            stream_heartbeat: Duration::from_secs(15),
+        }
+    }
+}
 
 /// What every handler shares.
 pub struct AppState<B: Backend> {
     pub engine: Arc<Engine<B>>,
     pub read: Arc<ReadModels<B>>,
+    pub tenancy: Arc<Tenancy<B::Sql>>,
+    pub idempotency: Arc<Idempotency<B::Sql>>,
+    limiter: auth::SharedLimiter,
+    hub: Arc<stream::StreamHub>,
+    body_limit: usize,
 }
 
 impl<B: Backend> Clone for AppState<B> {
     fn clone(&self) -> Self {
-        Self { engine: self.engine.clone(), read: self.read.clone() }
+        Self {
+            engine: self.engine.clone(),
+            read: self.read.clone(),
+            tenancy: self.tenancy.clone(),
+            idempotency: self.idempotency.clone(),
+            limiter: self.limiter.clone(),
+            hub: self.hub.clone(),
+            body_limit: self.body_limit,
+        }
     }
 }
 
 /// The gateway's routes, with the paths fixed by DOMAIN.md.
-pub fn router<B: Backend>(engine: Arc<Engine<B>>, read: Arc<ReadModels<B>>) -> Router {
+pub fn router<B: Backend>(engine: Arc<Engine<B>>, read: Arc<ReadModels<B>>, config: &GatewayConfig) -> Router {
+    let tenancy = Arc::new(Tenancy::new(engine.backend.sql()));
+    let limiter = config.rate_limit.map(|limit| Arc::new(auth::Limiter::new(limit)));
+    // An idempotency lease outlives the longest a request may run, so an expired one means
+    // its request died.
+    let lease = i64::try_from((config.request_timeout + Duration::from_secs(30)).as_millis()).unwrap_or(i64::MAX);
+    let idempotency = Arc::new(Idempotency::new(engine.backend.sql(), lease));
+    let hub = Arc::new(stream::StreamHub::new(config.stream_buffer, config.stream_heartbeat));
+    let state = AppState { engine, read, tenancy, idempotency, limiter, hub, body_limit: config.body_limit };
+    metrics_handle();
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz::<B>))
+        .route("/metrics", get(observe::render_metrics))
+        .merge(openapi::routes())
+        .merge(api(state.clone()))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(axum::extract::DefaultBodyLimit::max(config.body_limit))
+        .layer(axum::middleware::from_fn_with_state(config.request_timeout, timeout))
+        .layer(axum::middleware::from_fn(observe::observe))
+        .with_state(state)
+}
+
+/// Answers 503 `timeout` to a request that runs longer than the limit. A command cancelled
+/// this way either committed or wrote nothing; retrying with the same Idempotency-Key tells.
+async fn timeout(
+    State(limit): State<Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "the request took too long; retry")
+            .retry_after(1)
+            .into_response(),
+    }
+}
+
+/// The `/v1` routes, behind authentication.
+fn api<B: Backend>(state: AppState<B>) -> Router<AppState<B>> {
     use commands::*;
+    use keys::*;
     use queries::*;
     let conversation = "/v1/conversations/{conversation_id}";
     let message = "/v1/conversations/{conversation_id}/messages/{message_id}";
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz::<B>))
+        .route("/v1/keys", post(create_key::<B>).get(list_keys::<B>))
+        .route("/v1/keys/{key_id}", delete(revoke_key::<B>))
         .route("/v1/inboxes", post(create_inbox::<B>).get(list_inboxes::<B>))
         .route("/v1/inboxes/{inbox_id}", delete(delete_inbox::<B>))
         .route("/v1/inbound-messages", post(receive_inbound::<B>))
         .route("/v1/conversations", get(list_conversations::<B>))
         .route("/v1/events", get(list_events::<B>))
+        .route("/v1/stream", get(stream::stream::<B>))
         .route("/v1/users/{user_id}/unread-summary", get(unread_summary::<B>))
         .route(&format!("{conversation}/events"), get(conversation_events::<B>))
         .route(&format!("{conversation}/window"), get(get_window::<B>))
@@ -58,8 +154,9 @@ pub fn router<B: Backend>(engine: Arc<Engine<B>>, read: Arc<ReadModels<B>>) -> R
         .route(&format!("{conversation}/unarchive"), post(unarchive::<B>))
         .route(&format!("{conversation}/read"), post(mark_read::<B>))
         .route(&format!("{conversation}/status"), post(change_status::<B>))
-        .fallback(|| async { ApiError::not_found("no such route") })
-        .with_state(AppState { engine, read })
+        // Outermost last: authenticate, then idempotency (which needs the workspace).
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::idempotent::<B>))
+        .route_layer(axum::middleware::from_fn_with_state(state, auth::authenticate::<B>))
 }
 
 /// Ready when the store answers and no read model has stopped; says which one did and why.

@@ -15,6 +15,7 @@ use convo_projection_inboxes::InboxView;
 use convo_projection_timeline::TimelineMessage;
 use convo_store::{Backend, ConversationQuery, Cursor, LogEvent, ProjectionStatus, SortKey, UnreadSummary};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::extract::{ApiPath, Workspace};
@@ -82,9 +83,11 @@ async fn consistent(models: &[&ProjectionStatus], position: Option<i64>, wait: D
     Ok(())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
+    /// Only this inbox's conversations.
     pub inbox_id: Option<Uuid>,
     pub status: Option<ConversationStatus>,
     /// `false` (default: the inbox view), `true` (only archived) or `any`.
@@ -102,10 +105,12 @@ pub struct ListParams {
     pub sort: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<u32>,
+    /// Consistency token: wait (bounded) until the read models reach this global position, e.g. a
+    /// command's `position`. The `X-Convo-Min-Position` header is an alternative.
     pub min_position: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ConversationPage {
     pub items: Vec<ConversationSummary>,
     /// Pass as `cursor` for the next page; absent on the last page.
@@ -113,6 +118,18 @@ pub struct ConversationPage {
     pub next_cursor: Option<String>,
 }
 
+/// List the workspace's conversations (the inbox view): filters, sort and cursor paging.
+#[utoipa::path(
+    get,
+    path = "/v1/conversations",
+    tag = "conversations",
+    params(ListParams),
+    responses(
+        (status = 200, description = "One page of conversations, filtered and sorted", body = ConversationPage),
+        (status = 422, description = "`validation`: a parameter is invalid (`field` names it)", body = ApiError, content_type = "application/problem+json"),
+    ),
+    security(("apiKey" = ["read"])),
+)]
 pub async fn list_conversations<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(workspace_id): Workspace,
@@ -178,21 +195,24 @@ pub async fn list_conversations<B: Backend>(
     Ok(Json(ConversationPage { items, next_cursor }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct GetParams {
+    /// Consistency token: wait (bounded) until the read models reach this global position, e.g. a
+    /// command's `position`. The `X-Convo-Min-Position` header is an alternative.
     pub min_position: Option<i64>,
 }
 
 /// A conversation as its view shows it: the inbox row plus the window for both actors.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ConversationView {
     #[serde(flatten)]
     pub summary: ConversationSummary,
     pub window: Windows,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Windows {
     pub agent: Window,
     pub bot: Window,
@@ -227,6 +247,18 @@ async fn conversation<B: Backend>(
         .ok_or_else(|| ApiError::not_found("conversation not found"))
 }
 
+/// Get a conversation with its messaging window for both actors.
+#[utoipa::path(
+    get,
+    path = "/v1/conversations/{conversation_id}",
+    tag = "conversations",
+    params(("conversation_id" = Uuid, Path, description = "The conversation"), GetParams),
+    responses(
+        (status = 200, description = "The conversation with its window for agents and bots", body = ConversationView),
+        (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
+    ),
+    security(("apiKey" = ["read"])),
+)]
 pub async fn get_conversation<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(workspace_id): Workspace,
@@ -244,13 +276,29 @@ pub async fn get_conversation<B: Backend>(
     Ok(Json(ConversationView { summary, window }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WindowParams {
+    /// `AGENT` (default) or `BOT`.
     pub actor: Option<WindowActor>,
+    /// Consistency token: wait (bounded) until the read models reach this global position, e.g. a
+    /// command's `position`. The `X-Convo-Min-Position` header is an alternative.
     pub min_position: Option<i64>,
 }
 
+/// Get the messaging window of a conversation for an actor.
+#[utoipa::path(
+    get,
+    path = "/v1/conversations/{conversation_id}/window",
+    tag = "conversations",
+    params(("conversation_id" = Uuid, Path, description = "The conversation"), WindowParams),
+    responses(
+        (status = 200, description = "The window for the actor (`AGENT` by default)", body = Window),
+        (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
+    ),
+    security(("apiKey" = ["read"])),
+)]
 pub async fn get_window<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(workspace_id): Workspace,
@@ -264,19 +312,34 @@ pub async fn get_window<B: Backend>(
     Ok(Json(window(&state, &summary, p.actor.unwrap_or(WindowActor::Agent)).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InboxesParams {
+    /// Include deleted inboxes (default false).
     #[serde(default)]
     pub include_deleted: bool,
+    /// Consistency token: wait (bounded) until the read models reach this global position, e.g. a
+    /// command's `position`. The `X-Convo-Min-Position` header is an alternative.
     pub min_position: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct InboxesPage {
     pub items: Vec<InboxView>,
 }
 
+/// List the workspace's inboxes.
+#[utoipa::path(
+    get,
+    path = "/v1/inboxes",
+    tag = "inboxes",
+    params(InboxesParams),
+    responses(
+        (status = 200, description = "The workspace's inboxes with the policy in force", body = InboxesPage),
+    ),
+    security(("apiKey" = ["read"])),
+)]
 pub async fn list_inboxes<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(workspace_id): Workspace,
@@ -288,7 +351,8 @@ pub async fn list_inboxes<B: Backend>(
     Ok(Json(InboxesPage { items: read.inboxes.list(workspace_id, p.include_deleted).await? }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TimelineParams {
     /// `asc` (oldest first, the default) or `desc` (newest first).
@@ -296,10 +360,12 @@ pub struct TimelineParams {
     /// The `next` of the previous page: a message seq to continue after.
     pub after: Option<u64>,
     pub limit: Option<u32>,
+    /// Consistency token: wait (bounded) until the read models reach this global position, e.g. a
+    /// command's `position`. The `X-Convo-Min-Position` header is an alternative.
     pub min_position: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TimelinePage {
     pub items: Vec<TimelineMessage>,
     /// Pass as `after` for the next page; absent on the last page.
@@ -307,6 +373,19 @@ pub struct TimelinePage {
     pub next: Option<u64>,
 }
 
+/// Page through a conversation's timeline: messages with status, reactions, edits and tombstones.
+#[utoipa::path(
+    get,
+    path = "/v1/conversations/{conversation_id}/messages",
+    tag = "messages",
+    params(("conversation_id" = Uuid, Path, description = "The conversation"), TimelineParams),
+    responses(
+        (status = 200, description = "One page of the timeline", body = TimelinePage),
+        (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation`: a parameter is invalid (`field` names it)", body = ApiError, content_type = "application/problem+json"),
+    ),
+    security(("apiKey" = ["read"])),
+)]
 pub async fn list_messages<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(workspace_id): Workspace,
@@ -338,7 +417,8 @@ pub async fn list_messages<B: Backend>(
     Ok(Json(TimelinePage { items, next }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LogParams {
     /// A position (the global log) or a sequence (one conversation's events): start after it.
@@ -346,7 +426,7 @@ pub struct LogParams {
     pub limit: Option<u32>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LogPage {
     pub events: Vec<LogEvent>,
     /// Pass as `after` for the next page (the last event's position or sequence).
@@ -364,7 +444,18 @@ fn log_limit(limit: Option<u32>) -> Result<usize, ApiError> {
     Ok(limit as usize)
 }
 
-/// The workspace's slice of the global log, in commit order.
+/// Read the workspace's slice of the global log, in commit order, after a position.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "log",
+    params(LogParams),
+    responses(
+        (status = 200, description = "Events after `after`, in commit order; an empty page at the head", body = LogPage),
+        (status = 422, description = "`validation`: a parameter is invalid (`field` names it)", body = ApiError, content_type = "application/problem+json"),
+    ),
+    security(("apiKey" = ["read"])),
+)]
 pub async fn list_events<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(workspace_id): Workspace,
@@ -376,7 +467,19 @@ pub async fn list_events<B: Backend>(
     Ok(Json(LogPage { events, next_after }))
 }
 
-/// One conversation's events, in sequence order.
+/// Read one conversation's events in sequence order, after a sequence.
+#[utoipa::path(
+    get,
+    path = "/v1/conversations/{conversation_id}/events",
+    tag = "log",
+    params(("conversation_id" = Uuid, Path, description = "The conversation"), LogParams),
+    responses(
+        (status = 200, description = "Events after the sequence `after`", body = LogPage),
+        (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation`: a parameter is invalid (`field` names it)", body = ApiError, content_type = "application/problem+json"),
+    ),
+    security(("apiKey" = ["read"])),
+)]
 pub async fn conversation_events<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(workspace_id): Workspace,
@@ -401,7 +504,18 @@ pub async fn conversation_events<B: Backend>(
     Ok(Json(LogPage { events, next_after }))
 }
 
-/// A user's unread messages across the workspace, with the version it reflects.
+/// Get a user's unread summary across the workspace.
+#[utoipa::path(
+    get,
+    path = "/v1/users/{user_id}/unread-summary",
+    tag = "read state",
+    params(("user_id" = String, Path, description = "The user whose reads count"), GetParams),
+    responses(
+        (status = 200, description = "Unread messages and conversations, per inbox, with a monotonic `version`", body = UnreadSummary),
+        (status = 422, description = "`validation`: a parameter is invalid (`field` names it)", body = ApiError, content_type = "application/problem+json"),
+    ),
+    security(("apiKey" = ["read"])),
+)]
 pub async fn unread_summary<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(workspace_id): Workspace,

@@ -150,6 +150,16 @@ impl Backend for PostgresBackend {
         rows.iter().map(log_event).collect::<Result<_, _>>().map_err(map_sqlx)
     }
 
+    async fn idempotent_events(&self, workspace: &str, key: &str) -> Result<Vec<LogEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {LOG_COLUMNS} FROM events
+              WHERE workspace_id = $1 AND metadata ? 'idempotency_key' AND metadata ->> 'idempotency_key' = $2
+              ORDER BY global_position"
+        );
+        let rows = sqlx::query(&sql).bind(workspace).bind(key).fetch_all(&self.pool).await.map_err(map_sqlx)?;
+        rows.iter().map(log_event).collect::<Result<_, _>>().map_err(map_sqlx)
+    }
+
     async fn message_events(
         &self,
         conversation_id: &str,

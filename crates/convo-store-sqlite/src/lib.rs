@@ -148,6 +148,16 @@ impl Backend for SqliteBackend {
         rows.iter().map(log_event).collect::<Result<_, _>>().map_err(map_sqlx)
     }
 
+    async fn idempotent_events(&self, workspace: &str, key: &str) -> Result<Vec<LogEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {LOG_COLUMNS} FROM events
+              WHERE workspace_id = ?1 AND json_extract(metadata, '$.idempotency_key') = ?2
+              ORDER BY global_position"
+        );
+        let rows = sqlx::query(&sql).bind(workspace).bind(key).fetch_all(&self.pool).await.map_err(map_sqlx)?;
+        rows.iter().map(log_event).collect::<Result<_, _>>().map_err(map_sqlx)
+    }
+
     async fn message_events(
         &self,
         conversation_id: &str,

@@ -158,6 +158,25 @@ where
         command: A::Command,
         metadata: &HashMap<String, String>,
     ) -> Result<Committed<A>, CommandError<A::Error>> {
+        let started = std::time::Instant::now();
+        let result = self.run(id, command, metadata).await;
+        let outcome = match &result {
+            Ok(_) => "committed",
+            Err(CommandError::Rejected(_)) => "rejected",
+            Err(_) => "failed",
+        };
+        let command = metadata.get("command").map_or_else(|| A::TYPE.to_owned(), Clone::clone);
+        metrics::histogram!("convo_command_duration_seconds", "command" => command, "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn run(
+        &self,
+        id: &str,
+        command: A::Command,
+        metadata: &HashMap<String, String>,
+    ) -> Result<Committed<A>, CommandError<A::Error>> {
         let slot = self.slot(id);
         let mut guard = slot.lock().await;
         let mut attempt = 0;

@@ -11,14 +11,17 @@
 mod aggregate_store;
 mod engine;
 mod error;
+pub mod idempotency;
 mod log;
 mod projector;
 mod read;
 mod sql;
+pub mod tenancy;
 
 pub use aggregate_store::{AggregateStore, Committed, RetryPolicy};
 pub use engine::{DEFAULT_CACHE_CAPACITY, Engine, metadata};
 pub use error::{CommandError, StoreError};
+pub use idempotency::{Claim, Idempotency, StoredResponse};
 pub use log::{EventLog, LogEvent, LogNotifier};
 pub use projector::{ProjectionStatus, ProjectionStore, ProjectorError, ReadModels, rebuild, run_projection, verify};
 pub use read::{
@@ -26,6 +29,7 @@ pub use read::{
     TimelineTable, UnreadModel, UnreadSummary, UnreadTable,
 };
 pub use sql::{Checkpoint, SqlStore, SqlTable, SqlValue, Statement, TableStore};
+pub use tenancy::{ApiKey, IssuedKey, Scope, Tenancy, TenancyError};
 
 use std::future::Future;
 
@@ -66,6 +70,14 @@ pub trait Backend: PersistedEventRepository + Clone + Send + Sync + 'static {
         aggregate_id: &str,
         after_sequence: i64,
         limit: usize,
+    ) -> impl Future<Output = Result<Vec<LogEvent>, StoreError>> + Send;
+
+    /// The events a command with idempotency key `key` wrote in `workspace` (its metadata's
+    /// `idempotency_key`), in order.
+    fn idempotent_events(
+        &self,
+        workspace: &str,
+        key: &str,
     ) -> impl Future<Output = Result<Vec<LogEvent>, StoreError>> + Send;
 
     /// The events of one conversation about one message (its `message_id` field), in order.

@@ -102,6 +102,7 @@ pub async fn run_projection<P, S, B>(
             }
             Err(RunError::Store(e)) => {
                 tracing::warn!(projection = P::NAME, error = %e, "projection store error; retrying");
+                metrics::counter!("convo_store_errors_total", "component" => P::NAME).increment(1);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
@@ -143,6 +144,12 @@ where
             Ok(Some(last)) => {
                 checkpoint = last;
                 status.advance(checkpoint);
+                // Lag: from the store recording the batch's last event to its rows committing.
+                if let Some(event) = events.last() {
+                    let lag = (chrono::Utc::now() - event.recorded_at).to_std().unwrap_or_default();
+                    metrics::histogram!("convo_projection_lag_seconds", "projection" => P::NAME)
+                        .record(lag.as_secs_f64());
+                }
                 continue;
             }
             Ok(None) => continue,

@@ -364,8 +364,8 @@ impl SqlTable<UnreadProjection> for UnreadTable {
     }
 }
 
-/// A user's unread messages across a workspace.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// A user's unread messages across the workspace.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct UnreadSummary {
     pub user_id: String,
     /// Inbound messages the user has not read.
@@ -377,7 +377,8 @@ pub struct UnreadSummary {
     pub version: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// A user's unread messages in one inbox.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct InboxUnread {
     pub inbox_id: Uuid,
     pub unread: u64,

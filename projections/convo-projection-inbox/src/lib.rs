@@ -12,7 +12,7 @@ use uuid::Uuid;
 /// Longest message preview kept, in characters.
 pub const PREVIEW_CHARS: usize = 120;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConversationSummary {
     pub conversation_id: Uuid,
     pub workspace_id: Uuid,
@@ -40,7 +40,7 @@ pub struct ConversationSummary {
     pub position: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LastMessage {
     pub message_id: Uuid,
     pub seq: u64,

@@ -8,7 +8,7 @@ use convo_projection::{Projection, Rows};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InboxView {
     pub inbox_id: Uuid,
     pub workspace_id: Uuid,

@@ -12,7 +12,7 @@ use convo_projection::{Projection, Rows};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TimelineMessage {
     pub conversation_id: Uuid,
     pub workspace_id: Uuid,
@@ -40,7 +40,7 @@ pub struct TimelineMessage {
     pub position: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Reaction {
     pub actor: Actor,
     pub emoji: String,

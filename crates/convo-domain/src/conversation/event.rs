@@ -11,7 +11,9 @@ use uuid::Uuid;
 use super::command::{ConversationKind, ConversationStatus, DeliveryFailure};
 use crate::{Actor, ChannelType, DeliveryStatus, EVENT_VERSION_1, MessageContent};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A conversation event as stored and published: the envelope (`occurred_at`, `actor`) beside
+/// the fields of the change, whose `type` is the event type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConversationEvent {
     /// When it happened, from the engine's injectable clock.
     pub occurred_at: DateTime<Utc>,
@@ -20,90 +22,131 @@ pub struct ConversationEvent {
     pub change: ConversationChange,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type")]
 pub enum ConversationChange {
+    /// The first inbound message of a thread opened the conversation (status open).
     #[serde(rename = "ConversationStarted")]
     Started {
+        /// UUIDv5 of (workspace, inbox, thread key): one conversation per thread.
         conversation_id: Uuid,
         workspace_id: Uuid,
         inbox_id: Uuid,
+        /// The inbox's channel type when the conversation started.
         channel: ChannelType,
         kind: ConversationKind,
+        /// The contact id (direct) or group id (group) on the channel.
         thread_key: String,
+        /// The contact's or group's name, as the connector reported it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         display_name: Option<String>,
     },
+    /// A message from the contact (or a group member) arrived through a connector.
     #[serde(rename = "InboundMessageReceived")]
     InboundMessageReceived {
         message_id: Uuid,
+        /// 1-based position of the message in its conversation.
         seq: u64,
         /// Inbound messages in the conversation so far, this one included.
         inbound_count: u64,
+        /// The channel's own id of the message (e.g. a WhatsApp `wamid`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         channel_message_id: Option<String>,
+        /// When the contact sent it, as the connector reported it: the window counts from here.
         sent_at: DateTime<Utc>,
         content: MessageContent,
+        /// The group member who wrote it (groups only).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sender: Option<String>,
     },
+    /// An agent or a bot sent a message; connectors deliver it (status accepted).
     #[serde(rename = "MessageSent")]
     MessageSent {
+        /// Connectors report delivery statuses for this id.
         message_id: Uuid,
+        /// 1-based position of the message in its conversation.
         seq: u64,
         /// Inbound messages in the conversation before this one.
         inbound_count: u64,
         content: MessageContent,
     },
+    /// A connector reported an outbound message's delivery status; only reports that move it forward are recorded.
     #[serde(rename = "DeliveryStatusRecorded")]
     DeliveryStatusRecorded {
         message_id: Uuid,
         status: DeliveryStatus,
+        /// Only with `failed`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         failure: Option<DeliveryFailure>,
+        /// When the channel reported it.
         reported_at: DateTime<Utc>,
     },
+    /// The actor reacted to a message, replacing any earlier reaction of theirs.
     #[serde(rename = "ReactionSet")]
-    ReactionSet { message_id: Uuid, emoji: String },
+    ReactionSet {
+        message_id: Uuid,
+        /// The reactor is the event's `actor`.
+        emoji: String,
+    },
+    /// The actor removed their reaction from a message.
     #[serde(rename = "ReactionRemoved")]
     ReactionRemoved { message_id: Uuid },
+    /// A message's content was replaced (text only).
     #[serde(rename = "MessageEdited")]
-    MessageEdited { message_id: Uuid, content: MessageContent },
+    MessageEdited {
+        message_id: Uuid,
+        /// The new content, replacing the old.
+        content: MessageContent,
+    },
+    /// A message was deleted; views keep a tombstone.
     #[serde(rename = "MessageDeleted")]
     MessageDeleted { message_id: Uuid },
+    /// An agent was assigned, replacing the previous one if any.
     #[serde(rename = "AgentAssigned")]
     AgentAssigned {
         agent_id: String,
+        /// The agent it replaced.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         previous: Option<String>,
     },
+    /// The assigned agent was removed.
     #[serde(rename = "AgentUnassigned")]
     AgentUnassigned { agent_id: String },
+    /// A team was assigned, replacing the previous one if any.
     #[serde(rename = "TeamAssigned")]
     TeamAssigned {
         team_id: String,
+        /// The team it replaced.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         previous: Option<String>,
     },
+    /// The assigned team was removed.
     #[serde(rename = "TeamUnassigned")]
     TeamUnassigned { team_id: String },
+    /// The conversation left the default inbox view.
     #[serde(rename = "ConversationArchived")]
     Archived {},
+    /// The conversation came back to the inbox view (explicitly, or by a new inbound message).
     #[serde(rename = "ConversationUnarchived")]
     Unarchived {},
+    /// A user's read marker moved forward to a message.
     #[serde(rename = "ReadMarkerMoved")]
     ReadMarkerMoved {
         user_id: String,
+        /// The last message the user has read.
         message_id: Uuid,
+        /// That message's seq.
         seq: u64,
         /// Inbound messages up to the marker: the user has read this many, and
         /// `inbound_count - inbound_read` are unread.
         inbound_read: u64,
     },
+    /// The conversation's status changed (explicitly, or back to open by a new inbound message).
     #[serde(rename = "StatusChanged")]
     StatusChanged {
         from: ConversationStatus,
         to: ConversationStatus,
+        /// When a snoozed conversation wakes up (only with `to: snoozed`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         snoozed_until: Option<DateTime<Utc>>,
     },

@@ -187,19 +187,27 @@ impl Conversation {
         message_id: Uuid,
         services: &ConversationServices,
     ) -> Result<(), ConversationError> {
-        let used = match self.recent_message(message_id) {
-            Some(_) => true,
-            None => match self.conversation_id {
-                Some(id) if self.message_count > RECENT_MESSAGES as u64 => {
-                    services.messages.message(id, message_id).await.map_err(ConversationError::Lookup)?.is_some()
-                }
-                _ => false,
-            },
-        };
-        if used {
-            return Err(ConversationError::DuplicateMessage(message_id));
+        match self.existing_message(message_id, services).await? {
+            Some(_) => Err(ConversationError::DuplicateMessage(message_id)),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    /// What is known of `message_id` in this conversation, if it is used here.
+    async fn existing_message(
+        &self,
+        message_id: Uuid,
+        services: &ConversationServices,
+    ) -> Result<Option<MessageFacts>, ConversationError> {
+        if let Some(facts) = self.recent_message(message_id) {
+            return Ok(Some(facts.clone()));
+        }
+        match self.conversation_id {
+            Some(id) if self.message_count > RECENT_MESSAGES as u64 => {
+                services.messages.message(id, message_id).await.map_err(ConversationError::Lookup)
+            }
+            _ => Ok(None),
+        }
     }
 
     /// The messaging-window policy, applied to a send.
@@ -261,7 +269,12 @@ impl Conversation {
                 if crate::conversation_id(ws, inbox_id, &thread_key) != id || self.kind != Some(kind) {
                     return Err(ConversationError::NotFound);
                 }
-                self.check_new_message_id(message_id, services).await?;
+                match self.existing_message(message_id, services).await? {
+                    // The same inbound message again (a connector's retry): received once.
+                    Some(facts) if facts.direction == Direction::Inbound => return Ok(Vec::new()),
+                    Some(_) => return Err(ConversationError::DuplicateMessage(message_id)),
+                    None => {}
+                }
             }
             if kind == ConversationKind::Group && sender.as_deref().is_none_or(|s| s.trim().is_empty()) {
                 return Err(ConversationError::validation("sender", "a group message needs its sender member"));

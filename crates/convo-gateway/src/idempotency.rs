@@ -1,0 +1,161 @@
+//! `Idempotency-Key` on commands: the same key with the same request answers the first
+//! response again without writing; with another request it is 422; while the first request
+//! runs it is 409. Keys are per workspace and kept 24 hours. Responses worth retrying (409
+//! contention, 429, 5xx) are not kept, so a retry with the same key runs again.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use convo_store::{Backend, Claim, LogEvent, StoredResponse, tenancy::sha256};
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::{ApiError, AppState};
+
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+/// Set on an answer that repeats an earlier one.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+
+/// The request's idempotency key, for the command's metadata (so a takeover finds its events).
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey(pub String);
+
+tokio::task_local! {
+    /// The idempotency key of the request this task answers, if it has one.
+    static REQUEST_KEY: String;
+}
+
+/// The metadata of a command: its workspace, its name and the request's idempotency key.
+pub(crate) fn command_metadata(workspace: Uuid, command: &str) -> std::collections::HashMap<String, String> {
+    let mut extra = vec![("command".to_owned(), command.to_owned())];
+    if let Ok(key) = REQUEST_KEY.try_with(Clone::clone) {
+        extra.push(("idempotency_key".to_owned(), key));
+    }
+    convo_store::metadata(workspace, extra)
+}
+
+/// Events whose command answers 201 Created.
+const CREATING_EVENTS: [&str; 4] = ["InboxCreated", "ConversationStarted", "InboundMessageReceived", "MessageSent"];
+
+pub(crate) async fn idempotent<B: Backend>(State(state): State<AppState<B>>, request: Request, next: Next) -> Response {
+    if matches!(*request.method(), Method::GET | Method::HEAD) {
+        return next.run(request).await;
+    }
+    let Some(key) = request.headers().get(IDEMPOTENCY_KEY_HEADER) else {
+        return next.run(request).await;
+    };
+    let key = match key.to_str() {
+        Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) => k.to_owned(),
+        _ => {
+            return ApiError::validation(IDEMPOTENCY_KEY_HEADER, "1 to 255 visible ASCII characters").into_response();
+        }
+    };
+    let Some(Principal(principal)) = request.extensions().get::<Principal>().cloned() else {
+        return ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "an API key is required").into_response();
+    };
+    let ws = principal.workspace_id;
+    let (mut parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, state.body_limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => return ApiError::payload_too_large(state.body_limit).into_response(),
+    };
+    let hash = request_fingerprint(parts.method.as_str(), &parts.uri.to_string(), &bytes);
+    let now = state.engine.clock.now().timestamp_millis();
+    let claim = match state.idempotency.claim(ws, &key, &hash, now).await {
+        Ok(claim) => claim,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    match claim {
+        Claim::Replay(stored) => replay(stored),
+        Claim::Mismatch => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotencyKeyReused",
+            "this Idempotency-Key was used with a different request",
+        )
+        .into_response(),
+        Claim::InFlight => ApiError::new(
+            StatusCode::CONFLICT,
+            "idempotencyKeyInFlight",
+            "a request with this Idempotency-Key is still being processed; retry later",
+        )
+        .retry_after(1)
+        .into_response(),
+        Claim::Run { took_over } => {
+            if took_over {
+                // The first request died holding the lease: if its command committed, answer
+                // what it wrote rather than writing again.
+                match state.engine.backend.idempotent_events(&ws.to_string(), &key).await {
+                    Ok(events) if !events.is_empty() => {
+                        let stored = recovered(&events);
+                        if let Err(e) = state.idempotency.complete(ws, &key, &stored).await {
+                            return ApiError::from(e).into_response();
+                        }
+                        return replay(stored);
+                    }
+                    Ok(_) => {}
+                    Err(e) => return ApiError::from(e).into_response(),
+                }
+            }
+            parts.extensions.insert(IdempotencyKey(key.clone()));
+            let response =
+                REQUEST_KEY.scope(key.clone(), next.run(Request::from_parts(parts, Body::from(bytes)))).await;
+            finish(&state, ws, &key, response).await
+        }
+    }
+}
+
+/// What makes two requests "the same" for an idempotency key: method, path and query, body.
+pub fn request_fingerprint(method: &str, uri: &str, body: &[u8]) -> String {
+    sha256(&format!("{method} {uri}\n{}", String::from_utf8_lossy(body)))
+}
+
+/// Keeps the answer for replays (or forgets the key when the answer is worth a retry).
+async fn finish<B: Backend>(state: &AppState<B>, ws: Uuid, key: &str, response: Response) -> Response {
+    let status = response.status();
+    let retryable =
+        status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::CONFLICT;
+    if retryable {
+        if let Err(e) = state.idempotency.release(ws, key).await {
+            tracing::warn!(error = %e, "could not release an idempotency key");
+        }
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => bytes,
+        Err(e) => return ApiError::internal(&e).into_response(),
+    };
+    let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    let stored = StoredResponse { status: status.as_u16(), body };
+    if let Err(e) = state.idempotency.complete(ws, key, &stored).await {
+        // The command's outcome stands; a retry will find it through the events' metadata.
+        tracing::warn!(error = %e, "could not store an idempotent response");
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+fn replay(stored: StoredResponse) -> Response {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, axum::Json(stored.body)).into_response();
+    let headers = response.headers_mut();
+    if status.is_client_error() {
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    }
+    headers.insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    response
+}
+
+/// The answer a command gave, rebuilt from the events it wrote.
+fn recovered(events: &[LogEvent]) -> StoredResponse {
+    let last = &events[events.len() - 1];
+    let id_field = if last.aggregate_type == "inbox" { "inbox_id" } else { "conversation_id" };
+    let mut body =
+        serde_json::json!({ id_field: last.aggregate_id, "version": last.sequence, "position": last.position });
+    if let Some(message_id) = events.iter().find_map(|e| e.payload.get("message_id")) {
+        body["message_id"] = message_id.clone();
+    }
+    let created = events.iter().any(|e| CREATING_EVENTS.contains(&e.event_type.as_str()));
+    StoredResponse { status: if created { 201 } else { 200 }, body }
+}

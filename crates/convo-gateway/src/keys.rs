@@ -1,0 +1,100 @@
+//! API key management for admins of a workspace: create (the token is shown once), list,
+//! revoke. Keys of other workspaces are invisible: revoking one is 404.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use convo_store::{ApiKey, Backend, IssuedKey, Scope, TenancyError};
+use serde::{Deserialize, Serialize};
+
+use crate::extract::{ApiJson, ApiPath, Workspace};
+use crate::{ApiError, AppState};
+
+/// A new API key of the caller's workspace.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    /// A name to recognise the key by (default: its id).
+    #[serde(default)]
+    pub name: String,
+    /// What the key may do; `admin` includes `write`, which includes `read`.
+    pub scopes: Vec<Scope>,
+}
+
+/// Create an API key; its token is in this answer and nowhere else.
+#[utoipa::path(
+    post,
+    path = "/v1/keys",
+    tag = "keys",
+    request_body = CreateKey,
+    responses(
+        (status = 201, description = "The key, with its token (shown this once)", body = IssuedKey),
+        (status = 422, description = "`validation`: no scope, or an unknown one", body = ApiError, content_type = "application/problem+json"),
+    ),
+    security(("apiKey" = ["admin"])),
+)]
+pub async fn create_key<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+    ApiJson(body): ApiJson<CreateKey>,
+) -> Result<(StatusCode, Json<IssuedKey>), ApiError> {
+    let issued = state.tenancy.create_key(ws, &body.name, &body.scopes).await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// The workspace's live keys, never their secrets.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct KeyList {
+    pub keys: Vec<ApiKey>,
+}
+
+/// List the workspace's live API keys.
+#[utoipa::path(
+    get,
+    path = "/v1/keys",
+    tag = "keys",
+    responses((status = 200, description = "The live keys, oldest id first", body = KeyList)),
+    security(("apiKey" = ["admin"])),
+)]
+pub async fn list_keys<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+) -> Result<Json<KeyList>, ApiError> {
+    Ok(Json(KeyList { keys: state.tenancy.keys(ws).await? }))
+}
+
+/// Revoke an API key of the workspace: it stops working at once on this gateway, within 10
+/// seconds on others.
+#[utoipa::path(
+    delete,
+    path = "/v1/keys/{key_id}",
+    tag = "keys",
+    params(("key_id" = String, Path, description = "The key's id (after `cvk_`, before the next `_`)")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "`notFound`: no live key with this id in this workspace", body = ApiError, content_type = "application/problem+json"),
+    ),
+    security(("apiKey" = ["admin"])),
+)]
+pub async fn revoke_key<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+    ApiPath(key_id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    if state.tenancy.revoke(Some(ws), &key_id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("no such key"))
+    }
+}
+
+impl From<TenancyError> for ApiError {
+    fn from(err: TenancyError) -> Self {
+        match err {
+            TenancyError::UnknownWorkspace => Self::not_found(err.to_string()),
+            TenancyError::Validation { field, reason } => Self::validation(field, reason),
+            TenancyError::Store(e) => e.into(),
+            other => Self::internal(&other),
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! The gateway's machine-readable contract: the OpenAPI 3.1 document, generated from the handlers'
+//! `#[utoipa::path]` annotations and the `ToSchema` types of the domain and the read models,
+//! served at `GET /openapi.json` with a browsable UI at `GET /docs`; and the standalone JSON
+//! Schemas and events catalogue committed under `schemas/` and `docs/` ([`schema_files`]).
+
+mod files;
+
+use axum::Router;
+use axum::http::header;
+use axum::routing::get;
+use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Header, Ref, Required, Response, Type};
+use utoipa::{Modify, OpenApi};
+use utoipa_scalar::{Scalar, Servable};
+
+pub use files::{EVENTS_CATALOGUE, event_schemas, schema_files};
+
+use crate::{commands, queries};
+
+/// The name of the security scheme: `Authorization: Bearer <key>`.
+pub const SECURITY_SCHEME: &str = "apiKey";
+/// The media type of every error.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "convo",
+        description = "An event-sourced conversation engine: commands in, facts in an append-only log, \
+                       read models out. Every error is `application/problem+json` with a stable `code`. \
+                       Command responses carry the `position` they produced; pass it to a query as \
+                       `min_position` to read your own write. Event payloads are described per type and \
+                       version in `schemas/events/`."
+    ),
+    paths(
+        commands::create_inbox,
+        queries::list_inboxes,
+        commands::delete_inbox,
+        commands::receive_inbound,
+        queries::list_conversations,
+        queries::get_conversation,
+        queries::get_window,
+        commands::send_message,
+        queries::list_messages,
+        commands::record_status,
+        commands::react,
+        commands::edit_message,
+        commands::delete_message,
+        commands::assign_agent,
+        commands::unassign_agent,
+        commands::assign_team,
+        commands::unassign_team,
+        commands::archive,
+        commands::unarchive,
+        commands::mark_read,
+        commands::change_status,
+        queries::unread_summary,
+        queries::list_events,
+        queries::conversation_events,
+        crate::stream::stream,
+        crate::keys::create_key,
+        crate::keys::list_keys,
+        crate::keys::revoke_key,
+    ),
+    components(schemas(convo_domain::ConversationEvent, convo_domain::InboxEvent)),
+    tags(
+        (name = "inboxes", description = "Connected channel accounts and their messaging policy"),
+        (name = "conversations", description = "Threads: assignment, status, archive, read state, the window"),
+        (name = "messages", description = "Inbound and outbound messages, delivery, reactions, edits"),
+        (name = "read state", description = "Unread counts per user"),
+        (name = "log", description = "The append-only event log and its live stream"),
+        (name = "keys", description = "API keys of the workspace (admin scope)"),
+    ),
+    modifiers(&Conventions),
+)]
+struct ApiDoc;
+
+/// The OpenAPI 3.1 document of the gateway.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// `GET /openapi.json` (the document exactly as committed in `schemas/openapi.json`) and
+/// `GET /docs` (a browsable reference, Scalar, loaded by the browser from its CDN). Public:
+/// mount them outside authentication.
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    let spec = files::openapi_json();
+    let ui = Scalar::with_url("/docs", openapi()).to_html();
+    Router::new()
+        .route("/openapi.json", get(move || async move { ([(header::CONTENT_TYPE, "application/json")], spec) }))
+        .route("/docs", get(move || async move { axum::response::Html(ui) }))
+}
+
+/// What every operation shares, added in one place rather than on each handler: the security
+/// scheme, the `Idempotency-Key` and `X-Convo-Min-Position` headers, and the problems any
+/// request can meet (authentication, rate limit, malformed body, contention, store outage).
+struct Conventions;
+
+impl Modify for Conventions {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            SECURITY_SCHEME,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "`Authorization: Bearer <key>`. A key belongs to one workspace, which scopes every \
+                         command and query, and carries scopes: `read` (queries), `write` (commands, \
+                         includes read), `admin` (key management, includes write).",
+                    ))
+                    .build(),
+            ),
+        );
+        for item in openapi.paths.paths.values_mut() {
+            for (read, op) in operations(item) {
+                if read {
+                    conventions_of_a_query(op);
+                } else {
+                    conventions_of_a_command(op);
+                }
+                add_problem(op, 401, "`unauthorized`: no API key, or an unknown or revoked one");
+                add_problem(op, 403, "`forbidden`: the key lacks the scope this operation needs");
+                add_problem(op, 422, "`validation`: a path or query parameter is invalid (`field` names it)");
+                add_problem_with_retry(
+                    op,
+                    429,
+                    "`rateLimited`: the key is over its rate limit; retry after `Retry-After`",
+                );
+                add_problem(op, 500, "`internal`: an unexpected error; it is logged, never described");
+            }
+        }
+    }
+}
+
+fn operations(item: &mut PathItem) -> impl Iterator<Item = (bool, &mut Operation)> {
+    [(true, &mut item.get), (false, &mut item.post), (false, &mut item.put), (false, &mut item.patch)]
+        .into_iter()
+        .chain([(false, &mut item.delete)])
+        .filter_map(|(read, op)| op.as_mut().map(|op| (read, op)))
+}
+
+fn conventions_of_a_command(op: &mut Operation) {
+    let parameters = op.parameters.get_or_insert_with(Vec::new);
+    parameters.push(
+        header_parameter(
+            crate::IDEMPOTENCY_KEY_HEADER,
+            "Makes the command safe to retry (1 to 255 visible ASCII characters, per workspace, kept 24 \
+             hours): the same key with the same request answers the first response again, marked \
+             `Idempotent-Replayed`, without writing; with another request it is 422 \
+             `idempotencyKeyReused`; while the first runs, 409 `idempotencyKeyInFlight`.",
+        )
+        .into(),
+    );
+    if let Some(body) = op.request_body.as_ref() {
+        let required = matches!(body, utoipa::openapi::RefOr::T(b) if b.required == Some(Required::True));
+        add_problem(op, 400, "`malformedRequest`: the body is not JSON");
+        add_problem(op, 413, "`payloadTooLarge`: the body is larger than the gateway's limit");
+        if required {
+            add_problem(op, 415, "`unsupportedMediaType`: the body is not `application/json`");
+        }
+    }
+    add_problem_with_retry(
+        op,
+        409,
+        "`conflict`: the conversation changed concurrently too often, retry; `idempotencyKeyInFlight`: \
+         a request with this `Idempotency-Key` is still running",
+    );
+    add_problem_with_retry(
+        op,
+        503,
+        "`unavailable`: the event store is unreachable; `timeout`: the request took too long (it either \
+         committed or wrote nothing: retry with the same `Idempotency-Key` to know)",
+    );
+}
+
+fn conventions_of_a_query(op: &mut Operation) {
+    let takes_min_position =
+        op.parameters.iter().flatten().any(|p| matches!(p, utoipa::openapi::RefOr::T(p) if p.name == "min_position"));
+    if takes_min_position {
+        op.parameters
+            .get_or_insert_with(Vec::new)
+            .push(header_parameter(queries::MIN_POSITION_HEADER, "The `min_position` parameter, as a header.").into());
+        add_problem_with_retry(
+            op,
+            503,
+            "`notYetConsistent`: a read model has not reached `min_position` within the wait, retry \
+             after `Retry-After`; `readModelStopped`: a read model stopped on an event (see /readyz); \
+             `unavailable`: the store is unreachable; `timeout`: the request took too long",
+        );
+    } else {
+        add_problem_with_retry(
+            op,
+            503,
+            "`unavailable`: the store is unreachable; `timeout`: the request took too long",
+        );
+    }
+}
+
+fn header_parameter(name: &str, description: &str) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(utoipa::openapi::ObjectBuilder::new().schema_type(Type::String)))
+        .build()
+}
+
+fn problem(description: &str) -> Response {
+    let mut response = Response::new(description);
+    response.content.insert(PROBLEM_JSON.to_owned(), Content::new(Some(Ref::from_schema_name("Problem"))).into());
+    response
+}
+
+fn add_problem(op: &mut Operation, status: u16, description: &str) {
+    op.responses.responses.entry(status.to_string()).or_insert_with(|| problem(description).into());
+}
+
+fn add_problem_with_retry(op: &mut Operation, status: u16, description: &str) {
+    let mut response = problem(description);
+    let seconds = utoipa::openapi::ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1));
+    let mut retry = Header::new(seconds);
+    retry.description = Some("Seconds to wait before retrying".to_owned());
+    response.headers.insert("Retry-After".to_owned(), retry.into());
+    op.responses.responses.entry(status.to_string()).or_insert_with(|| response.into());
+}

@@ -1,0 +1,431 @@
+//! The committed contract, derived from the OpenAPI document: `schemas/openapi.json`, one
+//! standalone JSON Schema (draft 2020-12) per event type and version and per command body, and
+//! the events catalogue. `tests/it/schemas.rs` fails when the committed files drift from these.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use convo_domain::EVENT_VERSION_1;
+use serde_json::{Map, Value, json};
+
+/// Where the events catalogue is committed, relative to the workspace root.
+pub const EVENTS_CATALOGUE: &str = "docs/EVENTS.md";
+
+const DRAFT: &str = "https://json-schema.org/draft/2020-12/schema";
+const BASE_ID: &str = "https://convo.dev/schemas";
+const COMPONENTS: &str = "#/components/schemas/";
+
+/// The aggregates whose events are published, with the component holding each one's events
+/// (the envelope with the `type`-tagged change flattened into it).
+const AGGREGATES: [(&str, &str); 2] = [("conversation", "ConversationEvent"), ("inbox", "InboxEvent")];
+
+/// Which command (and endpoint) writes each event. Every event type must be listed, and only
+/// those: [`schema_files`] panics otherwise, so the catalogue cannot silently miss one.
+const PRODUCED_BY: &[(&str, &str)] = &[
+    ("ConversationStarted", "`ReceiveInboundMessage` (`POST /v1/inbound-messages`), the first message of a thread"),
+    ("InboundMessageReceived", "`ReceiveInboundMessage` (`POST /v1/inbound-messages`)"),
+    ("MessageSent", "`SendMessage` (`POST /v1/conversations/{id}/messages`)"),
+    (
+        "DeliveryStatusRecorded",
+        "`RecordDeliveryStatus` (`POST /v1/conversations/{id}/messages/{message_id}/status`), when the \
+         report moves the status forward",
+    ),
+    ("ReactionSet", "`React` (`POST /v1/conversations/{id}/messages/{message_id}/reactions`) with an emoji"),
+    ("ReactionRemoved", "`React` (`POST /v1/conversations/{id}/messages/{message_id}/reactions`) with an empty emoji"),
+    ("MessageEdited", "`EditMessage` (`PATCH /v1/conversations/{id}/messages/{message_id}`)"),
+    ("MessageDeleted", "`DeleteMessage` (`DELETE /v1/conversations/{id}/messages/{message_id}`), once"),
+    ("AgentAssigned", "`AssignAgent` (`PUT /v1/conversations/{id}/assignee`), unless already assigned"),
+    ("AgentUnassigned", "`UnassignAgent` (`DELETE /v1/conversations/{id}/assignee`), if one is assigned"),
+    ("TeamAssigned", "`AssignTeam` (`PUT /v1/conversations/{id}/team`), unless already assigned"),
+    ("TeamUnassigned", "`UnassignTeam` (`DELETE /v1/conversations/{id}/team`), if one is assigned"),
+    ("ConversationArchived", "`Archive` (`POST /v1/conversations/{id}/archive`), if not archived"),
+    (
+        "ConversationUnarchived",
+        "`Unarchive` (`POST /v1/conversations/{id}/unarchive`); `ReceiveInboundMessage` on an archived \
+         conversation",
+    ),
+    ("ReadMarkerMoved", "`MarkRead` (`POST /v1/conversations/{id}/read`), when the marker moves forward"),
+    (
+        "StatusChanged",
+        "`ChangeStatus` (`POST /v1/conversations/{id}/status`); `ReceiveInboundMessage` on a conversation \
+         that is not open",
+    ),
+    ("InboxCreated", "`CreateInbox` (`POST /v1/inboxes`)"),
+    ("InboxDeleted", "`DeleteInbox` (`DELETE /v1/inboxes/{inbox_id}`), once"),
+];
+
+/// One event type at one version, with its standalone schema.
+#[derive(Debug, Clone)]
+pub struct EventSchema {
+    /// `conversation` or `inbox`: the aggregate type in the log and in NATS subjects.
+    pub aggregate_type: &'static str,
+    pub event_type: String,
+    pub event_version: &'static str,
+    /// A standalone JSON Schema of the event's payload as stored, published and served.
+    pub schema: Value,
+}
+
+impl EventSchema {
+    /// The schema's path, relative to the workspace root.
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from(format!("schemas/events/{}.{}.json", self.event_type, self.event_version))
+    }
+}
+
+/// Every generated file: its path relative to the workspace root and its exact contents.
+///
+/// # Panics
+/// When the OpenAPI document does not have the shape this expects (a `ToSchema` change that
+/// breaks the event or command schemas) or an event type is missing from the catalogue's table.
+pub fn schema_files() -> Vec<(PathBuf, String)> {
+    let openapi = openapi_value();
+    let events = event_schemas_of(&openapi);
+    let mut files = vec![(PathBuf::from("schemas/openapi.json"), pretty(&openapi))];
+    files.extend(events.iter().map(|e| (e.path(), pretty(&e.schema))));
+    for (name, schema) in command_schemas(&openapi) {
+        files.push((PathBuf::from(format!("schemas/commands/{name}.json")), pretty(&schema)));
+    }
+    files.push((PathBuf::from(EVENTS_CATALOGUE), catalogue(&events)));
+    files
+}
+
+/// The standalone schema of every event type, at its current version.
+pub fn event_schemas() -> Vec<EventSchema> {
+    event_schemas_of(&openapi_value())
+}
+
+/// The OpenAPI document as committed and served: pretty, keys sorted, a final newline.
+pub(super) fn openapi_json() -> String {
+    pretty(&openapi_value())
+}
+
+fn openapi_value() -> Value {
+    // Serializing plain data structures to a `Value` cannot fail.
+    serde_json::to_value(super::openapi()).unwrap_or_default()
+}
+
+/// Pretty JSON with object keys sorted at every level, whatever serde_json's features, so the
+/// committed files are stable.
+fn pretty(value: &Value) -> String {
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let entries: BTreeMap<&String, Value> = map.iter().map(|(k, v)| (k, sorted(v))).collect();
+                Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    let mut text = serde_json::to_string_pretty(&sorted(value)).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+fn component<'a>(openapi: &'a Value, name: &str) -> &'a Value {
+    let schema = &openapi["components"]["schemas"][name];
+    assert!(schema.is_object(), "the OpenAPI document has no component schema {name}");
+    schema
+}
+
+fn ref_name(schema: &Value) -> Option<&str> {
+    schema.get("$ref")?.as_str()?.strip_prefix(COMPONENTS)
+}
+
+/// An object schema's members: properties and required names.
+fn object_parts(schema: &Value, what: &str) -> (Map<String, Value>, Vec<Value>) {
+    let properties = schema["properties"].as_object().cloned();
+    let properties = properties.unwrap_or_else(|| panic!("{what} is not an object schema with properties: {schema}"));
+    let required = schema["required"].as_array().cloned().unwrap_or_default();
+    (properties, required)
+}
+
+fn event_schemas_of(openapi: &Value) -> Vec<EventSchema> {
+    let mut events = Vec::new();
+    for (aggregate_type, component_name) in AGGREGATES {
+        // `{occurred_at, actor, #[serde(flatten)] change}`: utoipa writes the flattened, tagged
+        // change as `allOf: [{$ref: <Change>}, {<envelope object>}]`.
+        let envelope = component(openapi, component_name);
+        let parts = envelope["allOf"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let change = parts.iter().find_map(ref_name);
+        let fields = parts.iter().find(|p| p.get("properties").is_some());
+        let (Some(change), Some(fields)) = (change, fields) else {
+            panic!("{component_name} is not an envelope with a flattened change: {envelope}");
+        };
+        let (envelope_properties, envelope_required) = object_parts(fields, component_name);
+        let variants = component(openapi, change)["oneOf"].as_array().cloned().unwrap_or_default();
+        assert!(!variants.is_empty(), "{change} is not a oneOf of its variants");
+        for variant in variants {
+            let (mut properties, required) = object_parts(&variant, change);
+            let event_type = properties["type"]["enum"][0]
+                .as_str()
+                .unwrap_or_else(|| panic!("a variant of {change} has no `type` tag: {variant}"))
+                .to_owned();
+            // One constant name, as `const` says best.
+            properties.insert("type".to_owned(), json!({"const": event_type, "description": "The event type."}));
+            let mut all_properties = envelope_properties.clone();
+            all_properties.append(&mut properties);
+            let mut all_required: Vec<Value> = vec![json!("type")];
+            for name in envelope_required.iter().chain(&required) {
+                if !all_required.contains(name) {
+                    all_required.push(name.clone());
+                }
+            }
+            // Events of version 1.0.0; a new version adds its own file and keeps the old one.
+            let event_version = EVENT_VERSION_1;
+            let mut schema = json!({
+                "$schema": DRAFT,
+                "$id": format!("{BASE_ID}/events/{event_type}.{event_version}.json"),
+                "title": format!("{event_type} {event_version}"),
+                "description": variant.get("description").cloned().unwrap_or(Value::Null),
+                "type": "object",
+                "properties": all_properties,
+                "required": all_required,
+            });
+            if schema["description"].is_null() {
+                panic!("the {event_type} variant of {change} needs a doc comment: the catalogue shows it");
+            }
+            resolve_defs(openapi, &mut schema);
+            events.push(EventSchema { aggregate_type, event_type, event_version, schema });
+        }
+    }
+    let listed: BTreeSet<&str> = PRODUCED_BY.iter().map(|(t, _)| *t).collect();
+    let found: BTreeSet<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(listed, found, "PRODUCED_BY in openapi/files.rs must list exactly the event types");
+    events
+}
+
+/// The request body of every command, by component name, with the endpoints that take it.
+fn command_schemas(openapi: &Value) -> Vec<(String, Value)> {
+    let mut bodies: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (path, item) in openapi["paths"].as_object().into_iter().flatten() {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            let schema = &op["requestBody"]["content"]["application/json"]["schema"];
+            // An optional body is `oneOf: [{type: null}, {$ref}]`.
+            let name = ref_name(schema)
+                .or_else(|| schema["oneOf"].as_array().and_then(|items| items.iter().find_map(ref_name)));
+            if let Some(name) = name {
+                bodies.entry(name.to_owned()).or_default().push(format!("`{} {path}`", method.to_uppercase()));
+            }
+        }
+    }
+    bodies
+        .into_iter()
+        .map(|(name, endpoints)| {
+            let mut schema = component(openapi, &name).clone();
+            let description = schema["description"].as_str().unwrap_or_default().to_owned();
+            let object = schema.as_object_mut().unwrap_or_else(|| panic!("{name} is not an object schema"));
+            object.insert("$schema".into(), json!(DRAFT));
+            object.insert("$id".into(), json!(format!("{BASE_ID}/commands/{name}.json")));
+            object.insert("title".into(), json!(name));
+            let body_of = format!("The body of {}.", endpoints.join(", "));
+            let description = if description.is_empty() { body_of } else { format!("{description}\n\n{body_of}") };
+            object.insert("description".into(), json!(description));
+            resolve_defs(openapi, &mut schema);
+            (name, schema)
+        })
+        .collect()
+}
+
+/// Makes `schema` standalone: every component it references, transitively, goes into its
+/// `$defs`, and references point there.
+fn resolve_defs(openapi: &Value, schema: &mut Value) {
+    fn collect(value: &Value, names: &mut BTreeSet<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(name) = ref_name(value) {
+                    names.insert(name.to_owned());
+                }
+                map.values().for_each(|v| collect(v, names));
+            }
+            Value::Array(items) => items.iter().for_each(|v| collect(v, names)),
+            _ => {}
+        }
+    }
+    fn rewrite(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(reference)) = map.get_mut("$ref")
+                    && let Some(name) = reference.strip_prefix(COMPONENTS)
+                {
+                    *reference = format!("#/$defs/{name}");
+                }
+                map.values_mut().for_each(rewrite);
+            }
+            Value::Array(items) => items.iter_mut().for_each(rewrite),
+            _ => {}
+        }
+    }
+    let mut names = BTreeSet::new();
+    collect(schema, &mut names);
+    let mut defs = Map::new();
+    while let Some(name) = names.pop_first() {
+        if defs.contains_key(&name) {
+            continue;
+        }
+        let definition = component(openapi, &name).clone();
+        collect(&definition, &mut names);
+        defs.insert(name, definition);
+    }
+    if !defs.is_empty()
+        && let Some(object) = schema.as_object_mut()
+    {
+        object.insert("$defs".into(), Value::Object(defs));
+    }
+    rewrite(schema);
+}
+
+/// A schema's type in a word or two, for the catalogue.
+fn type_of(schema: &Value) -> String {
+    if let Some(name) = ref_name(schema).or_else(|| schema["$ref"].as_str()?.strip_prefix("#/$defs/")) {
+        return format!("[`{name}`](#{})", name.to_lowercase());
+    }
+    if let Some(value) = schema.get("const") {
+        return format!("`{value}`");
+    }
+    if let Some(values) = schema["enum"].as_array() {
+        let values: Vec<String> = values.iter().filter(|v| !v.is_null()).map(|v| format!("`{v}`")).collect();
+        return values.join(" \\| ");
+    }
+    if let Some(options) = schema["oneOf"].as_array() {
+        let options: Vec<String> = options.iter().filter(|o| o["type"] != "null").map(type_of).collect();
+        return options.join(" or ");
+    }
+    let kinds: Vec<&str> = match &schema["type"] {
+        Value::String(kind) => vec![kind.as_str()],
+        Value::Array(kinds) => kinds.iter().filter_map(Value::as_str).filter(|k| *k != "null").collect(),
+        _ => vec![],
+    };
+    match (kinds.first().copied(), schema["format"].as_str()) {
+        (Some("array"), _) => format!("array of {}", type_of(&schema["items"])),
+        (Some("integer"), _) => "integer".to_owned(),
+        (Some(kind), Some(format)) => format!("{kind} ({format})"),
+        (Some(kind), None) => kind.to_owned(),
+        (None, _) => "any".to_owned(),
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|")
+}
+
+/// The events catalogue: every event type per aggregate, with its meaning, its fields and the
+/// command that writes it.
+fn catalogue(events: &[EventSchema]) -> String {
+    let produced_by: BTreeMap<&str, &str> = PRODUCED_BY.iter().copied().collect();
+    let mut doc = String::from(
+        "# Events catalogue\n\n\
+         <!-- Generated by convo_gateway::openapi::schema_files from the Rust types; do not edit.\n     \
+         Regenerate with `CONVO_WRITE_SCHEMAS=1 cargo test -p convo-tests --test it schemas`. -->\n\n\
+         Every change is an immutable event in the append-only log. An event's payload is a JSON object:\n\
+         the envelope (`type`, the event type; `occurred_at`, when it happened by the engine's clock;\n\
+         `actor`, who caused it) beside the fields of the change. The log (`GET /v1/events`,\n\
+         `GET /v1/conversations/{id}/events`) and NATS (`convo.<workspace>.<aggregate_type>.<aggregate_id>.<event_type>`)\n\
+         serve it inside a `LogEvent` with `event_type`, `event_version`, `position` and `sequence`.\n\n\
+         Events are forever: a changed shape is a new `event_version` with an upcaster, and each\n\
+         version keeps its JSON Schema in [`schemas/events/`](../schemas/events/), named\n\
+         `<event_type>.<event_version>.json`. Types named below are defined in\n\
+         [`schemas/openapi.json`](../schemas/openapi.json) (`components.schemas`) and in each event's `$defs`.\n",
+    );
+    let mut aggregates: Vec<&str> = events.iter().map(|e| e.aggregate_type).collect();
+    aggregates.dedup();
+    for aggregate in aggregates {
+        let _ = write!(doc, "\n## The `{aggregate}` aggregate\n\n| event | version | meaning |\n| --- | --- | --- |\n");
+        let mine: Vec<&EventSchema> = events.iter().filter(|e| e.aggregate_type == aggregate).collect();
+        for e in &mine {
+            let meaning = one_line(e.schema["description"].as_str().unwrap_or_default());
+            let _ = writeln!(
+                doc,
+                "| [{0}](#{1}) | {2} | {meaning} |",
+                e.event_type,
+                e.event_type.to_lowercase(),
+                e.event_version
+            );
+        }
+        for e in mine {
+            let schema = &e.schema;
+            let _ = write!(
+                doc,
+                "\n### {}\n\n{}\n\n- version: `{}`; schema: [`{}`](../{})\n- produced by: {}\n\n",
+                e.event_type,
+                one_line(schema["description"].as_str().unwrap_or_default()),
+                e.event_version,
+                e.path().display(),
+                e.path().display(),
+                produced_by.get(e.event_type.as_str()).copied().unwrap_or_default(),
+            );
+            // Required fields in declaration order, then the optional ones; the envelope is above.
+            let required: Vec<&str> =
+                schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            let properties = schema["properties"].as_object().cloned().unwrap_or_default();
+            let optional = properties.keys().map(String::as_str).filter(|name| !required.contains(name));
+            let fields: Vec<&str> =
+                required.iter().copied().chain(optional).filter(|name| !ENVELOPE.contains(name)).collect();
+            if fields.is_empty() {
+                doc.push_str("No fields beyond the envelope.\n");
+                continue;
+            }
+            doc.push_str("| field | type | required | description |\n| --- | --- | --- | --- |\n");
+            for name in fields {
+                let property = &properties[name];
+                let _ = writeln!(
+                    doc,
+                    "| `{name}` | {} | {} | {} |",
+                    type_of(property),
+                    if required.contains(&name) { "yes" } else { "no" },
+                    one_line(property["description"].as_str().unwrap_or_default()),
+                );
+            }
+        }
+    }
+    types(events, &mut doc);
+    doc
+}
+
+/// The envelope's fields, described once at the top of the catalogue.
+const ENVELOPE: [&str; 3] = ["type", "occurred_at", "actor"];
+
+/// The types the events use, each with its values or fields.
+fn types(events: &[EventSchema], doc: &mut String) {
+    let mut defs: BTreeMap<&String, &Value> = BTreeMap::new();
+    for e in events {
+        defs.extend(e.schema["$defs"].as_object().into_iter().flatten());
+    }
+    doc.push_str("\n## Types\n");
+    for (name, def) in defs {
+        let _ = write!(doc, "\n### {name}\n\n");
+        if let Some(description) = def["description"].as_str() {
+            let _ = write!(doc, "{}\n\n", one_line(description));
+        }
+        if def.get("enum").is_some() {
+            let _ = writeln!(doc, "One of {}.", type_of(def));
+        } else if let Some(variants) = def["oneOf"].as_array() {
+            doc.push_str("One of, by `type`:\n\n");
+            for variant in variants {
+                let tag = type_of(&variant["properties"]["type"]);
+                let _ = writeln!(doc, "- {tag}: {}", fields_in_a_line(variant));
+            }
+        } else {
+            let _ = writeln!(doc, "An object: {}.", fields_in_a_line(def));
+        }
+    }
+}
+
+/// `name` (type), `optional`? (type), … in declaration order of the required ones.
+fn fields_in_a_line(schema: &Value) -> String {
+    let required: Vec<&str> = schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let properties = schema["properties"].as_object().cloned().unwrap_or_default();
+    let optional = properties.keys().map(String::as_str).filter(|name| !required.contains(name));
+    let fields: Vec<String> = required
+        .iter()
+        .copied()
+        .chain(optional)
+        .filter(|name| *name != "type")
+        .map(|name| {
+            let mark = if required.contains(&name) { "" } else { "?" };
+            format!("`{name}`{mark} ({})", type_of(&properties[name]))
+        })
+        .collect();
+    fields.join(", ")
+}

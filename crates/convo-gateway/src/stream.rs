@@ -1,0 +1,232 @@
+//! `GET /v1/stream`: the workspace's events as server-sent events, after a position (the
+//! `Last-Event-ID` a reconnecting client sends, or `?after=`), with heartbeats.
+//!
+//! One task per gateway follows the global log and broadcasts each event once; each client
+//! first catches up from the log, then follows the broadcast. A client has a bounded buffer: one
+//! that falls behind by more than it is disconnected (and resumes with `Last-Event-ID`), so it
+//! never slows down writers or other clients.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use convo_store::{Backend, EventLog, LogEvent};
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+use tokio::sync::{broadcast, mpsc, watch};
+
+use crate::extract::Workspace;
+use crate::queries::ApiQuery;
+use crate::{ApiError, AppState};
+
+const PAGE: usize = 500;
+
+/// The gateway's one follower of the log, shared by every stream client.
+pub(crate) struct StreamHub {
+    sender: broadcast::Sender<Arc<LogEvent>>,
+    started: Once,
+    /// Where the follower started: every event up to it was readable then, every event after it
+    /// is broadcast. A client catches up from the log only once this is known.
+    start: watch::Sender<Option<i64>>,
+    /// Events a client may have pending before it counts as too slow.
+    client_buffer: usize,
+    heartbeat: Duration,
+}
+
+impl StreamHub {
+    pub(crate) fn new(client_buffer: usize, heartbeat: Duration) -> Self {
+        let (sender, _) = broadcast::channel(client_buffer.max(16));
+        let (start, _) = watch::channel(None);
+        Self { sender, started: Once::new(), start, client_buffer: client_buffer.max(16), heartbeat }
+    }
+
+    /// The broadcast, once the follower runs (so that catching up from the log afterwards
+    /// covers everything the broadcast will not carry).
+    async fn subscribe<B: Backend>(&self, log: &EventLog<B>) -> broadcast::Receiver<Arc<LogEvent>> {
+        let mut start = self.start.subscribe();
+        self.started.call_once(|| {
+            tokio::spawn(pump(log.clone(), self.sender.clone(), self.start.clone()));
+        });
+        let receiver = self.sender.subscribe();
+        // The sender lives in the hub, so the wait ends when the follower has started.
+        let _ = start.wait_for(Option::is_some).await;
+        receiver
+    }
+}
+
+/// Follows the log from its head and broadcasts every event, for ever.
+async fn pump<B: Backend>(
+    log: EventLog<B>,
+    sender: broadcast::Sender<Arc<LogEvent>>,
+    start: watch::Sender<Option<i64>>,
+) {
+    let mut after = loop {
+        match readable_head(&log).await {
+            Ok(head) => break head,
+            Err(e) => {
+                tracing::warn!(error = %e, "stream: cannot read the log's head; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
+    start.send_replace(Some(after));
+    loop {
+        let mut tail = Box::pin(log.tail(after, PAGE));
+        while let Some(batch) = tail.next().await {
+            match batch {
+                Ok(events) => {
+                    for event in events {
+                        after = event.position;
+                        // No receivers is fine: nobody is listening right now.
+                        let _ = sender.send(Arc::new(event));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "stream: reading the log failed; retrying");
+                    metrics::counter!("convo_store_errors_total", "component" => "stream").increment(1);
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The log's head once every event up to it is readable (on PostgreSQL, transactions that
+/// began before the head's may still be committing): from there on the broadcast carries all.
+async fn readable_head<B: Backend>(log: &EventLog<B>) -> Result<i64, convo_store::StoreError> {
+    let head = log.head().await?;
+    while head > 0 && !log.read(head - 1, 1).await?.iter().any(|e| e.position == head) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(head)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct StreamParams {
+    /// Start after this position (default: now). `Last-Event-ID` takes precedence.
+    #[serde(default)]
+    pub after: Option<i64>,
+}
+
+/// Follow the workspace's events live, as server-sent events: `id` is the event's position,
+/// `event` its type, `data` the event as `/v1/events` shows it. Reconnect with `Last-Event-ID`
+/// to resume right after the last event received. Idle streams get a heartbeat comment; a
+/// client that falls too far behind is disconnected (and resumes the same way).
+#[utoipa::path(
+    get,
+    path = "/v1/stream",
+    tag = "log",
+    params(
+        StreamParams,
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this position (takes precedence over `after`)"),
+    ),
+    responses(
+        (status = 200, description = "An endless `text/event-stream` of the workspace's events", content_type = "text/event-stream", body = String),
+    ),
+    security(("apiKey" = ["read"])),
+)]
+pub async fn stream<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+    headers: HeaderMap,
+    ApiQuery(params): ApiQuery<StreamParams>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let last_event_id =
+        match headers.get("last-event-id") {
+            None => None,
+            Some(v) => {
+                Some(v.to_str().ok().and_then(|v| v.trim().parse::<i64>().ok()).filter(|p| *p >= 0).ok_or_else(
+                    || ApiError::validation("Last-Event-ID", "must be a position (a non-negative integer)"),
+                )?)
+            }
+        };
+    if params.after.is_some_and(|a| a < 0) {
+        return Err(ApiError::validation("after", "must be a non-negative integer"));
+    }
+    let hub = state.hub.clone();
+    // Subscribe before catching up: whatever the catch-up misses, the broadcast carries.
+    let live = hub.subscribe(&state.engine.log).await;
+    let after = match last_event_id.or(params.after) {
+        Some(after) => after,
+        None => state.engine.log.head().await?,
+    };
+    let (tx, rx) = mpsc::channel(hub.client_buffer);
+    tokio::spawn(feed(state.engine.log.clone(), ws.to_string(), after, live, tx));
+    metrics::gauge!("convo_stream_clients").increment(1.0);
+    let events = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(hub.heartbeat)))
+}
+
+fn sse_event(event: &LogEvent) -> Event {
+    Event::default()
+        .id(event.position.to_string())
+        .event(&event.event_type)
+        .json_data(event)
+        .unwrap_or_else(|_| Event::default().comment("unserializable event"))
+}
+
+/// One client's feed: catch up from the log, then follow the broadcast; ends when the client
+/// goes away or falls too far behind.
+async fn feed<B: Backend>(
+    log: EventLog<B>,
+    workspace: String,
+    mut after: i64,
+    mut live: broadcast::Receiver<Arc<LogEvent>>,
+    tx: mpsc::Sender<Event>,
+) {
+    let _gauge = ClientGauge;
+    loop {
+        let page = match log.read_workspace(&workspace, after, PAGE).await {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::warn!(error = %e, "stream: catching up failed; closing the stream");
+                return;
+            }
+        };
+        let Some(last) = page.last().map(|e| e.position) else { break };
+        for event in &page {
+            // Catching up, the client's own pace is fine: only this task waits.
+            if tx.send(sse_event(event)).await.is_err() {
+                return;
+            }
+        }
+        after = last;
+    }
+    loop {
+        match live.recv().await {
+            Ok(event) if event.position > after && event.workspace_id.as_deref() == Some(workspace.as_str()) => {
+                after = event.position;
+                match tx.try_send(sse_event(&event)) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        tracing::info!(position = after, "stream: slow client disconnected");
+                        metrics::counter!("convo_stream_slow_clients_total").increment(1);
+                        return;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => return,
+                }
+            }
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                tracing::info!(position = after, "stream: client fell behind the broadcast; disconnected");
+                metrics::counter!("convo_stream_slow_clients_total").increment(1);
+                return;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+struct ClientGauge;
+
+impl Drop for ClientGauge {
+    fn drop(&mut self) {
+        metrics::gauge!("convo_stream_clients").decrement(1.0);
+    }
+}
