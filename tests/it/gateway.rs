@@ -27,6 +27,7 @@ on_both_backends!(
     a_slow_stream_client_is_disconnected_without_holding_up_writers,
     limits_answer_413_429_and_503_as_problem_json,
     requests_carry_ids_and_metrics_count_commands_and_projection_lag,
+    a_graceful_shutdown_ends_live_streams_and_finishes_the_commands_in_flight,
 );
 
 fn agent() -> Value {
@@ -307,6 +308,7 @@ async fn a_slow_stream_client_is_disconnected_without_holding_up_writers<B: Back
     let router = convo_gateway::router(t.engine.clone(), read_models(&t), &config);
     let app = authed(router, api_key(&t, API_WS, &[Scope::Write]).await);
     let (_, conversation) = setup(&t, &app).await;
+    let before = whole_log(&t.engine).await.last().map_or(0, |e| e.position);
     // A client that connects and then reads nothing.
     let mut slow = open_stream(&app, "/v1/stream", None).await;
     // Writers go on: every command is answered while the client does not read.
@@ -325,8 +327,8 @@ async fn a_slow_stream_client_is_disconnected_without_holding_up_writers<B: Back
     assert!(ended, "the slow client was disconnected");
     assert!(received.len() < 60, "it did not get everything: {}", received.len());
     // A client that keeps up gets it all, resuming after what the slow one saw.
-    let last = received.last().and_then(|e| e.0);
-    let mut resumed = open_stream(&app, "/v1/stream?after=0", last).await;
+    let last = received.last().and_then(|e| e.0).unwrap_or(before);
+    let mut resumed = open_stream(&app, "/v1/stream", Some(last)).await;
     let (rest, _, _) = read_sse(&mut resumed, 60 - received.len(), false).await;
     assert_eq!(rest.last().map(|e| e.2["payload"]["content"]["body"].clone()), Some(json!("burst 59")));
 }
@@ -342,8 +344,12 @@ async fn limits_answer_413_429_and_503_as_problem_json<B: Backend>(backend: B) {
         }),
         ..GatewayConfig::default()
     };
-    let router = convo_gateway::router(t.engine.clone(), read_models(&t), &config);
+    // Read models that never run, so that a position the log has is never reached (one beyond
+    // the log's head is refused at once, 422), and an event in the log, written past the limit.
+    let read = std::sync::Arc::new(convo_store::ReadModels::new(&t.engine.backend));
+    let router = convo_gateway::router(t.engine.clone(), read, &config);
     let app = authed(router.clone(), api_key(&t, API_WS, &[Scope::Write]).await);
+    t.create_inbox(convo_domain::ChannelType::Sms).await;
     let big = json!({"name": "x".repeat(4096), "channel_type": "sms"});
     let too_large = call(&app, "POST", "/v1/inboxes", Some(big)).await;
     assert_eq!(too_large.status, StatusCode::PAYLOAD_TOO_LARGE);
@@ -356,7 +362,7 @@ async fn limits_answer_413_429_and_503_as_problem_json<B: Backend>(backend: B) {
     assert_eq!(keyed.status, StatusCode::PAYLOAD_TOO_LARGE);
 
     // A request that cannot finish in time (waiting for a position never reached) is 503.
-    let slow = call(&app, "GET", "/v1/conversations?min_position=999999999999999", None).await;
+    let slow = call(&app, "GET", "/v1/conversations?min_position=1", None).await;
     assert_eq!((slow.status, slow.body["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("timeout")));
 
     // The burst is spent by now (3 requests); the next is refused with a Retry-After.
@@ -395,4 +401,64 @@ async fn requests_carry_ids_and_metrics_count_commands_and_projection_lag<B: Bac
     ] {
         assert!(text.contains(needle), "/metrics has {needle}");
     }
+}
+
+async fn a_graceful_shutdown_ends_live_streams_and_finishes_the_commands_in_flight<B: Backend>(backend: B) {
+    let t = engine(backend);
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let config = GatewayConfig { shutdown: Some(shutdown.clone()), ..crate::support::test_config() };
+    let router = convo_gateway::router(t.engine.clone(), read_models(&t), &config);
+    let key = api_key(&t, API_WS, &[Scope::Write]).await;
+    let app = authed(router.clone(), key.clone());
+    let (_, conversation) = setup(&t, &app).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let mut signal = shutdown;
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router).with_graceful_shutdown(async move { drop(signal.wait_for(|s| *s).await) }).await
+    });
+    let http = reqwest::Client::new();
+    // A dashboard following the live stream: it must not keep the server up.
+    let mut live = http.get(format!("{url}/v1/stream")).bearer_auth(&key).send().await.expect("stream");
+    assert_eq!(live.status(), StatusCode::OK);
+    // Commands in flight when the shutdown comes.
+    let sends: Vec<_> = (0..20)
+        .map(|i| {
+            let (http, key) = (http.clone(), key.clone());
+            let uri = format!("{url}/v1/conversations/{conversation}/messages");
+            tokio::spawn(async move {
+                let body = json!({"actor": {"kind": "agent", "id": "ada"}, "content": {"type": "text", "body": format!("in flight {i}")}});
+                let answer = http.post(uri).bearer_auth(key).json(&body).send().await?;
+                let status = answer.status();
+                Ok::<_, reqwest::Error>((status, answer.json::<Value>().await?))
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    stop.send_replace(true);
+    tokio::time::timeout(Duration::from_secs(20), server)
+        .await
+        .expect("the server stops although a stream is open")
+        .expect("the server task")
+        .expect("serving");
+    // The stream ended cleanly (no more chunks), it was not left hanging.
+    while let Some(_chunk) = tokio::time::timeout(Duration::from_secs(5), live.chunk())
+        .await
+        .expect("the stream ends")
+        .expect("the stream ends cleanly")
+    {}
+    // Every command the server took was answered completely, and what it answered is durable;
+    // the others were refused at the door (connection closed), never half-done.
+    let log = whole_log(&t.engine).await;
+    let mut answered = 0;
+    for send in sends {
+        if let Ok((status, body)) = send.await.expect("a task") {
+            assert_eq!(status, StatusCode::CREATED, "{body:?}");
+            let message_id = body["message_id"].as_str().expect("message id");
+            assert!(log.iter().any(|e| e.payload["message_id"] == message_id), "answered means written");
+            answered += 1;
+        }
+    }
+    let written = log.iter().filter(|e| e.event_type == "MessageSent").count();
+    assert_eq!(written, answered, "nothing written without an answer");
 }

@@ -3,6 +3,7 @@
 //! in a database of its own, and fail loudly when it is unreachable: they never skip.
 
 mod bus;
+mod consistency;
 mod contract;
 mod gateway;
 mod http;

@@ -331,15 +331,16 @@ async fn a_position_not_reached_in_time_is_503_with_retry_after<B: Backend>(back
     let t = engine(backend);
     let mut read = ReadModels::new(&t.engine.backend);
     read.consistency_wait = std::time::Duration::from_millis(300);
+    // Not spawned: the read models stay at position 0 while the log moves on. (A position beyond
+    // the log's head is not waited for: it is 422 at once, see tests/it/consistency.rs.)
     let read = std::sync::Arc::new(read);
-    read.spawn(&t.engine.log);
     let app = crate::support::authed(
         convo_gateway::router(t.engine.clone(), read, &crate::support::test_config()),
         crate::support::api_key(&t, crate::support::API_WS, &[convo_store::Scope::Admin]).await,
     );
     let inbox = new_inbox(&app, "sms").await;
     let done = inbound(&app, &inbox, "+4917500001", t.clock_now(), "hello").await;
-    let beyond = done["position"].as_i64().expect("position") + 1_000_000_000;
+    let beyond = done["position"].as_i64().expect("position");
     let request = axum::http::Request::get(format!("/v1/conversations?min_position={beyond}"))
         .body(axum::body::Body::empty())
         .expect("request");

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 use uuid::Uuid;
 
-use crate::support::{TestSqlite, app, call, engine};
+use crate::support::{TestSqlite, app, call, engine, raw};
 
 /// Folders whose every file is generated: a file there that the code does not generate is stale.
 const GENERATED_DIRS: [&str; 2] = ["schemas/events", "schemas/commands"];
@@ -323,8 +323,49 @@ impl Contract {
         op
     }
 
+    /// The problems of a request's parameters (path, query and headers) for the document, each
+    /// value read as its schema's type would be written in a URL.
+    fn parameter_errors(&self, method: &str, template: &str, uri: &str, headers: &[(&str, &str)]) -> Vec<String> {
+        let op = self.operation(method, template);
+        let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+        let mut values: Vec<(String, &str, String)> = Vec::new();
+        for (name, segment) in template.split('/').zip(path.split('/')) {
+            if let Some(name) = name.strip_prefix('{').and_then(|n| n.strip_suffix('}')) {
+                values.push((name.to_owned(), "path", percent_decode(segment)));
+            }
+        }
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            values.push((name.to_owned(), "query", percent_decode(&value.replace('+', " "))));
+        }
+        values.extend(headers.iter().map(|(name, value)| (name.to_lowercase(), "header", (*value).to_owned())));
+        let parameters = op["parameters"].as_array().cloned().unwrap_or_default();
+        let mut problems = Vec::new();
+        for (name, location, value) in values {
+            let Some(parameter) = parameters
+                .iter()
+                .find(|p| p["name"].as_str().map(str::to_lowercase) == Some(name.clone()) && p["in"] == location)
+            else {
+                problems.push(format!("{location} parameter {name} is not documented"));
+                continue;
+            };
+            let schema = self.standalone(&parameter["schema"]);
+            let resolved = match schema["$ref"].as_str().and_then(|r| r.strip_prefix("#/$defs/")) {
+                Some(name) => &self.doc["components"]["schemas"][name],
+                None => &schema,
+            };
+            let instance = match resolved["type"].as_str() {
+                Some("integer" | "number" | "boolean") => serde_json::from_str(&value).unwrap_or(Value::String(value)),
+                _ => Value::String(value),
+            };
+            problems.extend(errors(&validator(&schema), &instance).into_iter().map(|e| format!("{name}: {e}")));
+        }
+        problems
+    }
+
     /// Checks a request body and the answer to it against the operation's documentation: the
-    /// status must be documented, and the body valid for it.
+    /// status must be documented, and the body valid for it. A request the gateway refuses as
+    /// `validation` must be one the document refuses too; any other, one it takes.
     fn check(
         &self,
         method: &str,
@@ -339,7 +380,11 @@ impl Contract {
             let schema = &op["requestBody"]["content"]["application/json"]["schema"];
             assert!(schema.is_object(), "{method} {template} documents no JSON body");
             let errors = errors(&validator(&self.standalone(schema)), request);
-            assert!(errors.is_empty(), "{method} {template}: the request {request} is not documented: {errors:?}");
+            if body["code"] == "validation" {
+                assert!(!errors.is_empty(), "{method} {template}: the refused {request} is valid for the document");
+            } else {
+                assert!(errors.is_empty(), "{method} {template}: the request {request} is not documented: {errors:?}");
+            }
         }
         let response = &op["responses"][status.as_str()];
         assert!(response.is_object(), "{method} {template} answered {status}, which it does not document: {body}");
@@ -506,4 +551,239 @@ async fn the_gateway_serves_its_committed_openapi_document_and_a_browsable_refer
     let bytes = http_body_util::BodyExt::collect(response.into_body()).await.expect("a body").to_bytes();
     let html = String::from_utf8_lossy(&bytes);
     assert!(html.contains("<html") && html.contains("/v1/inbound-messages"), "the reference embeds the document");
+}
+
+/// Request headers: names and values.
+type Headers<'a> = &'a [(&'a str, &'a str)];
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The document and the gateway agree on what is well formed: each request here that the
+/// gateway refuses as `validation` the document refuses too, and each it takes the document
+/// takes. (Rules on stored state, the clock or another query parameter are the exceptions the
+/// descriptions state; they are not here.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_document_refuses_exactly_the_requests_the_gateway_refuses_as_malformed() {
+    let db = TestSqlite::new().await;
+    let t = engine(db.backend.clone());
+    let app = app(&t).await;
+    let doc = Contract::committed();
+    let now = t.clock_now();
+
+    let inbox = call(&app, "POST", "/v1/inboxes", Some(json!({"name": "WA", "channel_type": "whatsapp"}))).await;
+    let inbox_id = inbox.body["inbox_id"].clone();
+    let direct = json!({"inbox_id": inbox_id, "contact_id": "+49151", "sent_at": now, "content": {"type": "text", "body": "hi"}});
+    let first = call(&app, "POST", "/v1/inbound-messages", Some(direct.clone())).await;
+    let id = first.body["conversation_id"].as_str().expect("a conversation").to_owned();
+    let agent = json!({"kind": "agent", "id": "ada"});
+    let sent = call(
+        &app,
+        "POST",
+        &format!("/v1/conversations/{id}/messages"),
+        Some(json!({"actor": agent, "content": {"type": "text", "body": "hello"}})),
+    )
+    .await;
+    let message = sent.body["message_id"].as_str().expect("a message").to_owned();
+
+    let with = |base: &Value, changes: Value| {
+        let mut body = base.clone();
+        for (key, value) in changes.as_object().into_iter().flatten() {
+            if value.is_null() {
+                body.as_object_mut().map(|o| o.remove(key));
+            } else {
+                body[key] = value.clone();
+            }
+        }
+        body
+    };
+    let text = |body: &str| json!({"type": "text", "body": body});
+    let inbox_body = json!({"name": "SMS", "channel_type": "sms"});
+    let policy = |agent: Value| json!({"agent_window_secs": agent, "templates": "unsupported", "interactive": true});
+    let c = |suffix: &str| {
+        (format!("/v1/conversations/{{conversation_id}}{suffix}"), format!("/v1/conversations/{id}{suffix}"))
+    };
+    let m = |suffix: &str| {
+        (
+            format!("/v1/conversations/{{conversation_id}}/messages/{{message_id}}{suffix}"),
+            format!("/v1/conversations/{id}/messages/{message}{suffix}"),
+        )
+    };
+    let inbound = ("/v1/inbound-messages".to_owned(), "/v1/inbound-messages".to_owned());
+    let inboxes = ("/v1/inboxes".to_owned(), "/v1/inboxes".to_owned());
+    let blanks = ["", " ", "\u{3000}\t", "\u{85}\u{a0}"];
+
+    // Refused bodies: (method, (template, uri), body).
+    let mut refused = vec![
+        ("POST", inboxes.clone(), with(&inbox_body, json!({"name": "x".repeat(201)}))),
+        ("POST", inboxes.clone(), with(&inbox_body, json!({"name": format!(" {}", "x".repeat(200))}))),
+        ("POST", inboxes.clone(), with(&inbox_body, json!({"policy": policy(json!(0))}))),
+        ("POST", inboxes.clone(), with(&inbox_body, json!({"policy": policy(json!(315_360_001))}))),
+        ("POST", inboxes.clone(), with(&inbox_body, json!({"policy": policy(json!(1.5))}))),
+        ("POST", inbound.clone(), with(&direct, json!({"contact_id": null}))),
+        ("POST", inbound.clone(), with(&direct, json!({"group_id": "g"}))),
+        ("POST", inbound.clone(), with(&direct, json!({"contact_id": null, "group_id": "g"}))),
+        ("POST", inbound.clone(), with(&direct, json!({"contact_id": "x".repeat(201)}))),
+        ("POST", inbound.clone(), with(&direct, json!({"content": text(&"x".repeat(4097))}))),
+        (
+            "POST",
+            inbound.clone(),
+            with(&direct, json!({"content": {"type": "media", "url": "", "mime_type": "image/png"}})),
+        ),
+        ("POST", inbound.clone(), with(&direct, json!({"content": {"type": "interactive", "body": "pick"}}))),
+        (
+            "POST",
+            inbound.clone(),
+            with(&direct, json!({"content": {"type": "interactive", "body": "pick", "buttons": [], "list": []}})),
+        ),
+        ("POST", c("/messages"), json!({"actor": {"kind": "contact", "id": "+49151"}, "content": text("x")})),
+        ("POST", c("/messages"), json!({"actor": {"kind": "system", "id": "api"}, "content": text("x")})),
+        ("POST", m("/status"), json!({"status": "accepted"})),
+        ("POST", m("/status"), json!({"status": "failed"})),
+        ("POST", m("/status"), json!({"status": "delivered", "failure": {"code": "1"}})),
+        ("POST", m("/reactions"), json!({"actor": agent, "emoji": "x".repeat(17)})),
+        ("PATCH", m(""), json!({"actor": agent, "content": {"type": "template", "name": "t", "language": "en"}})),
+        ("PUT", c("/assignee"), json!({"agent_id": "x".repeat(201)})),
+        ("POST", c("/status"), json!({"status": "snoozed"})),
+        ("POST", c("/status"), json!({"status": "open", "snoozed_until": now + Duration::hours(1)})),
+        ("POST", ("/v1/keys".to_owned(), "/v1/keys".to_owned()), json!({"scopes": []})),
+    ];
+    for blank in blanks {
+        refused.extend([
+            ("POST", inboxes.clone(), with(&inbox_body, json!({"name": blank}))),
+            ("POST", inbound.clone(), with(&direct, json!({"contact_id": blank}))),
+            ("POST", inbound.clone(), with(&direct, json!({"contact_id": null, "group_id": "g", "sender": blank}))),
+            ("POST", inbound.clone(), with(&direct, json!({"content": text(blank)}))),
+            (
+                "POST",
+                inbound.clone(),
+                with(&direct, json!({"content": {"type": "template", "name": "t", "language": blank}})),
+            ),
+            ("POST", m("/status"), json!({"status": "failed", "failure": {"code": blank}})),
+            ("PUT", c("/assignee"), json!({"agent_id": blank})),
+            ("PUT", c("/team"), json!({"team_id": blank})),
+            ("POST", c("/read"), json!({"user_id": blank, "message_id": message})),
+            ("PATCH", m(""), json!({"actor": agent, "content": text(blank)})),
+        ]);
+    }
+    for (method, (template, uri), body) in refused {
+        let reply = call(&app, method, &uri, Some(body.clone())).await;
+        assert_eq!(
+            (reply.status, reply.body["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("validation")),
+            "{method} {uri} {body}: {}",
+            reply.body
+        );
+        doc.check(method, &template, Some(&body), reply.status, &reply.content_type, &reply.body);
+    }
+
+    // Taken bodies, at the edges of what is allowed.
+    let taken = [
+        ("POST", inboxes.clone(), with(&inbox_body, json!({"name": format!(" {} ", "x".repeat(198))}))),
+        ("POST", inboxes.clone(), with(&inbox_body, json!({"policy": policy(json!(315_360_000))}))),
+        ("POST", inboxes.clone(), with(&inbox_body, json!({"policy": policy(json!(60.0))}))),
+        (
+            "POST",
+            inbound.clone(),
+            with(&direct, json!({"contact_id": "+49152", "content": text(&"x".repeat(4096)), "group_id": Value::Null})),
+        ),
+        ("POST", inbound.clone(), with(&direct, json!({"contact_id": null, "group_id": "g", "sender": "+49153"}))),
+        (
+            "POST",
+            inbound.clone(),
+            with(
+                &direct,
+                json!({"contact_id": "+49154", "content": {"type": "interactive", "body": "pick", "list": [{"id": "a", "title": "A"}]}}),
+            ),
+        ),
+        ("POST", m("/reactions"), json!({"actor": agent, "emoji": ""})),
+        ("POST", m("/status"), json!({"status": "failed", "failure": {"code": "131047"}})),
+        ("POST", c("/archive"), Value::Null),
+    ];
+    for (method, (template, uri), body) in taken {
+        let reply = call(&app, method, &uri, Some(body.clone())).await;
+        assert!(reply.status.is_success(), "{method} {uri} {body}: {}", reply.body);
+        doc.check(method, &template, Some(&body), reply.status, &reply.content_type, &reply.body);
+    }
+
+    // Parameters: (template, uri with its query, headers, whether the gateway takes them).
+    let conversations = "/v1/conversations";
+    let messages = "/v1/conversations/{conversation_id}/messages";
+    let events = "/v1/events";
+    let summary = "/v1/users/{user_id}/unread-summary";
+    let cursor = format!("c1{}", "0a".repeat(24));
+    let position: &[(&str, &str)] = &[("X-Convo-Min-Position", "0")];
+    let cases: Vec<(&str, String, Headers, bool)> = vec![
+        (conversations, "?limit=0".into(), &[], false),
+        (conversations, "?limit=201".into(), &[], false),
+        (conversations, "?limit=200&archived=any&sort=%2Bcreated_at".into(), position, true),
+        (conversations, "?archived=maybe".into(), &[], false),
+        (conversations, "?sort=-name".into(), &[], false),
+        (conversations, "?sort=%2B%2Bcreated_at".into(), &[], false),
+        (conversations, "?sort=created_at".into(), &[], true),
+        (conversations, "?sort=-last_activity_at".into(), &[], true),
+        (conversations, "?cursor=abc".into(), &[], false),
+        (conversations, format!("?cursor=c1%2B{}", &cursor[3..]), &[], false),
+        (conversations, format!("?cursor={}", cursor.to_uppercase().replacen('C', "c", 1)), &[], true),
+        (conversations, "?min_position=-1".into(), &[], false),
+        (conversations, "".into(), &[("X-Convo-Min-Position", "-1")], false),
+        (conversations, "".into(), &[("X-Convo-Min-Position", "1.5")], false),
+        (conversations, "?user_id=%20".into(), &[], false),
+        (conversations, format!("?user_id={}", "u".repeat(201)), &[], false),
+        (conversations, "?unread_only=true&user_id=ada".into(), &[], true),
+        (messages, "?order=up".into(), &[], false),
+        (messages, "?order=desc&after=0&limit=1".into(), &[], true),
+        (messages, "?after=-1".into(), &[], false),
+        (messages, "?limit=201".into(), &[], false),
+        (events, "?limit=0".into(), &[], false),
+        (events, "?limit=1001".into(), &[], false),
+        (events, "?limit=1000&after=0".into(), &[], true),
+        (events, "?after=-1".into(), &[], false),
+    ];
+    let mut cases: Vec<(String, String, Headers, bool)> = cases
+        .into_iter()
+        .map(|(template, query, headers, ok)| {
+            (template.to_owned(), format!("{}{query}", template.replace("{conversation_id}", &id)), headers, ok)
+        })
+        .collect();
+    cases.push((summary.into(), "/v1/users/%20/unread-summary".into(), &[], false));
+    cases.push((summary.into(), format!("/v1/users/{}/unread-summary", "u".repeat(201)), &[], false));
+    cases.push((summary.into(), format!("/v1/users/{}/unread-summary", "u".repeat(200)), &[], true));
+    for (template, uri, headers, ok) in cases {
+        let mut request = Request::get(&uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let reply = raw(&app, request.body(Body::empty()).expect("a request")).await;
+        let problems = doc.parameter_errors("GET", &template, &uri, headers);
+        if ok {
+            assert_eq!(reply.status, StatusCode::OK, "{uri} {headers:?}: {}", reply.body);
+            assert_eq!(problems, Vec::<String>::new(), "{uri} {headers:?}");
+        } else {
+            assert_eq!(
+                (reply.status, reply.body["code"].as_str()),
+                (StatusCode::UNPROCESSABLE_ENTITY, Some("validation")),
+                "{uri} {headers:?}: {}",
+                reply.body
+            );
+            assert!(!problems.is_empty(), "{uri} {headers:?} is refused, but valid for the document");
+        }
+    }
 }

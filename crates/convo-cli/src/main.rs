@@ -242,10 +242,18 @@ async fn serve(
         }
     }
     runners.push(tokio::spawn(purge_idempotency_keys(engine.backend.sql())));
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let config = convo_gateway::GatewayConfig { shutdown: Some(shutdown), ..config };
     let app = convo_gateway::router(engine, read, &config);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     tracing::info!(%listen, backend = name, "convo is serving");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;
+    // On SIGTERM or Ctrl-C: stop accepting, end live streams, finish in-flight requests.
+    let graceful = async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        stop.send_replace(true);
+    };
+    axum::serve(listener, app).with_graceful_shutdown(graceful).await.context("serving HTTP")?;
     runners.iter().for_each(tokio::task::JoinHandle::abort);
     tracing::info!("stopped");
     Ok(())

@@ -8,6 +8,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::window::MAX_WINDOW_SECS;
 use crate::{Actor, ChannelPolicy, ChannelType, Clock, EVENT_VERSION_1};
 
 /// Longest inbox name accepted.
@@ -135,21 +136,24 @@ impl Aggregate for Inbox {
                 if self.inbox_id.is_some() {
                     return Err(InboxError::AlreadyExists);
                 }
-                let name = name.trim().to_owned();
-                if name.is_empty() || name.chars().count() > MAX_INBOX_NAME_CHARS {
+                // Counted as sent, kept trimmed.
+                if name.trim().is_empty() || name.chars().count() > MAX_INBOX_NAME_CHARS {
                     return Err(InboxError::Validation {
                         field: "name".into(),
                         reason: format!("must be 1 to {MAX_INBOX_NAME_CHARS} characters"),
                     });
                 }
+                let valid = |secs: Option<i64>| secs.is_none_or(|s| (1..=MAX_WINDOW_SECS).contains(&s));
                 if let Some(p) = policy
-                    && (p.agent_window_secs.is_some_and(|s| s <= 0) || p.bot_window_secs.is_some_and(|s| s <= 0))
+                    && !(valid(p.agent_window_secs) && valid(p.bot_window_secs))
                 {
                     return Err(InboxError::Validation {
                         field: "policy".into(),
-                        reason: "window lengths must be positive (omit them for a permanent session)".into(),
+                        reason: "window lengths must be 1 second to 10 years (omit them for a permanent session)"
+                            .into(),
                     });
                 }
+                let name = name.trim().to_owned();
                 InboxChange::Created { inbox_id, workspace_id: command.workspace_id, name, channel, policy }
             }
             InboxAction::Delete => {
@@ -239,21 +243,35 @@ mod tests {
     }
 
     #[test]
-    fn an_inbox_needs_a_name() {
-        framework().given_no_previous_events().when(create("  ")).then_expect_error(InboxError::Validation {
-            field: "name".into(),
-            reason: "must be 1 to 200 characters".into(),
-        });
+    fn an_inbox_needs_a_name_of_1_to_200_characters() {
+        for name in ["  ".to_owned(), "x".repeat(201), format!(" {} ", "x".repeat(199))] {
+            framework().given_no_previous_events().when(create(&name)).then_expect_error(InboxError::Validation {
+                field: "name".into(),
+                reason: "must be 1 to 200 characters".into(),
+            });
+        }
     }
 
     #[test]
-    fn a_policy_override_with_a_non_positive_window_is_rejected() {
-        let mut cmd = create("Support");
-        if let InboxAction::Create { policy, .. } = &mut cmd.action {
-            *policy = Some(ChannelPolicy { agent_window_secs: Some(0), ..ChannelType::Whatsapp.default_policy() });
+    fn a_policy_override_with_a_non_positive_or_huge_window_is_rejected() {
+        for secs in [0, MAX_WINDOW_SECS + 1, i64::MAX] {
+            let mut cmd = create("Support");
+            if let InboxAction::Create { policy, .. } = &mut cmd.action {
+                *policy = Some(ChannelPolicy { bot_window_secs: Some(secs), ..ChannelType::Whatsapp.default_policy() });
+            }
+            let result = framework().given_no_previous_events().when(cmd).inspect_result();
+            assert!(matches!(result, Err(InboxError::Validation { field, .. }) if field == "policy"), "{secs}");
         }
-        let result = framework().given_no_previous_events().when(cmd).inspect_result();
-        assert!(matches!(result, Err(InboxError::Validation { field, .. }) if field == "policy"));
+    }
+
+    #[test]
+    fn the_policy_schema_bounds_windows_as_the_check_does() {
+        use utoipa::PartialSchema;
+        let schema = serde_json::to_value(ChannelPolicy::schema()).expect("json");
+        for field in ["agent_window_secs", "bot_window_secs"] {
+            assert_eq!(schema["properties"][field]["minimum"], 1);
+            assert_eq!(schema["properties"][field]["maximum"], MAX_WINDOW_SECS);
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod conversation;
 pub mod inbox;
 pub mod log;
 pub mod message;
+pub mod text;
 pub mod window;
 
 pub use actor::{Actor, ActorKind};

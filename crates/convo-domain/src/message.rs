@@ -9,21 +9,28 @@ pub const MAX_TEXT_CHARS: usize = 4096;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MessageContent {
     Text {
+        #[schema(value_type = crate::text::MessageText)]
         body: String,
     },
     Media {
+        #[schema(value_type = crate::text::NotBlank)]
         url: String,
+        #[schema(value_type = crate::text::NotBlank)]
         mime_type: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         caption: Option<String>,
     },
     Template {
+        #[schema(value_type = crate::text::NotBlank)]
         name: String,
+        #[schema(value_type = crate::text::NotBlank)]
         language: String,
         #[serde(default)]
         parameters: Vec<String>,
     },
+    /// Buttons or a list (at least one of them not empty).
     Interactive {
+        #[schema(value_type = crate::text::NotBlank)]
         body: String,
         #[serde(default)]
         buttons: Vec<InteractiveOption>,

@@ -15,16 +15,38 @@ pub enum TemplateSupport {
     InsideWindow,
 }
 
+/// The longest window an inbox's policy may set: ten years (longer is a permanent session).
+pub const MAX_WINDOW_SECS: i64 = 10 * 365 * 24 * 3600;
+
 /// The messaging policy of an inbox: the default of its channel type, or an override.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChannelPolicy {
     /// Window for human agents after the contact's last inbound message; `None` = permanent session.
+    #[serde(default, deserialize_with = "whole_seconds")]
+    #[schema(minimum = 1, maximum = 315_360_000)]
     pub agent_window_secs: Option<i64>,
     /// Window for bots; `None` = permanent session.
+    #[serde(default, deserialize_with = "whole_seconds")]
+    #[schema(minimum = 1, maximum = 315_360_000)]
     pub bot_window_secs: Option<i64>,
     pub templates: TemplateSupport,
     /// Whether interactive messages (buttons, lists) can be carried.
     pub interactive: bool,
+}
+
+/// A number of seconds as JSON Schema's `integer` has it: `2.0` is the integer 2, as `2` is.
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    use serde::de::Error;
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else { return Ok(None) };
+    // Below 2^53 a float is exact and converts without loss; larger ones are out of range anyway.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    #[allow(clippy::cast_possible_truncation)] // a whole number within ±2^53
+    let whole = number.as_f64().filter(|f| f.fract() == 0.0 && f.abs() <= EXACT).map(|f| f as i64);
+    number
+        .as_i64()
+        .or(whole)
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(format!("{number} is not a whole number of seconds")))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -164,6 +186,24 @@ mod tests {
         let w = ChannelType::Whatsapp.default_policy().window(WindowActor::Agent, None, t(0));
         assert_eq!(w.state, WindowState::Closed);
         assert_eq!(w.expires_at, None);
+    }
+
+    #[test]
+    fn window_lengths_are_whole_seconds_however_json_writes_them() {
+        let policy = |json: serde_json::Value| serde_json::from_value::<ChannelPolicy>(json);
+        let base = serde_json::json!({"templates": "unsupported", "interactive": false});
+        let mut with = base.clone();
+        with["agent_window_secs"] = serde_json::json!(3600.0);
+        with["bot_window_secs"] = serde_json::json!(60);
+        let p = policy(with.clone()).expect("whole seconds");
+        assert_eq!((p.agent_window_secs, p.bot_window_secs), (Some(3600), Some(60)));
+        assert_eq!(policy(base.clone()).expect("no windows").agent_window_secs, None);
+        with["agent_window_secs"] = serde_json::Value::Null;
+        assert_eq!(policy(with.clone()).expect("null").agent_window_secs, None);
+        for bad in [serde_json::json!(1.5), serde_json::json!(1e300), serde_json::json!("60")] {
+            with["agent_window_secs"] = bad;
+            assert!(policy(with.clone()).is_err(), "{with}");
+        }
     }
 
     #[test]

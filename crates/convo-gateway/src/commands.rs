@@ -74,6 +74,8 @@ pub struct CreateInbox {
     /// The inbox's id; generated when absent.
     #[serde(default)]
     pub inbox_id: Option<Uuid>,
+    /// Trimmed; 1 to 200 characters.
+    #[schema(value_type = convo_domain::text::Id)]
     pub name: String,
     pub channel_type: ChannelType,
     #[serde(default)]
@@ -177,20 +179,23 @@ pub struct InboundMessage {
     pub inbox_id: Uuid,
     /// The contact's id on the channel (direct conversations); exactly one of this and `group_id`.
     #[serde(default)]
+    #[schema(value_type = Option<convo_domain::text::Id>)]
     pub contact_id: Option<String>,
     /// The group's id on the channel (group conversations).
     #[serde(default)]
+    #[schema(value_type = Option<convo_domain::text::Id>)]
     pub group_id: Option<String>,
     #[serde(default)]
     pub display_name: Option<String>,
-    /// The member who wrote a group message.
+    /// The member who wrote a group message: required, not blank, with `group_id`.
     #[serde(default)]
     pub sender: Option<String>,
     #[serde(default)]
     pub message_id: Option<Uuid>,
     #[serde(default)]
     pub channel_message_id: Option<String>,
-    /// When the contact sent it; the messaging window counts from here.
+    /// When the contact sent it; the messaging window counts from here. At most 5 minutes
+    /// ahead of the server's clock, or `validation`.
     pub sent_at: DateTime<Utc>,
     pub content: MessageContent,
 }
@@ -203,6 +208,7 @@ pub struct InboundMessage {
     request_body = InboundMessage,
     responses(
         (status = 201, description = "The message is recorded in the thread's conversation, created, reopened or unarchived as needed", body = CommandResponse),
+        (status = 200, description = "The same inbound message again (a connector's retry): it was recorded once, nothing changed", body = CommandResponse),
         (status = 404, description = "`notFound`: the derived conversation belongs to another thread kind", body = ApiError, content_type = "application/problem+json"),
         (status = 409, description = "`conflict`: the `message_id` is already used in this conversation", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`validation`: a field is invalid (`field` names it); `inboxRequired`: the inbox is missing or deleted", body = ApiError, content_type = "application/problem+json"),
@@ -332,7 +338,8 @@ pub async fn record_status<B: Backend>(
 #[serde(deny_unknown_fields)]
 pub struct Reaction {
     pub actor: Actor,
-    /// The emoji; empty removes the actor's reaction.
+    /// The emoji (at most 16 characters); empty removes the actor's reaction.
+    #[schema(max_length = 16)]
     pub emoji: String,
 }
 
@@ -431,6 +438,7 @@ pub async fn delete_message<B: Backend>(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignAgent {
+    #[schema(value_type = convo_domain::text::Id)]
     pub agent_id: String,
     /// Who does it; by default the API itself (`system`, `api`).
     #[serde(default)]
@@ -466,6 +474,7 @@ pub async fn assign_agent<B: Backend>(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignTeam {
+    #[schema(value_type = convo_domain::text::Id)]
     pub team_id: String,
     /// Who does it; by default the API itself (`system`, `api`).
     #[serde(default)]
@@ -544,6 +553,7 @@ bodiless! {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MarkRead {
+    #[schema(value_type = convo_domain::text::Id)]
     pub user_id: String,
     /// The last message the user has read.
     pub message_id: Uuid,
@@ -574,7 +584,7 @@ pub async fn mark_read<B: Backend>(
     execute(&state, ws, conversation_id, actor, action, StatusCode::OK, None).await
 }
 
-/// A new status; `snoozed` needs `snoozed_until`, in the future.
+/// A new status; `snoozed` needs `snoozed_until`, in the future; the others take none.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeStatus {

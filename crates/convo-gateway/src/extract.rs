@@ -22,7 +22,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
     }
 }
 
-/// An optional JSON body: absent (no content type and no bytes) is `None`.
+/// An optional JSON body: absent (no content type and no bytes) or `null` is `None`.
 pub struct OptionalJson<T>(pub Option<T>);
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for OptionalJson<T> {
@@ -37,7 +37,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Optional
         if bytes.is_empty() && !has_type {
             return Ok(Self(None));
         }
-        serde_json::from_slice(&bytes).map(|v| Self(Some(v))).map_err(ApiError::from_json)
+        serde_json::from_slice::<Option<T>>(&bytes).map(Self).map_err(ApiError::from_json)
     }
 }
 

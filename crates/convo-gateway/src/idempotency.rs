@@ -40,7 +40,8 @@ pub(crate) fn command_metadata(workspace: Uuid, command: &str) -> std::collectio
 const CREATING_EVENTS: [&str; 4] = ["InboxCreated", "ConversationStarted", "InboundMessageReceived", "MessageSent"];
 
 pub(crate) async fn idempotent<B: Backend>(State(state): State<AppState<B>>, request: Request, next: Next) -> Response {
-    if matches!(*request.method(), Method::GET | Method::HEAD) {
+    // Commands only (an unsupported method goes on to its 405).
+    if !matches!(*request.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE) {
         return next.run(request).await;
     }
     let Some(key) = request.headers().get(IDEMPOTENCY_KEY_HEADER) else {

@@ -17,7 +17,8 @@ pub struct CreateKey {
     /// A name to recognise the key by (default: its id).
     #[serde(default)]
     pub name: String,
-    /// What the key may do; `admin` includes `write`, which includes `read`.
+    /// What the key may do (at least one scope); `admin` includes `write`, which includes `read`.
+    #[schema(min_items = 1)]
     pub scopes: Vec<Scope>,
 }
 

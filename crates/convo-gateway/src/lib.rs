@@ -42,6 +42,9 @@ pub struct GatewayConfig {
     pub stream_buffer: usize,
     /// How often an idle live stream sends a heartbeat.
     pub stream_heartbeat: Duration,
+    /// Turns `true` when the server shuts down: live streams end, so a graceful shutdown only
+    /// waits for in-flight commands and queries.
+    pub shutdown: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Default for GatewayConfig {
@@ -55,6 +58,7 @@ impl Default for GatewayConfig {
             }),
             stream_buffer: 1024,
             stream_heartbeat: Duration::from_secs(15),
+            shutdown: None,
         }
     }
 }
@@ -92,7 +96,7 @@ pub fn router<B: Backend>(engine: Arc<Engine<B>>, read: Arc<ReadModels<B>>, conf
     // its request died.
     let lease = i64::try_from((config.request_timeout + Duration::from_secs(30)).as_millis()).unwrap_or(i64::MAX);
     let idempotency = Arc::new(Idempotency::new(engine.backend.sql(), lease));
-    let hub = Arc::new(stream::StreamHub::new(config.stream_buffer, config.stream_heartbeat));
+    let hub = Arc::new(stream::StreamHub::new(config.stream_buffer, config.stream_heartbeat, config.shutdown.clone()));
     let state = AppState { engine, read, tenancy, idempotency, limiter, hub, body_limit: config.body_limit };
     metrics_handle();
     Router::new()
@@ -129,33 +133,36 @@ fn api<B: Backend>(state: AppState<B>) -> Router<AppState<B>> {
     use commands::*;
     use keys::*;
     use queries::*;
+    // Idempotency inside authentication (it needs the workspace), on the handlers only, so an
+    // unsupported method still answers 405.
+    let idempotent = axum::middleware::from_fn_with_state(state.clone(), idempotency::idempotent::<B>);
+    let c = |handlers: axum::routing::MethodRouter<AppState<B>>| handlers.route_layer(idempotent.clone());
     let conversation = "/v1/conversations/{conversation_id}";
     let message = "/v1/conversations/{conversation_id}/messages/{message_id}";
     Router::new()
-        .route("/v1/keys", post(create_key::<B>).get(list_keys::<B>))
-        .route("/v1/keys/{key_id}", delete(revoke_key::<B>))
-        .route("/v1/inboxes", post(create_inbox::<B>).get(list_inboxes::<B>))
-        .route("/v1/inboxes/{inbox_id}", delete(delete_inbox::<B>))
-        .route("/v1/inbound-messages", post(receive_inbound::<B>))
-        .route("/v1/conversations", get(list_conversations::<B>))
-        .route("/v1/events", get(list_events::<B>))
-        .route("/v1/stream", get(stream::stream::<B>))
-        .route("/v1/users/{user_id}/unread-summary", get(unread_summary::<B>))
-        .route(&format!("{conversation}/events"), get(conversation_events::<B>))
-        .route(&format!("{conversation}/window"), get(get_window::<B>))
-        .route(conversation, get(get_conversation::<B>))
-        .route(&format!("{conversation}/messages"), post(send_message::<B>).get(list_messages::<B>))
-        .route(&format!("{message}/status"), post(record_status::<B>))
-        .route(&format!("{message}/reactions"), post(react::<B>))
-        .route(message, patch(edit_message::<B>).delete(delete_message::<B>))
-        .route(&format!("{conversation}/assignee"), put(assign_agent::<B>).delete(unassign_agent::<B>))
-        .route(&format!("{conversation}/team"), put(assign_team::<B>).delete(unassign_team::<B>))
-        .route(&format!("{conversation}/archive"), post(archive::<B>))
-        .route(&format!("{conversation}/unarchive"), post(unarchive::<B>))
-        .route(&format!("{conversation}/read"), post(mark_read::<B>))
-        .route(&format!("{conversation}/status"), post(change_status::<B>))
-        // Outermost last: authenticate, then idempotency (which needs the workspace).
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::idempotent::<B>))
+        .route("/v1/keys", c(post(create_key::<B>).get(list_keys::<B>)))
+        .route("/v1/keys/{key_id}", c(delete(revoke_key::<B>)))
+        .route("/v1/inboxes", c(post(create_inbox::<B>).get(list_inboxes::<B>)))
+        .route("/v1/inboxes/{inbox_id}", c(delete(delete_inbox::<B>)))
+        .route("/v1/inbound-messages", c(post(receive_inbound::<B>)))
+        .route("/v1/conversations", c(get(list_conversations::<B>)))
+        .route("/v1/events", c(get(list_events::<B>)))
+        .route("/v1/stream", c(get(stream::stream::<B>)))
+        .route("/v1/users/{user_id}/unread-summary", c(get(unread_summary::<B>)))
+        .route(&format!("{conversation}/events"), c(get(conversation_events::<B>)))
+        .route(&format!("{conversation}/window"), c(get(get_window::<B>)))
+        .route(conversation, c(get(get_conversation::<B>)))
+        .route(&format!("{conversation}/messages"), c(post(send_message::<B>).get(list_messages::<B>)))
+        .route(&format!("{message}/status"), c(post(record_status::<B>)))
+        .route(&format!("{message}/reactions"), c(post(react::<B>)))
+        .route(message, c(patch(edit_message::<B>).delete(delete_message::<B>)))
+        .route(&format!("{conversation}/assignee"), c(put(assign_agent::<B>).delete(unassign_agent::<B>)))
+        .route(&format!("{conversation}/team"), c(put(assign_team::<B>).delete(unassign_team::<B>)))
+        .route(&format!("{conversation}/archive"), c(post(archive::<B>)))
+        .route(&format!("{conversation}/unarchive"), c(post(unarchive::<B>)))
+        .route(&format!("{conversation}/read"), c(post(mark_read::<B>)))
+        .route(&format!("{conversation}/status"), c(post(change_status::<B>)))
+        // Authentication around everything, unsupported methods (405) included.
         .route_layer(axum::middleware::from_fn_with_state(state, auth::authenticate::<B>))
 }
 

@@ -8,9 +8,10 @@ mod files;
 use axum::Router;
 use axum::http::header;
 use axum::routing::get;
+use serde_json::{Value, json};
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{Content, Header, Ref, Required, Response, Type};
+use utoipa::openapi::{Content, Header, ObjectBuilder, Ref, Required, Response, Type};
 use utoipa::{Modify, OpenApi};
 use utoipa_scalar::{Scalar, Servable};
 
@@ -76,9 +77,105 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 )]
 struct ApiDoc;
 
-/// The OpenAPI 3.1 document of the gateway.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+/// The OpenAPI 3.1 document of the gateway, as served and committed: what the annotations
+/// generate, with the rules between fields that they cannot state ([`cross_field_rules`]).
+pub fn openapi() -> Value {
+    // Serializing plain data structures to a `Value` cannot fail.
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    cross_field_rules(&mut doc);
+    doc
+}
+
+/// The component schema `name` of `doc`.
+///
+/// # Panics
+/// When there is none: a renamed type must be renamed here too.
+fn component<'a>(doc: &'a mut Value, name: &str) -> &'a mut serde_json::Map<String, Value> {
+    doc["components"]["schemas"][name]
+        .as_object_mut()
+        .unwrap_or_else(|| panic!("the OpenAPI document has no component schema {name}"))
+}
+
+/// The values of the string enum `name` of `doc`, but `except`.
+fn enum_values(doc: &mut Value, name: &str, except: &[&str]) -> Vec<Value> {
+    let values = component(doc, name)["enum"].as_array().cloned().unwrap_or_default();
+    let values: Vec<Value> = values.into_iter().filter(|v| !except.iter().any(|e| v == e)).collect();
+    assert!(!values.is_empty(), "{name} is not a string enum");
+    values
+}
+
+/// The rules the gateway and the domain check between the fields of a body, which derive
+/// cannot say: added to the generated schemas as `oneOf`/`anyOf`/`allOf`, so that a body the
+/// document takes is a body the gateway takes. (Rules on stored state or the clock, such as
+/// `sent_at` not in the future, are in the descriptions.)
+fn cross_field_rules(doc: &mut Value) {
+    let schema = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
+
+    // `receive_inbound`: exactly one of `contact_id` and `group_id`; a group message names its sender.
+    component(doc, "ReceiveInboundMessage").insert(
+        "oneOf".into(),
+        json!([
+            {"title": "a direct message", "required": ["contact_id"],
+             "properties": {"contact_id": {"type": "string"}, "group_id": {"type": "null"}}},
+            {"title": "a group message", "required": ["group_id", "sender"],
+             "properties": {"group_id": {"type": "string"}, "contact_id": {"type": "null"},
+                            "sender": schema("NotBlank")}},
+        ]),
+    );
+
+    // `ChangeStatus` in the domain: `snoozed` with `snoozed_until`, the others without.
+    let others = enum_values(doc, "ConversationStatus", &["snoozed"]);
+    component(doc, "ChangeStatus").insert(
+        "oneOf".into(),
+        json!([
+            {"title": "snoozed", "required": ["snoozed_until"],
+             "properties": {"status": {"const": "snoozed"}, "snoozed_until": {"type": "string"}}},
+            {"title": "not snoozed",
+             "properties": {"status": {"enum": others}, "snoozed_until": {"type": "null"}}},
+        ]),
+    );
+
+    // `RecordDeliveryStatus` in the domain: `accepted` is the engine's; `failed` carries a failure,
+    // the others none.
+    let others = enum_values(doc, "DeliveryStatus", &["accepted", "failed"]);
+    component(doc, "RecordDeliveryStatus").insert(
+        "oneOf".into(),
+        json!([
+            {"title": "failed", "required": ["failure"],
+             "properties": {"status": {"const": "failed"}, "failure": schema("DeliveryFailure")}},
+            {"title": "sent, delivered or read",
+             "properties": {"status": {"enum": others}, "failure": {"type": "null"}}},
+        ]),
+    );
+
+    // `MessageContent::validate`: an interactive message has buttons or a list.
+    let content = component(doc, "MessageContent");
+    let interactive = content["oneOf"]
+        .as_array_mut()
+        .and_then(|variants| variants.iter_mut().find(|v| v["properties"]["type"]["enum"][0] == "interactive"))
+        .and_then(Value::as_object_mut)
+        .expect("MessageContent has an interactive variant");
+    interactive.insert(
+        "anyOf".into(),
+        json!([
+            {"required": ["buttons"], "properties": {"buttons": {"minItems": 1}}},
+            {"required": ["list"], "properties": {"list": {"minItems": 1}}},
+        ]),
+    );
+
+    // `EditMessage` in the domain: only text replaces a message's content.
+    let edit = component(doc, "EditMessage");
+    edit["properties"]["content"] = json!({
+        "description": "The new content: text only.",
+        "allOf": [schema("MessageContent"), {"properties": {"type": {"const": "text"}}}],
+    });
+
+    // `SendMessage` in the domain: only an agent or a bot sends.
+    let send = component(doc, "SendMessage");
+    send["properties"]["actor"] = json!({
+        "description": "Who sends it: an agent or a bot (its window applies).",
+        "allOf": [schema("Actor"), {"properties": {"kind": {"enum": ["agent", "bot"]}}}],
+    });
 }
 
 /// `GET /openapi.json` (the document exactly as committed in `schemas/openapi.json`) and
@@ -143,6 +240,12 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = (bool, &mut Operation
 
 fn conventions_of_a_command(op: &mut Operation) {
     let parameters = op.parameters.get_or_insert_with(Vec::new);
+    // 1 to 255 of `u8::is_ascii_graphic`, as `idempotency::idempotent` checks.
+    let key = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(255))
+        .pattern(Some("^[!-~]+$"));
     parameters.push(
         header_parameter(
             crate::IDEMPOTENCY_KEY_HEADER,
@@ -150,6 +253,7 @@ fn conventions_of_a_command(op: &mut Operation) {
              hours): the same key with the same request answers the first response again, marked \
              `Idempotent-Replayed`, without writing; with another request it is 422 \
              `idempotencyKeyReused`; while the first runs, 409 `idempotencyKeyInFlight`.",
+            key,
         )
         .into(),
     );
@@ -179,9 +283,14 @@ fn conventions_of_a_query(op: &mut Operation) {
     let takes_min_position =
         op.parameters.iter().flatten().any(|p| matches!(p, utoipa::openapi::RefOr::T(p) if p.name == "min_position"));
     if takes_min_position {
-        op.parameters
-            .get_or_insert_with(Vec::new)
-            .push(header_parameter(queries::MIN_POSITION_HEADER, "The `min_position` parameter, as a header.").into());
+        let position = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64)))
+            .minimum(Some(0));
+        op.parameters.get_or_insert_with(Vec::new).push(
+            header_parameter(queries::MIN_POSITION_HEADER, "The `min_position` parameter, as a header.", position)
+                .into(),
+        );
         add_problem_with_retry(
             op,
             503,
@@ -198,13 +307,13 @@ fn conventions_of_a_query(op: &mut Operation) {
     }
 }
 
-fn header_parameter(name: &str, description: &str) -> Parameter {
+fn header_parameter(name: &str, description: &str, schema: ObjectBuilder) -> Parameter {
     ParameterBuilder::new()
         .name(name)
         .parameter_in(ParameterIn::Header)
         .required(Required::False)
         .description(Some(description))
-        .schema(Some(utoipa::openapi::ObjectBuilder::new().schema_type(Type::String)))
+        .schema(Some(schema))
         .build()
 }
 
@@ -220,7 +329,7 @@ fn add_problem(op: &mut Operation, status: u16, description: &str) {
 
 fn add_problem_with_retry(op: &mut Operation, status: u16, description: &str) {
     let mut response = problem(description);
-    let seconds = utoipa::openapi::ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1));
+    let seconds = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1));
     let mut retry = Header::new(seconds);
     retry.description = Some("Seconds to wait before retrying".to_owned());
     response.headers.insert("Retry-After".to_owned(), retry.into());

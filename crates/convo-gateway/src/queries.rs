@@ -1,8 +1,6 @@
 //! Query endpoints: answered from read models only, never by loading an aggregate. Each takes
 //! `min_position` (parameter or `X-Convo-Min-Position` header) to read the caller's own writes.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
@@ -53,15 +51,38 @@ impl<S: Send + Sync> FromRequestParts<S> for MinPositionHeader {
                 .to_str()
                 .ok()
                 .and_then(|v| v.trim().parse().ok())
+                .filter(|p: &i64| *p >= 0)
                 .map(|p| Self(Some(p)))
-                .ok_or_else(|| ApiError::validation(MIN_POSITION_HEADER, "must be an integer position")),
+                .ok_or_else(|| ApiError::validation(MIN_POSITION_HEADER, "must be a position: an integer, 0 or more")),
         }
     }
 }
 
-/// Waits until every read model in `models` has folded the log up to `position`.
-async fn consistent(models: &[&ProjectionStatus], position: Option<i64>, wait: Duration) -> Result<(), ApiError> {
-    let Some(position) = position else { return Ok(()) };
+/// A parameter that must be 0 or more (a position or a sequence).
+fn not_negative(field: &str, value: Option<i64>) -> Result<Option<i64>, ApiError> {
+    match value {
+        Some(v) if v < 0 => Err(ApiError::validation(field, "must be 0 or more")),
+        other => Ok(other),
+    }
+}
+
+/// The consistency token of a query: the `min_position` parameter, else the header.
+fn min_position(parameter: Option<i64>, header: Option<i64>) -> Result<Option<(i64, &'static str)>, ApiError> {
+    Ok(match not_negative("min_position", parameter)? {
+        Some(p) => Some((p, "min_position")),
+        None => header.map(|p| (p, MIN_POSITION_HEADER)),
+    })
+}
+
+/// Waits until every read model in `models` has folded the log up to the consistency token.
+/// A position beyond the log's head is 422 at once: no command answered it, so no wait would
+/// reach it. One the log has but a read model does not reach in time is 503 `notYetConsistent`.
+async fn consistent<B: Backend>(
+    state: &AppState<B>,
+    models: &[&ProjectionStatus],
+    token: Option<(i64, &'static str)>,
+) -> Result<(), ApiError> {
+    let Some((position, field)) = token else { return Ok(()) };
     for model in models {
         if let Some(error) = model.error() {
             tracing::error!(projection = model.name, %error, "query on a stopped read model");
@@ -71,7 +92,19 @@ async fn consistent(models: &[&ProjectionStatus], position: Option<i64>, wait: D
                 format!("the {} read model has stopped; see /readyz", model.name),
             ));
         }
-        if !model.wait_for(position, wait).await {
+    }
+    // Only when there is something to wait for: the head is `max(position)`, one index lookup.
+    if models.iter().any(|model| model.position() < position) {
+        let head = state.engine.log.head().await?;
+        if position > head {
+            return Err(ApiError::validation(
+                field,
+                format!("position {position} is beyond the log's head ({head}): pass a position a command answered"),
+            ));
+        }
+    }
+    for model in models {
+        if !model.wait_for(position, state.read.consistency_wait).await {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "notYetConsistent",
@@ -83,6 +116,27 @@ async fn consistent(models: &[&ProjectionStatus], position: Option<i64>, wait: D
     Ok(())
 }
 
+/// Which conversations by archive state.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+pub enum Archived {
+    /// Only those not archived: the inbox view.
+    #[serde(rename = "false")]
+    No,
+    /// Only the archived ones.
+    #[serde(rename = "true")]
+    Yes,
+    /// Both.
+    #[serde(rename = "any")]
+    Any,
+}
+
+/// The sort of `GET /v1/conversations`: a field, after `-` for descending, `+` (or nothing) for
+/// ascending. (A `+` typed into a query string decodes to a space, which is taken as `+` too.)
+fn sort_schema() -> utoipa::openapi::Object {
+    let values = SortKey::NAMES.iter().flat_map(|field| ["", "+", "-"].map(|sign| format!("{sign}{field}")));
+    utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String).enum_values(Some(values)).build()
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -91,22 +145,32 @@ pub struct ListParams {
     pub inbox_id: Option<Uuid>,
     pub status: Option<ConversationStatus>,
     /// `false` (default: the inbox view), `true` (only archived) or `any`.
-    pub archived: Option<String>,
+    #[param(inline)]
+    pub archived: Option<Archived>,
     pub assignee: Option<String>,
     pub team: Option<String>,
     pub kind: Option<ConversationKind>,
     pub channel: Option<ChannelType>,
     pub updated_after: Option<DateTime<Utc>>,
-    /// With `user_id`: only conversations with inbound messages that user has not read.
+    /// Only conversations with inbound messages `user_id` has not read; needs `user_id`.
     #[serde(default)]
     pub unread_only: bool,
+    /// The user whose reads `unread_only` counts.
+    #[param(value_type = Option<convo_domain::text::Id>)]
     pub user_id: Option<String>,
     /// A field, `-` for descending, `+` (or nothing) for ascending; default `-last_message_at`.
+    #[param(schema_with = sort_schema)]
     pub sort: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = "^c1[0-9a-fA-F]{48}$")]
     pub cursor: Option<String>,
+    /// Conversations per page: 1 to 200, default 25.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// Consistency token: wait (bounded) until the read models reach this global position, e.g. a
-    /// command's `position`. The `X-Convo-Min-Position` header is an alternative.
+    /// command's `position`; one beyond the log's head is 422. The `X-Convo-Min-Position` header
+    /// is an alternative.
+    #[param(minimum = 0)]
     pub min_position: Option<i64>,
 }
 
@@ -136,17 +200,16 @@ pub async fn list_conversations<B: Backend>(
     MinPositionHeader(header): MinPositionHeader,
     ApiQuery(p): ApiQuery<ListParams>,
 ) -> Result<Json<ConversationPage>, ApiError> {
-    let archived = match p.archived.as_deref() {
-        None | Some("false") => Some(false),
-        Some("true") => Some(true),
-        Some("any") => None,
-        Some(_) => return Err(ApiError::validation("archived", "must be true, false or any")),
+    let archived = match p.archived.unwrap_or(Archived::No) {
+        Archived::No => Some(false),
+        Archived::Yes => Some(true),
+        Archived::Any => None,
     };
     let sort = p.sort.as_deref().unwrap_or("-last_message_at");
     // A literal `+` in a query string decodes to a space.
     let (descending, field) = match sort.strip_prefix('-') {
         Some(field) => (true, field),
-        None => (false, sort.trim_start().trim_start_matches('+')),
+        None => (false, sort.strip_prefix(['+', ' ']).unwrap_or(sort)),
     };
     let sort = SortKey::parse(field).ok_or_else(|| {
         ApiError::validation("sort", "must be last_message_at, last_activity_at or created_at, with + or -")
@@ -160,15 +223,19 @@ pub async fn list_conversations<B: Backend>(
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::validation("limit", format!("must be 1 to {MAX_PAGE}")));
     }
+    if let Some(user) = &p.user_id {
+        user_id(user)?;
+    }
     let unread_for = match (p.unread_only, p.user_id) {
         (false, _) => None,
-        (true, Some(user)) if !user.trim().is_empty() => Some(user),
-        (true, _) => return Err(ApiError::validation("user_id", "unread_only needs the user_id whose reads count")),
+        (true, Some(user)) => Some(user),
+        (true, None) => return Err(ApiError::validation("user_id", "unread_only needs the user_id whose reads count")),
     };
+    let token = min_position(p.min_position, header)?;
     let read = &state.read;
     let models: &[&ProjectionStatus] =
         if unread_for.is_some() { &[&read.inbox_status, &read.unread_status] } else { &[&read.inbox_status] };
-    consistent(models, p.min_position.or(header), read.consistency_wait).await?;
+    consistent(&state, models, token).await?;
     let query = ConversationQuery {
         workspace_id,
         inbox_id: p.inbox_id,
@@ -200,7 +267,9 @@ pub async fn list_conversations<B: Backend>(
 #[serde(deny_unknown_fields)]
 pub struct GetParams {
     /// Consistency token: wait (bounded) until the read models reach this global position, e.g. a
-    /// command's `position`. The `X-Convo-Min-Position` header is an alternative.
+    /// command's `position`; one beyond the log's head is 422. The `X-Convo-Min-Position` header
+    /// is an alternative.
+    #[param(minimum = 0)]
     pub min_position: Option<i64>,
 }
 
@@ -266,8 +335,9 @@ pub async fn get_conversation<B: Backend>(
     ApiPath(conversation_id): ApiPath<Uuid>,
     ApiQuery(p): ApiQuery<GetParams>,
 ) -> Result<Json<ConversationView>, ApiError> {
+    let token = min_position(p.min_position, header)?;
     let read = &state.read;
-    consistent(&[&read.inbox_status, &read.inboxes_status], p.min_position.or(header), read.consistency_wait).await?;
+    consistent(&state, &[&read.inbox_status, &read.inboxes_status], token).await?;
     let summary = conversation(&state, workspace_id, conversation_id).await?;
     let window = Windows {
         agent: window(&state, &summary, WindowActor::Agent).await?,
@@ -283,7 +353,9 @@ pub struct WindowParams {
     /// `AGENT` (default) or `BOT`.
     pub actor: Option<WindowActor>,
     /// Consistency token: wait (bounded) until the read models reach this global position, e.g. a
-    /// command's `position`. The `X-Convo-Min-Position` header is an alternative.
+    /// command's `position`; one beyond the log's head is 422. The `X-Convo-Min-Position` header
+    /// is an alternative.
+    #[param(minimum = 0)]
     pub min_position: Option<i64>,
 }
 
@@ -306,8 +378,9 @@ pub async fn get_window<B: Backend>(
     ApiPath(conversation_id): ApiPath<Uuid>,
     ApiQuery(p): ApiQuery<WindowParams>,
 ) -> Result<Json<Window>, ApiError> {
+    let token = min_position(p.min_position, header)?;
     let read = &state.read;
-    consistent(&[&read.inbox_status, &read.inboxes_status], p.min_position.or(header), read.consistency_wait).await?;
+    consistent(&state, &[&read.inbox_status, &read.inboxes_status], token).await?;
     let summary = conversation(&state, workspace_id, conversation_id).await?;
     Ok(Json(window(&state, &summary, p.actor.unwrap_or(WindowActor::Agent)).await?))
 }
@@ -320,7 +393,9 @@ pub struct InboxesParams {
     #[serde(default)]
     pub include_deleted: bool,
     /// Consistency token: wait (bounded) until the read models reach this global position, e.g. a
-    /// command's `position`. The `X-Convo-Min-Position` header is an alternative.
+    /// command's `position`; one beyond the log's head is 422. The `X-Convo-Min-Position` header
+    /// is an alternative.
+    #[param(minimum = 0)]
     pub min_position: Option<i64>,
 }
 
@@ -346,8 +421,9 @@ pub async fn list_inboxes<B: Backend>(
     MinPositionHeader(header): MinPositionHeader,
     ApiQuery(p): ApiQuery<InboxesParams>,
 ) -> Result<Json<InboxesPage>, ApiError> {
+    let token = min_position(p.min_position, header)?;
     let read = &state.read;
-    consistent(&[&read.inboxes_status], p.min_position.or(header), read.consistency_wait).await?;
+    consistent(&state, &[&read.inboxes_status], token).await?;
     Ok(Json(InboxesPage { items: read.inboxes.list(workspace_id, p.include_deleted).await? }))
 }
 
@@ -356,13 +432,27 @@ pub async fn list_inboxes<B: Backend>(
 #[serde(deny_unknown_fields)]
 pub struct TimelineParams {
     /// `asc` (oldest first, the default) or `desc` (newest first).
-    pub order: Option<String>,
+    #[param(inline)]
+    pub order: Option<Order>,
     /// The `next` of the previous page: a message seq to continue after.
-    pub after: Option<u64>,
+    #[param(minimum = 0)]
+    pub after: Option<i64>,
+    /// Messages per page: 1 to 200, default 25.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// Consistency token: wait (bounded) until the read models reach this global position, e.g. a
-    /// command's `position`. The `X-Convo-Min-Position` header is an alternative.
+    /// command's `position`; one beyond the log's head is 422. The `X-Convo-Min-Position` header
+    /// is an alternative.
+    #[param(minimum = 0)]
     pub min_position: Option<i64>,
+}
+
+/// The order of a timeline page.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    Asc,
+    Desc,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -393,21 +483,19 @@ pub async fn list_messages<B: Backend>(
     ApiPath(conversation_id): ApiPath<Uuid>,
     ApiQuery(p): ApiQuery<TimelineParams>,
 ) -> Result<Json<TimelinePage>, ApiError> {
-    let descending = match p.order.as_deref() {
-        None | Some("asc") => false,
-        Some("desc") => true,
-        Some(_) => return Err(ApiError::validation("order", "must be asc or desc")),
-    };
+    let descending = matches!(p.order, Some(Order::Desc));
+    let after = not_negative("after", p.after)?.map(i64::cast_unsigned);
     let limit = p.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::validation("limit", format!("must be 1 to {MAX_PAGE}")));
     }
+    let token = min_position(p.min_position, header)?;
     let read = &state.read;
-    consistent(&[&read.inbox_status, &read.timeline_status], p.min_position.or(header), read.consistency_wait).await?;
+    consistent(&state, &[&read.inbox_status, &read.timeline_status], token).await?;
     if read.inbox.get(workspace_id, conversation_id).await?.is_none() {
         return Err(ApiError::not_found("conversation not found"));
     }
-    let mut items = read.timeline.page(workspace_id, conversation_id, p.after, descending, limit + 1).await?;
+    let mut items = read.timeline.page(workspace_id, conversation_id, after, descending, limit + 1).await?;
     let next = if items.len() > limit as usize {
         items.truncate(limit as usize);
         items.last().map(|m| m.seq)
@@ -422,7 +510,10 @@ pub async fn list_messages<B: Backend>(
 #[serde(deny_unknown_fields)]
 pub struct LogParams {
     /// A position (the global log) or a sequence (one conversation's events): start after it.
+    #[param(minimum = 0)]
     pub after: Option<i64>,
+    /// Events per page: 1 to 1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
@@ -461,7 +552,7 @@ pub async fn list_events<B: Backend>(
     Workspace(workspace_id): Workspace,
     ApiQuery(p): ApiQuery<LogParams>,
 ) -> Result<Json<LogPage>, ApiError> {
-    let after = p.after.unwrap_or(0);
+    let after = not_negative("after", p.after)?.unwrap_or(0);
     let events = state.engine.log.read_workspace(&workspace_id.to_string(), after, log_limit(p.limit)?).await?;
     let next_after = events.last().map_or(after, |e| e.position);
     Ok(Json(LogPage { events, next_after }))
@@ -488,7 +579,7 @@ pub async fn conversation_events<B: Backend>(
 ) -> Result<Json<LogPage>, ApiError> {
     use convo_domain::Conversation;
     use cqrs_es::Aggregate;
-    let after = p.after.unwrap_or(0);
+    let after = not_negative("after", p.after)?.unwrap_or(0);
     let log = &state.engine.log;
     let id = conversation_id.to_string();
     let events = log.read_aggregate(Conversation::TYPE, &id, after, log_limit(p.limit)?).await?;
@@ -509,7 +600,7 @@ pub async fn conversation_events<B: Backend>(
     get,
     path = "/v1/users/{user_id}/unread-summary",
     tag = "read state",
-    params(("user_id" = String, Path, description = "The user whose reads count"), GetParams),
+    params(("user_id" = convo_domain::text::Id, Path, description = "The user whose reads count"), GetParams),
     responses(
         (status = 200, description = "Unread messages and conversations, per inbox, with a monotonic `version`", body = UnreadSummary),
         (status = 422, description = "`validation`: a parameter is invalid (`field` names it)", body = ApiError, content_type = "application/problem+json"),
@@ -523,10 +614,17 @@ pub async fn unread_summary<B: Backend>(
     ApiPath(user_id): ApiPath<String>,
     ApiQuery(p): ApiQuery<GetParams>,
 ) -> Result<Json<UnreadSummary>, ApiError> {
-    if user_id.trim().is_empty() || user_id.chars().count() > 200 {
+    self::user_id(&user_id)?;
+    let token = min_position(p.min_position, header)?;
+    let read = &state.read;
+    consistent(&state, &[&read.unread_status], token).await?;
+    Ok(Json(read.unread.summary(workspace_id, &user_id).await?))
+}
+
+/// A user id, as commands take it: 1 to 200 characters, not blank.
+fn user_id(user_id: &str) -> Result<(), ApiError> {
+    if user_id.trim().is_empty() || user_id.chars().count() > convo_domain::conversation::MAX_ID_CHARS {
         return Err(ApiError::validation("user_id", "must be 1 to 200 characters"));
     }
-    let read = &state.read;
-    consistent(&[&read.unread_status], p.min_position.or(header), read.consistency_wait).await?;
-    Ok(Json(read.unread.summary(workspace_id, &user_id).await?))
+    Ok(())
 }

@@ -34,13 +34,16 @@ pub(crate) struct StreamHub {
     /// Events a client may have pending before it counts as too slow.
     client_buffer: usize,
     heartbeat: Duration,
+    shutdown: Option<watch::Receiver<bool>>,
 }
 
 impl StreamHub {
-    pub(crate) fn new(client_buffer: usize, heartbeat: Duration) -> Self {
-        let (sender, _) = broadcast::channel(client_buffer.max(16));
+    pub(crate) fn new(client_buffer: usize, heartbeat: Duration, shutdown: Option<watch::Receiver<bool>>) -> Self {
+        // The broadcast only has to absorb scheduling hiccups of the clients' forwarding tasks;
+        // a client's own pace is bounded by its buffer, so the ring is a few times larger.
+        let (sender, _) = broadcast::channel(client_buffer.max(16).saturating_mul(4).max(1024));
         let (start, _) = watch::channel(None);
-        Self { sender, started: Once::new(), start, client_buffer: client_buffer.max(16), heartbeat }
+        Self { sender, started: Once::new(), start, client_buffer: client_buffer.max(16), heartbeat, shutdown }
     }
 
     /// The broadcast, once the follower runs (so that catching up from the log afterwards
@@ -105,13 +108,25 @@ async fn readable_head<B: Backend>(log: &EventLog<B>) -> Result<i64, convo_store
     Ok(head)
 }
 
+/// One server-sent event of the live stream (heartbeats are comments, not events).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // only its schema is used
+pub struct StreamEvent {
+    /// The event's position in the global log: reconnect with it as `Last-Event-ID`.
+    id: String,
+    /// The event type, e.g. `MessageSent` (see schemas/events).
+    event: String,
+    /// The event as JSON, exactly as `/v1/events` shows it.
+    data: String,
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StreamParams {
     /// Start after this position (default: now). `Last-Event-ID` takes precedence.
     #[serde(default)]
-    pub after: Option<i64>,
+    pub after: Option<u64>,
 }
 
 /// Follow the workspace's events live, as server-sent events: `id` is the event's position,
@@ -124,10 +139,10 @@ pub struct StreamParams {
     tag = "log",
     params(
         StreamParams,
-        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this position (takes precedence over `after`)"),
+        ("Last-Event-ID" = Option<u64>, Header, nullable = false, description = "Resume after this position (takes precedence over `after`)"),
     ),
     responses(
-        (status = 200, description = "An endless `text/event-stream` of the workspace's events", content_type = "text/event-stream", body = String),
+        (status = 200, description = "An endless `text/event-stream` of the workspace's events", content_type = "text/event-stream", body = StreamEvent),
     ),
     security(("apiKey" = ["read"])),
 )]
@@ -137,27 +152,46 @@ pub async fn stream<B: Backend>(
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<StreamParams>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let last_event_id =
-        match headers.get("last-event-id") {
-            None => None,
-            Some(v) => {
-                Some(v.to_str().ok().and_then(|v| v.trim().parse::<i64>().ok()).filter(|p| *p >= 0).ok_or_else(
-                    || ApiError::validation("Last-Event-ID", "must be a position (a non-negative integer)"),
-                )?)
-            }
-        };
-    if params.after.is_some_and(|a| a < 0) {
-        return Err(ApiError::validation("after", "must be a non-negative integer"));
-    }
+    let last_event_id = match headers.get("last-event-id") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .and_then(|p| i64::try_from(p).ok())
+                .ok_or_else(|| ApiError::validation("Last-Event-ID", "must be a position (a non-negative integer)"))?,
+        ),
+    };
+    let after = params
+        .after
+        .map(i64::try_from)
+        .transpose()
+        .map_err(|_| ApiError::validation("after", "must be a position (a non-negative integer)"))?;
     let hub = state.hub.clone();
     // Subscribe before catching up: whatever the catch-up misses, the broadcast carries.
     let live = hub.subscribe(&state.engine.log).await;
-    let after = match last_event_id.or(params.after) {
+    let after = match last_event_id.or(after) {
         Some(after) => after,
         None => state.engine.log.head().await?,
     };
+    // The first page before answering: a store outage is a 503 rather than an empty stream,
+    // and a client with nothing to catch up on is following live from its first byte.
+    let first = state.engine.log.read_workspace(&ws.to_string(), after, PAGE).await?;
     let (tx, rx) = mpsc::channel(hub.client_buffer);
-    tokio::spawn(feed(state.engine.log.clone(), ws.to_string(), after, live, tx));
+    let shutdown = hub.shutdown.clone();
+    tokio::spawn(async move {
+        let feed = feed(state.engine.log.clone(), ws.to_string(), after, first, live, tx);
+        match shutdown {
+            // The stream ends (and its response with it) when the server shuts down.
+            Some(mut shutdown) => {
+                tokio::select! {
+                    () = feed => {}
+                    _ = shutdown.wait_for(|stop| *stop) => {}
+                }
+            }
+            None => feed.await,
+        }
+    });
     metrics::gauge!("convo_stream_clients").increment(1.0);
     let events = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(hub.heartbeat)))
@@ -177,17 +211,22 @@ async fn feed<B: Backend>(
     log: EventLog<B>,
     workspace: String,
     mut after: i64,
+    first: Vec<LogEvent>,
     mut live: broadcast::Receiver<Arc<LogEvent>>,
     tx: mpsc::Sender<Event>,
 ) {
     let _gauge = ClientGauge;
+    let mut next = Some(first);
     loop {
-        let page = match log.read_workspace(&workspace, after, PAGE).await {
-            Ok(page) => page,
-            Err(e) => {
-                tracing::warn!(error = %e, "stream: catching up failed; closing the stream");
-                return;
-            }
+        let page = match next.take() {
+            Some(page) => page,
+            None => match log.read_workspace(&workspace, after, PAGE).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(error = %e, "stream: catching up failed; closing the stream");
+                    return;
+                }
+            },
         };
         let Some(last) = page.last().map(|e| e.position) else { break };
         for event in &page {

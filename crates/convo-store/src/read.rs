@@ -90,6 +90,9 @@ pub enum SortKey {
 }
 
 impl SortKey {
+    /// The names [`SortKey::parse`] takes.
+    pub const NAMES: [&'static str; 3] = ["last_message_at", "last_activity_at", "created_at"];
+
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "last_message_at" => Some(Self::LastMessageAt),
@@ -133,7 +136,8 @@ impl Cursor {
 
     pub fn decode(text: &str) -> Option<Self> {
         let rest = text.strip_prefix("c1")?;
-        if rest.len() != 48 || !rest.is_ascii() {
+        // Hex digits only: `from_str_radix` would also take a sign.
+        if rest.len() != 48 || !rest.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
         let value = u64::from_str_radix(&rest[..16], 16).ok()? as i64;
@@ -431,5 +435,26 @@ impl<S: SqlStore> UnreadModel<S> {
             });
         }
         Ok(summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sort_name_parses() {
+        assert!(SortKey::NAMES.iter().all(|name| SortKey::parse(name).is_some()));
+    }
+
+    #[test]
+    fn a_cursor_is_c1_and_48_hex_digits() {
+        let cursor = Cursor { value: -5, conversation_id: Uuid::from_u128(7) };
+        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor.clone()));
+        assert_eq!(Cursor::decode(&cursor.encode().to_uppercase().replacen('C', "c", 1)), Some(cursor.clone()));
+        let signed = format!("c1+{}", &cursor.encode()[3..]);
+        assert_eq!(signed.len(), cursor.encode().len());
+        assert_eq!(Cursor::decode(&signed), None);
+        assert_eq!(Cursor::decode("abc"), None);
     }
 }

@@ -32,6 +32,8 @@ pub enum ConversationStatus {
 /// A delivery failure as the connector reported it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeliveryFailure {
+    /// The channel's error code.
+    #[schema(value_type = crate::text::Id)]
     pub code: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

@@ -118,9 +118,9 @@ fn apply_to_facts(facts: &mut MessageFacts, change: &ConversationChange) {
     }
 }
 
+/// 1 to `MAX_ID_CHARS` characters, counted as sent, and not blank.
 fn required_id(field: &str, value: &str) -> Result<(), ConversationError> {
-    let value = value.trim();
-    if value.is_empty() || value.chars().count() > MAX_ID_CHARS {
+    if value.trim().is_empty() || value.chars().count() > MAX_ID_CHARS {
         return Err(ConversationError::validation(field, format!("must be 1 to {MAX_ID_CHARS} characters")));
     }
     Ok(())
@@ -361,13 +361,13 @@ impl Conversation {
                 C::DeliveryStatusRecorded { message_id, status, failure, reported_at }
             }
             A::React { message_id, emoji } => {
-                let emoji = emoji.trim().to_owned();
                 if emoji.chars().count() > MAX_EMOJI_CHARS {
                     return Err(ConversationError::validation(
                         "emoji",
                         format!("must be at most {MAX_EMOJI_CHARS} characters"),
                     ));
                 }
+                let emoji = emoji.trim().to_owned();
                 self.live_message(id, message_id, services).await?;
                 if emoji.is_empty() { C::ReactionRemoved { message_id } } else { C::ReactionSet { message_id, emoji } }
             }

@@ -1076,6 +1076,9 @@ fn an_emoji_longer_than_16_characters_is_rejected() {
         .when(react(IN1, &"👍".repeat(17)))
         .then_expect_error(validation("emoji", "must be at most 16 characters"));
     s.given(conversation_with_reply())
+        .when(react(IN1, &format!(" {} ", "👍".repeat(15))))
+        .then_expect_error(validation("emoji", "must be at most 16 characters"));
+    s.given(conversation_with_reply())
         .when(react(IN1, &"👍".repeat(16)))
         .then_expect_events(vec![s.event(agent(), C::ReactionSet { message_id: IN1, emoji: "👍".repeat(16) })]);
 }
@@ -1232,7 +1235,10 @@ fn unassigning_when_no_agent_is_assigned_writes_nothing() {
 #[test]
 fn an_agent_id_must_be_1_to_200_characters() {
     let s = Scenario::new();
-    for agent_id in [String::new(), "  ".to_owned(), "a".repeat(201)] {
+    // Counted as sent, surrounding whitespace included, as the OpenAPI document's `maxLength`.
+    for agent_id in
+        [String::new(), "  ".to_owned(), "\u{3000}".to_owned(), "a".repeat(201), format!(" {}", "a".repeat(200))]
+    {
         s.given(conversation())
             .when(assign_agent(&agent_id))
             .then_expect_error(validation("agent_id", "must be 1 to 200 characters"));

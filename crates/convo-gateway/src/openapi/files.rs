@@ -101,8 +101,7 @@ pub(super) fn openapi_json() -> String {
 }
 
 fn openapi_value() -> Value {
-    // Serializing plain data structures to a `Value` cannot fail.
-    serde_json::to_value(super::openapi()).unwrap_or_default()
+    super::openapi()
 }
 
 /// Pretty JSON with object keys sorted at every level, whatever serde_json's features, so the
@@ -400,6 +399,18 @@ fn types(events: &[EventSchema], doc: &mut String) {
         }
         if def.get("enum").is_some() {
             let _ = writeln!(doc, "One of {}.", type_of(def));
+        } else if def["type"] == "string" {
+            let mut facets = vec![];
+            if let Some(min) = def["minLength"].as_u64() {
+                facets.push(format!("at least {min} characters"));
+            }
+            if let Some(max) = def["maxLength"].as_u64() {
+                facets.push(format!("at most {max}"));
+            }
+            if def.get("pattern").is_some() {
+                facets.push("matching the `pattern` of its schema".to_owned());
+            }
+            let _ = writeln!(doc, "A string: {}.", facets.join(", "));
         } else if let Some(variants) = def["oneOf"].as_array() {
             doc.push_str("One of, by `type`:\n\n");
             for variant in variants {

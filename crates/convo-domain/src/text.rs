@@ -1,0 +1,62 @@
+//! The free-text inputs the domain checks, as JSON Schema components, so that the OpenAPI
+//! document says exactly what a command accepts. Only their schemas are used: fields stay
+//! `String` and refer to these with `#[schema(value_type = ...)]`.
+//!
+//! "Not blank" is the rule of `str::trim().is_empty()`: at least one character that is not
+//! Unicode `White_Space` (`char::is_whitespace`). The pattern spells those characters out rather
+//! than `\S`, which regex engines read differently (ASCII only, or ECMAScript's own set).
+
+/// An id the domain checks (`agent_id`, `team_id`, `user_id`, a contact or group id, a failure
+/// code, an inbox name): 1 to 200 characters, not blank.
+#[derive(utoipa::ToSchema)]
+#[schema(
+    min_length = 1,
+    max_length = 200,
+    pattern = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+)]
+#[allow(dead_code)] // only its schema is used
+pub struct Id(String);
+
+/// Text that must not be blank: at least one character that is not whitespace.
+#[derive(utoipa::ToSchema)]
+#[schema(min_length = 1, pattern = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
+#[allow(dead_code)] // only its schema is used
+pub struct NotBlank(String);
+
+/// The body of a text message: 1 to 4096 characters (WhatsApp's limit), not blank.
+#[derive(utoipa::ToSchema)]
+#[schema(
+    min_length = 1,
+    max_length = 4096,
+    pattern = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+)]
+#[allow(dead_code)] // only its schema is used
+pub struct MessageText(String);
+
+#[cfg(test)]
+mod tests {
+    /// The pattern's characters are exactly the ones `char::is_whitespace` (and so `trim`) skips.
+    #[test]
+    fn the_not_blank_pattern_lists_exactly_the_whitespace_that_trim_removes() {
+        let listed: Vec<char> = ['\t', '\n', '\x0b', '\x0c', '\r', ' ', '\u{85}', '\u{a0}', '\u{1680}']
+            .into_iter()
+            .chain('\u{2000}'..='\u{200a}')
+            .chain(['\u{2028}', '\u{2029}', '\u{202f}', '\u{205f}', '\u{3000}'])
+            .collect();
+        let whitespace: Vec<char> = (0..=0x10ffff).filter_map(char::from_u32).filter(|c| c.is_whitespace()).collect();
+        assert_eq!(listed, whitespace);
+    }
+
+    /// The lengths in the schemas are the ones the checks use.
+    #[test]
+    fn the_lengths_are_the_domains() {
+        use utoipa::PartialSchema;
+        let max = |schema: utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>| {
+            serde_json::to_value(schema).expect("json")["maxLength"].as_u64()
+        };
+        let id = max(super::Id::schema());
+        assert_eq!(id, Some(crate::conversation::MAX_ID_CHARS as u64));
+        assert_eq!(id, Some(crate::inbox::MAX_INBOX_NAME_CHARS as u64));
+        assert_eq!(max(super::MessageText::schema()), Some(crate::message::MAX_TEXT_CHARS as u64));
+    }
+}
