@@ -71,9 +71,6 @@ async fn execute<B: Backend>(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInbox {
-    /// The inbox's id; generated when absent.
-    #[serde(default)]
-    pub inbox_id: Option<Uuid>,
     /// Trimmed; 1 to 200 characters.
     #[schema(value_type = convo_domain::text::Id)]
     pub name: String,
@@ -93,7 +90,6 @@ pub struct CreateInbox {
     request_body = CreateInbox,
     responses(
         (status = 201, description = "The inbox was created; `inbox_id`, its version and position", body = CommandResponse),
-        (status = 409, description = "`conflict`: an inbox with this `inbox_id` exists", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`validation`: a field is invalid (`field` names it)", body = ApiError, content_type = "application/problem+json"),
     ),
     security(("apiKey" = ["write"])),
@@ -103,7 +99,9 @@ pub async fn create_inbox<B: Backend>(
     Workspace(ws): Workspace,
     ApiJson(body): ApiJson<CreateInbox>,
 ) -> Answer {
-    let inbox_id = body.inbox_id.unwrap_or_else(Uuid::now_v7);
+    // The engine mints inbox ids: a caller-chosen one could collide with another workspace's
+    // inbox, and the refusal would tell that it exists. Retry safely with an Idempotency-Key.
+    let inbox_id = Uuid::now_v7();
     let command = InboxCommand {
         workspace_id: ws,
         actor: body.actor.unwrap_or_else(api_actor),
