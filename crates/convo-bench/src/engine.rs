@@ -1,0 +1,253 @@
+//! The engine end to end: the gateway in this process on a real TCP port (wired like `convo
+//! serve`), HTTP clients with keep-alive sending messages to random conversations, and, under
+//! the heaviest load, how long an acknowledged command takes to show in the inbox query.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use convo_domain::SystemClock;
+use convo_gateway::GatewayConfig;
+use convo_store::{Backend, Engine, ReadModels, Scope, Tenancy};
+use convo_store_postgres::PostgresBackend;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::Settings;
+use crate::stats::Latencies;
+
+/// How often a lag probe asks whether its write is visible.
+pub const LAG_POLL: Duration = Duration::from_millis(1);
+/// A write not visible after this long counts as a failed probe.
+const LAG_GIVE_UP: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+pub struct EngineResult {
+    pub errors: usize,
+    pub elapsed: Duration,
+    pub latencies: Latencies,
+}
+
+impl EngineResult {
+    pub fn per_second(&self) -> f64 {
+        self.latencies.count() as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct LagResult {
+    pub clients: usize,
+    pub errors: usize,
+    pub latencies: Latencies,
+}
+
+/// The gateway's address, a write key, the conversations, and the read models to wait for.
+struct Target {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+    conversations: Vec<Uuid>,
+}
+
+/// One measurement per entry of `settings.clients`; the lag is sampled at the largest.
+pub async fn run(url: &str, settings: &Settings, duration: Duration) -> anyhow::Result<(Vec<EngineResult>, LagResult)> {
+    let pool = convo_store_postgres::connect(url, settings.db_pool).await.context("connecting the engine")?;
+    convo_store_postgres::migrate(&pool).await.context("migrating the engine's database")?;
+    let backend = PostgresBackend::new(pool);
+    let read = Arc::new(ReadModels::new(&backend));
+    let engine = Arc::new(Engine::new(backend, Arc::new(SystemClock)));
+    let mut runners = read.spawn(&engine.log);
+    runners.extend(engine.backend.relay_commits(engine.log.notifier()));
+
+    let tenancy = Tenancy::new(engine.backend.sql());
+    let workspace = tenancy.create_workspace("bench").await.context("creating the workspace")?;
+    let key = tenancy.create_key(workspace.workspace_id, "bench", &[Scope::Write]).await.context("creating a key")?;
+    let config = GatewayConfig { rate_limit: None, ..GatewayConfig::default() };
+    let router = convo_gateway::router(engine.clone(), read.clone(), &config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding a port")?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().context("an HTTP client")?;
+    let mut target = Target { http, base, key: key.token, conversations: Vec::new() };
+    target.conversations = seed(&target, settings.conversations).await?;
+    caught_up(&engine, &read).await?;
+
+    let heaviest = settings.clients.iter().copied().max().unwrap_or(1);
+    let target = Arc::new(target);
+    let mut results = Vec::with_capacity(settings.clients.len());
+    let mut lag = LagResult { clients: heaviest, ..LagResult::default() };
+    let mut lag_taken = false;
+    for &n in &settings.clients {
+        let probe_every = (n == heaviest && !lag_taken).then_some(settings.lag_every);
+        lag_taken |= probe_every.is_some();
+        let (result, level_lag) = level(&target, n, duration, probe_every).await?;
+        eprintln!(
+            "engine  {n:>3} clients: {:>8.0} cmd/s, p50 {:.2} ms, p99 {:.2} ms",
+            result.per_second(),
+            result.latencies.percentile_ms(50.0),
+            result.latencies.percentile_ms(99.0)
+        );
+        results.push(result);
+        if let Some(level_lag) = level_lag {
+            lag.errors += level_lag.errors;
+            lag.latencies.extend(level_lag.latencies);
+        }
+        // The next level starts with the read models idle, not folding this one's backlog.
+        caught_up(&engine, &read).await?;
+    }
+
+    server.abort();
+    for runner in runners {
+        runner.abort();
+    }
+    engine.backend.pool().close().await;
+    Ok((results, lag))
+}
+
+/// One inbox (SMS: the window never closes) and `n` conversations, each opened by an inbound message.
+async fn seed(target: &Target, n: usize) -> anyhow::Result<Vec<Uuid>> {
+    let inbox = post(target, "/v1/inboxes", &json!({"name": "bench", "channel_type": "sms"})).await?;
+    let inbox_id = inbox["inbox_id"].as_str().context("the inbox answer has no inbox_id")?.to_owned();
+    let conversations: Vec<anyhow::Result<Uuid>> = futures::stream::iter(0..n)
+        .map(|i| {
+            let body = json!({"inbox_id": inbox_id, "contact_id": format!("+4917{i:08}"), "sent_at": chrono::Utc::now(),
+                              "content": {"type": "text", "body": "hello"}});
+            async move {
+                let answer = post(target, "/v1/inbound-messages", &body).await?;
+                let id = answer["conversation_id"].as_str().context("no conversation_id")?;
+                Ok(id.parse()?)
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    conversations.into_iter().collect()
+}
+
+async fn post(target: &Target, path: &str, body: &Value) -> anyhow::Result<Value> {
+    let answer = target.http.post(format!("{}{path}", target.base)).bearer_auth(&target.key).json(body).send().await?;
+    let status = answer.status();
+    let text = answer.text().await?;
+    anyhow::ensure!(status.is_success(), "POST {path} answered {status}: {text}");
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// Waits until every read model has folded the log to its head.
+async fn caught_up(engine: &Engine<PostgresBackend>, read: &ReadModels<PostgresBackend>) -> anyhow::Result<()> {
+    let head = engine.log.head().await.context("reading the log's head")?;
+    let statuses = [&read.inbox_status, &read.timeline_status, &read.inboxes_status, &read.unread_status];
+    let give_up = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(error) = statuses.iter().find_map(|s| s.error()) {
+            anyhow::bail!("a read model stopped: {error}");
+        }
+        if statuses.iter().all(|s| s.position() >= head) {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < give_up, "the read models did not reach the log's head in 120 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn level(
+    target: &Arc<Target>,
+    clients: usize,
+    duration: Duration,
+    probe_every: Option<usize>,
+) -> anyhow::Result<(EngineResult, Option<LagResult>)> {
+    let start = Instant::now();
+    let deadline = start + duration;
+    let tasks: Vec<_> = (0..clients).map(|_| tokio::spawn(client(target.clone(), deadline, probe_every))).collect();
+    let mut result = EngineResult { errors: 0, elapsed: Duration::ZERO, latencies: Latencies::default() };
+    let mut probes = Vec::new();
+    for task in futures::future::join_all(tasks).await {
+        let (latencies, errors, client_probes) = task.context("an engine client panicked")?;
+        result.latencies.extend(latencies);
+        result.errors += errors;
+        probes.extend(client_probes);
+    }
+    result.elapsed = start.elapsed();
+    let lag = match probe_every {
+        None => None,
+        Some(_) => {
+            let mut lag = LagResult { clients, ..LagResult::default() };
+            for probe in futures::future::join_all(probes).await {
+                match probe.context("a lag probe panicked")? {
+                    Ok(seen) => lag.latencies.push(seen),
+                    Err(e) => {
+                        lag.errors += 1;
+                        eprintln!("lag probe failed: {e:#}");
+                    }
+                }
+            }
+            Some(lag)
+        }
+    };
+    Ok((result, lag))
+}
+
+type Probe = tokio::task::JoinHandle<anyhow::Result<Duration>>;
+
+/// Sends messages to random conversations until `deadline`, one at a time; every
+/// `probe_every`-th acknowledged one is handed to a probe that does not hold the client back.
+async fn client(target: Arc<Target>, deadline: Instant, probe_every: Option<usize>) -> (Latencies, usize, Vec<Probe>) {
+    let (mut latencies, mut errors, mut probes) = (Latencies::default(), 0, Vec::new());
+    let body = json!({"actor": {"kind": "agent", "id": "bench"},
+                      "content": {"type": "text", "body": "a benchmark message of an ordinary length"}});
+    let mut sent = 0usize;
+    while Instant::now() < deadline {
+        let conversation = target.conversations[fastrand::usize(..target.conversations.len())];
+        let uri = format!("{}/v1/conversations/{conversation}/messages", target.base);
+        let began = Instant::now();
+        let answer = async {
+            let answer = target.http.post(uri).bearer_auth(&target.key).json(&body).send().await?;
+            let status = answer.status();
+            let text = answer.text().await?;
+            anyhow::ensure!(status == reqwest::StatusCode::CREATED, "send-message answered {status}: {text}");
+            anyhow::Ok(serde_json::from_str::<Value>(&text)?)
+        }
+        .await;
+        let acknowledged = Instant::now();
+        match answer {
+            Ok(answer) => {
+                latencies.push(acknowledged - began);
+                sent += 1;
+                if probe_every.is_some_and(|every| sent.is_multiple_of(every)) {
+                    let version = answer["version"].as_i64().unwrap_or(i64::MAX);
+                    probes.push(tokio::spawn(probe(target.clone(), conversation, version, acknowledged)));
+                }
+            }
+            Err(e) => {
+                errors += 1;
+                if errors == 1 {
+                    eprintln!("engine command failed: {e:#}");
+                }
+            }
+        }
+    }
+    (latencies, errors, probes)
+}
+
+/// Polls the conversation (no `min_position`: what any reader sees) until it shows `version`.
+async fn probe(
+    target: Arc<Target>,
+    conversation: Uuid,
+    version: i64,
+    acknowledged: Instant,
+) -> anyhow::Result<Duration> {
+    let uri = format!("{}/v1/conversations/{conversation}", target.base);
+    loop {
+        let answer = target.http.get(&uri).bearer_auth(&target.key).send().await?;
+        let status = answer.status();
+        let text = answer.text().await?;
+        anyhow::ensure!(status.is_success(), "GET conversation answered {status}: {text}");
+        let seen: Value = serde_json::from_str(&text)?;
+        if seen["version"].as_i64().is_some_and(|v| v >= version) {
+            return Ok(acknowledged.elapsed());
+        }
+        anyhow::ensure!(acknowledged.elapsed() < LAG_GIVE_UP, "version {version} not visible after {LAG_GIVE_UP:?}");
+        tokio::time::sleep(LAG_POLL).await;
+    }
+}
