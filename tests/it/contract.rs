@@ -46,6 +46,9 @@ async fn commands_are_stored_in_commit_order_with_versions_and_positions<B: Back
         ["InboxCreated", "ConversationStarted", "InboundMessageReceived", "MessageSent", "ConversationArchived"]
     );
     assert!(log.windows(2).all(|w| w[0].position < w[1].position));
+    // One command's events (started + inbound) take positions in their sequence order.
+    let sequences: Vec<i64> = log.iter().filter(|e| e.aggregate_id == id).map(|e| e.sequence).collect();
+    assert_eq!(sequences, [1, 2, 3, 4], "the conversation's events in log order are in sequence order");
     assert_eq!(log.last().map(|e| e.position), archived.position, "the command answered the position of its event");
     for event in &log {
         assert_eq!(event.workspace_id.as_deref(), Some(WS.to_string().as_str()), "workspace derived from metadata");

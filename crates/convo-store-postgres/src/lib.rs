@@ -150,6 +150,42 @@ impl Backend for PostgresBackend {
         rows.iter().map(log_event).collect::<Result<_, _>>().map_err(map_sqlx)
     }
 
+    /// One statement, one round trip: all the command's events in sequence order, each taking
+    /// its position from the column default in that order, and the positions returned. The
+    /// statement is its own transaction (postgres-es takes BEGIN, one INSERT per event, COMMIT,
+    /// and the position needed one more query).
+    async fn append<A: cqrs_es::Aggregate>(&self, events: &[SerializedEvent]) -> Result<i64, PersistenceError> {
+        let first = events.first().ok_or_else(|| PersistenceError::UnknownError("no events to append".into()))?;
+        let sequences: Vec<i64> = events.iter().map(|e| e.sequence as i64).collect();
+        let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+        let versions: Vec<&str> = events.iter().map(|e| e.event_version.as_str()).collect();
+        let payloads: Vec<&Value> = events.iter().map(|e| &e.payload).collect();
+        let metadata: Vec<&Value> = events.iter().map(|e| &e.metadata).collect();
+        let positions: Vec<i64> = sqlx::query_scalar(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+             SELECT $1, $2, e.sequence, e.event_type, e.event_version, e.payload, e.metadata
+               FROM unnest($3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[]) WITH ORDINALITY
+                    AS e(sequence, event_type, event_version, payload, metadata, n)
+              ORDER BY e.n
+             RETURNING global_position",
+        )
+        .bind(A::TYPE)
+        .bind(&first.aggregate_id)
+        .bind(&sequences)
+        .bind(&types)
+        .bind(&versions)
+        .bind(&payloads)
+        .bind(&metadata)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| match map_sqlx(e) {
+            StoreError::Conflict => PersistenceError::OptimisticLockError,
+            StoreError::Connection(reason) => PersistenceError::ConnectionError(reason.into()),
+            other => PersistenceError::UnknownError(Box::new(other)),
+        })?;
+        positions.into_iter().max().ok_or_else(|| PersistenceError::UnknownError("no position returned".into()))
+    }
+
     async fn idempotent_events(&self, workspace: &str, key: &str) -> Result<Vec<LogEvent>, StoreError> {
         let sql = format!(
             "SELECT {LOG_COLUMNS} FROM events

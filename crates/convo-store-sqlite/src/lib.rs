@@ -148,6 +148,50 @@ impl Backend for SqliteBackend {
         rows.iter().map(log_event).collect::<Result<_, _>>().map_err(map_sqlx)
     }
 
+    /// The events and their last position in one IMMEDIATE transaction: the write lock is
+    /// taken (waiting on the busy handler) before anything is read, so a concurrent commit can
+    /// never make the transaction fail with "database is locked".
+    async fn append<A: Aggregate>(&self, events: &[SerializedEvent]) -> Result<i64, PersistenceError> {
+        let last = events.last().ok_or_else(|| PersistenceError::UnknownError("no events to append".into()))?;
+        let map = |e: sqlx::Error| match e {
+            sqlx::Error::Database(ref db) if db.code().as_deref() == Some("1555") => {
+                PersistenceError::OptimisticLockError
+            }
+            other => match map_sqlx(other) {
+                StoreError::Connection(reason) => PersistenceError::ConnectionError(reason.into()),
+                other => PersistenceError::UnknownError(Box::new(other)),
+            },
+        };
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map)?;
+        for event in events {
+            sqlx::query(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .bind(A::TYPE)
+            .bind(&event.aggregate_id)
+            .bind(event.sequence as i64)
+            .bind(&event.event_type)
+            .bind(&event.event_version)
+            .bind(&event.payload)
+            .bind(&event.metadata)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        }
+        let position: i64 = sqlx::query_scalar(
+            "SELECT global_position FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence = ?3",
+        )
+        .bind(A::TYPE)
+        .bind(&last.aggregate_id)
+        .bind(last.sequence as i64)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map)?;
+        tx.commit().await.map_err(map)?;
+        Ok(position)
+    }
+
     async fn idempotent_events(&self, workspace: &str, key: &str) -> Result<Vec<LogEvent>, StoreError> {
         let sql = format!(
             "SELECT {LOG_COLUMNS} FROM events

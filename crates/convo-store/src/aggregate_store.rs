@@ -218,10 +218,9 @@ where
                 })
                 .collect();
             let serialized = serialize(&envelopes)?;
-            match self.backend.persist::<A>(&serialized, None).await {
-                Ok(()) => {
+            match self.backend.append::<A>(&serialized).await {
+                Ok(position) => {
                     let version = current.version + envelopes.len();
-                    let position = self.backend.position_of(A::TYPE, id, version).await?;
                     self.notifier.committed(position);
                     *guard = Some(Cached { version, state: next.clone() });
                     return Ok(Committed {

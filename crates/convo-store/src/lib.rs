@@ -87,6 +87,24 @@ pub trait Backend: PersistedEventRepository + Clone + Send + Sync + 'static {
         message_id: &str,
     ) -> impl Future<Output = Result<Vec<SerializedEvent>, StoreError>> + Send;
 
+    /// Appends one command's events (one aggregate, consecutive sequences) atomically and
+    /// returns the global position of the last one. A sequence already taken is
+    /// `OptimisticLockError`. By default cqrs-es's `persist` then a position lookup; adapters
+    /// that can do it in one round trip override it.
+    fn append<A: cqrs_es::Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+    ) -> impl Future<Output = Result<i64, cqrs_es::persist::PersistenceError>> + Send {
+        async move {
+            use cqrs_es::persist::PersistenceError;
+            let last = events.last().ok_or_else(|| PersistenceError::UnknownError("no events to append".into()))?;
+            self.persist::<A>(events, None).await?;
+            self.position_of(A::TYPE, &last.aggregate_id, last.sequence)
+                .await
+                .map_err(|e| PersistenceError::UnknownError(Box::new(e)))
+        }
+    }
+
     /// The position of the latest committed event (0 for an empty log). Events up to it may
     /// not all be readable yet on PostgreSQL, while transactions that started before them run.
     fn head(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
