@@ -123,6 +123,10 @@ use ProjectorError as RunError;
 
 enum Never {}
 
+/// How long a caught-up runner waits before folding again: at most this much more lag, and
+/// far fewer transactions under load (see docs/BENCHMARKS.md).
+pub const FOLD_COALESCE: Duration = Duration::from_millis(5);
+
 async fn follow<P, S, B>(
     projection: &P,
     store: &S,
@@ -149,6 +153,11 @@ where
                     let lag = (chrono::Utc::now() - event.recorded_at).to_std().unwrap_or_default();
                     metrics::histogram!("convo_projection_lag_seconds", "projection" => P::NAME)
                         .record(lag.as_secs_f64());
+                }
+                if events.len() < batch {
+                    // Caught up: let a few commits gather before the next fold, rather than one
+                    // read-upsert-checkpoint transaction per commit per read model.
+                    tokio::time::sleep(FOLD_COALESCE).await;
                 }
                 continue;
             }
