@@ -441,11 +441,7 @@ async fn keys(backend: backend::AnyBackend, command: KeysCommand) -> anyhow::Res
 }
 
 fn scope_list(scopes: &[convo_store::Scope]) -> String {
-    scopes
-        .iter()
-        .map(|s| serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())
-        .collect::<Vec<_>>()
-        .join(",")
+    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
 }
 
 /// Runs the event publisher, starting it again whenever it stops (NATS away, store error).

@@ -80,8 +80,8 @@ pub(crate) async fn authenticate<B: Backend>(
     };
     let needed = needed_scope(&request);
     if !key.allows(needed) {
-        let scope = serde_json::to_value(needed).unwrap_or_default();
-        return ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("this key lacks the {scope} scope"))
+        let scope = needed.as_str();
+        return ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("this key lacks the \"{scope}\" scope"))
             .into_response();
     }
     if let Some(limiter) = &state.limiter

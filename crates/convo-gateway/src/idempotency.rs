@@ -18,12 +18,9 @@ pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 /// Set on an answer that repeats an earlier one.
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 
-/// The request's idempotency key, for the command's metadata (so a takeover finds its events).
-#[derive(Debug, Clone)]
-pub struct IdempotencyKey(pub String);
-
 tokio::task_local! {
-    /// The idempotency key of the request this task answers, if it has one.
+    /// The idempotency key of the request this task answers, if it has one, for the command's
+    /// metadata (so that a takeover finds what the command wrote).
     static REQUEST_KEY: String;
 }
 
@@ -57,7 +54,7 @@ pub(crate) async fn idempotent<B: Backend>(State(state): State<AppState<B>>, req
         return ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "an API key is required").into_response();
     };
     let ws = principal.workspace_id;
-    let (mut parts, body) = request.into_parts();
+    let (parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, state.body_limit).await {
         Ok(bytes) => bytes,
         Err(_) => return ApiError::payload_too_large(state.body_limit).into_response(),
@@ -99,7 +96,6 @@ pub(crate) async fn idempotent<B: Backend>(State(state): State<AppState<B>>, req
                     Err(e) => return ApiError::from(e).into_response(),
                 }
             }
-            parts.extensions.insert(IdempotencyKey(key.clone()));
             let response =
                 REQUEST_KEY.scope(key.clone(), next.run(Request::from_parts(parts, Body::from(bytes)))).await;
             finish(&state, ws, &key, response).await

@@ -25,7 +25,7 @@ use convo_store::{Backend, Engine, Idempotency, ReadModels, Tenancy};
 
 pub use auth::{Principal, RateLimit};
 pub use error::ApiError;
-pub use idempotency::{IDEMPOTENCY_KEY_HEADER, IdempotencyKey, REPLAYED_HEADER, request_fingerprint};
+pub use idempotency::{IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER, request_fingerprint};
 pub use observe::{REQUEST_ID_HEADER, metrics_handle};
 pub use openapi::openapi;
 

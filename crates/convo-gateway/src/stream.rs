@@ -192,7 +192,6 @@ pub async fn stream<B: Backend>(
             None => feed.await,
         }
     });
-    metrics::gauge!("convo_stream_clients").increment(1.0);
     let events = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(hub.heartbeat)))
 }
@@ -215,7 +214,7 @@ async fn feed<B: Backend>(
     mut live: broadcast::Receiver<Arc<LogEvent>>,
     tx: mpsc::Sender<Event>,
 ) {
-    let _gauge = ClientGauge;
+    let _gauge = ClientGauge::new();
     let mut next = Some(first);
     loop {
         let page = match next.take() {
@@ -262,7 +261,15 @@ async fn feed<B: Backend>(
     }
 }
 
+/// Counts a client in `convo_stream_clients` while its feed runs.
 struct ClientGauge;
+
+impl ClientGauge {
+    fn new() -> Self {
+        metrics::gauge!("convo_stream_clients").increment(1.0);
+        Self
+    }
+}
 
 impl Drop for ClientGauge {
     fn drop(&mut self) {

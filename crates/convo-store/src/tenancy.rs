@@ -31,6 +31,17 @@ pub enum Scope {
     Admin,
 }
 
+impl Scope {
+    /// Its name, as in JSON and on the command line.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Admin => "admin",
+        }
+    }
+}
+
 impl std::str::FromStr for Scope {
     type Err = String;
 
