@@ -73,7 +73,7 @@ async fn a_rejected_command_writes_nothing<B: Backend>(backend: B) {
     let empty = ConversationCommand {
         workspace_id: WS,
         actor: Actor::agent("ada"),
-        action: ConversationAction::SendMessage { message_id: Uuid::now_v7(), content: text("") },
+        action: ConversationAction::SendMessage { mentions: vec![], message_id: Uuid::now_v7(), content: text("") },
     };
     let err = t.engine.conversations.execute(&conversation.to_string(), empty, &meta()).await;
     assert!(matches!(err, Err(CommandError::Rejected(ConversationError::Validation { .. }))));
@@ -83,6 +83,7 @@ async fn a_rejected_command_writes_nothing<B: Backend>(backend: B) {
         workspace_id: WS,
         actor: Actor::agent("ada"),
         action: ConversationAction::SendMessage {
+            mentions: vec![],
             message_id: Uuid::now_v7(),
             content: convo_domain::MessageContent::Template {
                 name: "follow_up".into(),
@@ -127,6 +128,7 @@ async fn store_long_conversation<B: Backend>(backend: &B, conversation: Uuid, in
             }
         } else {
             ConversationChange::InboundMessageReceived {
+                mentions: vec![],
                 message_id: Uuid::now_v7(),
                 seq: sequence as u64 - 1,
                 inbound_count: sequence as u64 - 1,
@@ -272,7 +274,7 @@ async fn commands_about_messages_older_than_the_aggregate_remembers_ask_the_stor
     let send_old = ConversationCommand {
         workspace_id: WS,
         actor: Actor::agent("ada"),
-        action: ConversationAction::SendMessage { message_id: old, content: text("an old reply") },
+        action: ConversationAction::SendMessage { mentions: vec![], message_id: old, content: text("an old reply") },
     };
     t.engine.conversations.execute(&id, send_old.clone(), &meta()).await.expect("send");
     // 300 more inbound messages, stored directly, push it out of the aggregate's memory.
@@ -283,6 +285,7 @@ async fn commands_about_messages_older_than_the_aggregate_remembers_ask_the_stor
                 occurred_at: t0(),
                 actor: Actor::contact("+4915100006"),
                 change: ConversationChange::InboundMessageReceived {
+                    mentions: vec![],
                     message_id: Uuid::now_v7(),
                     seq: 3 + i,
                     inbound_count: 2 + i,

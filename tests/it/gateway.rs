@@ -135,7 +135,7 @@ async fn a_key_still_in_flight_is_409_and_one_whose_request_died_answers_what_it
     let command = convo_domain::ConversationCommand {
         workspace_id: API_WS,
         actor: convo_domain::Actor::agent("ada"),
-        action: ConversationAction::SendMessage { message_id, content: crate::support::text("slow") },
+        action: ConversationAction::SendMessage { mentions: vec![], message_id, content: crate::support::text("slow") },
     };
     let mut meta = convo_store::metadata(API_WS, [("command".to_owned(), "send_message".to_owned())]);
     meta.insert("idempotency_key".to_owned(), "held".to_owned());
@@ -304,7 +304,8 @@ async fn the_stream_sends_the_workspaces_events_live_and_resumes_after_last_even
 
 async fn a_slow_stream_client_is_disconnected_without_holding_up_writers<B: Backend>(backend: B) {
     let t = engine(backend);
-    let config = GatewayConfig { stream_buffer: 16, ..crate::support::test_config() };
+    let slow_after = Duration::from_millis(300);
+    let config = GatewayConfig { stream_buffer: 16, stream_slow_after: slow_after, ..crate::support::test_config() };
     let router = convo_gateway::router(t.engine.clone(), read_models(&t), &config);
     let app = authed(router, api_key(&t, API_WS, &[Scope::Write]).await);
     let (_, conversation) = setup(&t, &app).await;
@@ -322,6 +323,8 @@ async fn a_slow_stream_client_is_disconnected_without_holding_up_writers<B: Back
         .await;
         assert_eq!(sent.status, StatusCode::CREATED);
     }
+    // Its buffer stays full for longer than the server allows.
+    tokio::time::sleep(slow_after * 3).await;
     // The slow client got what fitted in its buffer, then the server closed its stream.
     let (received, _, ended) = read_sse(&mut slow, 60, false).await;
     assert!(ended, "the slow client was disconnected");
@@ -333,9 +336,22 @@ async fn a_slow_stream_client_is_disconnected_without_holding_up_writers<B: Back
     assert_eq!(seen, expected, "what the slow client got, it got in order");
     let last = received.last().and_then(|e| e.0).unwrap_or(before);
     let mut resumed = open_stream(&app, "/v1/stream", Some(last)).await;
-    let (rest, _, _) = read_sse(&mut resumed, 60 - received.len(), false).await;
+    // More than its buffer to catch up on, while writers go on: it is not taken for slow.
+    let writer = {
+        let (app, conversation) = (app.clone(), conversation.clone());
+        tokio::spawn(async move {
+            for i in 60..80 {
+                let uri = format!("/v1/conversations/{conversation}/messages");
+                let body = json!({"actor": agent(), "content": {"type": "text", "body": format!("burst {i}")}});
+                assert_eq!(call(&app, "POST", &uri, Some(body)).await.status, StatusCode::CREATED);
+            }
+        })
+    };
+    let (rest, _, ended) = read_sse(&mut resumed, 80 - received.len(), false).await;
+    writer.await.expect("the writer");
+    assert!(!ended, "a client reading its catch-up stays connected");
     let rest: Vec<String> = rest.iter().map(body).collect();
-    let expected: Vec<String> = (seen.len()..60).map(|i| format!("burst {i}")).collect();
+    let expected: Vec<String> = (seen.len()..80).map(|i| format!("burst {i}")).collect();
     assert_eq!(rest, expected, "resumed right after it: nothing lost, nothing repeated");
 }
 

@@ -2,10 +2,14 @@
 //! server (CONVO_TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres), each
 //! in a database of its own, and fail loudly when it is unreachable: they never skip.
 
+mod analytics;
 mod bus;
 mod consistency;
 mod contract;
+mod export;
 mod gateway;
+mod groups;
+mod history;
 mod http;
 mod model;
 mod postgres_log;

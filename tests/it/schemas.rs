@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::{DateTime, Duration, Utc};
-use convo_domain::conversation::{ConversationChange, ConversationKind, ConversationStatus, DeliveryFailure};
+use convo_domain::conversation::{
+    ConversationChange, ConversationKind, ConversationStatus, DeliveryFailure, GroupRole, GroupSettings, InitialMember,
+    JoinRequestOutcome, JoinedVia, LeftReason, MemberAddMode,
+};
 use convo_domain::inbox::InboxChange;
 use convo_domain::message::InteractiveOption;
 use convo_domain::{Actor, ChannelType, ConversationEvent, DeliveryStatus, InboxEvent, MessageContent, WindowActor};
@@ -130,6 +133,7 @@ fn sample_events() -> Vec<Value> {
             display_name: None,
         },
         C::InboundMessageReceived {
+            mentions: vec![],
             message_id: m,
             seq: 1,
             inbound_count: 1,
@@ -143,6 +147,7 @@ fn sample_events() -> Vec<Value> {
             sender: Some("+4915100101".into()),
         },
         C::InboundMessageReceived {
+            mentions: vec![],
             message_id: m,
             seq: 1,
             inbound_count: 1,
@@ -152,6 +157,7 @@ fn sample_events() -> Vec<Value> {
             sender: None,
         },
         C::MessageSent {
+            mentions: vec![],
             message_id: m,
             seq: 2,
             inbound_count: 1,
@@ -162,6 +168,7 @@ fn sample_events() -> Vec<Value> {
             },
         },
         C::MessageSent {
+            mentions: vec![],
             message_id: m,
             seq: 3,
             inbound_count: 1,
@@ -180,7 +187,7 @@ fn sample_events() -> Vec<Value> {
         C::DeliveryStatusRecorded { message_id: m, status: DeliveryStatus::Read, failure: None, reported_at: at(1) },
         C::ReactionSet { message_id: m, emoji: "👍".into() },
         C::ReactionRemoved { message_id: m },
-        C::MessageEdited { message_id: m, content: text },
+        C::MessageEdited { message_id: m, content: text.clone() },
         C::MessageDeleted { message_id: m },
         C::AgentAssigned { agent_id: "ada".into(), previous: Some("bob".into()) },
         C::AgentAssigned { agent_id: "ada".into(), previous: None },
@@ -196,6 +203,64 @@ fn sample_events() -> Vec<Value> {
             snoozed_until: Some(at(5)),
         },
         C::StatusChanged { from: ConversationStatus::Snoozed, to: ConversationStatus::Closed, snoozed_until: None },
+        C::GroupCreated {
+            group_id: "120363@g.us".into(),
+            subject: "Launch crew".into(),
+            description: Some("Everything launch".into()),
+            picture_url: Some("https://example.com/g.jpg".into()),
+            creator: "+1555".into(),
+            self_member: "+1556".into(),
+            members: vec![
+                InitialMember {
+                    member_id: "+1555".into(),
+                    role: GroupRole::Admin,
+                    display_name: None,
+                    via: JoinedVia::Created,
+                },
+                InitialMember {
+                    member_id: "+1556".into(),
+                    role: GroupRole::Member,
+                    display_name: Some("Support".into()),
+                    via: JoinedVia::Added,
+                },
+            ],
+            settings: GroupSettings {
+                announce: true,
+                join_approval: true,
+                member_add_mode: MemberAddMode::Everyone,
+                activity_only: false,
+            },
+            invite_code: Some("abc".into()),
+        },
+        C::GroupMemberAdded {
+            member_id: "+1557".into(),
+            role: GroupRole::Member,
+            display_name: Some("Bob".into()),
+            via: JoinedVia::InviteLink,
+        },
+        C::GroupMemberRemoved { member_id: "+1557".into(), reason: LeftReason::Left },
+        C::GroupMemberRoleChanged { member_id: "+1556".into(), from: GroupRole::Member, to: GroupRole::Admin },
+        C::GroupMemberRenamed { member_id: "+1556".into(), display_name: "Help desk".into() },
+        C::GroupInfoUpdated { subject: Some("Crew".into()), description: Some(String::new()), picture_url: None },
+        C::GroupSettingsChanged { settings: GroupSettings::default() },
+        C::GroupJoinRequested { request_id: id, member_id: "+1558".into(), display_name: Some("Cy".into()) },
+        C::GroupJoinRequestResolved {
+            request_id: id,
+            member_id: "+1558".into(),
+            outcome: JoinRequestOutcome::Rejected,
+        },
+        C::GroupInviteLinkRotated { invite_code: "def".into() },
+        C::GroupLeft { member_id: Some("+1556".into()), reason: LeftReason::Removed },
+        C::GroupLeft { member_id: None, reason: LeftReason::Left },
+        C::GroupActivityRecorded { at: at(1), messages: 3 },
+        C::ActivitySeen { user_id: "ada".into(), at: at(1) },
+        C::MessageSent {
+            mentions: vec!["+1555".into()],
+            message_id: m,
+            seq: 4,
+            inbound_count: 1,
+            content: text.clone(),
+        },
     ];
     let mut events: Vec<(String, String, Value)> = changes
         .into_iter()
@@ -519,7 +584,8 @@ async fn every_answer_of_the_gateway_matches_the_openapi_document() {
         user_id: "bob".into(),
         total: 2,
         conversations: 1,
-        inboxes: vec![convo_store::InboxUnread { inbox_id: Uuid::nil(), unread: 2, conversations: 1 }],
+        activity: 1,
+        inboxes: vec![convo_store::InboxUnread { inbox_id: Uuid::nil(), unread: 2, conversations: 1, activity: 0 }],
         version: 7,
     };
     let schema = doc.standalone(&json!({"$ref": "#/$defs/UnreadSummary"}));

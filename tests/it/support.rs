@@ -96,9 +96,12 @@ pub fn engine<B: Backend>(backend: B) -> TestEngine<B> {
 
 /// The read models of `t`'s backend, with their runners following its log.
 pub fn read_models<B: Backend>(t: &TestEngine<B>) -> Arc<ReadModels<B>> {
-    // The default wait (5 s): on PostgreSQL another test's open transaction anywhere in the
-    // cluster can hold every reader back for a moment.
-    let read = Arc::new(ReadModels::new(&t.engine.backend));
+    // A generous wait: on PostgreSQL another test's open transaction anywhere in the cluster
+    // holds every reader back (decision 0002), and a runner a test aborts mid-transaction keeps
+    // its session in a transaction until it ends (at most idle_in_transaction_session_timeout).
+    let mut read = ReadModels::new(&t.engine.backend);
+    read.consistency_wait = std::time::Duration::from_secs(30);
+    let read = Arc::new(read);
     read.spawn(&t.engine.log);
     read
 }
@@ -165,6 +168,7 @@ impl<B: Backend> TestEngine<B> {
             workspace_id: WS,
             actor: Actor::contact(contact),
             action: ConversationAction::ReceiveInboundMessage {
+                mentions: vec![],
                 inbox_id,
                 thread_key: contact.into(),
                 kind: ConversationKind::Direct,
@@ -189,7 +193,11 @@ impl<B: Backend> TestEngine<B> {
         ConversationCommand {
             workspace_id: WS,
             actor: Actor::agent("ada"),
-            action: ConversationAction::SendMessage { message_id: Uuid::now_v7(), content: text(body) },
+            action: ConversationAction::SendMessage {
+                mentions: vec![],
+                message_id: Uuid::now_v7(),
+                content: text(body),
+            },
         }
     }
 }

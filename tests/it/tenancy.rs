@@ -71,6 +71,7 @@ const ROUTES: &[Route] = &[
     route("POST", "/v1/keys", Reach::Creates),
     route("POST", "/v1/inboxes", Reach::Creates),
     route("POST", "/v1/inbound-messages", Reach::Creates),
+    route("POST", "/v1/groups", Reach::Creates),
     route("GET", "/v1/keys", Reach::Lists { query: "" }),
     route("GET", "/v1/inboxes", Reach::Lists { query: "?include_deleted=true" }),
     route("GET", "/v1/conversations", Reach::Lists { query: "?archived=any&limit=200" }),
@@ -81,6 +82,7 @@ const ROUTES: &[Route] = &[
     route("GET", "/v1/conversations/{conversation_id}/messages", by_id("?order=desc", |_| None)),
     route("GET", "/v1/conversations/{conversation_id}/window", by_id("?actor=BOT", |_| None)),
     route("GET", "/v1/conversations/{conversation_id}/events", by_id("?after=0", |_| None)),
+    route("GET", "/v1/conversations/{conversation_id}/response-times", by_id("", |_| None)),
     route(
         "POST",
         "/v1/conversations/{conversation_id}/messages",
@@ -114,6 +116,39 @@ const ROUTES: &[Route] = &[
     ),
     route("POST", "/v1/conversations/{conversation_id}/status", by_id("", |_| Some(json!({"status": "pending"})))),
     route("DELETE", "/v1/conversations/{conversation_id}/messages/{message_id}", by_id("", |_| None)),
+    // Group routes name our group conversation (`Ids::uri`).
+    route("GET", "/v1/conversations/{conversation_id}/members", by_id("?limit=5", |_| None)),
+    route("GET", "/v1/conversations/{conversation_id}/join-requests", by_id("", |_| None)),
+    route(
+        "POST",
+        "/v1/conversations/{conversation_id}/members",
+        by_id("", |_| Some(json!({"members": [{"member_id": "+4915100013"}]}))),
+    ),
+    route(
+        "PATCH",
+        "/v1/conversations/{conversation_id}/members/{member_id}",
+        by_id("", |_| Some(json!({"display_name": "Renamed"}))),
+    ),
+    route(
+        "PATCH",
+        "/v1/conversations/{conversation_id}/group",
+        by_id("", |_| Some(json!({"subject": "Renamed group"}))),
+    ),
+    route(
+        "POST",
+        "/v1/conversations/{conversation_id}/join-requests",
+        by_id("", |_| Some(json!({"member_id": "+4915100014"}))),
+    ),
+    route("POST", "/v1/conversations/{conversation_id}/join-requests/{request_id}/approve", by_id("", |_| None)),
+    route("POST", "/v1/conversations/{conversation_id}/join-requests/{request_id}/reject", by_id("", |_| None)),
+    route("POST", "/v1/conversations/{conversation_id}/invite-link/rotate", by_id("", |_| None)),
+    route(
+        "POST",
+        "/v1/conversations/{conversation_id}/activity",
+        by_id("", |_| Some(json!({"at": "2026-01-01T00:00:00Z", "messages": 2}))),
+    ),
+    route("DELETE", "/v1/conversations/{conversation_id}/members/{member_id}", by_id("", |_| None)),
+    route("POST", "/v1/conversations/{conversation_id}/leave", by_id("", |_| None)),
     route("DELETE", "/v1/inboxes/{inbox_id}", by_id("", |_| None)),
     route("DELETE", "/v1/keys/{key_id}", by_id("", |_| None)),
 ];
@@ -127,7 +162,17 @@ struct Ids {
     outbound: String,
     inbox: String,
     key: String,
+    /// A group conversation, a member of it, and two pending join requests (one approved, one
+    /// rejected by the walk).
+    group: String,
+    member: String,
+    approved: String,
+    rejected: String,
 }
+
+/// The group routes: they name `Ids::group` as `{conversation_id}`.
+const GROUP_ROUTES: [&str; 7] =
+    ["/members", "/group", "/join-requests", "/invite-link", "/leave", "/activity", "/groups"];
 
 impl Ids {
     /// Ids that exist nowhere.
@@ -138,12 +183,20 @@ impl Ids {
             outbound: Uuid::now_v7().to_string(),
             inbox: Uuid::now_v7().to_string(),
             key: Uuid::new_v4().simple().to_string()[..16].to_owned(),
+            group: Uuid::now_v7().to_string(),
+            member: "+4915100999".into(),
+            approved: Uuid::now_v7().to_string(),
+            rejected: Uuid::now_v7().to_string(),
         }
     }
 
     fn uri(&self, path: &str, query: &str) -> String {
+        let conversation = if GROUP_ROUTES.iter().any(|r| path.contains(r)) { &self.group } else { &self.conversation };
+        let request = if path.ends_with("/reject") { &self.rejected } else { &self.approved };
         let uri = path
-            .replace("{conversation_id}", &self.conversation)
+            .replace("{conversation_id}", conversation)
+            .replace("{member_id}", &self.member)
+            .replace("{request_id}", request)
             .replace("{message_id}", &self.outbound)
             .replace("{inbox_id}", &self.inbox)
             .replace("{key_id}", &self.key)
@@ -160,6 +213,10 @@ impl Ids {
             (&self.outbound, "<outbound>"),
             (&self.inbox, "<inbox>"),
             (&self.key, "<key>"),
+            (&self.group, "<group>"),
+            (&self.member, "<member>"),
+            (&self.approved, "<approved>"),
+            (&self.rejected, "<rejected>"),
         ]
         .into_iter()
         .fold(text.to_owned(), |text, (id, role)| text.replace(id.as_str(), role))
@@ -350,7 +407,22 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
     )
     .await;
     let deploy = created(&ours, "/v1/keys", json!({"name": "deploy", "scopes": ["write"]})).await;
+    // An activity-only group that approves joins, with a member and two pending requests.
+    let group = json!({"inbox_id": our_inbox, "group_id": "our-group", "subject": "Our group",
+                       "self_member": "+4915100009", "members": [{"member_id": "+4915100010"}],
+                       "settings": {"join_approval": true, "activity_only": true}});
+    let group = created(&ours, "/v1/groups", group).await["conversation_id"].as_str().expect("a group").to_owned();
+    let (approved, rejected) = (Uuid::now_v7().to_string(), Uuid::now_v7().to_string());
+    let mut group_head = 0;
+    for (member, request) in [("+4915100011", &approved), ("+4915100012", &rejected)] {
+        let ask = json!({"member_id": member, "request_id": request});
+        group_head = position(&created(&ours, &format!("/v1/conversations/{group}/join-requests"), ask).await);
+    }
     let ids = Ids {
+        group,
+        member: "+4915100010".into(),
+        approved,
+        rejected,
         conversation: our_conversation.clone(),
         inbound: inbound["message_id"].as_str().expect("a message id").to_owned(),
         outbound: sent["message_id"].as_str().expect("a message id").to_owned(),
@@ -358,7 +430,7 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
         key: deploy["key_id"].as_str().expect("a key id").to_owned(),
     };
     let mut our_version = sent["version"].as_i64().expect("a version");
-    let mut head = position(&sent);
+    let mut head = position(&sent).max(group_head);
     let our_keys = call(&ours, "GET", "/v1/keys", None).await.body["keys"].clone();
     // Whatever names or shows something of ours.
     let mut ours_marks: Vec<String> = vec![
@@ -396,6 +468,17 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
         (into_ours.status, into_ours.body.to_string().replace(&our_inbox, "<inbox>")),
         (into_nothing.status, into_nothing.body.to_string().replace(&ghost_inbox, "<inbox>")),
         "our inbox looks to them like one that does not exist"
+    );
+    // So does a group on our inbox.
+    let group_on =
+        |inbox: &str| json!({"inbox_id": inbox, "group_id": "our-group", "subject": "x", "self_member": "+1"});
+    let group_on_ours = send(&theirs, "POST", "/v1/groups", &[], Some(&group_on(&our_inbox))).await;
+    let group_on_nothing = send(&theirs, "POST", "/v1/groups", &[], Some(&group_on(&ghost_inbox))).await;
+    assert!(!group_on_ours.status.is_success(), "a group on our inbox from their key: {}", group_on_ours.body);
+    assert_eq!(
+        (group_on_ours.status, group_on_ours.body.to_string().replace(&our_inbox, "<inbox>")),
+        (group_on_nothing.status, group_on_nothing.body.to_string().replace(&ghost_inbox, "<inbox>")),
+        "a group on our inbox looks to them like one on an inbox that does not exist"
     );
     // An inbox with our inbox's id does not replace or rename ours.
     let hijack = json!({"inbox_id": our_inbox, "name": "Hijacked", "channel_type": "whatsapp"});
@@ -458,7 +541,7 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
             assert_eq!(whole_log(&t.engine).await.len(), before, "{what} with their key and ours wrote nothing");
         }
     }
-    assert_eq!(walked, 19, "every by-id route of DOMAIN.md's table is walked");
+    assert_eq!(walked, 32, "every by-id route of DOMAIN.md's table is walked");
 
     // Their lists hold their things and nothing of ours.
     let min = head.to_string();

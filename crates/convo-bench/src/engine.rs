@@ -1,20 +1,20 @@
-//! The engine end to end: the gateway in this process on a real TCP port (wired like `convo
-//! serve`), HTTP clients with keep-alive sending messages to random conversations, and, under
-//! the heaviest load, how long an acknowledged command takes to show in the inbox query.
+//! The engine end to end: HTTP clients with keep-alive sending messages to random
+//! conversations through the server under test, and, under the heaviest load, how long an
+//! acknowledged command takes to show in the inbox query.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use convo_domain::SystemClock;
-use convo_gateway::GatewayConfig;
-use convo_store::{Backend, Engine, ReadModels, Scope, Tenancy};
+use convo_store::{Backend, Scope, Tenancy};
 use convo_store_postgres::PostgresBackend;
 use futures::StreamExt;
 use serde_json::{Value, json};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::Settings;
+use crate::server::{Server, caught_up};
 use crate::stats::Latencies;
 
 /// How often a lag probe asks whether its write is visible.
@@ -42,47 +42,88 @@ pub struct LagResult {
     pub latencies: Latencies,
 }
 
-/// The gateway's address, a write key, the conversations, and the read models to wait for.
-struct Target {
-    http: reqwest::Client,
-    base: String,
-    key: String,
-    conversations: Vec<Uuid>,
+/// The gateway's address, a write key, its workspace, the inbox and the conversations.
+pub struct Target {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub key: String,
+    pub workspace_id: Uuid,
+    pub inbox_id: String,
+    pub conversations: Vec<Uuid>,
+}
+
+impl Target {
+    /// A workspace with a write key in the server's database, one SMS inbox (the window never
+    /// closes) and `conversations` conversations, each opened by an inbound message.
+    pub async fn prepare(pool: &PgPool, base: &str, conversations: usize) -> anyhow::Result<Self> {
+        let tenancy = Tenancy::new(PostgresBackend::new(pool.clone()).sql());
+        let workspace = tenancy.create_workspace("bench").await.context("creating the workspace")?;
+        let key =
+            tenancy.create_key(workspace.workspace_id, "bench", &[Scope::Write]).await.context("creating a key")?;
+        let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().context("an HTTP client")?;
+        let mut target = Target {
+            http,
+            base: base.to_owned(),
+            key: key.token,
+            workspace_id: workspace.workspace_id,
+            inbox_id: String::new(),
+            conversations: Vec::new(),
+        };
+        let inbox = target.post("/v1/inboxes", &json!({"name": "bench", "channel_type": "sms"})).await?;
+        target.inbox_id = inbox["inbox_id"].as_str().context("the inbox answer has no inbox_id")?.to_owned();
+        let target_ref = &target;
+        let opened: Vec<anyhow::Result<Uuid>> = futures::stream::iter(0..conversations)
+            .map(|i| async move { target_ref.open_conversation(&format!("+4917{i:08}")).await })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        target.conversations = opened.into_iter().collect::<anyhow::Result<_>>()?;
+        Ok(target)
+    }
+
+    /// A new conversation with `contact`, opened by an inbound message.
+    pub async fn open_conversation(&self, contact: &str) -> anyhow::Result<Uuid> {
+        let body = json!({"inbox_id": self.inbox_id, "contact_id": contact, "sent_at": chrono::Utc::now(),
+                          "content": {"type": "text", "body": "hello"}});
+        let answer = self.post("/v1/inbound-messages", &body).await?;
+        Ok(answer["conversation_id"].as_str().context("no conversation_id")?.parse()?)
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let answer = self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.key).json(body).send().await?;
+        let status = answer.status();
+        let text = answer.text().await?;
+        anyhow::ensure!(status.is_success(), "POST {path} answered {status}: {text}");
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    /// `GET path`: the parsed answer; anything but 200 is an error.
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let answer = self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.key).send().await?;
+        let status = answer.status();
+        let text = answer.text().await?;
+        anyhow::ensure!(status == reqwest::StatusCode::OK, "GET {path} answered {status}: {text}");
+        Ok(serde_json::from_str(&text)?)
+    }
 }
 
 /// One measurement per entry of `settings.clients`; the lag is sampled at the largest.
-pub async fn run(url: &str, settings: &Settings, duration: Duration) -> anyhow::Result<(Vec<EngineResult>, LagResult)> {
-    let pool = convo_store_postgres::connect(url, settings.db_pool).await.context("connecting the engine")?;
-    convo_store_postgres::migrate(&pool).await.context("migrating the engine's database")?;
-    let backend = PostgresBackend::new(pool);
-    let read = Arc::new(ReadModels::new(&backend));
-    let engine = Arc::new(Engine::new(backend, Arc::new(SystemClock)));
-    let mut runners = read.spawn(&engine.log);
-    runners.extend(engine.backend.relay_commits(engine.log.notifier()));
-
-    let tenancy = Tenancy::new(engine.backend.sql());
-    let workspace = tenancy.create_workspace("bench").await.context("creating the workspace")?;
-    let key = tenancy.create_key(workspace.workspace_id, "bench", &[Scope::Write]).await.context("creating a key")?;
-    let config = GatewayConfig { rate_limit: None, ..GatewayConfig::default() };
-    let router = convo_gateway::router(engine.clone(), read.clone(), &config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding a port")?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
-
-    let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().context("an HTTP client")?;
-    let mut target = Target { http, base, key: key.token, conversations: Vec::new() };
-    target.conversations = seed(&target, settings.conversations).await?;
-    caught_up(&engine, &read).await?;
-
+pub async fn run(
+    target: &Arc<Target>,
+    pool: &PgPool,
+    server: &mut Server,
+    settings: &Settings,
+    duration: Duration,
+) -> anyhow::Result<(Vec<EngineResult>, LagResult)> {
+    caught_up(pool, server, CATCH_UP).await?;
     let heaviest = settings.clients.iter().copied().max().unwrap_or(1);
-    let target = Arc::new(target);
     let mut results = Vec::with_capacity(settings.clients.len());
     let mut lag = LagResult { clients: heaviest, ..LagResult::default() };
     let mut lag_taken = false;
     for &n in &settings.clients {
         let probe_every = (n == heaviest && !lag_taken).then_some(settings.lag_every);
         lag_taken |= probe_every.is_some();
-        let (result, level_lag) = level(&target, n, duration, probe_every).await?;
+        let (result, level_lag) = level(target, n, duration, probe_every).await?;
         eprintln!(
             "engine  {n:>3} clients: {:>8.0} cmd/s, p50 {:.2} ms, p99 {:.2} ms",
             result.per_second(),
@@ -95,61 +136,13 @@ pub async fn run(url: &str, settings: &Settings, duration: Duration) -> anyhow::
             lag.latencies.extend(level_lag.latencies);
         }
         // The next level starts with the read models idle, not folding this one's backlog.
-        caught_up(&engine, &read).await?;
+        caught_up(pool, server, CATCH_UP).await?;
     }
-
-    server.abort();
-    for runner in runners {
-        runner.abort();
-    }
-    engine.backend.pool().close().await;
     Ok((results, lag))
 }
 
-/// One inbox (SMS: the window never closes) and `n` conversations, each opened by an inbound message.
-async fn seed(target: &Target, n: usize) -> anyhow::Result<Vec<Uuid>> {
-    let inbox = post(target, "/v1/inboxes", &json!({"name": "bench", "channel_type": "sms"})).await?;
-    let inbox_id = inbox["inbox_id"].as_str().context("the inbox answer has no inbox_id")?.to_owned();
-    let conversations: Vec<anyhow::Result<Uuid>> = futures::stream::iter(0..n)
-        .map(|i| {
-            let body = json!({"inbox_id": inbox_id, "contact_id": format!("+4917{i:08}"), "sent_at": chrono::Utc::now(),
-                              "content": {"type": "text", "body": "hello"}});
-            async move {
-                let answer = post(target, "/v1/inbound-messages", &body).await?;
-                let id = answer["conversation_id"].as_str().context("no conversation_id")?;
-                Ok(id.parse()?)
-            }
-        })
-        .buffer_unordered(16)
-        .collect()
-        .await;
-    conversations.into_iter().collect()
-}
-
-async fn post(target: &Target, path: &str, body: &Value) -> anyhow::Result<Value> {
-    let answer = target.http.post(format!("{}{path}", target.base)).bearer_auth(&target.key).json(body).send().await?;
-    let status = answer.status();
-    let text = answer.text().await?;
-    anyhow::ensure!(status.is_success(), "POST {path} answered {status}: {text}");
-    Ok(serde_json::from_str(&text)?)
-}
-
-/// Waits until every read model has folded the log to its head.
-async fn caught_up(engine: &Engine<PostgresBackend>, read: &ReadModels<PostgresBackend>) -> anyhow::Result<()> {
-    let head = engine.log.head().await.context("reading the log's head")?;
-    let statuses = [&read.inbox_status, &read.timeline_status, &read.inboxes_status, &read.unread_status];
-    let give_up = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Some(error) = statuses.iter().find_map(|s| s.error()) {
-            anyhow::bail!("a read model stopped: {error}");
-        }
-        if statuses.iter().all(|s| s.position() >= head) {
-            return Ok(());
-        }
-        anyhow::ensure!(Instant::now() < give_up, "the read models did not reach the log's head in 120 s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+/// The longest the read models may take to fold what a level wrote.
+const CATCH_UP: Duration = Duration::from_secs(120);
 
 async fn level(
     target: &Arc<Target>,

@@ -1,17 +1,25 @@
-//! `convo-bench`: measures, against one PostgreSQL in one run, the raw single-row INSERT limit,
-//! the engine's send-message commands over HTTP at the same concurrencies, projection lag under
-//! the heaviest load, and the process's peak memory; prints a Markdown table (docs/BENCHMARKS.md).
+//! `convo-bench`: measures, against one PostgreSQL in one run, the raw single-row INSERT limit;
+//! the engine's send-message commands over HTTP at the same concurrencies, and projection lag
+//! under the heaviest load; queries with many conversations loaded; command latency on one
+//! conversation with a long history; the server's peak memory; and read-model rebuilds from a
+//! 1M-event log beside the raw read of that log. Prints Markdown (docs/BENCHMARKS.md).
 
 mod engine;
 mod limit;
+mod queries;
+mod rebuild;
+mod scaling;
 mod scratch;
+mod seed;
+mod server;
 mod stats;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 
 /// Settings: defaults in code < environment < flags.
 #[derive(Debug, Clone, Parser)]
@@ -20,6 +28,17 @@ struct Settings {
     /// A database on the server to benchmark; scratch databases are created beside it and dropped.
     #[arg(long, env = "CONVO_BENCH_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     database_url: String,
+    /// What to measure (default: all).
+    #[arg(long, value_delimiter = ',', default_value = "limit,engine,queries,scaling,rebuild")]
+    sections: Vec<Section>,
+    /// The `convo` binary to run as the server (`convo serve`, out of process, so its peak memory
+    /// is its own). Default: `convo` beside this binary (target/release/convo); with --smoke or
+    /// --in-process and no value, the gateway runs inside the benchmark's process instead.
+    #[arg(long, env = "CONVO_BENCH_SERVER")]
+    server_bin: Option<PathBuf>,
+    /// Run the gateway inside the benchmark's process (its memory figure then includes the clients).
+    #[arg(long)]
+    in_process: bool,
     /// Concurrent clients, one measurement per value.
     #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
     clients: Vec<usize>,
@@ -36,12 +55,33 @@ struct Settings {
     /// The engine's connection pool (`convo serve`'s default).
     #[arg(long, default_value_t = 16)]
     db_pool: u32,
-    /// Also write the Markdown table to this file.
+    /// Conversations loaded for the query measurements.
+    #[arg(long, default_value_t = 100_000)]
+    query_conversations: u32,
+    /// Requests per query measured.
+    #[arg(long, default_value_t = 300)]
+    query_samples: usize,
+    /// Events the scaling conversation is driven to.
+    #[arg(long, default_value_t = 10_000)]
+    scaling_events: u64,
+    /// Commands compared at the start and at the end of the scaling run.
+    #[arg(long, default_value_t = 500)]
+    scaling_window: usize,
+    /// Also write the Markdown to this file.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// A tiny run for CI (1 and 2 clients, 1 s, 20 conversations); any failure exits non-zero.
+    /// A tiny run for CI (every section, small); any failure exits non-zero.
     #[arg(long)]
     smoke: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Section {
+    Limit,
+    Engine,
+    Queries,
+    Scaling,
+    Rebuild,
 }
 
 impl Settings {
@@ -51,6 +91,10 @@ impl Settings {
             self.duration_secs = 1.0;
             self.conversations = 20;
             self.lag_every = 5;
+            self.query_conversations = 500;
+            self.query_samples = 20;
+            self.scaling_events = 300;
+            self.scaling_window = 50;
         }
         self
     }
@@ -58,14 +102,47 @@ impl Settings {
     fn duration(&self) -> anyhow::Result<Duration> {
         Duration::try_from_secs_f64(self.duration_secs).context("--duration-secs must be a positive number")
     }
+
+    fn wants(&self, section: Section) -> bool {
+        self.sections.contains(&section)
+    }
+
+    /// The server binary, or None for the gateway in this process.
+    fn server_bin(&self) -> anyhow::Result<Option<PathBuf>> {
+        if let Some(bin) = &self.server_bin {
+            return Ok(Some(bin.clone()));
+        }
+        if self.smoke || self.in_process {
+            return Ok(None);
+        }
+        let beside = std::env::current_exe()?.with_file_name("convo");
+        anyhow::ensure!(
+            beside.exists(),
+            "no server binary at {}: build it (cargo build --release -p convo-cli), pass --server-bin, or --in-process",
+            beside.display()
+        );
+        Ok(Some(beside))
+    }
 }
 
 /// What one concurrency level measured.
 #[derive(Debug)]
 pub struct Row {
     clients: usize,
-    limit: limit::LimitResult,
-    engine: engine::EngineResult,
+    limit: Option<limit::LimitResult>,
+    engine: Option<engine::EngineResult>,
+}
+
+/// Everything one run measured.
+#[derive(Debug, Default)]
+pub struct Report {
+    rows: Vec<Row>,
+    lag: Option<engine::LagResult>,
+    queries: Option<queries::QueriesResult>,
+    scaling: Option<scaling::ScalingResult>,
+    /// Peak RSS in KiB, and whose.
+    memory: Option<(Option<u64>, String)>,
+    rebuild: Option<rebuild::RebuildResult>,
 }
 
 #[tokio::main]
@@ -77,37 +154,98 @@ async fn main() -> anyhow::Result<()> {
         settings.conversations > 0 && settings.lag_every > 0,
         "--conversations and --lag-every must be > 0"
     );
+    let server_bin = settings.server_bin()?;
+    let mut report = Report::default();
 
-    let limit_db = scratch::ScratchDb::create(&settings.database_url, "limit").await?;
-    let limits = limit::run(&limit_db.url, &settings.clients, duration).await;
-    limit_db.drop_db().await;
-    let limits = limits?;
+    let limits = if settings.wants(Section::Limit) {
+        let db = scratch::ScratchDb::create(&settings.database_url, "limit").await?;
+        let limits = limit::run(&db.url, &settings.clients, duration).await;
+        db.drop_db().await;
+        Some(limits?)
+    } else {
+        None
+    };
 
-    let engine_db = scratch::ScratchDb::create(&settings.database_url, "engine").await?;
-    let engines = engine::run(&engine_db.url, &settings, duration).await;
-    engine_db.drop_db().await;
-    let (engines, lag) = engines?;
-
-    let rows: Vec<Row> = settings
+    let mut engines = None;
+    if [Section::Engine, Section::Queries, Section::Scaling].iter().any(|s| settings.wants(*s)) {
+        let db = scratch::ScratchDb::create(&settings.database_url, "engine").await?;
+        let served = served(&db.url, &settings, server_bin.as_ref(), duration, &mut report).await;
+        db.drop_db().await;
+        engines = served?;
+    }
+    let mut limits = limits.map(Vec::into_iter);
+    let mut engines = engines.map(Vec::into_iter);
+    report.rows = settings
         .clients
         .iter()
-        .zip(limits)
-        .zip(engines)
-        .map(|((&clients, limit), engine)| Row { clients, limit, engine })
+        .map(|&clients| Row {
+            clients,
+            limit: limits.as_mut().and_then(Iterator::next),
+            engine: engines.as_mut().and_then(Iterator::next),
+        })
         .collect();
-    let peak_rss = stats::peak_rss_kib();
-    let table = stats::markdown(&rows, &lag, peak_rss, duration, settings.conversations);
-    println!("{table}");
-    if let Some(path) = &settings.out {
-        std::fs::write(path, &table).with_context(|| format!("writing {}", path.display()))?;
+
+    if settings.wants(Section::Rebuild) {
+        let db = scratch::ScratchDb::create(&settings.database_url, "rebuild").await?;
+        let rebuilt = rebuild::run(&db.url, settings.smoke.then_some(20)).await;
+        db.drop_db().await;
+        report.rebuild = Some(rebuilt?);
     }
 
-    let failures: usize = rows.iter().map(|r| r.limit.errors + r.engine.errors).sum::<usize>() + lag.errors;
+    let markdown = stats::markdown(&report, &settings, duration);
+    println!("{markdown}");
+    if let Some(path) = &settings.out {
+        std::fs::write(path, &markdown).with_context(|| format!("writing {}", path.display()))?;
+    }
+
+    let failures: usize = report
+        .rows
+        .iter()
+        .map(|r| r.limit.as_ref().map_or(0, |l| l.errors) + r.engine.as_ref().map_or(0, |e| e.errors))
+        .sum::<usize>()
+        + report.lag.as_ref().map_or(0, |l| l.errors);
     anyhow::ensure!(failures == 0, "{failures} request(s) failed (see the table and the messages above)");
     anyhow::ensure!(
-        rows.iter().all(|r| r.limit.transactions > 0 && r.engine.latencies.count() > 0),
+        report.rows.iter().all(|r| r.limit.as_ref().is_none_or(|l| l.transactions > 0)
+            && r.engine.as_ref().is_none_or(|e| e.latencies.count() > 0)),
         "a level did nothing"
     );
-    anyhow::ensure!(lag.latencies.count() > 0, "no projection-lag sample was taken");
+    anyhow::ensure!(report.lag.as_ref().is_none_or(|l| l.latencies.count() > 0), "no projection-lag sample was taken");
     Ok(())
+}
+
+/// The sections that need the server: engine and lag, queries, scaling, then its peak memory.
+async fn served(
+    url: &str,
+    settings: &Settings,
+    server_bin: Option<&PathBuf>,
+    duration: Duration,
+    report: &mut Report,
+) -> anyhow::Result<Option<Vec<engine::EngineResult>>> {
+    let pool = convo_store_postgres::connect(url, 4).await.context("connecting to the engine's database")?;
+    convo_store_postgres::migrate(&pool).await.context("migrating the engine's database")?;
+    let mut server = server::Server::start(url, server_bin, settings.db_pool).await?;
+    let result = async {
+        let target = Arc::new(engine::Target::prepare(&pool, server.base(), settings.conversations).await?);
+        let mut engines = None;
+        if settings.wants(Section::Engine) {
+            let (results, lag) = engine::run(&target, &pool, &mut server, settings, duration).await?;
+            engines = Some(results);
+            report.lag = Some(lag);
+        }
+        if settings.wants(Section::Queries) {
+            let result =
+                queries::run(&target, &pool, &mut server, settings.query_conversations, settings.query_samples).await?;
+            report.queries = Some(result);
+        }
+        if settings.wants(Section::Scaling) {
+            report.scaling = Some(scaling::run(&target, settings.scaling_events, settings.scaling_window).await?);
+        }
+        report.memory = Some((server.peak_rss_kib(), server.describe()));
+        anyhow::Ok(engines)
+    }
+    .await;
+    server.stop().await;
+    pool.close().await;
+    result
 }

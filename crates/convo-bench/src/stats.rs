@@ -3,8 +3,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::Row;
-use crate::engine::LagResult;
+use crate::{Report, Settings};
 
 /// Every observed latency of one measurement.
 #[derive(Debug, Default)]
@@ -35,61 +34,189 @@ impl Latencies {
     }
 }
 
-/// The process's peak resident set (VmHWM), in KiB, if /proc says.
-pub fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+fn ms(l: &Latencies) -> String {
+    format!("{:.2} / {:.2}", l.percentile_ms(50.0), l.percentile_ms(99.0))
 }
 
-pub fn markdown(
-    rows: &[Row],
-    lag: &LagResult,
-    peak_rss: Option<u64>,
-    duration: Duration,
-    conversations: usize,
-) -> String {
+fn rate(n: u64, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64().max(1e-9)
+}
+
+fn check(met: bool) -> &'static str {
+    if met { "yes" } else { "**no**" }
+}
+
+pub fn markdown(report: &Report, settings: &Settings, duration: Duration) -> String {
     let mut t = String::new();
-    let secs = duration.as_secs_f64();
+    let mut targets: Vec<(String, String, &str)> = Vec::new();
+    if report.rows.iter().any(|r| r.limit.is_some() || r.engine.is_some()) {
+        engine_table(&mut t, report, settings, duration, &mut targets);
+    }
+    if let Some(q) = &report.queries {
+        let _ = writeln!(t, "### Queries with {} conversations loaded\n", q.conversations);
+        let _ = writeln!(
+            t,
+            "{} events ({} conversations: started + one inbound message) appended with SQL in {:.1} s; the \
+             server's read models folded them in {:.1} s ({:.0} events/s per read model, all running together). \
+             One request at a time, {} each, latency as the HTTP client sees it:\n",
+            q.events,
+            settings.query_conversations,
+            q.append.as_secs_f64(),
+            q.catch_up.as_secs_f64(),
+            rate(q.events, q.catch_up),
+            settings.query_samples,
+        );
+        let _ = writeln!(t, "| query | p50 / p99 ms |");
+        let _ = writeln!(t, "| --- | ---: |");
+        for (name, latencies) in &q.queries {
+            let _ = writeln!(t, "| `{name}` | {} |", ms(latencies));
+        }
+        let _ = writeln!(t);
+        if let Some((_, list)) = q.queries.first() {
+            let p99 = list.percentile_ms(99.0);
+            targets.push(("inbox list p99 < 10 ms".into(), format!("{p99:.2} ms"), check(p99 < 10.0)));
+        }
+    }
+    if let Some(s) = &report.scaling {
+        let n = settings.scaling_window;
+        let _ = writeln!(t, "### Scaling: one conversation driven to {} events\n", s.events);
+        let _ = writeln!(t, "One client, send-message commands one after another on the same conversation:\n");
+        let _ = writeln!(t, "| commands | p50 / p99 ms |");
+        let _ = writeln!(t, "| --- | ---: |");
+        let _ = writeln!(t, "| first {n} | {} |", ms(&s.first));
+        let _ = writeln!(t, "| last {n} | {} |", ms(&s.last));
+        let p50 = s.last.percentile_ms(50.0) / s.first.percentile_ms(50.0);
+        let p99 = s.last.percentile_ms(99.0) / s.first.percentile_ms(99.0);
+        let _ = writeln!(t, "\nLast / first: p50 × {p50:.2}, p99 × {p99:.2}.\n");
+        targets.push(("scaling flat within 20 % (last / first p50)".into(), format!("× {p50:.2}"), check(p50 <= 1.2)));
+    }
+    if let Some((kib, whose)) = &report.memory {
+        let mib = kib.map(|k| k as f64 / 1024.0);
+        let shown = mib.map_or_else(|| "unknown".to_owned(), |m| format!("{m:.0} MiB"));
+        let _ = writeln!(t, "### Server memory\n");
+        let _ = writeln!(t, "Peak RSS (VmHWM) of {whose}, after the sections above: **{shown}**.\n");
+        targets.push((
+            "server peak RSS < 256 MB".into(),
+            shown,
+            check(mib.is_some_and(|m| m * 1024.0 * 1024.0 < 256e6)),
+        ));
+    }
+    if let Some(r) = &report.rebuild {
+        let _ = writeln!(t, "### Rebuild from a {}-event log\n", r.events);
+        let _ = writeln!(
+            t,
+            "Log: {}, loaded and vacuumed in {:.1} s. Each read model is rebuilt with `ReadModels::rebuild` \
+             (what `convo projections rebuild` runs), one after another:\n",
+            r.source,
+            r.load.as_secs_f64()
+        );
+        let _ = writeln!(t, "| what | seconds | events/s |");
+        let _ = writeln!(t, "| --- | ---: | ---: |");
+        let _ = writeln!(
+            t,
+            "| raw read, bare SQL: `COPY (SELECT … ORDER BY global_position) TO STDOUT` ({:.0} MB) | {:.2} | {:.0} |",
+            r.copy_bytes as f64 / 1e6,
+            r.copy.as_secs_f64(),
+            rate(r.events, r.copy)
+        );
+        let _ = writeln!(
+            t,
+            "| raw read, store path: `EventLog::read_to_head` (pages of 5000, decoded) | {:.2} | {:.0} |",
+            r.store_read.as_secs_f64(),
+            rate(r.events, r.store_read)
+        );
+        let mut total = Duration::ZERO;
+        for (name, folded, took) in &r.models {
+            total += *took;
+            let _ = writeln!(t, "| rebuild `{name}` | {:.2} | {:.0} |", took.as_secs_f64(), rate(*folded, *took));
+        }
+        let all = rate(r.events, total);
+        let _ = writeln!(
+            t,
+            "| all {} read models (log events / total time) | {:.2} | {all:.0} |\n",
+            r.models.len(),
+            total.as_secs_f64()
+        );
+        let slowest = r.models.iter().map(|(_, f, d)| rate(*f, *d)).fold(f64::INFINITY, f64::min);
+        targets.push((
+            "rebuild ≥ 200 000 events/s (slowest read model; all together)".into(),
+            format!("{slowest:.0}; {all:.0}"),
+            check(slowest >= 200_000.0),
+        ));
+    }
+    if !targets.is_empty() {
+        let _ = writeln!(t, "### Against the targets\n");
+        let _ = writeln!(t, "| target | measured | met |");
+        let _ = writeln!(t, "| --- | ---: | :---: |");
+        for (target, measured, met) in targets {
+            let _ = writeln!(t, "| {target} | {measured} | {met} |");
+        }
+    }
+    t
+}
+
+fn engine_table(
+    t: &mut String,
+    report: &Report,
+    settings: &Settings,
+    duration: Duration,
+    targets: &mut Vec<(String, String, &'static str)>,
+) {
+    let dash = || "–".to_owned();
+    let _ = writeln!(t, "### Engine vs. the raw INSERT limit\n");
     let _ = writeln!(
         t,
         "| clients | limit: INSERT tx/s | limit p50 / p99 ms | engine: send-message cmd/s | engine p50 / p99 ms | engine / limit | errors |"
     );
     let _ = writeln!(t, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for r in rows {
-        let (limit, engine) = (r.limit.per_second(), r.engine.per_second());
+    let mut heaviest = None;
+    for r in &report.rows {
+        let limit = r.limit.as_ref().map(|l| l.per_second());
+        let engine = r.engine.as_ref().map(|e| e.per_second());
+        let ratio = limit.zip(engine).map(|(l, e)| e / l);
         let _ = writeln!(
             t,
-            "| {} | {:.0} | {:.2} / {:.2} | {:.0} | {:.2} / {:.2} | {:.1} % | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} |",
             r.clients,
-            limit,
-            r.limit.latencies.percentile_ms(50.0),
-            r.limit.latencies.percentile_ms(99.0),
-            engine,
-            r.engine.latencies.percentile_ms(50.0),
-            r.engine.latencies.percentile_ms(99.0),
-            100.0 * engine / limit,
-            r.limit.errors + r.engine.errors,
+            limit.map_or_else(dash, |l| format!("{l:.0}")),
+            r.limit.as_ref().map_or_else(dash, |l| ms(&l.latencies)),
+            engine.map_or_else(dash, |e| format!("{e:.0}")),
+            r.engine.as_ref().map_or_else(dash, |e| ms(&e.latencies)),
+            ratio.map_or_else(dash, |x| format!("{:.1} %", 100.0 * x)),
+            r.limit.as_ref().map_or(0, |l| l.errors) + r.engine.as_ref().map_or(0, |e| e.errors),
         );
+        heaviest = Some((r.clients, ratio));
     }
     let _ = writeln!(t);
+    if let Some((clients, Some(ratio))) = heaviest {
+        targets.push((
+            format!("engine ≥ 0.8 × the INSERT limit at {clients} clients"),
+            format!("{ratio:.2} ×"),
+            check(ratio >= 0.8),
+        ));
+    }
+    if let Some(lag) = &report.lag {
+        let p99 = lag.latencies.percentile_ms(99.0);
+        let _ = writeln!(
+            t,
+            "Projection lag at {} clients (command acknowledged -> visible in GET /v1/conversations/{{id}}, \
+             {} samples, polled every {} ms): p50 {:.1} ms, p99 {p99:.1} ms{}.",
+            lag.clients,
+            lag.latencies.count(),
+            crate::engine::LAG_POLL.as_millis(),
+            lag.latencies.percentile_ms(50.0),
+            if lag.errors > 0 { format!(", {} failed", lag.errors) } else { String::new() },
+        );
+        targets.push((
+            format!("projection lag p99 < 100 ms at {} clients", lag.clients),
+            format!("{p99:.1} ms"),
+            check(p99 < 100.0),
+        ));
+    }
     let _ = writeln!(
         t,
-        "Projection lag at {} clients (command acknowledged -> visible in GET /v1/conversations/{{id}}, \
-         {} samples, polled every {} ms): p50 {:.1} ms, p99 {:.1} ms{}.",
-        lag.clients,
-        lag.latencies.count(),
-        crate::engine::LAG_POLL.as_millis(),
-        lag.latencies.percentile_ms(50.0),
-        lag.latencies.percentile_ms(99.0),
-        if lag.errors > 0 { format!(", {} failed", lag.errors) } else { String::new() },
+        "Each level runs {} s; the engine's clients send to {} conversations at random.\n",
+        duration.as_secs_f64(),
+        settings.conversations
     );
-    let rss = peak_rss.map_or_else(|| "unknown".to_owned(), |kib| format!("{:.0} MiB", kib as f64 / 1024.0));
-    let _ = writeln!(
-        t,
-        "Peak RSS of the benchmark process (gateway, engine, projections and HTTP clients in one process): {rss}."
-    );
-    let _ =
-        writeln!(t, "Each level runs {secs} s; the engine's clients send to {conversations} conversations at random.");
-    t
 }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use convo_store::{Backend, LogEvent, SqlStore, SqlValue, Statement, StoreError};
+use convo_store::{Backend, LogEvent, LogFilter, SqlStore, SqlValue, Statement, StoreError};
 use convo_store_postgres::{PgSql, PostgresBackend};
 use convo_store_sqlite::{SqliteBackend, SqliteSql};
 use cqrs_es::Aggregate;
@@ -62,6 +62,12 @@ impl Backend for AnyBackend {
     }
     async fn read_log(&self, after: i64, limit: usize, workspace: Option<&str>) -> Result<Vec<LogEvent>, StoreError> {
         both!(self, b => b.read_log(after, limit, workspace).await)
+    }
+    async fn read_log_filtered(&self, after: i64, limit: usize, f: &LogFilter) -> Result<Vec<LogEvent>, StoreError> {
+        both!(self, b => b.read_log_filtered(after, limit, f).await)
+    }
+    async fn count_log_filtered(&self, after: i64, filter: &LogFilter) -> Result<u64, StoreError> {
+        both!(self, b => b.count_log_filtered(after, filter).await)
     }
     async fn aggregate_events(&self, t: &str, id: &str, after: i64, limit: usize) -> Result<Vec<LogEvent>, StoreError> {
         both!(self, b => b.aggregate_events(t, id, after, limit).await)

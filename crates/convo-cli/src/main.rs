@@ -2,6 +2,7 @@
 //! code, then environment variables, then flags (clap reads both).
 
 mod backend;
+mod inspect;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -70,6 +71,13 @@ enum Command {
         #[command(subcommand)]
         command: ProjectionsCommand,
     },
+    /// Export the global log to JSON Lines or Apache Parquet (docs/EXPORT.md).
+    Export(convo_export::ExportArgs),
+    /// Look at one aggregate's history.
+    Inspect {
+        #[command(subcommand)]
+        command: inspect::InspectCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -114,7 +122,8 @@ struct LimitSettings {
     /// Requests per second per API key (0: no limit); bursts of twice that are allowed.
     #[arg(long, env = "CONVO_RATE_LIMIT_PER_SEC", default_value_t = 1000)]
     rate_limit_per_sec: u32,
-    /// Events a live-stream client may have pending before it is disconnected.
+    /// Events a live-stream client may have pending; one whose buffer stays full for 2 s is
+    /// disconnected.
     #[arg(long, env = "CONVO_STREAM_BUFFER", default_value_t = 1024)]
     stream_buffer: usize,
 }
@@ -205,6 +214,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Keys { command } => keys(backend, command).await,
         Command::Events { command: EventsCommand::Tail { after, no_follow } } => tail(backend, after, no_follow).await,
         Command::Projections { command } => projections(backend, command).await,
+        Command::Export(args) => {
+            let log = convo_store::EventLog::new(backend, convo_store::LogNotifier::default());
+            convo_export::run(&log, &args).await.map(|_| ()).map_err(Into::into)
+        }
+        Command::Inspect { command } => inspect::run(backend, command).await,
     }
 }
 
@@ -314,7 +328,7 @@ async fn projections(backend: backend::AnyBackend, command: ProjectionsCommand) 
     match command {
         ProjectionsCommand::Status => {
             let head = engine.log.head().await?;
-            println!("{:<10} {:>20} {:>12}", "read model", "checkpoint", "events behind");
+            println!("{:<14} {:>20} {:>12}", "read model", "checkpoint", "events behind");
             for (name, checkpoint) in read.checkpoints().await? {
                 let behind = sql
                     .scalar(
@@ -323,7 +337,7 @@ async fn projections(backend: backend::AnyBackend, command: ProjectionsCommand) 
                     )
                     .await?
                     .unwrap_or(0);
-                println!("{name:<10} {checkpoint:>20} {behind:>12}");
+                println!("{name:<14} {checkpoint:>20} {behind:>12}");
             }
             println!("log head: {head}");
         }

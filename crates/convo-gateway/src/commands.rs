@@ -5,10 +5,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use convo_domain::Conversation;
 use convo_domain::conversation::{ConversationAction, ConversationKind, ConversationStatus, DeliveryFailure};
 use convo_domain::inbox::{InboxAction, InboxCommand};
 use convo_domain::{Actor, ChannelPolicy, ChannelType, ConversationCommand, DeliveryStatus, MessageContent};
-use convo_store::Backend;
+use convo_store::{Backend, Committed};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -26,6 +27,12 @@ pub struct CommandResponse {
     pub inbox_id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_id: Option<Uuid>,
+    /// A group join request that now waits for an admin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<Uuid>,
+    /// A group's invite code after rotating it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invite_code: Option<String>,
     /// The aggregate's version after the command.
     pub version: usize,
     /// Global position of the last event written (or of the latest event, when the command
@@ -33,14 +40,42 @@ pub struct CommandResponse {
     pub position: Option<i64>,
 }
 
-type Answer = Result<(StatusCode, Json<CommandResponse>), ApiError>;
+pub(crate) type Answer = Result<(StatusCode, Json<CommandResponse>), ApiError>;
 
 /// The actor of a command that names none: the API itself.
-fn api_actor() -> Actor {
+pub(crate) fn api_actor() -> Actor {
     Actor::system("api")
 }
 
-async fn execute<B: Backend>(
+/// Runs a conversation command.
+pub(crate) async fn run<B: Backend>(
+    state: &AppState<B>,
+    workspace_id: Uuid,
+    conversation_id: Uuid,
+    actor: Actor,
+    action: ConversationAction,
+) -> Result<Committed<Conversation>, ApiError> {
+    let meta = command_metadata(workspace_id, action.name());
+    let command = ConversationCommand { workspace_id, actor, action };
+    Ok(state.engine.conversations.execute(&conversation_id.to_string(), command, &meta).await?)
+}
+
+impl CommandResponse {
+    /// The answer for a conversation command that committed.
+    pub(crate) fn of(conversation_id: Uuid, committed: &Committed<Conversation>) -> Self {
+        Self {
+            conversation_id: Some(conversation_id),
+            inbox_id: None,
+            message_id: None,
+            request_id: None,
+            invite_code: None,
+            version: committed.version,
+            position: committed.position,
+        }
+    }
+}
+
+pub(crate) async fn execute<B: Backend>(
     state: &AppState<B>,
     workspace_id: Uuid,
     conversation_id: Uuid,
@@ -49,22 +84,10 @@ async fn execute<B: Backend>(
     status: StatusCode,
     message_id: Option<Uuid>,
 ) -> Answer {
-    let name = action.name();
-    let meta = command_metadata(workspace_id, name);
-    let command = ConversationCommand { workspace_id, actor, action };
-    let committed = state.engine.conversations.execute(&conversation_id.to_string(), command, &meta).await?;
+    let committed = run(state, workspace_id, conversation_id, actor, action).await?;
     // A repeat that changed nothing (the same inbound message again) created nothing.
     let status = if committed.events.is_empty() && status == StatusCode::CREATED { StatusCode::OK } else { status };
-    Ok((
-        status,
-        Json(CommandResponse {
-            conversation_id: Some(conversation_id),
-            inbox_id: None,
-            message_id,
-            version: committed.version,
-            position: committed.position,
-        }),
-    ))
+    Ok((status, Json(CommandResponse { message_id, ..CommandResponse::of(conversation_id, &committed) })))
 }
 
 /// Connect a channel account as an inbox.
@@ -115,6 +138,8 @@ pub async fn create_inbox<B: Backend>(
             conversation_id: None,
             inbox_id: Some(inbox_id),
             message_id: None,
+            request_id: None,
+            invite_code: None,
             version: committed.version,
             position: committed.position,
         }),
@@ -162,6 +187,8 @@ pub async fn delete_inbox<B: Backend>(
             conversation_id: None,
             inbox_id: Some(inbox_id),
             message_id: None,
+            request_id: None,
+            invite_code: None,
             version: committed.version,
             position: committed.position,
         }),
@@ -196,6 +223,10 @@ pub struct InboundMessage {
     /// ahead of the server's clock, or `validation`.
     pub sent_at: DateTime<Utc>,
     pub content: MessageContent,
+    /// Member ids the message mentions (group messages only), as the channel reported them.
+    #[serde(default)]
+    #[schema(value_type = Vec<convo_domain::text::Id>, max_items = 256)]
+    pub mentions: Vec<String>,
 }
 
 /// Record an inbound message (connectors): finds or creates the thread's conversation.
@@ -240,6 +271,7 @@ pub async fn receive_inbound<B: Backend>(
         sent_at: body.sent_at,
         content: body.content,
         sender: body.sender,
+        mentions: body.mentions,
     };
     execute(&state, ws, conversation_id, actor, action, StatusCode::CREATED, Some(message_id)).await
 }
@@ -253,6 +285,11 @@ pub struct SendMessage {
     pub message_id: Option<Uuid>,
     pub actor: Actor,
     pub content: MessageContent,
+    /// Members to mention (group conversations only): each must be a current member, or
+    /// `mentionNotMember`. Stored as member ids, so a renamed member still resolves.
+    #[serde(default)]
+    #[schema(value_type = Vec<convo_domain::text::Id>, max_items = 256)]
+    pub mentions: Vec<String>,
 }
 
 /// Send a message as an agent or a bot, within the messaging window.
@@ -266,7 +303,7 @@ pub struct SendMessage {
         (status = 201, description = "The message is accepted for delivery (`MessageSent` published to connectors)", body = CommandResponse),
         (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
         (status = 409, description = "`conflict`: the `message_id` is already used in this conversation", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`messagingWindowClosed` (with `forActor`, `expiresAt`): outside the window only templates may be sent; `inboxRequired`: the inbox is missing or deleted; `unsupportedChannel` (with `channel`, `content_type`): the channel cannot carry this content; `validation`", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`messagingWindowClosed` (with `forActor`, `expiresAt`): outside the window only templates may be sent; `inboxRequired`: the inbox is missing or deleted; `unsupportedChannel` (with `channel`, `content_type`): the channel cannot carry this content; in groups, `groupLeft`: the inbox has left the group, `announceOnly`: only admins send and the inbox is not one, `activityOnly`: the group keeps no messages, `mentionNotMember` (with `member_id`): a mention is not a current member; `validation`", body = ApiError, content_type = "application/problem+json"),
     ),
     security(("apiKey" = ["write"])),
 )]
@@ -277,7 +314,7 @@ pub async fn send_message<B: Backend>(
     ApiJson(body): ApiJson<SendMessage>,
 ) -> Answer {
     let message_id = body.message_id.unwrap_or_else(Uuid::now_v7);
-    let action = ConversationAction::SendMessage { message_id, content: body.content };
+    let action = ConversationAction::SendMessage { message_id, content: body.content, mentions: body.mentions };
     execute(&state, ws, conversation_id, body.actor, action, StatusCode::CREATED, Some(message_id)).await
 }
 
@@ -553,8 +590,10 @@ bodiless! {
 pub struct MarkRead {
     #[schema(value_type = convo_domain::text::Id)]
     pub user_id: String,
-    /// The last message the user has read.
-    pub message_id: Uuid,
+    /// The last message the user has read; absent: everything so far (the latest message and,
+    /// in an activity-only group, its latest activity, which clears the unread dot).
+    #[serde(default)]
+    pub message_id: Option<Uuid>,
 }
 
 /// Move a user's read marker forward to a message.
@@ -565,7 +604,7 @@ pub struct MarkRead {
     params(("conversation_id" = Uuid, Path, description = "The conversation")),
     request_body = MarkRead,
     responses(
-        (status = 200, description = "The user's read marker is at the message (never moves back)", body = CommandResponse),
+        (status = 200, description = "The user's read marker is at the message, or at the latest one and the latest activity (never moves back)", body = CommandResponse),
         (status = 404, description = "`notFound`: no such conversation, or no such message in it (`message_id`)", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`validation`: a field is invalid (`field` names it)", body = ApiError, content_type = "application/problem+json"),
     ),

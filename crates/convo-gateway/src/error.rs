@@ -168,6 +168,20 @@ impl From<ConversationError> for ApiError {
                     .with("channel", channel)
                     .with("content_type", content)
             }
+            E::NotAGroup => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "notAGroup", detail),
+            E::GroupExists => Self::new(StatusCode::CONFLICT, "conflict", detail),
+            E::GroupLeft => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "groupLeft", detail),
+            E::AnnounceOnly => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "announceOnly", detail),
+            E::ActivityOnly => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "activityOnly", detail),
+            E::NotGroupAdmin => Self::new(StatusCode::FORBIDDEN, "notGroupAdmin", detail),
+            E::CreatorProtected => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "creatorProtected", detail),
+            E::MentionNotMember(member) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "mentionNotMember", detail).with("member_id", member)
+            }
+            E::JoinApprovalRequired => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "joinApprovalRequired", detail),
+            E::InviteLinkRevoked => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "inviteLinkRevoked", detail),
+            E::MemberNotFound(member) => Self::not_found(detail).with("member_id", member),
+            E::JoinRequestNotFound(id) => Self::not_found(detail).with("request_id", id),
             E::Validation { field, reason } => Self::validation(&field, reason),
             E::Lookup(reason) => {
                 tracing::error!(%reason, "lookup failed");

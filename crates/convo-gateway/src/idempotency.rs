@@ -34,7 +34,14 @@ pub(crate) fn command_metadata(workspace: Uuid, command: &str) -> std::collectio
 }
 
 /// Events whose command answers 201 Created.
-const CREATING_EVENTS: [&str; 4] = ["InboxCreated", "ConversationStarted", "InboundMessageReceived", "MessageSent"];
+const CREATING_EVENTS: [&str; 6] = [
+    "InboxCreated",
+    "ConversationStarted",
+    "InboundMessageReceived",
+    "MessageSent",
+    "GroupCreated",
+    "GroupJoinRequested",
+];
 
 pub(crate) async fn idempotent<B: Backend>(State(state): State<AppState<B>>, request: Request, next: Next) -> Response {
     // Commands only (an unsupported method goes on to its 405).
@@ -152,6 +159,11 @@ fn recovered(events: &[LogEvent]) -> StoredResponse {
         serde_json::json!({ id_field: last.aggregate_id, "version": last.sequence, "position": last.position });
     if let Some(message_id) = events.iter().find_map(|e| e.payload.get("message_id")) {
         body["message_id"] = message_id.clone();
+    }
+    for (event_type, field) in [("GroupJoinRequested", "request_id"), ("GroupInviteLinkRotated", "invite_code")] {
+        if let Some(value) = events.iter().filter(|e| e.event_type == event_type).find_map(|e| e.payload.get(field)) {
+            body[field] = value.clone();
+        }
     }
     let created = events.iter().any(|e| CREATING_EVENTS.contains(&e.event_type.as_str()));
     StoredResponse { status: if created { 201 } else { 200 }, body }

@@ -2,10 +2,12 @@
 //! the store, and maps every outcome to a response; business rules live in the domain.
 //! Only this crate knows HTTP.
 
+mod analytics;
 mod auth;
 mod commands;
 mod error;
 mod extract;
+mod groups;
 mod idempotency;
 mod keys;
 mod observe;
@@ -38,8 +40,11 @@ pub struct GatewayConfig {
     pub request_timeout: Duration,
     /// Per-key rate limit; `None` for none.
     pub rate_limit: Option<RateLimit>,
-    /// Events a live-stream client may have pending before it is disconnected as too slow.
+    /// Events a live-stream client may have pending.
     pub stream_buffer: usize,
+    /// How long a live-stream client's buffer may stay full before it is disconnected as too
+    /// slow (a client still reading its catch-up is not slow).
+    pub stream_slow_after: Duration,
     /// How often an idle live stream sends a heartbeat.
     pub stream_heartbeat: Duration,
     /// Turns `true` when the server shuts down: live streams end, so a graceful shutdown only
@@ -57,6 +62,7 @@ impl Default for GatewayConfig {
                 burst: NonZeroU32::new(2000).expect("non-zero"),
             }),
             stream_buffer: 1024,
+            stream_slow_after: Duration::from_secs(2),
             stream_heartbeat: Duration::from_secs(15),
             shutdown: None,
         }
@@ -96,7 +102,12 @@ pub fn router<B: Backend>(engine: Arc<Engine<B>>, read: Arc<ReadModels<B>>, conf
     // its request died.
     let lease = i64::try_from((config.request_timeout + Duration::from_secs(30)).as_millis()).unwrap_or(i64::MAX);
     let idempotency = Arc::new(Idempotency::new(engine.backend.sql(), lease));
-    let hub = Arc::new(stream::StreamHub::new(config.stream_buffer, config.stream_heartbeat, config.shutdown.clone()));
+    let hub = Arc::new(stream::StreamHub::new(
+        config.stream_buffer,
+        config.stream_slow_after,
+        config.stream_heartbeat,
+        config.shutdown.clone(),
+    ));
     let state = AppState { engine, read, tenancy, idempotency, limiter, hub, body_limit: config.body_limit };
     metrics_handle();
     Router::new()
@@ -130,7 +141,9 @@ async fn timeout(
 
 /// The `/v1` routes, behind authentication.
 fn api<B: Backend>(state: AppState<B>) -> Router<AppState<B>> {
+    use analytics::*;
     use commands::*;
+    use groups::*;
     use keys::*;
     use queries::*;
     // Idempotency inside authentication (it needs the workspace), on the handlers only, so an
@@ -139,6 +152,8 @@ fn api<B: Backend>(state: AppState<B>) -> Router<AppState<B>> {
     let c = |handlers: axum::routing::MethodRouter<AppState<B>>| handlers.route_layer(idempotent.clone());
     let conversation = "/v1/conversations/{conversation_id}";
     let message = "/v1/conversations/{conversation_id}/messages/{message_id}";
+    let member = "/v1/conversations/{conversation_id}/members/{member_id}";
+    let request = "/v1/conversations/{conversation_id}/join-requests/{request_id}";
     Router::new()
         .route("/v1/keys", c(post(create_key::<B>).get(list_keys::<B>)))
         .route("/v1/keys/{key_id}", c(delete(revoke_key::<B>)))
@@ -151,6 +166,7 @@ fn api<B: Backend>(state: AppState<B>) -> Router<AppState<B>> {
         .route("/v1/users/{user_id}/unread-summary", c(get(unread_summary::<B>)))
         .route(&format!("{conversation}/events"), c(get(conversation_events::<B>)))
         .route(&format!("{conversation}/window"), c(get(get_window::<B>)))
+        .route(&format!("{conversation}/response-times"), c(get(response_times::<B>)))
         .route(conversation, c(get(get_conversation::<B>)))
         .route(&format!("{conversation}/messages"), c(post(send_message::<B>).get(list_messages::<B>)))
         .route(&format!("{message}/status"), c(post(record_status::<B>)))
@@ -162,6 +178,16 @@ fn api<B: Backend>(state: AppState<B>) -> Router<AppState<B>> {
         .route(&format!("{conversation}/unarchive"), c(post(unarchive::<B>)))
         .route(&format!("{conversation}/read"), c(post(mark_read::<B>)))
         .route(&format!("{conversation}/status"), c(post(change_status::<B>)))
+        .route("/v1/groups", c(post(create_group::<B>)))
+        .route(&format!("{conversation}/members"), c(post(add_members::<B>).get(list_members::<B>)))
+        .route(member, c(patch(update_member::<B>).delete(remove_member::<B>)))
+        .route(&format!("{conversation}/group"), c(patch(update_group::<B>)))
+        .route(&format!("{conversation}/join-requests"), c(post(request_to_join::<B>).get(list_join_requests::<B>)))
+        .route(&format!("{request}/approve"), c(post(approve_join_request::<B>)))
+        .route(&format!("{request}/reject"), c(post(reject_join_request::<B>)))
+        .route(&format!("{conversation}/invite-link/rotate"), c(post(rotate_invite_link::<B>)))
+        .route(&format!("{conversation}/leave"), c(post(leave_group::<B>)))
+        .route(&format!("{conversation}/activity"), c(post(record_activity::<B>)))
         // Authentication around everything, unsupported methods (405) included.
         .route_layer(axum::middleware::from_fn_with_state(state, auth::authenticate::<B>))
 }

@@ -59,7 +59,7 @@ impl<S: Send + Sync> FromRequestParts<S> for MinPositionHeader {
 }
 
 /// A parameter that must be 0 or more (a position or a sequence).
-fn not_negative(field: &str, value: Option<i64>) -> Result<Option<i64>, ApiError> {
+pub(crate) fn not_negative(field: &str, value: Option<i64>) -> Result<Option<i64>, ApiError> {
     match value {
         Some(v) if v < 0 => Err(ApiError::validation(field, "must be 0 or more")),
         other => Ok(other),
@@ -67,7 +67,10 @@ fn not_negative(field: &str, value: Option<i64>) -> Result<Option<i64>, ApiError
 }
 
 /// The consistency token of a query: the `min_position` parameter, else the header.
-fn min_position(parameter: Option<i64>, header: Option<i64>) -> Result<Option<(i64, &'static str)>, ApiError> {
+pub(crate) fn min_position(
+    parameter: Option<i64>,
+    header: Option<i64>,
+) -> Result<Option<(i64, &'static str)>, ApiError> {
     Ok(match not_negative("min_position", parameter)? {
         Some(p) => Some((p, "min_position")),
         None => header.map(|p| (p, MIN_POSITION_HEADER)),
@@ -77,7 +80,7 @@ fn min_position(parameter: Option<i64>, header: Option<i64>) -> Result<Option<(i
 /// Waits until every read model in `models` has folded the log up to the consistency token.
 /// A position beyond the log's head is 422 at once: no command answered it, so no wait would
 /// reach it. One the log has but a read model does not reach in time is 503 `notYetConsistent`.
-async fn consistent<B: Backend>(
+pub(crate) async fn consistent<B: Backend>(
     state: &AppState<B>,
     models: &[&ProjectionStatus],
     token: Option<(i64, &'static str)>,
@@ -262,6 +265,18 @@ pub async fn list_conversations<B: Backend>(
     Ok(Json(ConversationPage { items, next_cursor }))
 }
 
+/// The parameters of a query that takes only the consistency token.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyParams {
+    /// Consistency token: wait (bounded) until the read models reach this global position, e.g. a
+    /// command's `position`; one beyond the log's head is 422. The `X-Convo-Min-Position` header
+    /// is an alternative.
+    #[param(minimum = 0)]
+    pub min_position: Option<i64>,
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -271,6 +286,13 @@ pub struct GetParams {
     /// is an alternative.
     #[param(minimum = 0)]
     pub min_position: Option<i64>,
+    /// Time travel: the conversation as it was at this global position (every event of it at or
+    /// before), folded from its events; not with `at`.
+    #[param(minimum = 0)]
+    pub at_position: Option<i64>,
+    /// Time travel: the conversation as it was at this time (every event the log had recorded
+    /// by then), RFC 3339; not with `at_position`.
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// A conversation as its view shows it: the inbox row plus the window for both actors.
@@ -279,6 +301,21 @@ pub struct ConversationView {
     #[serde(flatten)]
     pub summary: ConversationSummary,
     pub window: Windows,
+    /// Time travel only: a group's members then, with their roles then (the inbox's own member
+    /// first, then admins, then by joining time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<convo_projection_groups::Membership>>,
+    /// Time travel only: the last event folded (the view is as of it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<AsOfEvent>,
+}
+
+/// The last event a time-travel view folded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AsOfEvent {
+    pub position: i64,
+    pub recorded_at: DateTime<Utc>,
+    pub event_type: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -293,17 +330,18 @@ async fn window<B: Backend>(
     state: &AppState<B>,
     summary: &ConversationSummary,
     actor: WindowActor,
+    now: DateTime<Utc>,
 ) -> Result<Window, ApiError> {
     let inbox = state.read.inboxes.get(summary.workspace_id, summary.inbox_id).await?;
     Ok(match inbox {
         Some(inbox) if inbox.deleted_at.is_none() => {
-            inbox.policy.window(actor, summary.last_inbound_at, state.engine.clock.now())
+            inbox.policy.window_of(summary.kind, actor, summary.last_inbound_at, now)
         }
         _ => Window::inbox_required(actor),
     })
 }
 
-async fn conversation<B: Backend>(
+pub(crate) async fn conversation<B: Backend>(
     state: &AppState<B>,
     workspace_id: Uuid,
     conversation_id: Uuid,
@@ -323,8 +361,9 @@ async fn conversation<B: Backend>(
     tag = "conversations",
     params(("conversation_id" = Uuid, Path, description = "The conversation"), GetParams),
     responses(
-        (status = 200, description = "The conversation with its window for agents and bots", body = ConversationView),
-        (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
+        (status = 200, description = "The conversation with its window for agents and bots; with `at_position` or `at`, as it was then (the window as of its last event), with a group's members then", body = ConversationView),
+        (status = 404, description = "`notFound`: no such conversation in this workspace (or none yet at that point)", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation`: a parameter is invalid (`field` names it): both `at_position` and `at`, or a position beyond the log's head", body = ApiError, content_type = "application/problem+json"),
     ),
     security(("apiKey" = ["read"])),
 )]
@@ -336,14 +375,47 @@ pub async fn get_conversation<B: Backend>(
     ApiQuery(p): ApiQuery<GetParams>,
 ) -> Result<Json<ConversationView>, ApiError> {
     let token = min_position(p.min_position, header)?;
+    let as_of = match (not_negative("at_position", p.at_position)?, p.at) {
+        (Some(_), Some(_)) => return Err(ApiError::validation("at", "give at_position or at, not both")),
+        (Some(position), None) => {
+            let head = state.engine.log.head().await?;
+            if position > head {
+                return Err(ApiError::validation(
+                    "at_position",
+                    format!("position {position} is beyond the log's head ({head})"),
+                ));
+            }
+            Some(convo_store::AsOf::Position(position))
+        }
+        (None, Some(at)) => Some(convo_store::AsOf::Time(at)),
+        (None, None) => None,
+    };
     let read = &state.read;
     consistent(&state, &[&read.inbox_status, &read.inboxes_status], token).await?;
-    let summary = conversation(&state, workspace_id, conversation_id).await?;
-    let window = Windows {
-        agent: window(&state, &summary, WindowActor::Agent).await?,
-        bot: window(&state, &summary, WindowActor::Bot).await?,
+    let Some(as_of) = as_of else {
+        let summary = conversation(&state, workspace_id, conversation_id).await?;
+        let now = state.engine.clock.now();
+        let window = Windows {
+            agent: window(&state, &summary, WindowActor::Agent, now).await?,
+            bot: window(&state, &summary, WindowActor::Bot, now).await?,
+        };
+        return Ok(Json(ConversationView { summary, window, members: None, as_of: None }));
     };
-    Ok(Json(ConversationView { summary, window }))
+    let then = convo_store::conversation_at(&state.engine.log, Some(workspace_id), conversation_id, as_of)
+        .await?
+        .ok_or_else(|| ApiError::not_found("conversation not found"))?;
+    let last = then.events.last().ok_or_else(|| ApiError::not_found("conversation not found"))?;
+    // The window as it was when the last event happened (the engine's clock then).
+    let when = last.payload["occurred_at"].as_str().and_then(|t| t.parse().ok()).unwrap_or(last.recorded_at);
+    let summary = then.summary;
+    let window = Windows {
+        agent: window(&state, &summary, WindowActor::Agent, when).await?,
+        bot: window(&state, &summary, WindowActor::Bot, when).await?,
+    };
+    let members = (summary.kind == convo_domain::conversation::ConversationKind::Group).then_some(then.members);
+    let as_of =
+        AsOfEvent { position: last.position, recorded_at: last.recorded_at, event_type: last.event_type.clone() };
+    Ok(Json(ConversationView { summary, window, members, as_of: Some(as_of) }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -382,7 +454,7 @@ pub async fn get_window<B: Backend>(
     let read = &state.read;
     consistent(&state, &[&read.inbox_status, &read.inboxes_status], token).await?;
     let summary = conversation(&state, workspace_id, conversation_id).await?;
-    Ok(Json(window(&state, &summary, p.actor.unwrap_or(WindowActor::Agent)).await?))
+    Ok(Json(window(&state, &summary, p.actor.unwrap_or(WindowActor::Agent), state.engine.clock.now()).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -491,11 +563,28 @@ pub async fn list_messages<B: Backend>(
     }
     let token = min_position(p.min_position, header)?;
     let read = &state.read;
-    consistent(&state, &[&read.inbox_status, &read.timeline_status], token).await?;
+    consistent(&state, &[&read.inbox_status, &read.timeline_status, &read.groups_status], token).await?;
     if read.inbox.get(workspace_id, conversation_id).await?.is_none() {
         return Err(ApiError::not_found("conversation not found"));
     }
     let mut items = read.timeline.page(workspace_id, conversation_id, after, descending, limit + 1).await?;
+    // Mentions are stored as member ids: resolve each to the member's latest name.
+    let mut mentioned: Vec<String> =
+        items.iter().flat_map(|m| m.mentions.iter().map(|x| x.member_id.clone())).collect();
+    if !mentioned.is_empty() {
+        mentioned.sort();
+        mentioned.dedup();
+        let names: std::collections::HashMap<String, Option<String>> = read
+            .groups
+            .latest(workspace_id, conversation_id, &mentioned)
+            .await?
+            .into_iter()
+            .map(|m| (m.member_id, m.display_name))
+            .collect();
+        for mention in items.iter_mut().flat_map(|m| m.mentions.iter_mut()) {
+            mention.display_name = names.get(&mention.member_id).cloned().flatten();
+        }
+    }
     let next = if items.len() > limit as usize {
         items.truncate(limit as usize);
         items.last().map(|m| m.seq)
@@ -600,7 +689,7 @@ pub async fn conversation_events<B: Backend>(
     get,
     path = "/v1/users/{user_id}/unread-summary",
     tag = "read state",
-    params(("user_id" = convo_domain::text::Id, Path, description = "The user whose reads count"), GetParams),
+    params(("user_id" = convo_domain::text::Id, Path, description = "The user whose reads count"), ConsistencyParams),
     responses(
         (status = 200, description = "Unread messages and conversations, per inbox, with a monotonic `version`", body = UnreadSummary),
         (status = 422, description = "`validation`: a parameter is invalid (`field` names it)", body = ApiError, content_type = "application/problem+json"),
@@ -612,7 +701,7 @@ pub async fn unread_summary<B: Backend>(
     Workspace(workspace_id): Workspace,
     MinPositionHeader(header): MinPositionHeader,
     ApiPath(user_id): ApiPath<String>,
-    ApiQuery(p): ApiQuery<GetParams>,
+    ApiQuery(p): ApiQuery<ConsistencyParams>,
 ) -> Result<Json<UnreadSummary>, ApiError> {
     self::user_id(&user_id)?;
     let token = min_position(p.min_position, header)?;

@@ -3,8 +3,9 @@
 //!
 //! One task per gateway follows the global log and broadcasts each event once; each client
 //! first catches up from the log, then follows the broadcast. A client has a bounded buffer: one
-//! that falls behind by more than it is disconnected (and resumes with `Last-Event-ID`), so it
-//! never slows down writers or other clients.
+//! whose buffer stays full for a while (`GatewayConfig::stream_slow_after`), or that falls behind the broadcast's ring, is
+//! disconnected (and resumes with `Last-Event-ID`), so it never slows down writers or other
+//! clients.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Once};
@@ -33,17 +34,32 @@ pub(crate) struct StreamHub {
     start: watch::Sender<Option<i64>>,
     /// Events a client may have pending before it counts as too slow.
     client_buffer: usize,
+    /// How long a client's buffer may stay full before it counts as too slow.
+    slow_after: Duration,
     heartbeat: Duration,
     shutdown: Option<watch::Receiver<bool>>,
 }
 
 impl StreamHub {
-    pub(crate) fn new(client_buffer: usize, heartbeat: Duration, shutdown: Option<watch::Receiver<bool>>) -> Self {
+    pub(crate) fn new(
+        client_buffer: usize,
+        slow_after: Duration,
+        heartbeat: Duration,
+        shutdown: Option<watch::Receiver<bool>>,
+    ) -> Self {
         // The broadcast only has to absorb scheduling hiccups of the clients' forwarding tasks;
         // a client's own pace is bounded by its buffer, so the ring is a few times larger.
         let (sender, _) = broadcast::channel(client_buffer.max(16).saturating_mul(4).max(1024));
         let (start, _) = watch::channel(None);
-        Self { sender, started: Once::new(), start, client_buffer: client_buffer.max(16), heartbeat, shutdown }
+        Self {
+            sender,
+            started: Once::new(),
+            start,
+            client_buffer: client_buffer.max(16),
+            slow_after,
+            heartbeat,
+            shutdown,
+        }
     }
 
     /// The broadcast, once the follower runs (so that catching up from the log afterwards
@@ -178,9 +194,9 @@ pub async fn stream<B: Backend>(
     // and a client with nothing to catch up on is following live from its first byte.
     let first = state.engine.log.read_workspace(&ws.to_string(), after, PAGE).await?;
     let (tx, rx) = mpsc::channel(hub.client_buffer);
-    let shutdown = hub.shutdown.clone();
+    let (shutdown, slow_after) = (hub.shutdown.clone(), hub.slow_after);
     tokio::spawn(async move {
-        let feed = feed(state.engine.log.clone(), ws.to_string(), after, first, live, tx);
+        let feed = feed(state.engine.log.clone(), ws.to_string(), after, first, live, tx, slow_after);
         match shutdown {
             // The stream ends (and its response with it) when the server shuts down.
             Some(mut shutdown) => {
@@ -213,6 +229,7 @@ async fn feed<B: Backend>(
     first: Vec<LogEvent>,
     mut live: broadcast::Receiver<Arc<LogEvent>>,
     tx: mpsc::Sender<Event>,
+    slow_after: Duration,
 ) {
     let _gauge = ClientGauge::new();
     let mut next = Some(first);
@@ -240,14 +257,17 @@ async fn feed<B: Backend>(
         match live.recv().await {
             Ok(event) if event.position > after && event.workspace_id.as_deref() == Some(workspace.as_str()) => {
                 after = event.position;
-                match tx.try_send(sse_event(&event)) {
+                // A full buffer is not yet a slow client: one that just caught up has its buffer
+                // full of the catch-up and is reading it. Only one that takes nothing for a
+                // while is. Waiting here holds up this client alone (the broadcast never waits).
+                match tx.send_timeout(sse_event(&event), slow_after).await {
                     Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
+                    Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
                         tracing::info!(position = after, "stream: slow client disconnected");
                         metrics::counter!("convo_stream_slow_clients_total").increment(1);
                         return;
                     }
-                    Err(mpsc::error::TrySendError::Closed(_)) => return,
+                    Err(mpsc::error::SendTimeoutError::Closed(_)) => return,
                 }
             }
             Ok(_) => {}

@@ -10,7 +10,7 @@ mod read_models;
 pub use read_models::PgSql;
 
 use chrono::{DateTime, Utc};
-use convo_store::{Backend, LogEvent, LogNotifier, StoreError};
+use convo_store::{Backend, LogEvent, LogFilter, LogNotifier, StoreError};
 use cqrs_es::Aggregate;
 use cqrs_es::persist::{PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot};
 use postgres_es::PostgresEventRepository;
@@ -25,7 +25,11 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Opens a pool; fails (does not panic) when the server is unreachable.
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, StoreError> {
-    let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Connection(e.to_string()))?;
+    // Readers of the log wait below the cluster's oldest open transaction (decision 0002): a
+    // transaction left open by a cancelled task must not hold every reader back for long.
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Connection(e.to_string()))?
+        .options([("idle_in_transaction_session_timeout", "10s")]);
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
@@ -84,6 +88,42 @@ fn log_event(row: &sqlx::postgres::PgRow) -> Result<LogEvent, sqlx::Error> {
     })
 }
 
+/// `filter`'s conditions, its values numbered from `$2` in the order [`bind_filter`] binds them.
+fn filter_sql(filter: &LogFilter) -> String {
+    let conditions = [
+        (filter.workspace.is_some(), "workspace_id ="),
+        (filter.until_position.is_some(), "global_position <="),
+        (filter.since.is_some(), "recorded_at >="),
+        (filter.until.is_some(), "recorded_at <"),
+        (!filter.event_types.is_empty(), "event_type = ANY"),
+    ];
+    let used = conditions.iter().filter(|(used, _)| *used).map(|(_, condition)| condition);
+    used.zip(2..).map(|(condition, n)| format!(" AND {condition} (${n})")).collect()
+}
+
+fn bind_filter<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    filter: &'q LogFilter,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let mut query = query;
+    if let Some(w) = &filter.workspace {
+        query = query.bind(w);
+    }
+    if let Some(p) = filter.until_position {
+        query = query.bind(p);
+    }
+    if let Some(t) = filter.since {
+        query = query.bind(t);
+    }
+    if let Some(t) = filter.until {
+        query = query.bind(t);
+    }
+    if !filter.event_types.is_empty() {
+        query = query.bind(&filter.event_types);
+    }
+    query
+}
+
 impl Backend for PostgresBackend {
     type Sql = read_models::PgSql;
 
@@ -125,6 +165,31 @@ impl Backend for PostgresBackend {
         }
         let rows = query.fetch_all(&self.pool).await.map_err(map_sqlx)?;
         rows.iter().map(log_event).collect::<Result<_, _>>().map_err(map_sqlx)
+    }
+
+    async fn read_log_filtered(
+        &self,
+        after: i64,
+        limit: usize,
+        filter: &LogFilter,
+    ) -> Result<Vec<LogEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {LOG_COLUMNS} FROM events
+              WHERE global_position > $1
+                AND global_position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)
+                {}
+              ORDER BY global_position
+              LIMIT {limit}",
+            filter_sql(filter)
+        );
+        let rows = bind_filter(sqlx::query(&sql).bind(after), filter).fetch_all(&self.pool).await.map_err(map_sqlx)?;
+        rows.iter().map(log_event).collect::<Result<_, _>>().map_err(map_sqlx)
+    }
+
+    async fn count_log_filtered(&self, after: i64, filter: &LogFilter) -> Result<u64, StoreError> {
+        let sql = format!("SELECT count(*) FROM events WHERE global_position > $1 {}", filter_sql(filter));
+        let row = bind_filter(sqlx::query(&sql).bind(after), filter).fetch_one(&self.pool).await.map_err(map_sqlx)?;
+        Ok(u64::try_from(row.try_get::<i64, _>(0).map_err(map_sqlx)?).unwrap_or(0))
     }
 
     async fn aggregate_events(

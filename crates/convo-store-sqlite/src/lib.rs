@@ -11,7 +11,7 @@ mod read_models;
 pub use read_models::SqliteSql;
 
 use chrono::{DateTime, Utc};
-use convo_store::{Backend, LogEvent, StoreError};
+use convo_store::{Backend, LogEvent, LogFilter, StoreError};
 use cqrs_es::Aggregate;
 use cqrs_es::persist::{PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot};
 use serde_json::Value;
@@ -87,6 +87,50 @@ fn log_event(row: &sqlx::sqlite::SqliteRow) -> Result<LogEvent, sqlx::Error> {
     })
 }
 
+/// `filter`'s conditions, its values numbered from `?2` in the order [`bind_filter`] binds them.
+fn filter_sql(filter: &LogFilter) -> String {
+    let conditions = [
+        (filter.workspace.is_some(), "workspace_id = ?"),
+        (filter.until_position.is_some(), "global_position <= ?"),
+        (filter.since.is_some(), "recorded_at >= ?"),
+        (filter.until.is_some(), "recorded_at < ?"),
+        (!filter.event_types.is_empty(), "event_type IN (SELECT value FROM json_each(?))"),
+    ];
+    let used = conditions.iter().filter(|(used, _)| *used).map(|(_, condition)| condition);
+    used.zip(2..).map(|(condition, n)| format!(" AND {}", condition.replace('?', &format!("?{n}")))).collect()
+}
+
+/// A time as `recorded_at` stores it (milliseconds, text), rounded up: stored times are whole
+/// milliseconds, so comparing with the rounded-up time gives the same answer as with the time.
+fn recorded_at_text(t: DateTime<Utc>) -> String {
+    let below_ms = t.timestamp_subsec_nanos() % 1_000_000;
+    let t = if below_ms == 0 { t } else { t + chrono::TimeDelta::nanoseconds(i64::from(1_000_000 - below_ms)) };
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+fn bind_filter<'q>(
+    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    filter: &'q LogFilter,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    let mut query = query;
+    if let Some(w) = &filter.workspace {
+        query = query.bind(w);
+    }
+    if let Some(p) = filter.until_position {
+        query = query.bind(p);
+    }
+    if let Some(t) = filter.since {
+        query = query.bind(recorded_at_text(t));
+    }
+    if let Some(t) = filter.until {
+        query = query.bind(recorded_at_text(t));
+    }
+    if !filter.event_types.is_empty() {
+        query = query.bind(Value::from(filter.event_types.clone()).to_string());
+    }
+    query
+}
+
 impl Backend for SqliteBackend {
     type Sql = read_models::SqliteSql;
 
@@ -123,6 +167,26 @@ impl Backend for SqliteBackend {
         }
         let rows = query.fetch_all(&self.pool).await.map_err(map_sqlx)?;
         rows.iter().map(log_event).collect::<Result<_, _>>().map_err(map_sqlx)
+    }
+
+    async fn read_log_filtered(
+        &self,
+        after: i64,
+        limit: usize,
+        filter: &LogFilter,
+    ) -> Result<Vec<LogEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {LOG_COLUMNS} FROM events WHERE global_position > ?1 {} ORDER BY global_position LIMIT {limit}",
+            filter_sql(filter)
+        );
+        let rows = bind_filter(sqlx::query(&sql).bind(after), filter).fetch_all(&self.pool).await.map_err(map_sqlx)?;
+        rows.iter().map(log_event).collect::<Result<_, _>>().map_err(map_sqlx)
+    }
+
+    async fn count_log_filtered(&self, after: i64, filter: &LogFilter) -> Result<u64, StoreError> {
+        let sql = format!("SELECT count(*) FROM events WHERE global_position > ?1 {}", filter_sql(filter));
+        let row = bind_filter(sqlx::query(&sql).bind(after), filter).fetch_one(&self.pool).await.map_err(map_sqlx)?;
+        Ok(u64::try_from(row.try_get::<i64, _>(0).map_err(map_sqlx)?).unwrap_or(0))
     }
 
     async fn aggregate_events(

@@ -4,10 +4,13 @@
 //! event twice (docs/decisions/0001-aggregate-cache.md), so this drives `handle` and `persist`
 //! itself with the event-store repository and keeps its own versioned cache:
 //! - one async lock per aggregate, so commands on one aggregate in this process never race;
-//! - the cached state is caught up with `get_last_events(version)` before every command, so a
-//!   write by another process is seen and a long history is never replayed twice;
-//! - a conflict (another process won) catches up with the winner's events and decides again, a
-//!   bounded number of times; any other error evicts the entry, so the next command reloads.
+//! - a command is decided on the cached state without reading the store first: the append
+//!   takes the next sequence, which only succeeds if nobody (no other process) wrote after the
+//!   cached version, so a committed decision was made on the latest state;
+//! - a conflict (another process won) catches up with `get_last_events(version)` and decides
+//!   again, a bounded number of times; a decision that writes nothing (a rejection, a repeat)
+//!   proves nothing, so it is made again after a catch-up; a long history is never replayed
+//!   twice; any other error evicts the entry, so the next command reloads.
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
@@ -179,14 +182,24 @@ where
     ) -> Result<Committed<A>, CommandError<A::Error>> {
         let slot = self.slot(id);
         let mut guard = slot.lock().await;
-        let mut attempt = 0;
+        let mut attempt = 1;
+        // Whether the cached state may be decided on without a catch-up (see the module's doc).
+        let mut trust_cache = true;
         loop {
-            attempt += 1;
-            let current = self.catch_up(id, guard.take()).await?;
+            let (current, caught_up) = match guard.take() {
+                Some(cached) if trust_cache => (cached, false),
+                cached => (self.catch_up(id, cached).await?, true),
+            };
             let mut next = current.state.clone();
             let sink = EventSink::default();
             let decided = next.handle(command.clone(), &self.services, &sink).await;
             let events = sink.collect().await;
+            if (decided.is_err() || events.is_empty()) && !caught_up {
+                // Nothing to append, so nothing proves the cache current: read and decide again.
+                *guard = Some(current);
+                trust_cache = false;
+                continue;
+            }
             if let Err(rejection) = decided {
                 *guard = Some(current);
                 return Err(CommandError::Rejected(rejection));
@@ -238,7 +251,9 @@ where
                     tracing::debug!(aggregate = A::TYPE, id, attempt, "conflict, retrying");
                     self.conflicts.fetch_add(1, Ordering::Relaxed);
                     *guard = Some(current);
+                    trust_cache = false;
                     tokio::time::sleep(self.retry.delay(attempt)).await;
+                    attempt += 1;
                 }
                 Err(PersistenceError::OptimisticLockError) => {
                     return Err(CommandError::Contended { attempts: attempt });

@@ -3,7 +3,8 @@
 //! - [`Backend`] is what a database adapter provides on top of cqrs-es's
 //!   `PersistedEventRepository`: the global position of a commit and a reader of the global log.
 //! - [`AggregateStore`] executes commands: a per-aggregate lock and a versioned in-memory cache
-//!   (caught up with `get_last_events`), optimistic-concurrency conflicts retried, and the
+//!   (decided on directly; caught up with `get_last_events` after a conflict, a rejection or a
+//!   no-op), optimistic-concurrency conflicts retried, and the
 //!   version and position of what was written returned to the caller.
 //! - [`Engine`] wires the conversation and inbox stores with their lookup services.
 //! - [`EventLog`] reads and tails the global log in commit order.
@@ -11,6 +12,7 @@
 mod aggregate_store;
 mod engine;
 mod error;
+pub mod history;
 pub mod idempotency;
 mod log;
 mod projector;
@@ -21,11 +23,13 @@ pub mod tenancy;
 pub use aggregate_store::{AggregateStore, Committed, RetryPolicy};
 pub use engine::{DEFAULT_CACHE_CAPACITY, Engine, metadata};
 pub use error::{CommandError, StoreError};
+pub use history::{AsOf, ConversationAt, conversation_at};
 pub use idempotency::{Claim, Idempotency, StoredResponse};
-pub use log::{EventLog, LogEvent, LogNotifier};
+pub use log::{EventLog, LogEvent, LogFilter, LogNotifier};
 pub use projector::{ProjectionStatus, ProjectionStore, ProjectorError, ReadModels, rebuild, run_projection, verify};
 pub use read::{
-    ConversationQuery, Cursor, InboxModel, InboxTable, InboxUnread, InboxesModel, InboxesTable, SortKey, TimelineModel,
+    ConversationQuery, Cursor, GroupsModel, GroupsTable, InboxModel, InboxTable, InboxUnread, InboxesModel,
+    InboxesTable, MemberCursor, ResponseTimes, ResponseTimesModel, ResponseTimesTable, SortKey, TimelineModel,
     TimelineTable, UnreadModel, UnreadSummary, UnreadTable,
 };
 pub use sql::{Checkpoint, SqlStore, SqlTable, SqlValue, Statement, TableStore};
@@ -62,6 +66,47 @@ pub trait Backend: PersistedEventRepository + Clone + Send + Sync + 'static {
         limit: usize,
         workspace: Option<&str>,
     ) -> impl Future<Output = Result<Vec<LogEvent>, StoreError>> + Send;
+
+    /// Up to `limit` events matching `filter` after `after`, in commit order, with
+    /// [`Backend::read_log`]'s guarantee. An empty answer means no match up to the last final
+    /// position. By default `read_log` filtered here; adapters filter in the database.
+    fn read_log_filtered(
+        &self,
+        after: i64,
+        limit: usize,
+        filter: &LogFilter,
+    ) -> impl Future<Output = Result<Vec<LogEvent>, StoreError>> + Send {
+        async move {
+            let mut after = after;
+            loop {
+                let page = self.read_log(after, limit, filter.workspace.as_deref()).await?;
+                let Some(last) = page.last().map(|e| e.position) else { return Ok(page) };
+                let matching: Vec<LogEvent> = page.into_iter().filter(|e| filter.matches(e)).collect();
+                if !matching.is_empty() || filter.until_position.is_some_and(|p| last >= p) {
+                    return Ok(matching);
+                }
+                after = last;
+            }
+        }
+    }
+
+    /// How many committed events after `after` match `filter`. By default counted by reading;
+    /// adapters count in the database.
+    fn count_log_filtered(
+        &self,
+        after: i64,
+        filter: &LogFilter,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        async move {
+            let (mut after, mut count) = (after, 0);
+            loop {
+                let page = self.read_log_filtered(after, 1000, filter).await?;
+                let Some(last) = page.last() else { return Ok(count) };
+                after = last.position;
+                count += page.len() as u64;
+            }
+        }
+    }
 
     /// One aggregate's events after `after_sequence`, in sequence order.
     fn aggregate_events(

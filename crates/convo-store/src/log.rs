@@ -2,12 +2,39 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures::Stream;
 use tokio::sync::watch;
 
 pub use convo_domain::LogEvent;
 
 use crate::{Backend, StoreError};
+
+/// Which events a filtered read of the log returns; the default returns every event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogFilter {
+    /// Only this workspace's events.
+    pub workspace: Option<String>,
+    /// Only events at or below this position.
+    pub until_position: Option<i64>,
+    /// Only events recorded at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only events recorded before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// Only events of these types (empty: all types).
+    pub event_types: Vec<String>,
+}
+
+impl LogFilter {
+    /// Whether `event` passes the filter.
+    pub fn matches(&self, event: &LogEvent) -> bool {
+        self.workspace.as_ref().is_none_or(|w| event.workspace_id.as_ref() == Some(w))
+            && self.until_position.is_none_or(|p| event.position <= p)
+            && self.since.is_none_or(|t| event.recorded_at >= t)
+            && self.until.is_none_or(|t| event.recorded_at < t)
+            && (self.event_types.is_empty() || self.event_types.contains(&event.event_type))
+    }
+}
 
 /// Wakes tailing readers when events are committed: at once for this process's commits, and
 /// for other processes' commits when the backend relays them (LISTEN/NOTIFY on PostgreSQL);
@@ -96,6 +123,31 @@ impl<B: Backend> EventLog<B> {
         limit: usize,
     ) -> Result<Vec<LogEvent>, StoreError> {
         self.backend.read_log(after, limit, Some(workspace_id)).await
+    }
+
+    /// Up to `limit` events matching `filter` after position `after`, in commit order.
+    pub async fn read_filtered(
+        &self,
+        after: i64,
+        limit: usize,
+        filter: &LogFilter,
+    ) -> Result<Vec<LogEvent>, StoreError> {
+        self.backend.read_log_filtered(after, limit, filter).await
+    }
+
+    /// How many events after position `after` match `filter` now.
+    pub async fn count_filtered(&self, after: i64, filter: &LogFilter) -> Result<u64, StoreError> {
+        self.backend.count_log_filtered(after, filter).await
+    }
+
+    /// Waits until every event up to `position` is readable (on PostgreSQL, transactions
+    /// still open below it have ended), so reads bounded by it see all there will ever be.
+    pub async fn settle(&self, position: i64) -> Result<(), StoreError> {
+        // read_log never returns an event while one before it may still become visible.
+        while position > 0 && self.backend.read_log(position - 1, 1, None).await?.is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(())
     }
 
     /// One aggregate's events after `after_sequence`, in sequence order.

@@ -196,6 +196,18 @@ macro_rules! each_model {
                 let ($p, $m, $s) = (convo_projection_unread::UnreadProjection, &$self.unread, &$self.unread_status);
                 $body
             },
+            {
+                let ($p, $m, $s) = (convo_projection_groups::GroupsProjection, &$self.groups, &$self.groups_status);
+                $body
+            },
+            {
+                let ($p, $m, $s) = (
+                    convo_projection_response_times::ResponseTimesProjection,
+                    &$self.response_times,
+                    &$self.response_times_status,
+                );
+                $body
+            },
         ]
     };
 }
@@ -220,6 +232,14 @@ macro_rules! by_name {
                 let ($p, $m) = (convo_projection_unread::UnreadProjection, &$self.unread);
                 $body
             }
+            "groups" => {
+                let ($p, $m) = (convo_projection_groups::GroupsProjection, &$self.groups);
+                $body
+            }
+            "response_times" => {
+                let ($p, $m) = (convo_projection_response_times::ResponseTimesProjection, &$self.response_times);
+                $body
+            }
             other => Err(RunError::Store(StoreError::Database(format!("no read model named {other}")))),
         }
     };
@@ -235,6 +255,10 @@ pub struct ReadModels<B: Backend> {
     pub inboxes_status: Arc<ProjectionStatus>,
     pub unread: crate::UnreadModel<B::Sql>,
     pub unread_status: Arc<ProjectionStatus>,
+    pub groups: crate::GroupsModel<B::Sql>,
+    pub groups_status: Arc<ProjectionStatus>,
+    pub response_times: crate::ResponseTimesModel<B::Sql>,
+    pub response_times_status: Arc<ProjectionStatus>,
     /// Events folded per batch.
     pub batch: usize,
     /// How long a query waits for `min_position` before answering 503.
@@ -252,6 +276,12 @@ impl<B: Backend> ReadModels<B> {
             inboxes_status: ProjectionStatus::new(<convo_projection_inboxes::InboxesProjection as Projection>::NAME),
             unread: crate::UnreadModel::new(backend.sql()),
             unread_status: ProjectionStatus::new(<convo_projection_unread::UnreadProjection as Projection>::NAME),
+            groups: crate::GroupsModel::new(backend.sql()),
+            groups_status: ProjectionStatus::new(<convo_projection_groups::GroupsProjection as Projection>::NAME),
+            response_times: crate::ResponseTimesModel::new(backend.sql()),
+            response_times_status: ProjectionStatus::new(
+                <convo_projection_response_times::ResponseTimesProjection as Projection>::NAME,
+            ),
             batch: 500,
             consistency_wait: Duration::from_secs(5),
         }
@@ -266,7 +296,7 @@ impl<B: Backend> ReadModels<B> {
     }
 
     /// The names of the read models, for the CLI.
-    pub const NAMES: [&'static str; 4] = ["inbox", "timeline", "inboxes", "unread"];
+    pub const NAMES: [&'static str; 6] = ["inbox", "timeline", "inboxes", "unread", "groups", "response_times"];
 
     /// Rebuilds read model `name` from the first event and swaps it in; events folded.
     pub async fn rebuild(

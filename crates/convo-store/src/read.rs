@@ -4,8 +4,12 @@
 use chrono::{DateTime, Utc};
 use convo_domain::ChannelType;
 use convo_domain::conversation::{ConversationKind, ConversationStatus};
+use convo_projection_groups::{GroupKey, GroupRow, GroupsProjection, JoinRequest, Membership};
 use convo_projection_inbox::{ConversationSummary, InboxProjection};
 use convo_projection_inboxes::{InboxView, InboxesProjection};
+use convo_projection_response_times::{
+    ResponseKey, ResponseRow, ResponseSummary, ResponseTime, ResponseTimesProjection,
+};
 use convo_projection_timeline::{MessageKey, TimelineMessage, TimelineProjection};
 use convo_projection_unread::{UnreadKey, UnreadProjection, UnreadRow};
 use uuid::Uuid;
@@ -340,7 +344,7 @@ pub struct UnreadTable;
 impl SqlTable<UnreadProjection> for UnreadTable {
     const TABLE: &'static str = "rm_unread";
     const KEY: &'static [&'static str] = &["conversation_id", "user_id"];
-    const COLUMNS: &'static [&'static str] = &["kind", "workspace_id", "inbox_id", "count"];
+    const COLUMNS: &'static [&'static str] = &["kind", "workspace_id", "inbox_id", "count", "activity_us"];
 
     fn key(key: &UnreadKey) -> Vec<SqlValue> {
         let (conversation, user) = match key {
@@ -355,15 +359,18 @@ impl SqlTable<UnreadProjection> for UnreadTable {
     }
 
     fn columns(row: &UnreadRow) -> Vec<SqlValue> {
-        let (kind, workspace, inbox, count) = match row {
-            UnreadRow::Conversation(c) => ("conversation", c.workspace_id, c.inbox_id, c.inbound_count),
-            UnreadRow::Marker(m) => ("marker", m.workspace_id, m.inbox_id, m.inbound_read),
+        let (kind, workspace, inbox, count, activity) = match row {
+            UnreadRow::Conversation(c) => {
+                ("conversation", c.workspace_id, c.inbox_id, c.inbound_count, c.last_activity_at)
+            }
+            UnreadRow::Marker(m) => ("marker", m.workspace_id, m.inbox_id, m.inbound_read, m.activity_seen_at),
         };
         vec![
             SqlValue::Text(kind.to_owned()),
             SqlValue::Text(workspace.to_string()),
             SqlValue::Text(inbox.to_string()),
             SqlValue::Int(count as i64),
+            SqlValue::Int(activity.map_or(0, |t| t.timestamp_micros())),
         ]
     }
 }
@@ -376,6 +383,9 @@ pub struct UnreadSummary {
     pub total: u64,
     /// Conversations with at least one of them.
     pub conversations: u64,
+    /// Activity-only group conversations with activity the user has not seen: an unread dot
+    /// each (they keep no messages to count).
+    pub activity: u64,
     pub inboxes: Vec<InboxUnread>,
     /// The global position this summary reflects: it never goes down.
     pub version: i64,
@@ -387,6 +397,8 @@ pub struct InboxUnread {
     pub inbox_id: Uuid,
     pub unread: u64,
     pub conversations: u64,
+    /// Activity-only groups with unseen activity.
+    pub activity: u64,
 }
 
 /// The read-state read model on a SQL store.
@@ -397,13 +409,18 @@ impl<S: SqlStore> UnreadModel<S> {
     pub async fn summary(&self, workspace_id: Uuid, user_id: &str) -> Result<UnreadSummary, StoreError> {
         let sql = self.store.sql(
             "SELECT CAST(cp.position AS TEXT) || '|' || COALESCE(u.inbox_id, '') || '|' \
-                    || CAST(COALESCE(u.unread, 0) AS TEXT) || '|' || CAST(COALESCE(u.conversations, 0) AS TEXT)
+                    || CAST(COALESCE(u.unread, 0) AS TEXT) || '|' || CAST(COALESCE(u.conversations, 0) AS TEXT) \
+                    || '|' || CAST(COALESCE(u.activity, 0) AS TEXT)
                FROM projection_checkpoints cp
                LEFT JOIN (
-                   SELECT c.inbox_id AS inbox_id, SUM(c.count - COALESCE(m.count, 0)) AS unread, COUNT(*) AS conversations
+                   SELECT c.inbox_id AS inbox_id,
+                          SUM(CASE WHEN c.count > COALESCE(m.count, 0) THEN c.count - COALESCE(m.count, 0) ELSE 0 END) AS unread,
+                          SUM(CASE WHEN c.count > COALESCE(m.count, 0) THEN 1 ELSE 0 END) AS conversations,
+                          SUM(CASE WHEN c.activity_us > COALESCE(m.activity_us, 0) THEN 1 ELSE 0 END) AS activity
                      FROM rm_unread c
                      LEFT JOIN rm_unread m ON m.conversation_id = c.conversation_id AND m.user_id = {2}
-                    WHERE c.user_id = '' AND c.workspace_id = {1} AND c.count > COALESCE(m.count, 0)
+                    WHERE c.user_id = '' AND c.workspace_id = {1}
+                      AND (c.count > COALESCE(m.count, 0) OR c.activity_us > COALESCE(m.activity_us, 0))
                     GROUP BY c.inbox_id
                ) u ON 1 = 1
               WHERE cp.name = {3}
@@ -415,32 +432,335 @@ impl<S: SqlStore> UnreadModel<S> {
             SqlValue::Text(<UnreadProjection as convo_projection::Projection>::NAME.to_owned()),
         ];
         let corrupt = |line: &str| StoreError::Corrupt(format!("unread summary row {line:?}"));
-        let mut summary =
-            UnreadSummary { user_id: user_id.to_owned(), total: 0, conversations: 0, inboxes: vec![], version: 0 };
+        let mut summary = UnreadSummary {
+            user_id: user_id.to_owned(),
+            total: 0,
+            conversations: 0,
+            activity: 0,
+            inboxes: vec![],
+            version: 0,
+        };
         for line in self.store.text_rows(&sql, &values).await? {
             let parts: Vec<&str> = line.split('|').collect();
-            let [version, inbox, unread, conversations] = parts[..] else { return Err(corrupt(&line)) };
+            let [version, inbox, unread, conversations, activity] = parts[..] else { return Err(corrupt(&line)) };
             summary.version = version.parse().map_err(|_| corrupt(&line))?;
             if inbox.is_empty() {
                 continue;
             }
             let unread: u64 = unread.parse().map_err(|_| corrupt(&line))?;
             let conversations: u64 = conversations.parse().map_err(|_| corrupt(&line))?;
+            let activity: u64 = activity.parse().map_err(|_| corrupt(&line))?;
             summary.total += unread;
             summary.conversations += conversations;
+            summary.activity += activity;
             summary.inboxes.push(InboxUnread {
                 inbox_id: Uuid::parse_str(inbox).map_err(|_| corrupt(&line))?,
                 unread,
                 conversations,
+                activity,
             });
         }
         Ok(summary)
     }
 }
 
+/// `rm_groups`: groups' owners, members' spans and pending join requests.
+pub struct GroupsTable;
+
+impl SqlTable<GroupsProjection> for GroupsTable {
+    const TABLE: &'static str = "rm_groups";
+    const KEY: &'static [&'static str] = &["conversation_id", "kind", "entry_id", "span"];
+    const COLUMNS: &'static [&'static str] =
+        &["workspace_id", "self_rank", "role_rank", "joined_at_us", "since_pos", "until_pos"];
+
+    fn key(key: &GroupKey) -> Vec<SqlValue> {
+        let (conversation, kind, entry, span) = match key {
+            GroupKey::Group(c) => (c, "group", String::new(), 0),
+            GroupKey::Member(c, m) => (c, "member", m.clone(), 0),
+            GroupKey::Past(c, m, since) => (c, "past", m.clone(), *since),
+            GroupKey::Request(c, r) => (c, "request", r.to_string(), 0),
+        };
+        vec![
+            SqlValue::Text(conversation.to_string()),
+            SqlValue::Text(kind.to_owned()),
+            SqlValue::Text(entry),
+            SqlValue::Int(span),
+        ]
+    }
+
+    fn key_of(row: &GroupRow) -> GroupKey {
+        row.key()
+    }
+
+    fn columns(row: &GroupRow) -> Vec<SqlValue> {
+        let (workspace, self_rank, role_rank, joined_at, since, until) = match row {
+            GroupRow::Group(g) => (g.workspace_id, 1, 1, 0, 0, None),
+            GroupRow::Member(m) | GroupRow::Past(m) => (
+                m.workspace_id,
+                i64::from(!m.is_self),
+                i64::from(m.role != convo_domain::conversation::GroupRole::Admin),
+                m.joined_at.timestamp_micros(),
+                m.since_position,
+                m.until_position,
+            ),
+            GroupRow::Request(r) => (r.workspace_id, 1, 1, r.requested_at.timestamp_micros(), r.position, None),
+        };
+        vec![
+            SqlValue::Text(workspace.to_string()),
+            SqlValue::Int(self_rank),
+            SqlValue::Int(role_rank),
+            SqlValue::Int(joined_at),
+            SqlValue::Int(since),
+            // An open span lasts for ever: no NULL, so `until_pos > P` is the whole test.
+            SqlValue::Int(until.unwrap_or(i64::MAX)),
+        ]
+    }
+}
+
+/// Where a members page starts: after the member with these sort values (the inbox's own
+/// member first, then admins, then by joining time and id). Its order is the members' order.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MemberCursor {
+    pub self_rank: i64,
+    pub role_rank: i64,
+    pub joined_at_us: i64,
+    pub member_id: String,
+}
+
+impl MemberCursor {
+    pub fn of(m: &Membership) -> Self {
+        Self {
+            self_rank: i64::from(!m.is_self),
+            role_rank: i64::from(m.role != convo_domain::conversation::GroupRole::Admin),
+            joined_at_us: m.joined_at.timestamp_micros(),
+            member_id: m.member_id.clone(),
+        }
+    }
+
+    /// `m1.` and the values, the member id hex-encoded: opaque to clients, safe in a URL.
+    pub fn encode(&self) -> String {
+        let hex: String = self.member_id.bytes().map(|b| format!("{b:02x}")).collect();
+        format!("m1.{}.{}.{}.{hex}", self.self_rank, self.role_rank, self.joined_at_us)
+    }
+
+    pub fn decode(text: &str) -> Option<Self> {
+        let mut parts = text.strip_prefix("m1.")?.split('.');
+        let self_rank = parts.next()?.parse().ok().filter(|r| (0..=1).contains(r))?;
+        let role_rank = parts.next()?.parse().ok().filter(|r| (0..=1).contains(r))?;
+        let joined_at_us = parts.next()?.parse().ok()?;
+        let hex = parts.next()?;
+        if parts.next().is_some() || hex.is_empty() || hex.len() % 2 != 0 {
+            return None;
+        }
+        let bytes: Option<Vec<u8>> =
+            (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect();
+        let member_id = String::from_utf8(bytes?).ok()?;
+        Some(Self { self_rank, role_rank, joined_at_us, member_id })
+    }
+}
+
+/// The group read model on a SQL store.
+pub type GroupsModel<S> = TableStore<GroupsProjection, GroupsTable, S>;
+
+impl<S: SqlStore> GroupsModel<S> {
+    /// A page of a group's members: the current ones, or those at `at_position` with their role
+    /// then; the inbox's own member first, then admins, then by joining time.
+    pub async fn members(
+        &self,
+        workspace_id: Uuid,
+        conversation_id: Uuid,
+        at_position: Option<i64>,
+        after: Option<&MemberCursor>,
+        limit: u32,
+    ) -> Result<Vec<Membership>, StoreError> {
+        let mut values = vec![SqlValue::Text(conversation_id.to_string()), SqlValue::Text(workspace_id.to_string())];
+        let mut sql = String::from("SELECT row FROM rm_groups WHERE conversation_id = {1} AND workspace_id = {2} AND ");
+        match at_position {
+            None => sql.push_str("kind = 'member'"),
+            Some(p) => {
+                values.push(SqlValue::Int(p));
+                sql.push_str("kind IN ('member', 'past') AND since_pos <= {3} AND until_pos > {3}");
+            }
+        }
+        if let Some(c) = after {
+            let n = values.len();
+            sql.push_str(&format!(
+                " AND (self_rank, role_rank, joined_at_us, entry_id) > ({{{}}}, {{{}}}, {{{}}}, {{{}}})",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4
+            ));
+            values.extend([
+                SqlValue::Int(c.self_rank),
+                SqlValue::Int(c.role_rank),
+                SqlValue::Int(c.joined_at_us),
+                SqlValue::Text(c.member_id.clone()),
+            ]);
+        }
+        values.push(SqlValue::Int(i64::from(limit)));
+        sql.push_str(&format!(" ORDER BY self_rank, role_rank, joined_at_us, entry_id LIMIT {{{}}}", values.len()));
+        let rows = self.select(&self.store.sql(&sql), &values).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| match r {
+                GroupRow::Member(m) | GroupRow::Past(m) => Some(m),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// A group's pending join requests, oldest first.
+    pub async fn join_requests(
+        &self,
+        workspace_id: Uuid,
+        conversation_id: Uuid,
+    ) -> Result<Vec<JoinRequest>, StoreError> {
+        let sql = self.store.sql(
+            "SELECT row FROM rm_groups WHERE conversation_id = {1} AND workspace_id = {2} AND kind = 'request' \
+             ORDER BY since_pos",
+        );
+        let values = [SqlValue::Text(conversation_id.to_string()), SqlValue::Text(workspace_id.to_string())];
+        let rows = self.select(&sql, &values).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| match r {
+                GroupRow::Request(r) => Some(r),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The latest membership of each of `member_ids` in a group (current, else the last one
+    /// that ended): what a mention of them resolves to, whatever they are called now.
+    pub async fn latest(
+        &self,
+        workspace_id: Uuid,
+        conversation_id: Uuid,
+        member_ids: &[String],
+    ) -> Result<Vec<Membership>, StoreError> {
+        let mut found: std::collections::BTreeMap<String, Membership> = std::collections::BTreeMap::new();
+        for chunk in member_ids.chunks(100) {
+            let placeholders: Vec<String> = (0..chunk.len()).map(|i| self.store.placeholder(i + 3)).collect();
+            let sql = format!(
+                "SELECT row FROM rm_groups WHERE conversation_id = {} AND workspace_id = {} \
+                 AND kind IN ('member', 'past') AND entry_id IN ({})",
+                self.store.placeholder(1),
+                self.store.placeholder(2),
+                placeholders.join(", ")
+            );
+            let mut values =
+                vec![SqlValue::Text(conversation_id.to_string()), SqlValue::Text(workspace_id.to_string())];
+            values.extend(chunk.iter().map(|m| SqlValue::Text(m.clone())));
+            for row in self.select(&sql, &values).await? {
+                let (GroupRow::Member(m) | GroupRow::Past(m)) = row else { continue };
+                let newer = |old: &Membership| match (old.until_position, m.until_position) {
+                    (None, _) => false,
+                    (Some(_), None) => true,
+                    (Some(a), Some(b)) => b > a,
+                };
+                if found.get(&m.member_id).is_none_or(newer) {
+                    found.insert(m.member_id.clone(), m);
+                }
+            }
+        }
+        Ok(found.into_values().collect())
+    }
+}
+
+/// `rm_response_times`: per conversation its summary (seq 0) and one row per response (its seq).
+pub struct ResponseTimesTable;
+
+impl SqlTable<ResponseTimesProjection> for ResponseTimesTable {
+    const TABLE: &'static str = "rm_response_times";
+    const KEY: &'static [&'static str] = &["conversation_id", "seq"];
+    const COLUMNS: &'static [&'static str] = &["workspace_id", "inbox_id", "responder", "responded_at_us", "seconds"];
+
+    fn key(key: &ResponseKey) -> Vec<SqlValue> {
+        let (conversation, seq) = match key {
+            ResponseKey::Summary(c) => (c, 0),
+            ResponseKey::Response(c, seq) => (c, *seq),
+        };
+        vec![SqlValue::Text(conversation.to_string()), SqlValue::Int(seq as i64)]
+    }
+
+    fn key_of(row: &ResponseRow) -> ResponseKey {
+        row.key()
+    }
+
+    fn columns(row: &ResponseRow) -> Vec<SqlValue> {
+        let (workspace, inbox, responder, at, seconds) = match row {
+            ResponseRow::Summary(s) => (s.workspace_id, s.inbox_id, String::new(), 0, 0),
+            ResponseRow::Response(r) => {
+                (r.workspace_id, r.inbox_id, name(&r.responder), r.responded_at.timestamp_micros(), r.seconds as i64)
+            }
+        };
+        vec![
+            SqlValue::Text(workspace.to_string()),
+            SqlValue::Text(inbox.to_string()),
+            SqlValue::Text(responder),
+            SqlValue::Int(at),
+            SqlValue::Int(seconds),
+        ]
+    }
+}
+
+/// A conversation's response times: its summary and a page of its responses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseTimes {
+    pub summary: Option<ResponseSummary>,
+    pub responses: Vec<ResponseTime>,
+}
+
+/// The response-time read model on a SQL store.
+pub type ResponseTimesModel<S> = TableStore<ResponseTimesProjection, ResponseTimesTable, S>;
+
+impl<S: SqlStore> ResponseTimesModel<S> {
+    /// A conversation's summary and up to `limit` of its responses after seq `after`, in seq
+    /// order, read in one statement (one snapshot).
+    pub async fn conversation(
+        &self,
+        workspace_id: Uuid,
+        conversation_id: Uuid,
+        after: u64,
+        limit: u32,
+    ) -> Result<ResponseTimes, StoreError> {
+        let sql = self.store.sql(
+            "SELECT row FROM rm_response_times WHERE conversation_id = {1} AND workspace_id = {2} \
+             AND (seq = 0 OR seq > {3}) ORDER BY seq LIMIT {4}",
+        );
+        let values = [
+            SqlValue::Text(conversation_id.to_string()),
+            SqlValue::Text(workspace_id.to_string()),
+            SqlValue::Int(after as i64),
+            // The summary sorts first (seq 0), then the responses.
+            SqlValue::Int(i64::from(limit) + 1),
+        ];
+        let mut found = ResponseTimes { summary: None, responses: vec![] };
+        for row in self.select(&sql, &values).await? {
+            match row {
+                ResponseRow::Summary(s) => found.summary = Some(*s),
+                ResponseRow::Response(r) => found.responses.push(r),
+            }
+        }
+        Ok(found)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_member_cursor_round_trips_any_member_id() {
+        for id in ["+15550100", "120363@g.us", "a.b.c", "ünï"] {
+            let c = MemberCursor { self_rank: 1, role_rank: 0, joined_at_us: -3, member_id: id.into() };
+            assert_eq!(MemberCursor::decode(&c.encode()), Some(c));
+        }
+        for bad in ["", "m1.", "m1.2.0.0.41", "m1.0.0.0.4", "m1.0.0.x.41", "m2.0.0.0.41", "m1.0.0.0.41.1"] {
+            assert_eq!(MemberCursor::decode(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn every_sort_name_parses() {

@@ -187,6 +187,9 @@ where
     /// Makes this scratch copy the live table, with its checkpoint, in one transaction. A live
     /// runner's next commit then fails its checkpoint guard, and it carries on from here.
     pub async fn swap_in(self) -> Result<(), StoreError> {
+        // The live checkpoint row may not exist yet (no runner ever started on this database):
+        // create it, so the guard below has its one row to move.
+        Checkpoint::new(self.store.clone(), P::NAME).read().await?;
         let live = T::TABLE;
         let guard = (
             self.store.sql(

@@ -2,7 +2,8 @@
 //! (status, archived, assignment, the last message, activity, counts).
 
 use chrono::{DateTime, Utc};
-use convo_domain::conversation::{ConversationChange, ConversationKind, ConversationStatus};
+use convo_domain::conversation::group::info_update;
+use convo_domain::conversation::{ConversationChange, ConversationKind, ConversationStatus, GroupRole, GroupSettings};
 use convo_domain::message::Direction;
 use convo_domain::{ChannelType, ConversationEvent, LogEvent, MessageContent};
 use convo_projection::{Projection, Rows};
@@ -38,6 +39,32 @@ pub struct ConversationSummary {
     /// The conversation's version (its last event's sequence) and that event's global position.
     pub version: i64,
     pub position: i64,
+    /// Group conversations only: the group's metadata and settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupInfo>,
+}
+
+/// What a group conversation's view shows of the group (its members: `GET …/members`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct GroupInfo {
+    /// Absent until the group is recorded (`POST /v1/groups`) when an inbound message started it.
+    pub subject: Option<String>,
+    pub description: Option<String>,
+    pub picture_url: Option<String>,
+    pub settings: GroupSettings,
+    /// The member who created the group.
+    pub creator: Option<String>,
+    /// The inbox's own member.
+    pub self_member: Option<String>,
+    /// The inbox's own member is an admin (it may manage the group and send in announce mode).
+    pub self_is_admin: bool,
+    /// The inbox left or was removed: readable, nothing can be sent.
+    pub left: bool,
+    pub member_count: u64,
+    pub pending_join_requests: u64,
+    pub invite_code: Option<String>,
+    /// Latest activity of an activity-only group (when its last message was sent).
+    pub last_group_activity_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -133,6 +160,7 @@ impl Projection for InboxProjection {
                     inbound_count: 0,
                     version: log.sequence,
                     position: log.position,
+                    group: (kind == ConversationKind::Group).then(GroupInfo::default),
                 },
             );
             return Ok(());
@@ -143,7 +171,10 @@ impl Projection for InboxProjection {
         use ConversationChange as C;
         // Receipts and read markers are not activity: they must not reshuffle an inbox sorted
         // by activity every time a message is delivered or an agent reads.
-        if !matches!(event.change, C::DeliveryStatusRecorded { .. } | C::ReadMarkerMoved { .. }) {
+        if !matches!(
+            event.change,
+            C::DeliveryStatusRecorded { .. } | C::ReadMarkerMoved { .. } | C::ActivitySeen { .. }
+        ) {
             row.last_activity_at = row.last_activity_at.max(at);
         }
         match event.change {
@@ -183,9 +214,80 @@ impl Projection for InboxProjection {
             C::DeliveryStatusRecorded { .. }
             | C::ReactionSet { .. }
             | C::ReactionRemoved { .. }
-            | C::ReadMarkerMoved { .. } => {}
+            | C::ReadMarkerMoved { .. }
+            | C::ActivitySeen { .. } => {}
+            change => {
+                let group = row.group.get_or_insert_with(GroupInfo::default);
+                if let C::GroupActivityRecorded { at, .. } = change {
+                    row.last_activity_at = row.last_activity_at.max(at);
+                }
+                apply_group(group, change);
+            }
         }
         Ok(())
+    }
+}
+
+/// Folds a group event into the view's group part.
+fn apply_group(group: &mut GroupInfo, change: ConversationChange) {
+    use ConversationChange as C;
+    let is_self = |group: &GroupInfo, member: &str| group.self_member.as_deref() == Some(member);
+    match change {
+        C::GroupCreated {
+            subject,
+            description,
+            picture_url,
+            creator,
+            self_member,
+            members,
+            settings,
+            invite_code,
+            ..
+        } => {
+            group.self_is_admin = members.iter().any(|m| m.member_id == self_member && m.role == GroupRole::Admin);
+            group.left = !members.iter().any(|m| m.member_id == self_member);
+            group.member_count = members.len() as u64;
+            group.subject = Some(subject);
+            group.description = description;
+            group.picture_url = picture_url;
+            group.creator = Some(creator);
+            group.self_member = Some(self_member);
+            group.settings = settings;
+            group.invite_code = invite_code;
+        }
+        C::GroupMemberAdded { member_id, role, .. } => {
+            group.member_count += 1;
+            if is_self(group, &member_id) {
+                group.left = false;
+                group.self_is_admin = role == GroupRole::Admin;
+            }
+        }
+        C::GroupMemberRemoved { .. } => group.member_count = group.member_count.saturating_sub(1),
+        C::GroupMemberRoleChanged { member_id, to, .. } if is_self(group, &member_id) => {
+            group.self_is_admin = to == GroupRole::Admin;
+        }
+        C::GroupInfoUpdated { subject, description, picture_url } => {
+            info_update(&mut group.subject, &subject);
+            info_update(&mut group.description, &description);
+            info_update(&mut group.picture_url, &picture_url);
+        }
+        C::GroupSettingsChanged { settings } => group.settings = settings,
+        C::GroupJoinRequested { .. } => group.pending_join_requests += 1,
+        C::GroupJoinRequestResolved { .. } => {
+            group.pending_join_requests = group.pending_join_requests.saturating_sub(1)
+        }
+        C::GroupInviteLinkRotated { invite_code } => group.invite_code = Some(invite_code),
+        C::GroupLeft { member_id, .. } => {
+            if member_id.is_some() {
+                group.member_count = group.member_count.saturating_sub(1);
+            }
+            group.left = true;
+            group.self_is_admin = false;
+        }
+        C::GroupActivityRecorded { at, .. } => {
+            group.last_group_activity_at = Some(group.last_group_activity_at.map_or(at, |t| t.max(at)));
+        }
+        _ => {}
     }
 }
 

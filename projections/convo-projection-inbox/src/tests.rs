@@ -95,6 +95,7 @@ fn text(body: &str) -> MessageContent {
 fn inbound(message_id: Uuid, seq: u64, sent_at: DateTime<Utc>, body: &str) -> ConversationChange {
     // The inbox row does not use inbound_count; any consistent value will do.
     ConversationChange::InboundMessageReceived {
+        mentions: vec![],
         message_id,
         seq,
         inbound_count: seq,
@@ -106,7 +107,7 @@ fn inbound(message_id: Uuid, seq: u64, sent_at: DateTime<Utc>, body: &str) -> Co
 }
 
 fn sent(message_id: Uuid, seq: u64, body: &str) -> ConversationChange {
-    ConversationChange::MessageSent { message_id, seq, inbound_count: seq - 1, content: text(body) }
+    ConversationChange::MessageSent { mentions: vec![], message_id, seq, inbound_count: seq - 1, content: text(body) }
 }
 
 fn edited(message_id: Uuid, body: &str) -> ConversationChange {
@@ -124,6 +125,7 @@ fn status(
 /// The row of the conversation under test right after it started, written out in full.
 fn started_row() -> ConversationSummary {
     ConversationSummary {
+        group: None,
         conversation_id: CONVERSATION,
         workspace_id: WORKSPACE,
         inbox_id: INBOX,
@@ -192,6 +194,7 @@ fn conversation_started_creates_an_open_row_with_no_messages() {
         vec![(
             CONVERSATION,
             Some(ConversationSummary {
+                group: None,
                 conversation_id: CONVERSATION,
                 workspace_id: WORKSPACE,
                 inbox_id: INBOX,
@@ -386,6 +389,7 @@ fn a_media_message_is_previewed_by_its_caption() {
     log.then(
         t(10),
         ConversationChange::InboundMessageReceived {
+            mentions: vec![],
             message_id: M1,
             seq: 1,
             inbound_count: 1,

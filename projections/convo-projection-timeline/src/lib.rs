@@ -38,6 +38,23 @@ pub struct TimelineMessage {
     pub deleted_at: Option<DateTime<Utc>>,
     /// Global position of the last event applied to this message.
     pub position: i64,
+    /// Members the message mentions (groups), stored by id; the timeline query adds each one's
+    /// current display name, so a renamed member still resolves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<Mention>,
+}
+
+/// A mentioned group member.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Mention {
+    pub member_id: String,
+    /// The member's latest display name, resolved when read (never stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+}
+
+fn mentions(ids: Vec<String>) -> Vec<Mention> {
+    ids.into_iter().map(|member_id| Mention { member_id, display_name: None }).collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -129,17 +146,30 @@ impl Projection for TimelineProjection {
                 edited_at: None,
                 deleted_at: None,
                 position: log.position,
+                mentions: Vec::new(),
             })
         };
         match event.change.clone() {
-            C::InboundMessageReceived { message_id, seq, channel_message_id, sent_at, content, sender, .. } => {
-                let row = new(message_id, seq, Direction::Inbound, content, channel_message_id, sender, sent_at, None)?;
+            C::InboundMessageReceived {
+                message_id,
+                seq,
+                channel_message_id,
+                sent_at,
+                content,
+                sender,
+                mentions: ids,
+                ..
+            } => {
+                let mut row =
+                    new(message_id, seq, Direction::Inbound, content, channel_message_id, sender, sent_at, None)?;
+                row.mentions = mentions(ids);
                 rows.put((conversation, message_id), row);
                 return Ok(());
             }
-            C::MessageSent { message_id, seq, content, .. } => {
-                let row =
+            C::MessageSent { message_id, seq, content, mentions: ids, .. } => {
+                let mut row =
                     new(message_id, seq, Direction::Outbound, content, None, None, at, Some(DeliveryStatus::Accepted))?;
+                row.mentions = mentions(ids);
                 rows.put((conversation, message_id), row);
                 return Ok(());
             }

@@ -30,6 +30,9 @@ pub struct ConversationInbound {
     pub workspace_id: Uuid,
     pub inbox_id: Uuid,
     pub inbound_count: u64,
+    /// Latest activity of an activity-only group (which keeps no messages to count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_activity_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,10 +41,14 @@ pub struct ReadMarker {
     pub user_id: String,
     pub workspace_id: Uuid,
     pub inbox_id: Uuid,
-    pub message_id: Uuid,
+    /// The last message read (none when the user only saw an activity-only group's activity).
+    pub message_id: Option<Uuid>,
     pub seq: u64,
     pub inbound_read: u64,
     pub at: DateTime<Utc>,
+    /// Activity of an activity-only group seen up to here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity_seen_at: Option<DateTime<Utc>>,
 }
 
 impl UnreadRow {
@@ -68,7 +75,9 @@ impl Projection for UnreadProjection {
         match decoded.change {
             ConversationChange::Started { .. }
             | ConversationChange::InboundMessageReceived { .. }
-            | ConversationChange::ReadMarkerMoved { .. } => {
+            | ConversationChange::ReadMarkerMoved { .. }
+            | ConversationChange::GroupActivityRecorded { .. }
+            | ConversationChange::ActivitySeen { .. } => {
                 let id = Uuid::parse_str(&event.aggregate_id).map_err(|e| format!("conversation id: {e}"))?;
                 Ok(Some((id, decoded)))
             }
@@ -78,7 +87,9 @@ impl Projection for UnreadProjection {
 
     fn keys(&self, _: &LogEvent, (id, event): &Self::Event, into: &mut Vec<UnreadKey>) {
         into.push(UnreadKey::Conversation(*id));
-        if let ConversationChange::ReadMarkerMoved { user_id, .. } = &event.change {
+        if let ConversationChange::ReadMarkerMoved { user_id, .. } | ConversationChange::ActivitySeen { user_id, .. } =
+            &event.change
+        {
             into.push(UnreadKey::Marker(*id, user_id.clone()));
         }
     }
@@ -98,8 +109,38 @@ impl Projection for UnreadProjection {
                     workspace_id,
                     inbox_id,
                     inbound_count: 0,
+                    last_activity_at: None,
                 }),
             ),
+            ConversationChange::GroupActivityRecorded { at, .. } => match rows.get_mut(&conversation) {
+                Some(UnreadRow::Conversation(c)) => {
+                    c.last_activity_at = Some(c.last_activity_at.map_or(at, |t| t.max(at)))
+                }
+                _ => return Err(format!("conversation {id} has activity before it started")),
+            },
+            ConversationChange::ActivitySeen { user_id, at } => {
+                let Some(UnreadRow::Conversation(c)) = rows.get(&conversation) else {
+                    return Err(format!("conversation {id} has activity seen before it started"));
+                };
+                let (workspace_id, inbox_id) = (c.workspace_id, c.inbox_id);
+                let key = UnreadKey::Marker(id, user_id.clone());
+                let mut marker = match rows.get(&key) {
+                    Some(UnreadRow::Marker(m)) => m.clone(),
+                    _ => ReadMarker {
+                        conversation_id: id,
+                        user_id,
+                        workspace_id,
+                        inbox_id,
+                        message_id: None,
+                        seq: 0,
+                        inbound_read: 0,
+                        at: event.occurred_at,
+                        activity_seen_at: None,
+                    },
+                };
+                marker.activity_seen_at = Some(marker.activity_seen_at.map_or(at, |t| t.max(at)));
+                rows.put(key, UnreadRow::Marker(marker));
+            }
             ConversationChange::InboundMessageReceived { inbound_count, .. } => match rows.get_mut(&conversation) {
                 Some(UnreadRow::Conversation(c)) => c.inbound_count = c.inbound_count.max(inbound_count),
                 _ => return Err(format!("conversation {id} has messages before it started")),
@@ -111,11 +152,11 @@ impl Projection for UnreadProjection {
                 let (workspace_id, inbox_id) = (c.workspace_id, c.inbox_id);
                 let key = UnreadKey::Marker(id, user_id.clone());
                 // Markers only move forward (the aggregate guarantees it; folding keeps it so).
-                if let Some(UnreadRow::Marker(m)) = rows.get(&key)
-                    && m.seq >= seq
-                {
-                    return Ok(());
-                }
+                let activity_seen_at = match rows.get(&key) {
+                    Some(UnreadRow::Marker(m)) if m.seq >= seq => return Ok(()),
+                    Some(UnreadRow::Marker(m)) => m.activity_seen_at,
+                    _ => None,
+                };
                 rows.put(
                     key,
                     UnreadRow::Marker(ReadMarker {
@@ -123,10 +164,11 @@ impl Projection for UnreadProjection {
                         user_id,
                         workspace_id,
                         inbox_id,
-                        message_id,
+                        message_id: Some(message_id),
                         seq,
                         inbound_read,
                         at: event.occurred_at,
+                        activity_seen_at,
                     }),
                 );
             }

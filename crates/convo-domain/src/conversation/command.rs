@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::group::GroupAction;
 use crate::{Actor, DeliveryStatus, MessageContent};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -56,10 +57,14 @@ pub enum ConversationAction {
         content: MessageContent,
         /// The group member who wrote it (groups only).
         sender: Option<String>,
+        /// Members the message mentions (groups only), as the channel reported them.
+        mentions: Vec<String>,
     },
     SendMessage {
         message_id: Uuid,
         content: MessageContent,
+        /// Members to mention (groups only): each must be a current member.
+        mentions: Vec<String>,
     },
     RecordDeliveryStatus {
         message_id: Uuid,
@@ -90,14 +95,18 @@ pub enum ConversationAction {
     UnassignTeam,
     Archive,
     Unarchive,
+    /// Up to `message_id`, or (none given) everything so far: the latest message and, in an
+    /// activity-only group, its latest activity.
     MarkRead {
         user_id: String,
-        message_id: Uuid,
+        message_id: Option<Uuid>,
     },
     ChangeStatus {
         status: ConversationStatus,
         snoozed_until: Option<DateTime<Utc>>,
     },
+    /// A group command (see [`super::group`]).
+    Group(GroupAction),
 }
 
 impl ConversationAction {
@@ -118,6 +127,7 @@ impl ConversationAction {
             Self::Unarchive => "unarchive",
             Self::MarkRead { .. } => "mark_read",
             Self::ChangeStatus { .. } => "change_status",
+            Self::Group(action) => action.name(),
         }
     }
 }

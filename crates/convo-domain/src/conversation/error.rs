@@ -21,6 +21,30 @@ pub enum ConversationError {
     InboxRequired,
     #[error("a {channel:?} inbox cannot carry a {content} message from this actor")]
     UnsupportedChannel { channel: ChannelType, content: &'static str },
+    #[error("this is not a group conversation")]
+    NotAGroup,
+    #[error("the group is already recorded")]
+    GroupExists,
+    #[error("the inbox has left this group: it stays readable, nothing can be sent or changed")]
+    GroupLeft,
+    #[error("only admins may send in this group (announce mode) and the inbox is not an admin")]
+    AnnounceOnly,
+    #[error("this group is activity-only: it keeps no messages")]
+    ActivityOnly,
+    #[error("only a group admin may do this and the inbox's member is not one")]
+    NotGroupAdmin,
+    #[error("the group's creator can be neither demoted nor removed")]
+    CreatorProtected,
+    #[error("mention of {0}, who is not a current member")]
+    MentionNotMember(String),
+    #[error("this group approves joins: ask with a join request")]
+    JoinApprovalRequired,
+    #[error("this invite link was revoked")]
+    InviteLinkRevoked,
+    #[error("{0} is not a current member")]
+    MemberNotFound(String),
+    #[error("no pending join request {0}")]
+    JoinRequestNotFound(Uuid),
     #[error("{field}: {reason}")]
     Validation { field: String, reason: String },
     /// A lookup service failed (the store is unreachable): not a business rule, nothing written.

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::command::{ConversationKind, ConversationStatus, DeliveryFailure};
+use super::group::{GroupRole, GroupSettings, InitialMember, JoinRequestOutcome, JoinedVia, LeftReason};
 use crate::{Actor, ChannelType, DeliveryStatus, EVENT_VERSION_1, MessageContent};
 
 /// A conversation event as stored and published: the envelope (`occurred_at`, `actor`) beside
@@ -58,6 +59,9 @@ pub enum ConversationChange {
         /// The group member who wrote it (groups only).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sender: Option<String>,
+        /// Member ids the message mentions (groups only).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<String>,
     },
     /// An agent or a bot sent a message; connectors deliver it (status accepted).
     #[serde(rename = "MessageSent")]
@@ -69,6 +73,9 @@ pub enum ConversationChange {
         /// Inbound messages in the conversation before this one.
         inbound_count: u64,
         content: MessageContent,
+        /// Member ids the message mentions (groups only); each was a member when it was sent.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<String>,
     },
     /// A connector reported an outbound message's delivery status; only reports that move it forward are recorded.
     #[serde(rename = "DeliveryStatusRecorded")]
@@ -150,6 +157,91 @@ pub enum ConversationChange {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         snoozed_until: Option<DateTime<Utc>>,
     },
+    /// A group was created, or an existing channel group recorded: its metadata, settings and
+    /// initial members (the creator first, an admin).
+    #[serde(rename = "GroupCreated")]
+    GroupCreated {
+        /// The group's id on the channel (the conversation's thread key).
+        group_id: String,
+        subject: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        picture_url: Option<String>,
+        /// The member who created the group: can be neither demoted nor removed.
+        creator: String,
+        /// The inbox's own member.
+        self_member: String,
+        members: Vec<InitialMember>,
+        settings: GroupSettings,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        invite_code: Option<String>,
+    },
+    /// A member joined: added, through the invite link, or by an approved request.
+    #[serde(rename = "GroupMemberAdded")]
+    GroupMemberAdded {
+        member_id: String,
+        role: GroupRole,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        display_name: Option<String>,
+        via: JoinedVia,
+    },
+    /// A member (other than the inbox's own) left or was removed.
+    #[serde(rename = "GroupMemberRemoved")]
+    GroupMemberRemoved { member_id: String, reason: LeftReason },
+    /// A member was promoted or demoted.
+    #[serde(rename = "GroupMemberRoleChanged")]
+    GroupMemberRoleChanged { member_id: String, from: GroupRole, to: GroupRole },
+    /// A member's display name changed; mentions of them still resolve (they name the id).
+    #[serde(rename = "GroupMemberRenamed")]
+    GroupMemberRenamed { member_id: String, display_name: String },
+    /// The group's subject, description or picture changed (only the changed ones; an empty
+    /// description or picture url clears it).
+    #[serde(rename = "GroupInfoUpdated")]
+    GroupInfoUpdated {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subject: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        picture_url: Option<String>,
+    },
+    /// The group's settings changed: all of them, as they are now.
+    #[serde(rename = "GroupSettingsChanged")]
+    GroupSettingsChanged { settings: GroupSettings },
+    /// Someone asked to join a group that approves joins.
+    #[serde(rename = "GroupJoinRequested")]
+    GroupJoinRequested {
+        request_id: Uuid,
+        member_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        display_name: Option<String>,
+    },
+    /// A pending join request was approved (a `GroupMemberAdded` follows) or rejected.
+    #[serde(rename = "GroupJoinRequestResolved")]
+    GroupJoinRequestResolved { request_id: Uuid, member_id: String, outcome: JoinRequestOutcome },
+    /// The invite link was reset: the old code no longer admits anyone.
+    #[serde(rename = "GroupInviteLinkRotated")]
+    GroupInviteLinkRotated { invite_code: String },
+    /// The inbox's own member left or was removed: the conversation stays readable, nothing can
+    /// be sent.
+    #[serde(rename = "GroupLeft")]
+    GroupLeft {
+        /// The inbox's member, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        member_id: Option<String>,
+        reason: LeftReason,
+    },
+    /// Messages happened in an activity-only group; their bodies are not kept.
+    #[serde(rename = "GroupActivityRecorded")]
+    GroupActivityRecorded {
+        /// When the latest of them was sent.
+        at: DateTime<Utc>,
+        messages: u32,
+    },
+    /// A user saw an activity-only group's activity up to `at` (their unread dot clears).
+    #[serde(rename = "ActivitySeen")]
+    ActivitySeen { user_id: String, at: DateTime<Utc> },
 }
 
 impl ConversationChange {
@@ -171,6 +263,19 @@ impl ConversationChange {
             Self::Unarchived {} => "ConversationUnarchived",
             Self::ReadMarkerMoved { .. } => "ReadMarkerMoved",
             Self::StatusChanged { .. } => "StatusChanged",
+            Self::GroupCreated { .. } => "GroupCreated",
+            Self::GroupMemberAdded { .. } => "GroupMemberAdded",
+            Self::GroupMemberRemoved { .. } => "GroupMemberRemoved",
+            Self::GroupMemberRoleChanged { .. } => "GroupMemberRoleChanged",
+            Self::GroupMemberRenamed { .. } => "GroupMemberRenamed",
+            Self::GroupInfoUpdated { .. } => "GroupInfoUpdated",
+            Self::GroupSettingsChanged { .. } => "GroupSettingsChanged",
+            Self::GroupJoinRequested { .. } => "GroupJoinRequested",
+            Self::GroupJoinRequestResolved { .. } => "GroupJoinRequestResolved",
+            Self::GroupInviteLinkRotated { .. } => "GroupInviteLinkRotated",
+            Self::GroupLeft { .. } => "GroupLeft",
+            Self::GroupActivityRecorded { .. } => "GroupActivityRecorded",
+            Self::ActivitySeen { .. } => "ActivitySeen",
         }
     }
 

@@ -7,6 +7,7 @@
 mod command;
 mod error;
 mod event;
+pub mod group;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -21,6 +22,10 @@ use uuid::Uuid;
 pub use command::{ConversationAction, ConversationCommand, ConversationKind, ConversationStatus, DeliveryFailure};
 pub use error::ConversationError;
 pub use event::{ConversationChange, ConversationEvent};
+pub use group::{
+    GroupAction, GroupRole, GroupSettings, GroupState, InitialMember, JoinRequestOutcome, JoinedVia, LeftReason,
+    MemberAddMode, NewMember, SettingsPatch,
+};
 
 use crate::window::TemplateSupport;
 use crate::{
@@ -73,6 +78,10 @@ pub struct Conversation {
     pub recent: VecDeque<MessageFacts>,
     /// Per user, the seq of the last message they have read.
     pub read_markers: BTreeMap<String, u64>,
+    /// Per user, the latest activity they have seen (activity-only groups).
+    pub activity_seen: BTreeMap<String, DateTime<Utc>>,
+    /// Members, metadata and settings (group conversations only).
+    pub group: Option<GroupState>,
 }
 
 /// Facts about one message, folded from a conversation's events: what [`MessageLookup`] returns.
@@ -229,7 +238,7 @@ impl Conversation {
             MessageContent::Interactive { .. } if !policy.interactive => return Err(unsupported()),
             _ => {}
         }
-        let window = policy.window(actor, self.last_inbound_at, now);
+        let window = policy.window_of(self.kind.unwrap_or(ConversationKind::Direct), actor, self.last_inbound_at, now);
         if window.state == WindowState::Closed {
             return Err(ConversationError::MessagingWindowClosed { actor, expired_at: window.expires_at });
         }
@@ -255,6 +264,7 @@ impl Conversation {
             sent_at,
             content,
             sender,
+            mentions,
         } = command.action
         {
             required_id("thread_key", &thread_key)?;
@@ -279,8 +289,18 @@ impl Conversation {
             if kind == ConversationKind::Group && sender.as_deref().is_none_or(|s| s.trim().is_empty()) {
                 return Err(ConversationError::validation("sender", "a group message needs its sender member"));
             }
+            if !mentions.is_empty() && kind != ConversationKind::Group {
+                return Err(ConversationError::validation("mentions", "only group messages mention members"));
+            }
+            group::validate_mentions(&mentions)?;
             let inbox = self.inbox(inbox_id, ws, services).await?;
             let mut changes = Vec::with_capacity(4);
+            if self.group.as_ref().is_some_and(|g| g.settings.activity_only) {
+                // An activity-only group keeps no bodies: the message is only activity.
+                changes.push(C::GroupActivityRecorded { at: sent_at, messages: 1 });
+                self.reopen(&mut changes);
+                return Ok(changes);
+            }
             if self.conversation_id.is_none() {
                 changes.push(C::Started {
                     conversation_id: crate::conversation_id(ws, inbox_id, &thread_key),
@@ -300,20 +320,68 @@ impl Conversation {
                 sent_at,
                 content,
                 sender,
+                mentions,
             });
-            if let Some(from) = self.status.filter(|s| *s != ConversationStatus::Open) {
-                changes.push(C::StatusChanged { from, to: ConversationStatus::Open, snoozed_until: None });
+            self.reopen(&mut changes);
+            return Ok(changes);
+        }
+        if let A::Group(GroupAction::Create {
+            inbox_id,
+            group_id,
+            subject,
+            description,
+            picture_url,
+            creator,
+            self_member,
+            members,
+            settings,
+            invite_code,
+        }) = command.action
+        {
+            required_id("group_id", &group_id)?;
+            let id = crate::conversation_id(ws, inbox_id, &group_id);
+            let mut changes = Vec::with_capacity(2);
+            match &self.group {
+                _ if self.conversation_id.is_none() => {}
+                Some(group) if self.started(ws)? == id && !group.created => {}
+                Some(_) if self.started(ws)? == id => return Err(ConversationError::GroupExists),
+                _ => return Err(ConversationError::NotFound),
             }
-            if self.archived {
-                changes.push(C::Unarchived {});
+            let created = group::created(
+                group_id.clone(),
+                subject,
+                description,
+                picture_url,
+                creator,
+                self_member,
+                members,
+                settings,
+                invite_code,
+            )?;
+            let inbox = self.inbox(inbox_id, ws, services).await?;
+            if self.conversation_id.is_none() {
+                let display_name = match &created {
+                    C::GroupCreated { subject, .. } => Some(subject.clone()),
+                    _ => None,
+                };
+                changes.push(C::Started {
+                    conversation_id: id,
+                    workspace_id: ws,
+                    inbox_id,
+                    channel: inbox.channel,
+                    kind: ConversationKind::Group,
+                    thread_key: group_id,
+                    display_name,
+                });
             }
+            changes.push(created);
             return Ok(changes);
         }
 
         let id = self.started(ws)?;
         let change = match command.action {
-            A::ReceiveInboundMessage { .. } => unreachable!("handled above"),
-            A::SendMessage { message_id, content } => {
+            A::ReceiveInboundMessage { .. } | A::Group(GroupAction::Create { .. }) => unreachable!("handled above"),
+            A::SendMessage { message_id, content, mentions } => {
                 let actor = match command.actor.kind {
                     ActorKind::Agent => WindowActor::Agent,
                     ActorKind::Bot => WindowActor::Bot,
@@ -325,11 +393,25 @@ impl Conversation {
                     }
                 };
                 content.validate().map_err(|(f, r)| ConversationError::validation(f, r))?;
+                group::validate_mentions(&mentions)?;
+                match &self.group {
+                    Some(group) => group.check_send(&mentions)?,
+                    None if !mentions.is_empty() => {
+                        return Err(ConversationError::validation("mentions", "only group messages mention members"));
+                    }
+                    None => {}
+                }
                 self.check_new_message_id(message_id, services).await?;
                 let inbox_id = self.inbox_id.ok_or(ConversationError::InboxRequired)?;
                 let inbox = self.inbox(inbox_id, ws, services).await?;
                 self.check_window(&inbox, actor, &content, now)?;
-                C::MessageSent { message_id, seq: self.message_count + 1, inbound_count: self.inbound_count, content }
+                C::MessageSent {
+                    message_id,
+                    seq: self.message_count + 1,
+                    inbound_count: self.inbound_count,
+                    content,
+                    mentions,
+                }
             }
             A::RecordDeliveryStatus { message_id, status, failure, reported_at } => {
                 match (status, &failure) {
@@ -416,11 +498,28 @@ impl Conversation {
             A::Unarchive => C::Unarchived {},
             A::MarkRead { user_id, message_id } => {
                 required_id("user_id", &user_id)?;
-                let facts = self.find_message(id, message_id, services).await?;
-                if self.read_markers.get(&user_id).is_some_and(|seq| *seq >= facts.seq) {
-                    return Ok(vec![]);
+                let mut changes = Vec::with_capacity(2);
+                let facts = match message_id {
+                    Some(message_id) => Some(self.find_message(id, message_id, services).await?),
+                    None => self.recent.back().cloned(),
+                };
+                if let Some(facts) = facts
+                    && self.read_markers.get(&user_id).is_none_or(|seq| *seq < facts.seq)
+                {
+                    changes.push(C::ReadMarkerMoved {
+                        user_id: user_id.clone(),
+                        message_id: facts.message_id,
+                        seq: facts.seq,
+                        inbound_read: facts.inbound_count,
+                    });
                 }
-                C::ReadMarkerMoved { user_id, message_id, seq: facts.seq, inbound_read: facts.inbound_count }
+                if message_id.is_none()
+                    && let Some(at) = self.group.as_ref().and_then(|g| g.last_activity_at)
+                    && self.activity_seen.get(&user_id).is_none_or(|seen| *seen < at)
+                {
+                    changes.push(C::ActivitySeen { user_id, at });
+                }
+                return Ok(changes);
             }
             A::ChangeStatus { status, snoozed_until } => {
                 match (status, snoozed_until) {
@@ -445,8 +544,26 @@ impl Conversation {
                 }
                 C::StatusChanged { from, to: status, snoozed_until }
             }
+            A::Group(action) => {
+                let group = self.group.as_ref().ok_or(ConversationError::NotAGroup)?;
+                let mut changes = group.decide(&command.actor, action, now)?;
+                if matches!(changes.first(), Some(C::GroupActivityRecorded { .. })) {
+                    self.reopen(&mut changes);
+                }
+                return Ok(changes);
+            }
         };
         Ok(vec![change])
+    }
+
+    /// New inbound messages (or activity) reopen and unarchive the conversation.
+    fn reopen(&self, changes: &mut Vec<ConversationChange>) {
+        if let Some(from) = self.status.filter(|s| *s != ConversationStatus::Open) {
+            changes.push(ConversationChange::StatusChanged { from, to: ConversationStatus::Open, snoozed_until: None });
+        }
+        if self.archived {
+            changes.push(ConversationChange::Unarchived {});
+        }
     }
 
     fn remember(&mut self, facts: MessageFacts) {
@@ -491,6 +608,9 @@ impl Aggregate for Conversation {
                 self.channel = Some(channel);
                 self.kind = Some(kind);
                 self.status = Some(ConversationStatus::Open);
+                if kind == ConversationKind::Group {
+                    self.group = Some(GroupState::default());
+                }
             }
             C::InboundMessageReceived { message_id, seq, inbound_count, sent_at, .. } => {
                 self.message_count = seq;
@@ -520,6 +640,14 @@ impl Aggregate for Conversation {
             C::StatusChanged { to, snoozed_until, .. } => {
                 self.status = Some(to);
                 self.snoozed_until = snoozed_until;
+            }
+            C::ActivitySeen { user_id, at } => {
+                self.activity_seen.insert(user_id, at);
+            }
+            ref change => {
+                if let Some(group) = self.group.as_mut() {
+                    group.apply(change);
+                }
             }
         }
     }

@@ -210,7 +210,7 @@ fn command(actor: Actor, action: A) -> ConversationCommand {
 }
 
 fn send(actor: Actor, message_id: Uuid, content: MessageContent) -> ConversationCommand {
-    command(actor, A::SendMessage { message_id, content })
+    command(actor, A::SendMessage { mentions: vec![], message_id, content })
 }
 
 fn report(message_id: Uuid, status: DeliveryStatus, failure: Option<DeliveryFailure>) -> ConversationCommand {
@@ -230,7 +230,7 @@ fn change_status(status: ConversationStatus, snoozed_until: Option<DateTime<Utc>
 }
 
 fn mark_read(user_id: &str, message_id: Uuid) -> ConversationCommand {
-    command(agent(), A::MarkRead { user_id: user_id.into(), message_id })
+    command(agent(), A::MarkRead { user_id: user_id.into(), message_id: Some(message_id) })
 }
 
 fn react(message_id: Uuid, emoji: &str) -> ConversationCommand {
@@ -273,6 +273,7 @@ impl Inbound {
             workspace_id: self.workspace_id,
             actor: contact(),
             action: A::ReceiveInboundMessage {
+                mentions: vec![],
                 inbox_id: self.inbox_id,
                 channel_message_id: self.channel_message_id(),
                 thread_key: self.thread_key,
@@ -306,6 +307,7 @@ impl Inbound {
 
     fn received_after(&self, seq: u64, inbound_count: u64) -> C {
         C::InboundMessageReceived {
+            mentions: vec![],
             message_id: self.message_id,
             seq,
             inbound_count,
@@ -332,7 +334,10 @@ fn received(message_id: Uuid, seq: u64, sent_at: DateTime<Utc>) -> ConversationE
 
 /// An outbound message after only inbound ones (`seq - 1` of them).
 fn sent(message_id: Uuid, seq: u64) -> ConversationEvent {
-    past(agent(), C::MessageSent { message_id, seq, inbound_count: seq - 1, content: text("how can I help?") })
+    past(
+        agent(),
+        C::MessageSent { mentions: vec![], message_id, seq, inbound_count: seq - 1, content: text("how can I help?") },
+    )
 }
 
 /// A conversation on `inbox_id` where the contact wrote IN1 (seq 1) at t0.
@@ -384,7 +389,7 @@ fn fold(events: &[ConversationEvent]) -> Conversation {
 /// Every action other than an inbound message, each one valid for [`conversation_with_reply`].
 fn every_other_action() -> Vec<A> {
     vec![
-        A::SendMessage { message_id: OUT2, content: text("hi") },
+        A::SendMessage { mentions: vec![], message_id: OUT2, content: text("hi") },
         A::RecordDeliveryStatus { message_id: OUT1, status: DeliveryStatus::Sent, failure: None, reported_at: t0() },
         A::React { message_id: IN1, emoji: "👍".into() },
         A::EditMessage { message_id: OUT1, content: text("edited") },
@@ -395,7 +400,7 @@ fn every_other_action() -> Vec<A> {
         A::UnassignTeam,
         A::Archive,
         A::Unarchive,
-        A::MarkRead { user_id: AGENT.into(), message_id: IN1 },
+        A::MarkRead { user_id: AGENT.into(), message_id: Some(IN1) },
         A::ChangeStatus { status: ConversationStatus::Closed, snoozed_until: None },
     ]
 }
@@ -425,6 +430,7 @@ fn an_inbound_message_on_a_new_thread_starts_the_conversation() {
         s.event(
             contact(),
             C::InboundMessageReceived {
+                mentions: vec![],
                 message_id: IN1,
                 seq: 1,
                 inbound_count: 1,
@@ -693,9 +699,10 @@ fn an_agent_or_a_bot_can_send_text_inside_the_whatsapp_window() {
     let s = Scenario::new();
     s.advance(Duration::hours(24) - Duration::seconds(1));
     for actor in [agent(), bot()] {
-        s.given(conversation()).when(send(actor.clone(), OUT1, text("hi"))).then_expect_events(vec![
-            s.event(actor, C::MessageSent { message_id: OUT1, seq: 2, inbound_count: 1, content: text("hi") }),
-        ]);
+        s.given(conversation()).when(send(actor.clone(), OUT1, text("hi"))).then_expect_events(vec![s.event(
+            actor,
+            C::MessageSent { mentions: vec![], message_id: OUT1, seq: 2, inbound_count: 1, content: text("hi") },
+        )]);
     }
 }
 
@@ -706,7 +713,7 @@ fn interactive_and_media_messages_can_be_sent_inside_the_whatsapp_window() {
         MessageContent::Media { url: "https://cdn.example/a.png".into(), mime_type: "image/png".into(), caption: None };
     for content in [interactive(), media] {
         s.given(conversation()).when(send(agent(), OUT1, content.clone())).then_expect_events(vec![
-            s.event(agent(), C::MessageSent { message_id: OUT1, seq: 2, inbound_count: 1, content }),
+            s.event(agent(), C::MessageSent { mentions: vec![], message_id: OUT1, seq: 2, inbound_count: 1, content }),
         ]);
     }
 }
@@ -729,9 +736,10 @@ fn the_window_counts_from_when_the_contact_sent_not_from_when_it_arrived() {
     let history = s.run(vec![], Inbound::new(IN1, t0() - Duration::hours(23)).command());
     assert_eq!(history[1].occurred_at, t0());
 
-    s.given(history.clone()).when(send(agent(), OUT1, text("hi"))).then_expect_events(vec![
-        s.event(agent(), C::MessageSent { message_id: OUT1, seq: 2, inbound_count: 1, content: text("hi") }),
-    ]);
+    s.given(history.clone()).when(send(agent(), OUT1, text("hi"))).then_expect_events(vec![s.event(
+        agent(),
+        C::MessageSent { mentions: vec![], message_id: OUT1, seq: 2, inbound_count: 1, content: text("hi") },
+    )]);
 
     s.advance(Duration::hours(1));
     s.given(history)
@@ -744,9 +752,10 @@ fn a_new_inbound_message_reopens_the_window() {
     let s = Scenario::new();
     s.advance(Duration::hours(30));
     let history = s.run(conversation(), Inbound::new(IN2, s.now()).command());
-    s.given(history).when(send(agent(), OUT1, text("hi"))).then_expect_events(vec![
-        s.event(agent(), C::MessageSent { message_id: OUT1, seq: 3, inbound_count: 2, content: text("hi") }),
-    ]);
+    s.given(history).when(send(agent(), OUT1, text("hi"))).then_expect_events(vec![s.event(
+        agent(),
+        C::MessageSent { mentions: vec![], message_id: OUT1, seq: 3, inbound_count: 2, content: text("hi") },
+    )]);
 }
 
 #[test]
@@ -766,9 +775,10 @@ fn a_late_inbound_message_does_not_move_the_window_back() {
 fn a_whatsapp_template_can_be_sent_outside_the_window_but_does_not_reopen_it() {
     let s = Scenario::new();
     s.advance(Duration::days(3));
-    s.given(conversation()).when(send(bot(), OUT1, template())).then_expect_events(vec![
-        s.event(bot(), C::MessageSent { message_id: OUT1, seq: 2, inbound_count: 1, content: template() }),
-    ]);
+    s.given(conversation()).when(send(bot(), OUT1, template())).then_expect_events(vec![s.event(
+        bot(),
+        C::MessageSent { mentions: vec![], message_id: OUT1, seq: 2, inbound_count: 1, content: template() },
+    )]);
 
     let history = s.run(conversation(), send(agent(), OUT1, template()));
     s.given(history)
@@ -796,9 +806,10 @@ fn a_template_on_messenger_is_an_unsupported_channel_even_inside_the_window() {
 fn a_template_on_rcs_is_an_ordinary_message() {
     let s = Scenario::new();
     s.advance(Duration::days(30));
-    s.given(conversation_on(RCS)).when(send(bot(), OUT1, template())).then_expect_events(vec![
-        s.event(bot(), C::MessageSent { message_id: OUT1, seq: 2, inbound_count: 1, content: template() }),
-    ]);
+    s.given(conversation_on(RCS)).when(send(bot(), OUT1, template())).then_expect_events(vec![s.event(
+        bot(),
+        C::MessageSent { mentions: vec![], message_id: OUT1, seq: 2, inbound_count: 1, content: template() },
+    )]);
 }
 
 #[test]
@@ -820,9 +831,10 @@ fn on_messenger_a_bot_is_refused_after_25_hours_but_an_agent_is_accepted_after_6
         .then_expect_error(window_closed(WindowActor::Bot, t0() + Duration::hours(24)));
 
     s.advance(Duration::days(6) - Duration::hours(25));
-    s.given(conversation_on(MESSENGER)).when(send(agent(), OUT1, text("hi"))).then_expect_events(vec![
-        s.event(agent(), C::MessageSent { message_id: OUT1, seq: 2, inbound_count: 1, content: text("hi") }),
-    ]);
+    s.given(conversation_on(MESSENGER)).when(send(agent(), OUT1, text("hi"))).then_expect_events(vec![s.event(
+        agent(),
+        C::MessageSent { mentions: vec![], message_id: OUT1, seq: 2, inbound_count: 1, content: text("hi") },
+    )]);
 
     s.advance(Duration::days(1));
     s.given(conversation_on(MESSENGER))
@@ -835,9 +847,10 @@ fn an_sms_conversation_is_always_open() {
     let s = Scenario::new();
     s.advance(Duration::days(365));
     for actor in [agent(), bot()] {
-        s.given(conversation_on(SMS)).when(send(actor.clone(), OUT1, text("hi"))).then_expect_events(vec![
-            s.event(actor, C::MessageSent { message_id: OUT1, seq: 2, inbound_count: 1, content: text("hi") }),
-        ]);
+        s.given(conversation_on(SMS)).when(send(actor.clone(), OUT1, text("hi"))).then_expect_events(vec![s.event(
+            actor,
+            C::MessageSent { mentions: vec![], message_id: OUT1, seq: 2, inbound_count: 1, content: text("hi") },
+        )]);
     }
 }
 
@@ -1540,7 +1553,10 @@ fn the_state_stays_bounded_however_long_the_conversation_runs() {
         if seq % 2 == 1 {
             state.apply(past(contact(), Inbound::new(message_id, at).received_after(seq, seq.div_ceil(2))));
         } else {
-            state.apply(past(agent(), C::MessageSent { message_id, seq, inbound_count: seq / 2, content: text("ok") }));
+            state.apply(past(
+                agent(),
+                C::MessageSent { mentions: vec![], message_id, seq, inbound_count: seq / 2, content: text("ok") },
+            ));
             state.apply(past(Actor::system("connector"), recorded(message_id, DeliveryStatus::Delivered, None)));
         }
         if seq % 1000 == 0 {
@@ -1567,7 +1583,7 @@ fn an_event_is_stored_flat_with_its_type_time_and_actor() {
     let event = ConversationEvent {
         occurred_at: t0(),
         actor: agent(),
-        change: C::MessageSent { message_id: OUT1, seq: 2, inbound_count: 1, content: text("hi") },
+        change: C::MessageSent { mentions: vec![], message_id: OUT1, seq: 2, inbound_count: 1, content: text("hi") },
     };
     let json = serde_json::to_value(&event).expect("the event serializes");
     assert_eq!(
@@ -1593,7 +1609,10 @@ fn every_event_round_trips_under_its_pinned_type_name() {
     let changes = vec![
         (started_on(WHATSAPP).change, "ConversationStarted"),
         (Inbound { sender: Some(MEMBER.into()), ..Inbound::new(IN1, t0()) }.received(1), "InboundMessageReceived"),
-        (C::MessageSent { message_id: OUT1, seq: 2, inbound_count: 1, content: template() }, "MessageSent"),
+        (
+            C::MessageSent { mentions: vec![], message_id: OUT1, seq: 2, inbound_count: 1, content: template() },
+            "MessageSent",
+        ),
         (recorded(OUT1, DeliveryStatus::Failed, Some(failure("131026"))), "DeliveryStatusRecorded"),
         (C::ReactionSet { message_id: IN1, emoji: "👍".into() }, "ReactionSet"),
         (C::ReactionRemoved { message_id: IN1 }, "ReactionRemoved"),
@@ -1709,3 +1728,5 @@ fn a_read_marker_counts_the_inbound_messages_read_up_to_it() {
     // Also for a message older than the aggregate remembers (answered by the lookup).
     s.given(long_conversation()).when(mark_read(AGENT, OUT1)).then_expect_events(vec![marker(AGENT, OUT1, 2, 1)]);
 }
+
+mod group;

@@ -51,6 +51,43 @@ const PRODUCED_BY: &[(&str, &str)] = &[
         "`ChangeStatus` (`POST /v1/conversations/{id}/status`); `ReceiveInboundMessage` on a conversation \
          that is not open",
     ),
+    ("GroupCreated", "`CreateGroup` (`POST /v1/groups`), once per group"),
+    (
+        "GroupMemberAdded",
+        "`AddMembers` (`POST /v1/conversations/{id}/members`), per new member; `RequestToJoin` without \
+         join approval; an approved join request",
+    ),
+    (
+        "GroupMemberRemoved",
+        "`RemoveMember` (`DELETE /v1/conversations/{id}/members/{member_id}`) of a current member other \
+         than the inbox's own",
+    ),
+    ("GroupMemberRoleChanged", "`UpdateMember` (`PATCH /v1/conversations/{id}/members/{member_id}`) with a new role"),
+    ("GroupMemberRenamed", "`UpdateMember` (`PATCH /v1/conversations/{id}/members/{member_id}`) with a new name"),
+    (
+        "GroupInfoUpdated",
+        "`UpdateGroup` (`PATCH /v1/conversations/{id}/group`) changing subject, description or picture",
+    ),
+    ("GroupSettingsChanged", "`UpdateGroup` (`PATCH /v1/conversations/{id}/group`) changing a setting"),
+    (
+        "GroupJoinRequested",
+        "`RequestToJoin` (`POST /v1/conversations/{id}/join-requests`) when the group approves joins",
+    ),
+    (
+        "GroupJoinRequestResolved",
+        "`ResolveJoinRequest` (`POST /v1/conversations/{id}/join-requests/{request_id}/approve` or `/reject`)",
+    ),
+    ("GroupInviteLinkRotated", "`RotateInviteLink` (`POST /v1/conversations/{id}/invite-link/rotate`)"),
+    ("GroupLeft", "`LeaveGroup` (`POST /v1/conversations/{id}/leave`); `RemoveMember` of the inbox's own member"),
+    (
+        "GroupActivityRecorded",
+        "`RecordActivity` (`POST /v1/conversations/{id}/activity`); `ReceiveInboundMessage` into an \
+         activity-only group (its body is not kept)",
+    ),
+    (
+        "ActivitySeen",
+        "`MarkRead` (`POST /v1/conversations/{id}/read`) without a `message_id` in a group with unseen activity",
+    ),
     ("InboxCreated", "`CreateInbox` (`POST /v1/inboxes`)"),
     ("InboxDeleted", "`DeleteInbox` (`DELETE /v1/inboxes/{inbox_id}`), once"),
 ];

@@ -1,0 +1,51 @@
+//! Scaling with history: one conversation driven to many events through the engine, one
+//! send-message command at a time; the first and the last commands' latencies compared.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use serde_json::json;
+
+use crate::engine::Target;
+use crate::stats::Latencies;
+
+#[derive(Debug)]
+pub struct ScalingResult {
+    pub events: u64,
+    pub first: Latencies,
+    pub last: Latencies,
+}
+
+/// Sends to one new conversation until it holds `events` events; the first and last `window`
+/// commands' latencies.
+pub async fn run(target: &Target, events: u64, window: usize) -> anyhow::Result<ScalingResult> {
+    let conversation = target.open_conversation(&format!("+4918{:08}", fastrand::u32(..100_000_000))).await?;
+    let path = format!("/v1/conversations/{conversation}/messages");
+    let body = json!({"actor": {"kind": "agent", "id": "bench"},
+                      "content": {"type": "text", "body": "a benchmark message of an ordinary length"}});
+    let opened = target.get(&format!("/v1/conversations/{conversation}/events?limit=1000")).await?;
+    let mut version = opened["next_after"].as_u64().context("no next_after in the conversation's events")?;
+    let commands = usize::try_from(events.saturating_sub(version))?;
+    anyhow::ensure!(commands >= 2 * window, "{events} events leave fewer than 2 × {window} commands");
+    let (mut first, mut last) = (Latencies::default(), Latencies::default());
+    let started = Instant::now();
+    for i in 0..commands {
+        let began = Instant::now();
+        let answer = target.post(&path, &body).await?;
+        let took = began.elapsed();
+        if i < window {
+            first.push(took);
+        } else if i >= commands - window {
+            last.push(took);
+        }
+        version = answer["version"].as_u64().context("no version in the send-message answer")?;
+    }
+    eprintln!(
+        "scaling: {commands} commands in {:.1?}, first {window} p50 {:.2} ms, last {window} p50 {:.2} ms",
+        started.elapsed(),
+        first.percentile_ms(50.0),
+        last.percentile_ms(50.0)
+    );
+    anyhow::ensure!(version >= events, "the conversation reached version {version}, not {events}");
+    Ok(ScalingResult { events: version, first, last })
+}

@@ -1,0 +1,154 @@
+//! The engine under test: a `convo serve` process (the release binary, so its memory is its own)
+//! or, for CI's smoke run, the same gateway wired in this process. Either way it serves one
+//! scratch database, and "caught up" is read from that database: every read model's checkpoint
+//! (`ReadModels::NAMES`) at the log's head.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use convo_domain::SystemClock;
+use convo_gateway::GatewayConfig;
+use convo_store::{Backend, Engine, ReadModels};
+use convo_store_postgres::PostgresBackend;
+use sqlx::PgPool;
+
+pub enum Server {
+    Process { child: Child, base: String, bin: PathBuf },
+    InProcess { base: String, tasks: Vec<tokio::task::JoinHandle<()>>, pool: PgPool },
+}
+
+impl Server {
+    /// Starts `bin serve` against `url` (already migrated), or the gateway in this process.
+    pub async fn start(url: &str, bin: Option<&PathBuf>, db_pool: u32) -> anyhow::Result<Self> {
+        let server = match bin {
+            Some(bin) => {
+                let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+                let child = Command::new(bin)
+                    .arg("serve")
+                    .env("DATABASE_URL", url)
+                    .env("CONVO_LISTEN", format!("127.0.0.1:{port}"))
+                    .env("CONVO_RATE_LIMIT_PER_SEC", "0")
+                    .env("CONVO_DB_MAX_CONNECTIONS", db_pool.to_string())
+                    .env("CONVO_LOG", "warn")
+                    .env_remove("NATS_URL")
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .with_context(|| format!("starting {} serve", bin.display()))?;
+                Server::Process { child, base: format!("http://127.0.0.1:{port}"), bin: bin.clone() }
+            }
+            None => {
+                let pool = convo_store_postgres::connect(url, db_pool).await.context("connecting the engine")?;
+                let backend = PostgresBackend::new(pool.clone());
+                let read = Arc::new(ReadModels::new(&backend));
+                let engine = Arc::new(Engine::new(backend, Arc::new(SystemClock)));
+                let mut tasks = read.spawn(&engine.log);
+                tasks.extend(engine.backend.relay_commits(engine.log.notifier()));
+                let config = GatewayConfig { rate_limit: None, ..GatewayConfig::default() };
+                let router = convo_gateway::router(engine, read, &config);
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding a port")?;
+                let base = format!("http://{}", listener.local_addr()?);
+                tasks.push(tokio::spawn(async move {
+                    if let Err(e) = axum::serve(listener, router).await {
+                        eprintln!("the in-process gateway stopped: {e}");
+                    }
+                }));
+                Server::InProcess { base, tasks, pool }
+            }
+        };
+        server.wait_healthy().await?;
+        Ok(server)
+    }
+
+    pub fn base(&self) -> &str {
+        match self {
+            Server::Process { base, .. } | Server::InProcess { base, .. } => base,
+        }
+    }
+
+    /// What the memory figure is of.
+    pub fn describe(&self) -> String {
+        match self {
+            Server::Process { bin, .. } => format!("the `{} serve` process", bin.display()),
+            Server::InProcess { .. } => {
+                "the benchmark process (gateway in process: server, clients and harness together)".to_owned()
+            }
+        }
+    }
+
+    async fn wait_healthy(&self) -> anyhow::Result<()> {
+        let url = format!("{}/healthz", self.base());
+        let give_up = Instant::now() + Duration::from_secs(30);
+        loop {
+            if reqwest::get(&url).await.is_ok_and(|a| a.status().is_success()) {
+                return Ok(());
+            }
+            anyhow::ensure!(Instant::now() < give_up, "the server did not answer {url} within 30 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Peak resident set (VmHWM) of the server, in KiB.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = match self {
+            Server::Process { child, .. } => std::fs::read_to_string(format!("/proc/{}/status", child.id())),
+            Server::InProcess { .. } => std::fs::read_to_string("/proc/self/status"),
+        }
+        .ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// Fails when a `convo serve` process has exited.
+    pub fn check_alive(&mut self) -> anyhow::Result<()> {
+        if let Server::Process { child, .. } = self
+            && let Some(status) = child.try_wait()?
+        {
+            anyhow::bail!("the server exited: {status}");
+        }
+        Ok(())
+    }
+
+    pub async fn stop(self) {
+        match self {
+            Server::Process { mut child, .. } => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Server::InProcess { tasks, pool, .. } => {
+                tasks.iter().for_each(tokio::task::JoinHandle::abort);
+                pool.close().await;
+            }
+        }
+    }
+}
+
+/// Waits until every read model's stored checkpoint has reached the log's head; how long it took.
+pub async fn caught_up(pool: &PgPool, server: &mut Server, limit: Duration) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let names: Vec<String> = ReadModels::<PostgresBackend>::NAMES.iter().map(|n| (*n).to_owned()).collect();
+    let head: i64 = sqlx::query_scalar("SELECT coalesce(max(global_position), 0) FROM events").fetch_one(pool).await?;
+    loop {
+        let behind: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM unnest($1::text[]) AS n(name)
+               LEFT JOIN projection_checkpoints cp ON cp.name = n.name
+              WHERE coalesce(cp.position, 0) < $2",
+        )
+        .bind(&names)
+        .bind(head)
+        .fetch_one(pool)
+        .await?;
+        if behind == 0 {
+            return Ok(started.elapsed());
+        }
+        server.check_alive()?;
+        anyhow::ensure!(
+            started.elapsed() < limit,
+            "{behind} read model(s) did not reach the log's head ({head}) in {limit:?} (one may have stopped: see the server's log)"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
