@@ -22,6 +22,7 @@ on_both_backends!(
     a_command_that_changes_nothing_answers_the_current_version_and_writes_nothing,
     a_command_on_a_10000_event_conversation_reads_only_the_events_after_the_cached_version,
     thirty_two_concurrent_senders_to_one_conversation_lose_no_update,
+    concurrent_commands_on_many_conversations_commit_together_each_with_its_own_position,
     the_log_tail_delivers_commits_live_in_order,
     commands_about_messages_older_than_the_aggregate_remembers_ask_the_store,
 );
@@ -183,6 +184,52 @@ async fn a_command_on_a_10000_event_conversation_reads_only_the_events_after_the
     assert_eq!(next.version, N + 8);
     let (_, state) = store.load(&id).await.expect("load");
     assert_eq!(state.message_count, (N - 1 + 8) as u64);
+}
+
+async fn concurrent_commands_on_many_conversations_commit_together_each_with_its_own_position<B: Backend>(backend: B) {
+    const CONVERSATIONS: usize = 64;
+    let t = engine(backend.clone());
+    let inbox = t.create_inbox(ChannelType::Sms).await;
+    let mut ids = Vec::new();
+    for i in 0..CONVERSATIONS {
+        ids.push(t.inbound(inbox, &format!("+49152{i:05}"), "hello").await.to_string());
+    }
+    let start = Arc::new(tokio::sync::Barrier::new(CONVERSATIONS));
+    let tasks: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let (engine, id, start) = (t.engine.clone(), id.clone(), start.clone());
+            let command = t.send(&format!("reply {i}"));
+            tokio::spawn(async move {
+                start.wait().await;
+                engine.conversations.execute(&id, command, &meta()).await.expect("the send commits")
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.expect("sender task"));
+    }
+    // Each answer names its own event: the position of its conversation's new last event.
+    let log = whole_log(&t.engine).await;
+    for done in &answers {
+        let event = log
+            .iter()
+            .find(|e| e.aggregate_id == done.aggregate_id && e.sequence == done.version as i64)
+            .expect("the event the answer names is in the log");
+        assert_eq!(Some(event.position), done.position, "{}: its own position", done.aggregate_id);
+        assert_eq!(event.event_type, "MessageSent");
+    }
+    let positions: HashSet<i64> = answers.iter().filter_map(|d| d.position).collect();
+    assert_eq!(positions.len(), CONVERSATIONS, "no two answers share a position");
+    if backend.name() == "postgres" {
+        // A position is (transaction id << 16) | ordinal: sends that arrived together shared
+        // a transaction rather than committing one each.
+        let transactions: HashSet<i64> = positions.iter().map(|p| p >> 16).collect();
+        println!("{CONVERSATIONS} concurrent sends committed in {} transactions", transactions.len());
+        assert!(transactions.len() < CONVERSATIONS, "concurrent sends were committed together");
+    }
 }
 
 async fn thirty_two_concurrent_senders_to_one_conversation_lose_no_update<B: Backend>(backend: B) {

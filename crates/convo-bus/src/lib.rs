@@ -10,10 +10,10 @@
 //! - The payload is the log event as JSON: position, workspace, aggregate, sequence, type,
 //!   version, the event, metadata and recorded_at.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, stream};
-use convo_store::{Backend, Checkpoint, EventLog, LogEvent, StoreError};
+use convo_store::{Backend, CHECKPOINT_EVERY, Checkpoint, EventLog, FOLD_COALESCE, LogEvent, StoreError};
 use futures::StreamExt;
 
 /// What subjects start with; the stream captures `convo.>`.
@@ -195,15 +195,35 @@ pub async fn run_publisher<B: Backend, T: Bus>(
     let stored = checkpoint.read().await?;
     // Events up to what the stream already holds were published before a crash: skip them.
     let mut position = stored.max(bus.last_published().await?);
-    let mut committed = stored;
+    let (mut committed, mut committed_at) = (stored, Instant::now());
     let mut tail = Box::pin(log.tail(position, batch));
-    while let Some(events) = tail.next().await {
+    loop {
+        // The checkpoint only bounds what a restart reads again (the stream says what it has):
+        // it is stored at most every CHECKPOINT_EVERY, and when the log goes quiet.
+        let next = if position > committed {
+            match tokio::time::timeout(CHECKPOINT_EVERY, tail.next()).await {
+                Ok(next) => next,
+                Err(_idle) => {
+                    checkpoint.advance(committed, position).await?;
+                    (committed, committed_at) = (position, Instant::now());
+                    continue;
+                }
+            }
+        } else {
+            tail.next().await
+        };
+        let Some(events) = next else { return Ok(()) };
         let events = events?;
         bus.publish(&events).await?;
         position = events.last().map_or(position, |e| e.position);
-        checkpoint.advance(committed, position).await?;
-        committed = position;
         tracing::trace!(position, "published");
+        if committed_at.elapsed() >= CHECKPOINT_EVERY {
+            checkpoint.advance(committed, position).await?;
+            (committed, committed_at) = (position, Instant::now());
+        }
+        if events.len() < batch {
+            // Caught up: let a few commits gather, rather than one read per commit.
+            tokio::time::sleep(FOLD_COALESCE).await;
+        }
     }
-    Ok(())
 }

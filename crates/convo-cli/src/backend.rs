@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use convo_store::{Backend, LogEvent, LogFilter, SqlStore, SqlValue, Statement, StoreError};
+use convo_store::{Backend, Durability, LogEvent, LogFilter, SqlStore, SqlValue, Statement, StoreError};
 use convo_store_postgres::{PgSql, PostgresBackend};
 use convo_store_sqlite::{SqliteBackend, SqliteSql};
 use cqrs_es::Aggregate;
@@ -153,7 +153,12 @@ impl SqlStore for AnySql {
     async fn clone_table(&self, live: &str, scratch: &str) -> Result<(), StoreError> {
         both!(self, AnySql, s => s.clone_table(live, scratch).await)
     }
-    async fn guarded_transaction(&self, guard: Statement, statements: Vec<Statement>) -> Result<(), StoreError> {
-        both!(self, AnySql, s => s.guarded_transaction(guard, statements).await)
+    async fn guarded_transaction(
+        &self,
+        guard: Statement,
+        statements: Vec<Statement>,
+        durability: Durability,
+    ) -> Result<(), StoreError> {
+        both!(self, AnySql, s => s.guarded_transaction(guard, statements, durability).await)
     }
 }

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+mod committer;
 mod read_models;
 pub use read_models::PgSql;
 
@@ -18,7 +19,7 @@ use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The embedded migrations, run by `convo migrate` and at start.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -57,12 +58,14 @@ fn map_sqlx(err: sqlx::Error) -> StoreError {
 pub struct PostgresBackend {
     pool: PgPool,
     repo: Arc<PostgresEventRepository>,
+    /// Commits appends together (started by the first append, on its runtime).
+    committer: Arc<OnceLock<committer::Committer>>,
 }
 
 impl PostgresBackend {
     pub fn new(pool: PgPool) -> Self {
         let repo = Arc::new(PostgresEventRepository::new(pool.clone()));
-        Self { pool, repo }
+        Self { pool, repo, committer: Arc::default() }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -215,40 +218,11 @@ impl Backend for PostgresBackend {
         rows.iter().map(log_event).collect::<Result<_, _>>().map_err(map_sqlx)
     }
 
-    /// One statement, one round trip: all the command's events in sequence order, each taking
-    /// its position from the column default in that order, and the positions returned. The
-    /// statement is its own transaction (postgres-es takes BEGIN, one INSERT per event, COMMIT,
-    /// and the position needed one more query).
+    /// Concurrent commands are committed together (group commit, see `committer.rs`): one
+    /// statement, one transaction, each event taking its position from the column default.
     async fn append<A: cqrs_es::Aggregate>(&self, events: &[SerializedEvent]) -> Result<i64, PersistenceError> {
-        let first = events.first().ok_or_else(|| PersistenceError::UnknownError("no events to append".into()))?;
-        let sequences: Vec<i64> = events.iter().map(|e| e.sequence as i64).collect();
-        let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
-        let versions: Vec<&str> = events.iter().map(|e| e.event_version.as_str()).collect();
-        let payloads: Vec<&Value> = events.iter().map(|e| &e.payload).collect();
-        let metadata: Vec<&Value> = events.iter().map(|e| &e.metadata).collect();
-        let positions: Vec<i64> = sqlx::query_scalar(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-             SELECT $1, $2, e.sequence, e.event_type, e.event_version, e.payload, e.metadata
-               FROM unnest($3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[]) WITH ORDINALITY
-                    AS e(sequence, event_type, event_version, payload, metadata, n)
-              ORDER BY e.n
-             RETURNING global_position",
-        )
-        .bind(A::TYPE)
-        .bind(&first.aggregate_id)
-        .bind(&sequences)
-        .bind(&types)
-        .bind(&versions)
-        .bind(&payloads)
-        .bind(&metadata)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| match map_sqlx(e) {
-            StoreError::Conflict => PersistenceError::OptimisticLockError,
-            StoreError::Connection(reason) => PersistenceError::ConnectionError(reason.into()),
-            other => PersistenceError::UnknownError(Box::new(other)),
-        })?;
-        positions.into_iter().max().ok_or_else(|| PersistenceError::UnknownError("no position returned".into()))
+        let committer = self.committer.get_or_init(|| committer::Committer::start(self.pool.clone()));
+        committer.append(A::TYPE, events.to_vec()).await
     }
 
     async fn idempotent_events(&self, workspace: &str, key: &str) -> Result<Vec<LogEvent>, StoreError> {

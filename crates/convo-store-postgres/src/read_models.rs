@@ -1,7 +1,7 @@
 //! Read-model storage on PostgreSQL: the statements convo-store writes, run with `$n`
 //! placeholders; rows and checkpoints commit in one transaction.
 
-use convo_store::{SqlStore, SqlValue, Statement, StoreError};
+use convo_store::{Durability, SqlStore, SqlValue, Statement, StoreError};
 use serde_json::Value;
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
@@ -62,8 +62,17 @@ impl SqlStore for PgSql {
         tx.commit().await.map_err(map_sqlx)
     }
 
-    async fn guarded_transaction(&self, guard: Statement, statements: Vec<Statement>) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+    async fn guarded_transaction(
+        &self,
+        guard: Statement,
+        statements: Vec<Statement>,
+        durability: Durability,
+    ) -> Result<(), StoreError> {
+        let mut tx = match durability {
+            Durability::Flushed => self.pool.begin().await,
+            Durability::Lazy => self.pool.begin_with("BEGIN; SET LOCAL synchronous_commit = off").await,
+        }
+        .map_err(map_sqlx)?;
         let guarded = bind(sqlx::query(&guard.0), &guard.1).execute(&mut *tx).await.map_err(map_sqlx)?;
         if guarded.rows_affected() != 1 {
             return Err(StoreError::Conflict);

@@ -1,7 +1,7 @@
 //! Read-model storage on SQLite: the statements convo-store writes, run with `?n`
 //! placeholders; rows and checkpoints commit in one transaction.
 
-use convo_store::{SqlStore, SqlValue, Statement, StoreError};
+use convo_store::{Durability, SqlStore, SqlValue, Statement, StoreError};
 use serde_json::Value;
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
@@ -81,7 +81,12 @@ impl SqlStore for SqliteSql {
         tx.commit().await.map_err(map_sqlx)
     }
 
-    async fn guarded_transaction(&self, guard: Statement, statements: Vec<Statement>) -> Result<(), StoreError> {
+    async fn guarded_transaction(
+        &self,
+        guard: Statement,
+        statements: Vec<Statement>,
+        _durability: Durability,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(map_sqlx)?;
         let guarded = bind(sqlx::query(&guard.0), &guard.1).execute(&mut *tx).await.map_err(map_sqlx)?;
         if guarded.rows_affected() != 1 {

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::{PersistenceError, SerializedEvent};
@@ -67,6 +67,8 @@ pub struct Committed<A: Aggregate> {
 struct Cached<A> {
     version: usize,
     state: A,
+    /// When the store last proved this the latest: read from it, or written to it.
+    checked: Instant,
 }
 
 type Slot<A> = Arc<tokio::sync::Mutex<Option<Cached<A>>>>;
@@ -132,9 +134,13 @@ where
                 let events = self.backend.get_last_events::<A>(id, c.version).await?;
                 (c, events)
             }
-            None => (Cached { version: 0, state: A::default() }, self.backend.get_events::<A>(id).await?),
+            None => (
+                Cached { version: 0, state: A::default(), checked: Instant::now() },
+                self.backend.get_events::<A>(id).await?,
+            ),
         };
         self.events_loaded.fetch_add(stored.len() as u64, Ordering::Relaxed);
+        current.checked = Instant::now();
         for event in stored {
             current.version = event.sequence;
             let envelope = EventEnvelope::<A>::try_from(event)?;
@@ -147,6 +153,22 @@ where
     pub async fn load(&self, id: &str) -> Result<(usize, A), StoreError> {
         let slot = self.slot(id);
         let mut guard = slot.lock().await;
+        let current = self.catch_up(id, guard.take()).await?;
+        let result = (current.version, current.state.clone());
+        *guard = Some(current);
+        Ok(result)
+    }
+
+    /// Like [`Self::load`], but answers from the cache when the store proved it the latest at
+    /// most `max_age` ago (this process's own commands keep it current; another process's
+    /// show after at most `max_age`). For lookups many commands make, such as an inbox's policy
+    /// on every send, where one read per command per inbox would serialize them.
+    pub async fn load_recent(&self, id: &str, max_age: Duration) -> Result<(usize, A), StoreError> {
+        let slot = self.slot(id);
+        let mut guard = slot.lock().await;
+        if let Some(cached) = guard.as_ref().filter(|c| c.checked.elapsed() <= max_age) {
+            return Ok((cached.version, cached.state.clone()));
+        }
         let current = self.catch_up(id, guard.take()).await?;
         let result = (current.version, current.state.clone());
         *guard = Some(current);
@@ -235,7 +257,7 @@ where
                 Ok(position) => {
                     let version = current.version + envelopes.len();
                     self.notifier.committed(position);
-                    *guard = Some(Cached { version, state: next.clone() });
+                    *guard = Some(Cached { version, state: next.clone(), checked: Instant::now() });
                     return Ok(Committed {
                         aggregate_id: id.to_owned(),
                         version,

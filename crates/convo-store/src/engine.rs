@@ -63,12 +63,18 @@ pub fn metadata(workspace_id: Uuid, extra: impl IntoIterator<Item = (String, Str
     metadata
 }
 
+/// How stale the inbox a conversation command checks (its workspace, policy, deletion) may be
+/// when another process changed it: this process's own inbox commands show at once.
+pub const INBOX_MAX_AGE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The inboxes conversation commands look up, from the inbox aggregates' cache.
 struct InboxesFromStore<B: Backend>(Arc<AggregateStore<Inbox, B>>);
 
 impl<B: Backend> InboxLookup for InboxesFromStore<B> {
     fn inbox(&self, inbox_id: Uuid) -> BoxFuture<'_, Result<Option<InboxFacts>, String>> {
         async move {
-            let (_, inbox) = self.0.load(&inbox_id.to_string()).await.map_err(|e| e.to_string())?;
+            let (_, inbox) =
+                self.0.load_recent(&inbox_id.to_string(), INBOX_MAX_AGE).await.map_err(|e| e.to_string())?;
             Ok(inbox.facts())
         }
         .boxed()

@@ -26,13 +26,16 @@ pub use error::{CommandError, StoreError};
 pub use history::{AsOf, ConversationAt, conversation_at};
 pub use idempotency::{Claim, Idempotency, StoredResponse};
 pub use log::{EventLog, LogEvent, LogFilter, LogNotifier};
-pub use projector::{ProjectionStatus, ProjectionStore, ProjectorError, ReadModels, rebuild, run_projection, verify};
+pub use projector::{
+    CHECKPOINT_EVERY, FOLD_COALESCE, ProjectionStatus, ProjectionStore, ProjectorError, ReadModels, rebuild,
+    run_projection, verify,
+};
 pub use read::{
     ConversationQuery, Cursor, GroupsModel, GroupsTable, InboxModel, InboxTable, InboxUnread, InboxesModel,
     InboxesTable, MemberCursor, ResponseTimes, ResponseTimesModel, ResponseTimesTable, SortKey, TimelineModel,
     TimelineTable, UnreadModel, UnreadSummary, UnreadTable,
 };
-pub use sql::{Checkpoint, SqlStore, SqlTable, SqlValue, Statement, TableStore};
+pub use sql::{Checkpoint, Durability, SqlStore, SqlTable, SqlValue, Statement, TableStore};
 pub use tenancy::{ApiKey, IssuedKey, Scope, Tenancy, TenancyError};
 
 use std::future::Future;

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use convo_projection::{Projection, prepare};
 use futures::StreamExt;
@@ -127,6 +127,11 @@ enum Never {}
 /// far fewer transactions under load (see docs/BENCHMARKS.md).
 pub const FOLD_COALESCE: Duration = Duration::from_millis(5);
 
+/// How long a runner may hold a checkpoint it has not stored, when the events it folded changed
+/// no row of its model: at most this much is folded again after a restart, and far fewer
+/// transactions are written by models that most events do not touch.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
 async fn follow<P, S, B>(
     projection: &P,
     store: &S,
@@ -139,14 +144,35 @@ where
     S: ProjectionStore<P>,
     B: Backend,
 {
-    let mut checkpoint = store.checkpoint().await.map_err(RunError::Store)?;
+    // `stored` is what the store holds, `checkpoint` what has been folded: they differ only
+    // while the events after `stored` changed no row.
+    let mut stored = store.checkpoint().await.map_err(RunError::Store)?;
+    let mut checkpoint = stored;
+    let mut stored_at = Instant::now();
     status.advance(checkpoint);
     let mut tail = Box::pin(log.tail(checkpoint, batch));
-    while let Some(events) = tail.next().await {
+    loop {
+        let next = if checkpoint > stored {
+            match tokio::time::timeout(CHECKPOINT_EVERY, tail.next()).await {
+                Ok(next) => next,
+                Err(_idle) => {
+                    store.commit(Vec::new(), stored, checkpoint).await.map_err(RunError::Store)?;
+                    (stored, stored_at) = (checkpoint, Instant::now());
+                    continue;
+                }
+            }
+        } else {
+            tail.next().await
+        };
+        let Some(events) = next else { break };
         let mut events = events.map_err(RunError::Store)?;
-        let failed = match fold_and_commit(projection, store, &events, checkpoint).await {
-            Ok(Some(last)) => {
-                checkpoint = last;
+        let flush = stored_at.elapsed() >= CHECKPOINT_EVERY;
+        let failed = match fold_and_commit(projection, store, &events, stored, flush).await {
+            Ok(Some(folded)) => {
+                checkpoint = folded.last;
+                if folded.stored {
+                    (stored, stored_at) = (checkpoint, Instant::now());
+                }
                 status.advance(checkpoint);
                 // Lag: from the store recording the batch's last event to its rows committing.
                 if let Some(event) = events.last() {
@@ -167,8 +193,10 @@ where
         };
         // Keep what comes before the event that cannot be folded, then stop at it.
         events.retain(|e| e.position < failed.position);
-        if let Some(last) = fold_and_commit(projection, store, &events, checkpoint).await? {
-            status.advance(last);
+        if let Some(folded) = fold_and_commit(projection, store, &events, stored, true).await? {
+            status.advance(folded.last);
+        } else if checkpoint > stored {
+            store.commit(Vec::new(), stored, checkpoint).await.map_err(RunError::Store)?;
         }
         return Err(RunError::Projection(failed));
     }
@@ -332,19 +360,33 @@ impl<B: Backend> ReadModels<B> {
     }
 }
 
-/// Folds `events` and commits them from `checkpoint`; the new checkpoint, if there were events.
+/// What [`fold_and_commit`] did with a batch.
+struct Folded {
+    /// The batch's last position: the checkpoint now folded.
+    last: i64,
+    /// Whether the rows and the checkpoint were written (false: the batch changed no row and
+    /// storing the checkpoint could wait).
+    stored: bool,
+}
+
+/// Folds `events` and commits them from the stored checkpoint `from`; `None` if there were no
+/// events. A batch that changes no row is only committed (its checkpoint alone) when `flush`.
 async fn fold_and_commit<P: Projection, S: ProjectionStore<P>>(
     projection: &P,
     store: &S,
     events: &[convo_domain::LogEvent],
-    checkpoint: i64,
-) -> Result<Option<i64>, RunError> {
+    from: i64,
+    flush: bool,
+) -> Result<Option<Folded>, RunError> {
     let Some(last) = events.last().map(|e| e.position) else { return Ok(None) };
     let prepared = prepare(projection, events).map_err(RunError::Projection)?;
     let loaded = store.load(&prepared.keys).await.map_err(RunError::Store)?;
     let changes = prepared.apply(projection, loaded).map_err(RunError::Projection)?;
-    store.commit(changes, checkpoint, last).await.map_err(RunError::Store)?;
-    Ok(Some(last))
+    if changes.is_empty() && !flush {
+        return Ok(Some(Folded { last, stored: false }));
+    }
+    store.commit(changes, from, last).await.map_err(RunError::Store)?;
+    Ok(Some(Folded { last, stored: true }))
 }
 
 /// Folds the log into `into` from its checkpoint up to the head as it is now, or up to `until`;
@@ -368,7 +410,9 @@ where
     while let Some(events) = pages.next().await {
         let mut events = events.map_err(RunError::Store)?;
         events.retain(|e| until.is_none_or(|u| e.position <= u));
-        let Some(last) = fold_and_commit(projection, into, &events, checkpoint).await? else { break };
+        let Some(Folded { last, .. }) = fold_and_commit(projection, into, &events, checkpoint, true).await? else {
+            break;
+        };
         checkpoint = last;
         folded += events.len() as u64;
         progress(folded);

@@ -32,6 +32,16 @@ impl From<Option<String>> for SqlValue {
 /// A statement and its values.
 pub type Statement = (String, Vec<SqlValue>);
 
+/// Whether a transaction's commit must be on disk before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// On disk when the commit returns (what an operator is told is done).
+    Flushed,
+    /// Visible at once, on disk a moment later: for what a runner folds, since a commit lost in
+    /// a crash takes its checkpoint with it and the same events are folded again.
+    Lazy,
+}
+
 /// What a SQL adapter provides for read models.
 pub trait SqlStore: Clone + Send + Sync + 'static {
     /// The n-th (1-based) placeholder: `$n` or `?n`.
@@ -63,6 +73,7 @@ pub trait SqlStore: Clone + Send + Sync + 'static {
         &self,
         guard: Statement,
         statements: Vec<Statement>,
+        durability: Durability,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
@@ -117,7 +128,7 @@ impl<S: SqlStore> Checkpoint<S> {
 
     /// Moves it from `from` to `to`, or fails with [`StoreError::Conflict`] if it is no longer `from`.
     pub async fn advance(&self, from: i64, to: i64) -> Result<(), StoreError> {
-        self.store.guarded_transaction(self.guard(from, to), vec![]).await
+        self.store.guarded_transaction(self.guard(from, to), vec![], Durability::Lazy).await
     }
 
     pub async fn remove(&self) -> Result<(), StoreError> {
@@ -208,7 +219,7 @@ where
                 vec![SqlValue::Text(self.checkpoint_name.clone())],
             ),
         ];
-        self.store.guarded_transaction(guard, statements).await
+        self.store.guarded_transaction(guard, statements, Durability::Flushed).await
     }
 
     /// Drops this scratch copy.
@@ -308,6 +319,6 @@ where
                 .into_iter()
                 .map(|(key, _)| (format!("DELETE FROM {} WHERE {}", self.table, self.key_condition(0)), T::key(key))),
         );
-        self.store.guarded_transaction(guard, statements).await
+        self.store.guarded_transaction(guard, statements, Durability::Lazy).await
     }
 }
