@@ -1,5 +1,6 @@
-//! Rebuild: every read model from a whole log (`ReadModels::rebuild`, what `convo projections
-//! rebuild` runs), beside two sequential reads of the same log: the bare SQL scan (`COPY … TO
+//! Rebuild: every read model from a whole log, one after another (`ReadModels::rebuild`, what
+//! `convo projections rebuild NAME` runs) and all in one pass (`ReadModels::rebuild_all`, what
+//! `convo projections rebuild` runs), beside two sequential reads of the same log: the bare SQL scan (`COPY … TO
 //! STDOUT`, bytes only) and the store's own paged read (`EventLog::read_to_head`, decoded into
 //! events), the limits for a rebuild.
 
@@ -28,6 +29,9 @@ pub struct RebuildResult {
     pub store_read: Duration,
     /// Per read model: its name, events folded and how long it took.
     pub models: Vec<(String, u64, Duration)>,
+    /// Every read model in one pass (`ReadModels::rebuild_all`, what `convo projections
+    /// rebuild` runs without a name): events read and how long it took.
+    pub all: (u64, Duration),
 }
 
 /// On the migrated, empty database at `url`: the fixture, or (`generated`) a small log of
@@ -102,6 +106,11 @@ pub async fn run(url: &str, generated: Option<u32>) -> anyhow::Result<RebuildRes
         anyhow::ensure!(folded == events, "{name} folded {folded} of {events} events");
         rebuilt.push((name.to_owned(), folded, took));
     }
+    let started = Instant::now();
+    let read = models.rebuild_all(&log, &|_| {}).await.context("rebuilding every read model in one pass")?;
+    let all = (read, started.elapsed());
+    eprintln!("rebuild: all in one pass, {read} events in {:.1?}", all.1);
+    anyhow::ensure!(read == events, "the one-pass rebuild read {read} of {events} events");
     pool.close().await;
-    Ok(RebuildResult { source, events, load, copy, copy_bytes, store_read, models: rebuilt })
+    Ok(RebuildResult { source, events, load, copy, copy_bytes, store_read, models: rebuilt, all })
 }

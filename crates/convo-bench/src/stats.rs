@@ -130,16 +130,24 @@ pub fn markdown(report: &Report, settings: &Settings, duration: Duration) -> Str
             total += *took;
             let _ = writeln!(t, "| rebuild `{name}` | {:.2} | {:.0} |", took.as_secs_f64(), rate(*folded, *took));
         }
-        let all = rate(r.events, total);
+        let in_turn = rate(r.events, total);
         let _ = writeln!(
             t,
-            "| all {} read models (log events / total time) | {:.2} | {all:.0} |\n",
+            "| all {} read models, one after another (log events / total time) | {:.2} | {in_turn:.0} |",
             r.models.len(),
             total.as_secs_f64()
         );
+        let (read, took) = r.all;
+        let all = rate(read, took);
+        let _ = writeln!(
+            t,
+            "| all {} read models in one pass (`rebuild_all`: each page read once, folded by all) | {:.2} | {all:.0} |\n",
+            r.models.len(),
+            took.as_secs_f64()
+        );
         let slowest = r.models.iter().map(|(_, f, d)| rate(*f, *d)).fold(f64::INFINITY, f64::min);
         targets.push((
-            "rebuild ≥ 200 000 events/s (slowest read model; all together)".into(),
+            "rebuild ≥ 200 000 events/s (slowest read model alone; all in one pass)".into(),
             format!("{slowest:.0}; {all:.0}"),
             check(slowest >= 200_000.0),
         ));

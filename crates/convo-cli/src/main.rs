@@ -151,7 +151,7 @@ enum ProjectionsCommand {
     /// Rebuild read models from the first event into fresh tables, then swap them in; queries
     /// keep being served from the live tables meanwhile.
     Rebuild {
-        /// One read model (default: all).
+        /// One read model (default: all of them, in one pass over the log).
         name: Option<String>,
     },
     /// Rebuild read models into scratch tables and compare them with the live ones.
@@ -342,25 +342,32 @@ async fn projections(backend: backend::AnyBackend, command: ProjectionsCommand) 
             println!("log head: {head}");
         }
         ProjectionsCommand::Rebuild { name } => {
-            for name in pick(name)? {
-                let total = sql.scalar("SELECT count(*) FROM events", &[]).await?.unwrap_or(0);
-                let bar = indicatif::ProgressBar::new(u64::try_from(total).unwrap_or(0));
-                bar.set_style(
-                    indicatif::ProgressStyle::with_template(
-                        "{prefix:>9} [{bar:40}] {pos}/{len} events {per_sec} {eta}",
-                    )
+            let total = sql.scalar("SELECT count(*) FROM events", &[]).await?.unwrap_or(0);
+            let bar = indicatif::ProgressBar::new(u64::try_from(total).unwrap_or(0));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{prefix:>9} [{bar:40}] {pos}/{len} events {per_sec} {eta}")
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-                );
-                bar.set_prefix(name.clone());
-                let started = std::time::Instant::now();
-                let folded = read.rebuild(&name, &engine.log, &|n| bar.set_position(n)).await?;
-                bar.finish();
-                let seconds = started.elapsed().as_secs_f64();
-                println!(
-                    "{name}: rebuilt from {folded} events in {seconds:.2} s ({:.0} events/s)",
-                    folded as f64 / seconds.max(1e-9)
-                );
-            }
+            );
+            let started = std::time::Instant::now();
+            // All of them: one pass over the log feeds every model at once.
+            let (label, folded) = match name {
+                None => {
+                    bar.set_prefix("all");
+                    ("every read model".to_owned(), read.rebuild_all(&engine.log, &|n| bar.set_position(n)).await?)
+                }
+                Some(name) => {
+                    let name = pick(Some(name))?.remove(0);
+                    bar.set_prefix(name.clone());
+                    let folded = read.rebuild(&name, &engine.log, &|n| bar.set_position(n)).await?;
+                    (name, folded)
+                }
+            };
+            bar.finish();
+            let seconds = started.elapsed().as_secs_f64();
+            println!(
+                "{label}: rebuilt from {folded} events in {seconds:.2} s ({:.0} events/s)",
+                folded as f64 / seconds.max(1e-9)
+            );
         }
         ProjectionsCommand::Verify { name } => {
             let mut failed = false;

@@ -336,6 +336,46 @@ impl<B: Backend> ReadModels<B> {
         by_name!(self, name, |projection, model| rebuild(&projection, model, log, self.batch, progress).await)
     }
 
+    /// Rebuilds every read model in one pass over the log, and swaps each in; events read.
+    /// Each page is read once and folded into all the models' scratch tables at the same time
+    /// (a task per model), rather than the log being read once per model, one model after
+    /// another. A model that cannot fold an event stops its rebuild (its live table stays);
+    /// the others go on, and the first such error is returned at the end.
+    pub async fn rebuild_all(&self, log: &EventLog<B>, progress: &(dyn Fn(u64) + Sync)) -> Result<u64, ProjectorError> {
+        let batch = self.batch.max(REBUILD_BATCH);
+        let mut pages = Vec::new();
+        let models = each_model!(self, |projection, model, _status| {
+            // Two pages in flight per model: reading runs ahead of the slowest fold by that.
+            let (sender, receiver) = tokio::sync::mpsc::channel(2);
+            pages.push(sender);
+            tokio::spawn(rebuild_from_pages(projection, model.clone(), receiver, log.clone(), batch))
+        });
+        let mut read = 0;
+        let mut log_pages = Box::pin(log.read_to_head(0, batch));
+        let reading = async {
+            while let Some(page) = log_pages.next().await {
+                let page = Arc::new(page.map_err(RunError::Store)?);
+                read += page.len() as u64;
+                for sender in &pages {
+                    // A model whose rebuild stopped has dropped its receiver: skip it.
+                    let _ = sender.send(page.clone()).await;
+                }
+                progress(read);
+            }
+            Ok::<_, ProjectorError>(())
+        };
+        let reading = reading.await;
+        drop(pages);
+        let mut first_error = reading.err();
+        for model in models {
+            let result = model.await.map_err(|e| RunError::Store(StoreError::Database(format!("a rebuild task: {e}"))));
+            if let Err(e) = result.and_then(|r| r) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(read), Err)
+    }
+
     /// Rows of read model `name` that differ from a rebuild at the same checkpoint.
     pub async fn verify(&self, name: &str, log: &EventLog<B>, limit: usize) -> Result<Vec<String>, ProjectorError> {
         by_name!(self, name, |projection, model| verify(&projection, model, log, self.batch, limit).await)
@@ -446,6 +486,34 @@ where
     folded += fill(projection, &scratch, log, batch, None, progress).await?.1;
     scratch.swap_in().await.map_err(RunError::Store)?;
     Ok(folded)
+}
+
+/// One model's part of [`ReadModels::rebuild_all`]: folds the pages it is handed into a
+/// scratch table, then catches up with what was written meanwhile and swaps it in.
+async fn rebuild_from_pages<P, T, S, B>(
+    projection: P,
+    live: crate::TableStore<P, T, S>,
+    mut pages: tokio::sync::mpsc::Receiver<Arc<Vec<convo_domain::LogEvent>>>,
+    log: EventLog<B>,
+    batch: usize,
+) -> Result<(), ProjectorError>
+where
+    P: Projection,
+    P::Row: serde::Serialize + serde::de::DeserializeOwned,
+    T: crate::SqlTable<P>,
+    S: crate::SqlStore,
+    B: Backend,
+{
+    let scratch = live.scratch("rebuild").await.map_err(RunError::Store)?;
+    // A fresh scratch table starts at 0, and the pages follow each other from there.
+    let mut checkpoint = scratch.checkpoint().await.map_err(RunError::Store)?;
+    while let Some(page) = pages.recv().await {
+        if let Some(Folded { last, .. }) = fold_and_commit(&projection, &scratch, &page, checkpoint, true).await? {
+            checkpoint = last;
+        }
+    }
+    fill(&projection, &scratch, &log, batch, None, &|_| {}).await?;
+    scratch.swap_in().await.map_err(RunError::Store)
 }
 
 /// Rebuilds a read model into a scratch table up to the live one's checkpoint and lists the
