@@ -29,7 +29,47 @@ on_both_backends!(
     the_unread_version_never_goes_down_for_a_client_polling_during_writes,
     verify_finds_no_difference_after_a_workload_and_a_rebuild_repairs_a_tampered_model_while_serving,
     a_rebuild_works_on_a_database_no_runner_has_followed,
+    a_read_model_commit_whose_caller_gives_up_leaves_no_transaction_open,
 );
+
+/// A runner aborted or a request timed out in the middle of a read-model commit: sqlx 0.8
+/// leaves a connection whose `begin` was cancelled inside a transaction and hands it out again,
+/// where later statements would commit late or never, and its open transaction would hold back
+/// every reader of the log. Commits run to their end in a task of their own instead.
+async fn a_read_model_commit_whose_caller_gives_up_leaves_no_transaction_open<B: Backend>(backend: B) {
+    use convo_store::{Checkpoint, SqlStore};
+    let t = engine(backend.clone());
+    let sql = backend.sql();
+    let checkpoint = Checkpoint::new(sql.clone(), "given-up");
+    assert_eq!(checkpoint.read().await.expect("create the checkpoint"), 0);
+    // Callers that stop waiting at every point of the commit, from after `COMMIT` to before
+    // `BEGIN` (the early ones last, so no later commit happens to heal their connection).
+    for i in (0..400_u64).rev() {
+        let _ = tokio::time::timeout(std::time::Duration::from_micros(i * 5), checkpoint.advance(0, 0)).await;
+    }
+    // Every commit still ran to its end, and left its connection with nothing open.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    if backend.name() == "postgres" {
+        let open = sql
+            .scalar(
+                "SELECT count(*) FROM pg_stat_activity
+                  WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+                &[],
+            )
+            .await
+            .expect("pg_stat_activity");
+        assert_eq!(open, Some(0), "no connection was left inside a transaction");
+    }
+    // What is written next is committed and readable at once, on whichever connection it lands.
+    let inbox = t.create_inbox(convo_domain::ChannelType::Sms).await;
+    for i in 0..20 {
+        t.inbound(inbox, &format!("+4915100{i:03}"), "after").await;
+    }
+    let log = tokio::time::timeout(std::time::Duration::from_secs(5), whole_log(&t.engine))
+        .await
+        .expect("the log is readable to its head: no transaction holds it back");
+    assert_eq!(log.iter().filter(|e| e.event_type == "InboundMessageReceived").count(), 20);
+}
 
 /// `convo migrate`, a log loaded from elsewhere (a restore, the 1M fixture), then
 /// `convo projections rebuild`: no runner has created the read models' checkpoints yet.

@@ -1,7 +1,7 @@
 //! Read-model storage on PostgreSQL: the statements convo-store writes, run with `$n`
 //! placeholders; rows and checkpoints commit in one transaction.
 
-use convo_store::{Durability, SqlStore, SqlValue, Statement, StoreError};
+use convo_store::{Durability, SqlStore, SqlValue, Statement, StoreError, detached};
 use serde_json::Value;
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
@@ -53,13 +53,18 @@ impl SqlStore for PgSql {
     }
 
     async fn clone_table(&self, live: &str, scratch: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
-        for sql in
-            [format!("DROP TABLE IF EXISTS {scratch}"), format!("CREATE TABLE {scratch} (LIKE {live} INCLUDING ALL)")]
-        {
-            sqlx::query(&sql).execute(&mut *tx).await.map_err(map_sqlx)?;
-        }
-        tx.commit().await.map_err(map_sqlx)
+        let (pool, live, scratch) = (self.pool.clone(), live.to_owned(), scratch.to_owned());
+        detached(async move {
+            let mut tx = pool.begin().await.map_err(map_sqlx)?;
+            for sql in [
+                format!("DROP TABLE IF EXISTS {scratch}"),
+                format!("CREATE TABLE {scratch} (LIKE {live} INCLUDING ALL)"),
+            ] {
+                sqlx::query(&sql).execute(&mut *tx).await.map_err(map_sqlx)?;
+            }
+            tx.commit().await.map_err(map_sqlx)
+        })
+        .await?
     }
 
     async fn guarded_transaction(
@@ -68,18 +73,22 @@ impl SqlStore for PgSql {
         statements: Vec<Statement>,
         durability: Durability,
     ) -> Result<(), StoreError> {
-        let mut tx = match durability {
-            Durability::Flushed => self.pool.begin().await,
-            Durability::Lazy => self.pool.begin_with("BEGIN; SET LOCAL synchronous_commit = off").await,
-        }
-        .map_err(map_sqlx)?;
-        let guarded = bind(sqlx::query(&guard.0), &guard.1).execute(&mut *tx).await.map_err(map_sqlx)?;
-        if guarded.rows_affected() != 1 {
-            return Err(StoreError::Conflict);
-        }
-        for (sql, values) in &statements {
-            bind(sqlx::query(sql), values).execute(&mut *tx).await.map_err(map_sqlx)?;
-        }
-        tx.commit().await.map_err(map_sqlx)
+        let pool = self.pool.clone();
+        detached(async move {
+            let mut tx = match durability {
+                Durability::Flushed => pool.begin().await,
+                Durability::Lazy => pool.begin_with("BEGIN; SET LOCAL synchronous_commit = off").await,
+            }
+            .map_err(map_sqlx)?;
+            let guarded = bind(sqlx::query(&guard.0), &guard.1).execute(&mut *tx).await.map_err(map_sqlx)?;
+            if guarded.rows_affected() != 1 {
+                return Err(StoreError::Conflict);
+            }
+            for (sql, values) in &statements {
+                bind(sqlx::query(sql), values).execute(&mut *tx).await.map_err(map_sqlx)?;
+            }
+            tx.commit().await.map_err(map_sqlx)
+        })
+        .await?
     }
 }

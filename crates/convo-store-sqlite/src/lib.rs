@@ -11,7 +11,7 @@ mod read_models;
 pub use read_models::SqliteSql;
 
 use chrono::{DateTime, Utc};
-use convo_store::{Backend, LogEvent, LogFilter, StoreError};
+use convo_store::{Backend, LogEvent, LogFilter, StoreError, detached};
 use cqrs_es::Aggregate;
 use cqrs_es::persist::{PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot};
 use serde_json::Value;
@@ -226,34 +226,41 @@ impl Backend for SqliteBackend {
                 other => PersistenceError::UnknownError(Box::new(other)),
             },
         };
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map)?;
-        for event in events {
-            sqlx::query(
-                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        // In a task of its own: a cancelled `begin` must not leave the connection in a transaction.
+        let (pool, events, aggregate_type) = (self.pool.clone(), events.to_vec(), A::TYPE);
+        let (last_id, last_sequence) = (last.aggregate_id.clone(), last.sequence as i64);
+        detached(async move {
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(map)?;
+            for event in &events {
+                sqlx::query(
+                    "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .bind(aggregate_type)
+                .bind(&event.aggregate_id)
+                .bind(event.sequence as i64)
+                .bind(&event.event_type)
+                .bind(&event.event_version)
+                .bind(&event.payload)
+                .bind(&event.metadata)
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
+            }
+            let position: i64 = sqlx::query_scalar(
+                "SELECT global_position FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence = ?3",
             )
-            .bind(A::TYPE)
-            .bind(&event.aggregate_id)
-            .bind(event.sequence as i64)
-            .bind(&event.event_type)
-            .bind(&event.event_version)
-            .bind(&event.payload)
-            .bind(&event.metadata)
-            .execute(&mut *tx)
+            .bind(aggregate_type)
+            .bind(&last_id)
+            .bind(last_sequence)
+            .fetch_one(&mut *tx)
             .await
             .map_err(map)?;
-        }
-        let position: i64 = sqlx::query_scalar(
-            "SELECT global_position FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence = ?3",
-        )
-        .bind(A::TYPE)
-        .bind(&last.aggregate_id)
-        .bind(last.sequence as i64)
-        .fetch_one(&mut *tx)
+            tx.commit().await.map_err(map)?;
+            Ok(position)
+        })
         .await
-        .map_err(map)?;
-        tx.commit().await.map_err(map)?;
-        Ok(position)
+        .map_err(|e| PersistenceError::UnknownError(Box::new(e)))?
     }
 
     async fn idempotent_events(&self, workspace: &str, key: &str) -> Result<Vec<LogEvent>, StoreError> {

@@ -1,7 +1,7 @@
 //! Read-model storage on SQLite: the statements convo-store writes, run with `?n`
 //! placeholders; rows and checkpoints commit in one transaction.
 
-use convo_store::{Durability, SqlStore, SqlValue, Statement, StoreError};
+use convo_store::{Durability, SqlStore, SqlValue, Statement, StoreError, detached};
 use serde_json::Value;
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
@@ -73,12 +73,16 @@ impl SqlStore for SqliteSql {
         if ddl.is_empty() {
             return Err(StoreError::Database(format!("no table {live}")));
         }
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(map_sqlx)?;
-        sqlx::query(&format!("DROP TABLE IF EXISTS {scratch}")).execute(&mut *tx).await.map_err(map_sqlx)?;
-        for statement in ddl {
-            sqlx::query(&statement.replace(live, scratch)).execute(&mut *tx).await.map_err(map_sqlx)?;
-        }
-        tx.commit().await.map_err(map_sqlx)
+        let (pool, live, scratch) = (self.pool.clone(), live.to_owned(), scratch.to_owned());
+        detached(async move {
+            let mut tx = pool.begin_with(BEGIN_WRITE).await.map_err(map_sqlx)?;
+            sqlx::query(&format!("DROP TABLE IF EXISTS {scratch}")).execute(&mut *tx).await.map_err(map_sqlx)?;
+            for statement in ddl {
+                sqlx::query(&statement.replace(&live, &scratch)).execute(&mut *tx).await.map_err(map_sqlx)?;
+            }
+            tx.commit().await.map_err(map_sqlx)
+        })
+        .await?
     }
 
     async fn guarded_transaction(
@@ -87,14 +91,18 @@ impl SqlStore for SqliteSql {
         statements: Vec<Statement>,
         _durability: Durability,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(map_sqlx)?;
-        let guarded = bind(sqlx::query(&guard.0), &guard.1).execute(&mut *tx).await.map_err(map_sqlx)?;
-        if guarded.rows_affected() != 1 {
-            return Err(StoreError::Conflict);
-        }
-        for (sql, values) in &statements {
-            bind(sqlx::query(sql), values).execute(&mut *tx).await.map_err(map_sqlx)?;
-        }
-        tx.commit().await.map_err(map_sqlx)
+        let pool = self.pool.clone();
+        detached(async move {
+            let mut tx = pool.begin_with(BEGIN_WRITE).await.map_err(map_sqlx)?;
+            let guarded = bind(sqlx::query(&guard.0), &guard.1).execute(&mut *tx).await.map_err(map_sqlx)?;
+            if guarded.rows_affected() != 1 {
+                return Err(StoreError::Conflict);
+            }
+            for (sql, values) in &statements {
+                bind(sqlx::query(sql), values).execute(&mut *tx).await.map_err(map_sqlx)?;
+            }
+            tx.commit().await.map_err(map_sqlx)
+        })
+        .await?
     }
 }

@@ -166,3 +166,14 @@ pub trait Backend: PersistedEventRepository + Clone + Send + Sync + 'static {
     /// Whether the database answers.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
+
+/// Runs `work` (a transaction) to its end even when the caller stops waiting for it (a request
+/// that timed out, an aborted task). sqlx 0.8 leaves a connection whose `begin` was cancelled
+/// inside a transaction it no longer knows about, and hands it out again: what later runs on it
+/// is committed late or rolled back with it, and its open transaction holds back every reader
+/// of the log (decision 0002). So the adapters run every transaction in a task of its own.
+pub async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::spawn(work).await.map_err(|e| StoreError::Database(format!("a store task failed: {e}")))
+}
