@@ -106,7 +106,8 @@ pub fn markdown(report: &Report, settings: &Settings, duration: Duration) -> Str
         let _ = writeln!(
             t,
             "Log: {}, loaded and vacuumed in {:.1} s. Each read model is rebuilt with `ReadModels::rebuild` \
-             (what `convo projections rebuild` runs), one after another:\n",
+             (what `convo projections rebuild NAME` runs), one after another, then all of them with \
+             `ReadModels::rebuild_all` (what `convo projections rebuild` runs):\n",
             r.source,
             r.load.as_secs_f64()
         );
