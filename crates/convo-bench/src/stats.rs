@@ -209,10 +209,9 @@ fn engine_table(
         let _ = writeln!(
             t,
             "Projection lag at {} clients (command acknowledged -> visible in GET /v1/conversations/{{id}}, \
-             {} samples, polled every {} ms): p50 {:.1} ms, p99 {p99:.1} ms{}.",
+             asked once with `min_position` = the command's position, {} samples): p50 {:.1} ms, p99 {p99:.1} ms{}.",
             lag.clients,
             lag.latencies.count(),
-            crate::engine::LAG_POLL.as_millis(),
             lag.latencies.percentile_ms(50.0),
             if lag.errors > 0 { format!(", {} failed", lag.errors) } else { String::new() },
         );
