@@ -25,6 +25,8 @@ pub struct EngineResult {
     pub errors: usize,
     pub elapsed: Duration,
     pub latencies: Latencies,
+    /// Projection lag sampled at this level.
+    pub lag: Option<LagResult>,
 }
 
 impl EngineResult {
@@ -105,7 +107,8 @@ impl Target {
     }
 }
 
-/// One measurement per entry of `settings.clients`; the lag is sampled at the largest.
+/// One measurement per entry of `settings.clients`, each with its projection lag; the lag of
+/// the largest is the one the target is about.
 pub async fn run(
     target: &Arc<Target>,
     pool: &PgPool,
@@ -119,20 +122,22 @@ pub async fn run(
     let mut lag = LagResult { clients: heaviest, ..LagResult::default() };
     let mut lag_taken = false;
     for &n in &settings.clients {
-        let probe_every = (n == heaviest && !lag_taken).then_some(settings.lag_every);
-        lag_taken |= probe_every.is_some();
-        let (result, level_lag) = level(target, n, duration, probe_every).await?;
+        let (mut result, level_lag) = level(target, n, duration, Some(settings.lag_every)).await?;
         eprintln!(
             "engine  {n:>3} clients: {:>8.0} cmd/s, p50 {:.2} ms, p99 {:.2} ms",
             result.per_second(),
             result.latencies.percentile_ms(50.0),
             result.latencies.percentile_ms(99.0)
         );
-        results.push(result);
         if let Some(level_lag) = level_lag {
-            lag.errors += level_lag.errors;
-            lag.latencies.extend(level_lag.latencies);
+            if n == heaviest && !lag_taken {
+                lag_taken = true;
+                lag.errors += level_lag.errors;
+                lag.latencies.extend(level_lag.latencies.clone());
+            }
+            result.lag = Some(level_lag);
         }
+        results.push(result);
         // The next level starts with the read models idle, not folding this one's backlog.
         caught_up(pool, server, CATCH_UP).await?;
     }
@@ -151,7 +156,7 @@ async fn level(
     let start = Instant::now();
     let deadline = start + duration;
     let tasks: Vec<_> = (0..clients).map(|_| tokio::spawn(client(target.clone(), deadline, probe_every))).collect();
-    let mut result = EngineResult { errors: 0, elapsed: Duration::ZERO, latencies: Latencies::default() };
+    let mut result = EngineResult { errors: 0, elapsed: Duration::ZERO, latencies: Latencies::default(), lag: None };
     let mut probes = Vec::new();
     for task in futures::future::join_all(tasks).await {
         let (latencies, errors, client_probes) = task.context("an engine client panicked")?;

@@ -201,9 +201,11 @@ async fn main() -> anyhow::Result<()> {
     let failures: usize = report
         .rows
         .iter()
-        .map(|r| r.limit.as_ref().map_or(0, |l| l.errors) + r.engine.as_ref().map_or(0, |e| e.errors))
-        .sum::<usize>()
-        + report.lag.as_ref().map_or(0, |l| l.errors);
+        .map(|r| {
+            r.limit.as_ref().map_or(0, |l| l.errors)
+                + r.engine.as_ref().map_or(0, |e| e.errors + e.lag.as_ref().map_or(0, |l| l.errors))
+        })
+        .sum();
     anyhow::ensure!(failures == 0, "{failures} request(s) failed (see the table and the messages above)");
     anyhow::ensure!(
         report.rows.iter().all(|r| r.limit.as_ref().is_none_or(|l| l.transactions > 0)

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::{Report, Settings};
 
 /// Every observed latency of one measurement.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Latencies(Vec<Duration>);
 
 impl Latencies {
@@ -175,9 +175,9 @@ fn engine_table(
     let _ = writeln!(t, "### Engine vs. the raw INSERT limit\n");
     let _ = writeln!(
         t,
-        "| clients | limit: INSERT tx/s | limit p50 / p99 ms | engine: send-message cmd/s | engine p50 / p99 ms | engine / limit | errors |"
+        "| clients | limit: INSERT tx/s | limit p50 / p99 ms | engine: send-message cmd/s | engine p50 / p99 ms | engine / limit | projection lag p50 / p99 ms | errors |"
     );
-    let _ = writeln!(t, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let _ = writeln!(t, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut heaviest = None;
     for r in &report.rows {
         let limit = r.limit.as_ref().map(|l| l.per_second());
@@ -185,14 +185,16 @@ fn engine_table(
         let ratio = limit.zip(engine).map(|(l, e)| e / l);
         let _ = writeln!(
             t,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
             r.clients,
             limit.map_or_else(dash, |l| format!("{l:.0}")),
             r.limit.as_ref().map_or_else(dash, |l| ms(&l.latencies)),
             engine.map_or_else(dash, |e| format!("{e:.0}")),
             r.engine.as_ref().map_or_else(dash, |e| ms(&e.latencies)),
             ratio.map_or_else(dash, |x| format!("{:.1} %", 100.0 * x)),
-            r.limit.as_ref().map_or(0, |l| l.errors) + r.engine.as_ref().map_or(0, |e| e.errors),
+            r.engine.as_ref().and_then(|e| e.lag.as_ref()).map_or_else(dash, |l| ms(&l.latencies)),
+            r.limit.as_ref().map_or(0, |l| l.errors)
+                + r.engine.as_ref().map_or(0, |e| e.errors + e.lag.as_ref().map_or(0, |l| l.errors)),
         );
         heaviest = Some((r.clients, ratio));
     }
