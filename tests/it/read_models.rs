@@ -860,17 +860,20 @@ async fn verify_finds_no_difference_after_a_workload_and_a_rebuild_repairs_a_tam
     let sql = backend.sql();
     let mut victim = read.inbox.list(&ConversationQuery::all(crate::support::API_WS, 1)).await.expect("list").remove(0);
     victim.assignee = Some("mallory".into());
-    let tampered = sql
-        .execute(
-            &sql.sql("UPDATE rm_inbox SET row = {1} WHERE conversation_id = {2}"),
-            &[
-                convo_store::SqlValue::Json(serde_json::to_value(&victim).expect("json")),
-                convo_store::SqlValue::Text(victim.conversation_id.to_string()),
-            ],
-        )
-        .await
-        .expect("tamper");
-    assert_eq!(tampered, 1);
+    let tamper = || async {
+        let tampered = sql
+            .execute(
+                &sql.sql("UPDATE rm_inbox SET row = {1} WHERE conversation_id = {2}"),
+                &[
+                    convo_store::SqlValue::Json(serde_json::to_value(&victim).expect("json")),
+                    convo_store::SqlValue::Text(victim.conversation_id.to_string()),
+                ],
+            )
+            .await
+            .expect("tamper");
+        assert_eq!(tampered, 1);
+    };
+    tamper().await;
     let found = read.verify("inbox", &t.engine.log, 10).await.expect("verify");
     assert_eq!(found.len(), 2, "the tampered row and the row it should be: {found:?}");
 
@@ -901,53 +904,32 @@ async fn verify_finds_no_difference_after_a_workload_and_a_rebuild_repairs_a_tam
         panic!("a read failed during the rebuild: {e}");
     }
     assert_eq!(read.verify("inbox", &t.engine.log, 10).await.expect("verify"), Vec::<String>::new(), "repaired");
-    // The live runner carries on with the swapped-in table.
-    let after = inbound(&app, &inbox, "+4918000999", now, "after the rebuild").await;
-    let reply = call(
-        &app,
-        "GET",
-        &format!(
-            "/v1/conversations/{}?min_position={}",
-            after["conversation_id"].as_str().unwrap_or_default(),
-            after["position"]
-        ),
-        None,
-    )
-    .await;
-    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
-    assert_eq!(reply.body["last_message"]["preview"], "after the rebuild");
+    // The live runner carries on with the swapped-in table: a new message shows.
+    let shows = |contact: &'static str, text: &'static str| {
+        let (app, inbox) = (app.clone(), inbox.clone());
+        async move {
+            let after = inbound(&app, &inbox, contact, now, text).await;
+            let uri = format!(
+                "/v1/conversations/{}?min_position={}",
+                after["conversation_id"].as_str().unwrap_or_default(),
+                after["position"]
+            );
+            let reply = call(&app, "GET", &uri, None).await;
+            assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+            assert_eq!(reply.body["last_message"]["preview"], text, "the runners carry on");
+        }
+    };
+    shows("+4918000999", "after the rebuild").await;
 
     // Every model at once, in one pass over the log, repairs a tampered row too.
-    let tampered = sql
-        .execute(
-            &sql.sql("UPDATE rm_inbox SET row = {1} WHERE conversation_id = {2}"),
-            &[
-                convo_store::SqlValue::Json(serde_json::to_value(&victim).expect("json")),
-                convo_store::SqlValue::Text(victim.conversation_id.to_string()),
-            ],
-        )
-        .await
-        .expect("tamper");
-    assert_eq!(tampered, 1);
+    tamper().await;
     let read_all = read.rebuild_all(&t.engine.log, &|_| {}).await.expect("rebuild all");
     assert_eq!(read_all, whole_log(&t.engine).await.len() as u64, "each event read once, from the first");
     for name in ReadModels::<B>::NAMES {
         let differences = read.verify(name, &t.engine.log, 10).await.expect("verify");
         assert_eq!(differences, Vec::<String>::new(), "{name}: equals a rebuild after rebuilding all");
     }
-    let after = inbound(&app, &inbox, "+4918000998", now, "after rebuilding all").await;
-    let reply = call(
-        &app,
-        "GET",
-        &format!(
-            "/v1/conversations/{}?min_position={}",
-            after["conversation_id"].as_str().unwrap_or_default(),
-            after["position"]
-        ),
-        None,
-    )
-    .await;
-    assert_eq!(reply.body["last_message"]["preview"], "after rebuilding all", "the runners carry on");
+    shows("+4918000998", "after rebuilding all").await;
     let _ = last;
 }
 

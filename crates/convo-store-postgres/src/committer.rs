@@ -79,31 +79,26 @@ async fn run(pool: PgPool, mut receiver: mpsc::UnboundedReceiver<Append>) {
                     let pool = pool.clone();
                     async move {
                         let result = insert(&pool, std::slice::from_ref(&append)).await;
-                        let _ = append.reply.send(result.map(|p| p[0]).map_err(persistence_error));
+                        let _ = append.reply.send(result.map(|p| p[0]).map_err(|e| persistence_error(&e)));
                     }
                 });
                 futures::future::join_all(singles).await;
             }
             Err(e) => {
-                let reason = e.to_string();
                 for append in batch {
-                    let error = match &e {
-                        StoreError::Conflict => PersistenceError::OptimisticLockError,
-                        StoreError::Connection(_) => PersistenceError::ConnectionError(reason.clone().into()),
-                        _ => PersistenceError::UnknownError(reason.clone().into()),
-                    };
-                    let _ = append.reply.send(Err(error));
+                    let _ = append.reply.send(Err(persistence_error(&e)));
                 }
             }
         }
     }
 }
 
-fn persistence_error(e: StoreError) -> PersistenceError {
+/// The error each caller of a failed append gets (one store error may answer a whole batch).
+fn persistence_error(e: &StoreError) -> PersistenceError {
     match e {
         StoreError::Conflict => PersistenceError::OptimisticLockError,
-        StoreError::Connection(reason) => PersistenceError::ConnectionError(reason.into()),
-        other => PersistenceError::UnknownError(Box::new(other)),
+        StoreError::Connection(reason) => PersistenceError::ConnectionError(reason.clone().into()),
+        other => PersistenceError::UnknownError(other.to_string().into()),
     }
 }
 

@@ -151,12 +151,7 @@ where
 
     /// The current state and version of an aggregate (version 0: no events).
     pub async fn load(&self, id: &str) -> Result<(usize, A), StoreError> {
-        let slot = self.slot(id);
-        let mut guard = slot.lock().await;
-        let current = self.catch_up(id, guard.take()).await?;
-        let result = (current.version, current.state.clone());
-        *guard = Some(current);
-        Ok(result)
+        self.load_checked(id, None).await
     }
 
     /// Like [`Self::load`], but answers from the cache when the store proved it the latest at
@@ -164,9 +159,14 @@ where
     /// show after at most `max_age`). For lookups many commands make, such as an inbox's policy
     /// on every send, where one read per command per inbox would serialize them.
     pub async fn load_recent(&self, id: &str, max_age: Duration) -> Result<(usize, A), StoreError> {
+        self.load_checked(id, Some(max_age)).await
+    }
+
+    /// The cached state if the store proved it current at most `max_age` ago, else caught up.
+    async fn load_checked(&self, id: &str, max_age: Option<Duration>) -> Result<(usize, A), StoreError> {
         let slot = self.slot(id);
         let mut guard = slot.lock().await;
-        if let Some(cached) = guard.as_ref().filter(|c| c.checked.elapsed() <= max_age) {
+        if let Some(cached) = guard.as_ref().filter(|c| max_age.is_some_and(|age| c.checked.elapsed() <= age)) {
             return Ok((cached.version, cached.state.clone()));
         }
         let current = self.catch_up(id, guard.take()).await?;
