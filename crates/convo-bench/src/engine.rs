@@ -27,6 +27,8 @@ pub struct EngineResult {
     pub latencies: Latencies,
     /// Projection lag sampled at this level.
     pub lag: Option<LagResult>,
+    /// CPU the level cost.
+    pub cpu: crate::cpu::Used,
 }
 
 impl EngineResult {
@@ -122,7 +124,9 @@ pub async fn run(
     let mut lag = LagResult { clients: heaviest, ..LagResult::default() };
     let mut lag_taken = false;
     for &n in &settings.clients {
+        let before = crate::cpu::Snapshot::take(server.pid());
         let (mut result, level_lag) = level(target, n, duration, Some(settings.lag_every)).await?;
+        result.cpu = crate::cpu::Snapshot::take(server.pid()).since(&before);
         eprintln!(
             "engine  {n:>3} clients: {:>8.0} cmd/s, p50 {:.2} ms, p99 {:.2} ms",
             result.per_second(),
@@ -156,7 +160,13 @@ async fn level(
     let start = Instant::now();
     let deadline = start + duration;
     let tasks: Vec<_> = (0..clients).map(|_| tokio::spawn(client(target.clone(), deadline, probe_every))).collect();
-    let mut result = EngineResult { errors: 0, elapsed: Duration::ZERO, latencies: Latencies::default(), lag: None };
+    let mut result = EngineResult {
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latencies: Latencies::default(),
+        lag: None,
+        cpu: crate::cpu::Used::default(),
+    };
     let mut probes = Vec::new();
     for task in futures::future::join_all(tasks).await {
         let (latencies, errors, client_probes) = task.context("an engine client panicked")?;

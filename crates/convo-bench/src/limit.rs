@@ -16,6 +16,8 @@ pub struct LimitResult {
     pub errors: usize,
     pub elapsed: Duration,
     pub latencies: Latencies,
+    /// CPU the level cost (no server: PostgreSQL and the clients).
+    pub cpu: crate::cpu::Used,
 }
 
 impl LimitResult {
@@ -43,24 +45,36 @@ async fn level(url: &str, clients: usize, duration: Duration) -> anyhow::Result<
     for _ in 0..clients {
         connections.push(sqlx::PgConnection::connect(url).await.context("connecting a limit client")?);
     }
+    let before = crate::cpu::Snapshot::take(None);
     let start = Instant::now();
     let deadline = start + duration;
-    let tasks: Vec<_> = connections.into_iter().map(|conn| tokio::spawn(client(conn, deadline))).collect();
-    let mut result =
-        LimitResult { transactions: 0, errors: 0, elapsed: Duration::ZERO, latencies: Latencies::default() };
+    let tasks: Vec<_> = connections.drain(..).map(|conn| tokio::spawn(client(conn, deadline))).collect();
+    let mut result = LimitResult {
+        transactions: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latencies: Latencies::default(),
+        cpu: crate::cpu::Used::default(),
+    };
     for task in futures::future::join_all(tasks).await {
-        let (latencies, errors) = task.context("a limit client panicked")?;
+        let (latencies, errors, connection) = task.context("a limit client panicked")?;
+        // Closed after the CPU is read: a PostgreSQL process that ended is not counted.
+        connections.push(connection);
         result.transactions += latencies.count();
         result.errors += errors;
         result.latencies.extend(latencies);
     }
     result.elapsed = start.elapsed();
+    result.cpu = crate::cpu::Snapshot::take(None).since(&before);
+    for connection in connections {
+        let _ = connection.close().await;
+    }
     Ok(result)
 }
 
 /// Inserts one event per transaction (autocommit) until `deadline`, like postgres-es appends one
 /// event of one aggregate: a conversation's next sequence number.
-async fn client(mut conn: sqlx::PgConnection, deadline: Instant) -> (Latencies, usize) {
+async fn client(mut conn: sqlx::PgConnection, deadline: Instant) -> (Latencies, usize, sqlx::PgConnection) {
     let workspace = Uuid::now_v7().to_string();
     let conversation = Uuid::now_v7().to_string();
     let metadata = serde_json::json!({ "workspace_id": workspace, "command": "send_message" });
@@ -96,6 +110,5 @@ async fn client(mut conn: sqlx::PgConnection, deadline: Instant) -> (Latencies, 
             }
         }
     }
-    let _ = conn.close().await;
-    (latencies, errors)
+    (latencies, errors, conn)
 }

@@ -4,6 +4,7 @@
 //! conversation with a long history; the server's peak memory; and read-model rebuilds from a
 //! 1M-event log beside the raw read of that log. Prints Markdown (docs/BENCHMARKS.md).
 
+mod cpu;
 mod engine;
 mod limit;
 mod queries;

@@ -91,6 +91,14 @@ impl Server {
         }
     }
 
+    /// The server's process id (`None`: it runs in the benchmark's process).
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            Server::Process { child, .. } => Some(child.id()),
+            Server::InProcess { .. } => None,
+        }
+    }
+
     /// Peak resident set (VmHWM) of the server, in KiB.
     pub fn peak_rss_kib(&self) -> Option<u64> {
         let status = match self {

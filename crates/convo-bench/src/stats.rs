@@ -175,9 +175,9 @@ fn engine_table(
     let _ = writeln!(t, "### Engine vs. the raw INSERT limit\n");
     let _ = writeln!(
         t,
-        "| clients | limit: INSERT tx/s | limit p50 / p99 ms | engine: send-message cmd/s | engine p50 / p99 ms | engine / limit | projection lag p50 / p99 ms | errors |"
+        "| clients | limit: INSERT tx/s | limit p50 / p99 ms | engine: send-message cmd/s | engine p50 / p99 ms | engine / limit | projection lag p50 / p99 ms | errors | limit CPU µs/tx: – / PostgreSQL / clients | engine CPU µs/cmd: server / PostgreSQL / clients |"
     );
-    let _ = writeln!(t, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let _ = writeln!(t, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut heaviest = None;
     for r in &report.rows {
         let limit = r.limit.as_ref().map(|l| l.per_second());
@@ -185,7 +185,7 @@ fn engine_table(
         let ratio = limit.zip(engine).map(|(l, e)| e / l);
         let _ = writeln!(
             t,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.clients,
             limit.map_or_else(dash, |l| format!("{l:.0}")),
             r.limit.as_ref().map_or_else(dash, |l| ms(&l.latencies)),
@@ -195,6 +195,8 @@ fn engine_table(
             r.engine.as_ref().and_then(|e| e.lag.as_ref()).map_or_else(dash, |l| ms(&l.latencies)),
             r.limit.as_ref().map_or(0, |l| l.errors)
                 + r.engine.as_ref().map_or(0, |e| e.errors + e.lag.as_ref().map_or(0, |l| l.errors)),
+            r.limit.as_ref().map_or_else(dash, |l| l.cpu.per_operation(l.transactions)),
+            r.engine.as_ref().map_or_else(dash, |e| e.cpu.per_operation(e.latencies.count())),
         );
         heaviest = Some((r.clients, ratio));
     }
