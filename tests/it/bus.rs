@@ -101,7 +101,8 @@ async fn a_publisher_killed_between_publishing_and_checkpointing_leaves_no_dupli
     workload(&t).await;
     let log = whole_log(&t.engine).await;
     // A first publisher published the first 20 events and died before checkpointing them.
-    bus.publish(&log[..20]).await.expect("publish");
+    let first: Vec<_> = log[..20].iter().cloned().map(std::sync::Arc::new).collect();
+    bus.publish(&first).await.expect("publish");
     // A new one starts from the (older) checkpoint.
     let publisher = {
         let (bus, log, backend) = (bus.clone(), t.engine.log.clone(), backend.clone());

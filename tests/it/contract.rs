@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::Duration as Span;
 use convo_domain::conversation::{ConversationAction, ConversationChange, ConversationKind};
 use convo_domain::{Actor, ChannelType, Conversation, ConversationCommand, ConversationError, ConversationEvent};
-use convo_store::{Backend, CommandError};
+use convo_store::{Backend, CommandError, LogEvent};
 use cqrs_es::persist::SerializedEvent;
 use cqrs_es::{Aggregate, DomainEvent};
 use futures::StreamExt;
@@ -24,6 +24,7 @@ on_both_backends!(
     thirty_two_concurrent_senders_to_one_conversation_lose_no_update,
     concurrent_commands_on_many_conversations_commit_together_each_with_its_own_position,
     the_log_tail_delivers_commits_live_in_order,
+    tails_that_join_late_or_fall_behind_see_every_event_once_in_order,
     commands_about_messages_older_than_the_aggregate_remembers_ask_the_store,
 );
 
@@ -308,7 +309,75 @@ async fn the_log_tail_delivers_commits_live_in_order<B: Backend>(backend: B) {
     let seen = reader.await.expect("reader task");
     assert_eq!(seen.len(), 20, "10 conversations started, 10 messages");
     assert!(seen.windows(2).all(|w| w[0].position < w[1].position));
+    let seen: Vec<LogEvent> = seen.iter().map(|e| LogEvent::clone(e)).collect();
     assert_eq!(seen, whole_log(&t.engine).await.into_iter().filter(|e| e.position > start).collect::<Vec<_>>());
+}
+
+/// The tails of one log share one reader (its feed). A tail that starts behind it catches up
+/// from the log and then follows the feed; one that stops taking events for longer than the
+/// feed keeps pages reads the log itself again. Neither misses, repeats or reorders an event.
+async fn tails_that_join_late_or_fall_behind_see_every_event_once_in_order<B: Backend>(backend: B) {
+    async fn positions<S>(tail: &mut S) -> Vec<i64>
+    where
+        S: futures::Stream<Item = Result<Vec<Arc<LogEvent>>, convo_store::StoreError>> + Unpin,
+    {
+        let batch = tokio::time::timeout(Duration::from_secs(20), tail.next()).await.expect("the tail delivers");
+        batch.expect("the tail never ends").expect("reading the log").iter().map(|e| e.position).collect()
+    }
+    let t = Arc::new(engine(backend));
+    let inbox = t.create_inbox(ChannelType::Sms).await;
+    for i in 0..10 {
+        t.inbound(inbox, &format!("+49152{i:05}"), "before anyone tails").await;
+    }
+    let head = whole_log(&t.engine).await.last().map_or(0, |e| e.position);
+    // The first tail starts the feed at the head; writes go on throughout.
+    let mut behind = Box::pin(t.engine.log.tail(head, 7));
+    let writer = {
+        let t = t.clone();
+        tokio::spawn(async move {
+            for i in 0..150 {
+                t.inbound(inbox, &format!("+49153{:05}", i % 40), "while tails come and go").await;
+                // Apart, so the feed reads many small pages: more than it keeps for a tail.
+                tokio::time::sleep(Duration::from_millis(8)).await;
+            }
+        })
+    };
+    let mut behind_seen = Vec::new();
+    while behind_seen.len() < 20 {
+        behind_seen.extend(positions(&mut behind).await);
+    }
+    // A tail from the very start joins while writes go on, and keeps up: it catches up with
+    // what the feed never carried, then takes the feed's pages.
+    let late = {
+        let mut late = Box::pin(t.engine.log.tail(0, 50));
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let task = tokio::spawn({
+            let seen = seen.clone();
+            async move {
+                loop {
+                    let batch = positions(&mut late).await;
+                    seen.lock().expect("seen").extend(batch);
+                }
+            }
+        });
+        (task, seen)
+    };
+    // Meanwhile the first tail takes nothing: it falls far behind the feed.
+    writer.await.expect("the writer");
+    let all: Vec<i64> = whole_log(&t.engine).await.iter().map(|e| e.position).collect();
+    let last = *all.last().expect("events");
+    while behind_seen.last() != Some(&last) {
+        behind_seen.extend(positions(&mut behind).await);
+    }
+    let after_head: Vec<i64> = all.iter().copied().filter(|p| *p > head).collect();
+    assert_eq!(behind_seen, after_head, "the tail that fell behind: every event after its start once, in order");
+    let give_up = std::time::Instant::now() + Duration::from_secs(20);
+    while late.1.lock().expect("seen").last() != Some(&last) {
+        assert!(std::time::Instant::now() < give_up, "the late tail reaches the head");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    late.0.abort();
+    assert_eq!(*late.1.lock().expect("seen"), all, "the late tail: every event once, in log order");
 }
 
 async fn commands_about_messages_older_than_the_aggregate_remembers_ask_the_store<B: Backend>(backend: B) {

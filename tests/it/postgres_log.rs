@@ -177,3 +177,30 @@ async fn a_commit_in_another_process_wakes_a_tail_at_once() {
     assert!(started.elapsed() < Duration::from_secs(5), "woken in {:?}", started.elapsed());
     pg.cleanup().await;
 }
+
+/// The server dropping the engine's connections (a PostgreSQL restart, a failover, an idle
+/// timeout) costs no request once they sat idle: a connection idle for over a second is tested
+/// before use and replaced when it is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_and_reads_succeed_after_the_server_dropped_every_idle_connection() {
+    let pg = TestPg::new().await;
+    let t = engine(pg.backend.clone());
+    let inbox = t.create_inbox(ChannelType::Sms).await;
+    t.inbound(inbox, "+4930000001", "before").await;
+    let database = pg.url.rsplit('/').next().expect("a database name").to_owned();
+    let mut admin = sqlx::PgConnection::connect(&crate::support::admin_url()).await.expect("connect");
+    let dropped: i64 = sqlx::query_scalar(
+        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1",
+    )
+    .bind(&database)
+    .fetch_one(&mut admin)
+    .await
+    .expect("terminate the engine's connections");
+    assert!(dropped >= 1, "the pool's connections were dropped");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // `inbound` fails the test on any error: the append goes through the committer.
+    let conversation = t.inbound(inbox, "+4930000002", "after").await;
+    let events = t.engine.log.read_aggregate("conversation", &conversation.to_string(), 0, 10).await;
+    assert_eq!(events.expect("a read after").len(), 2, "started and the message");
+    pg.cleanup().await;
+}

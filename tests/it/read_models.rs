@@ -865,7 +865,7 @@ async fn verify_finds_no_difference_after_a_workload_and_a_rebuild_repairs_a_tam
             .execute(
                 &sql.sql("UPDATE rm_inbox SET row = {1} WHERE conversation_id = {2}"),
                 &[
-                    convo_store::SqlValue::Json(serde_json::to_value(&victim).expect("json")),
+                    convo_store::SqlValue::json(&victim).expect("json"),
                     convo_store::SqlValue::Text(victim.conversation_id.to_string()),
                 ],
             )

@@ -803,7 +803,7 @@ async fn scopes_limit_what_a_key_may_do<B: Backend>(backend: B) {
         .text_rows("SELECT key_id || ' ' || workspace_id || ' ' || secret_hash || ' ' || COALESCE(revoked_at, '') FROM api_keys", &[])
         .await
         .expect("read api_keys");
-    let rows = sql.json_rows("SELECT row FROM api_keys", &[]).await.expect("read api_keys");
+    let rows: Vec<serde_json::Value> = sql.json_rows("SELECT row FROM api_keys", &[]).await.expect("read api_keys");
     assert_eq!((columns.len(), rows.len()), (3, 3));
     let stored = format!("{columns:?} {rows:?}");
     for token in [&admin_token, &read_token, &write_token] {

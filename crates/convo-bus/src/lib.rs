@@ -10,10 +10,11 @@
 //! - The payload is the log event as JSON: position, workspace, aggregate, sequence, type,
 //!   version, the event, metadata and recorded_at.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, stream};
-use convo_store::{Backend, CHECKPOINT_EVERY, Checkpoint, EventLog, FOLD_COALESCE, LogEvent, StoreError};
+use convo_store::{Backend, CHECKPOINT_EVERY, Checkpoint, EventLog, LogEvent, StoreError};
 use futures::StreamExt;
 
 /// What subjects start with; the stream captures `convo.>`.
@@ -97,7 +98,7 @@ impl JetStreamBus {
     }
 
     /// Publishes `events` in order and waits until JetStream has stored every one.
-    pub async fn publish(&self, events: &[LogEvent]) -> Result<(), BusError> {
+    pub async fn publish(&self, events: &[Arc<LogEvent>]) -> Result<(), BusError> {
         let mut acks = Vec::with_capacity(events.len());
         for event in events {
             let mut headers = async_nats::HeaderMap::new();
@@ -128,7 +129,7 @@ pub trait Bus: Clone + Send + Sync + 'static {
     fn last_published(&self) -> impl std::future::Future<Output = Result<i64, BusError>> + Send;
 
     /// Publishes `events` in order; returns once they are stored (or delivered).
-    fn publish(&self, events: &[LogEvent]) -> impl std::future::Future<Output = Result<(), BusError>> + Send;
+    fn publish(&self, events: &[Arc<LogEvent>]) -> impl std::future::Future<Output = Result<(), BusError>> + Send;
 }
 
 impl Bus for JetStreamBus {
@@ -140,7 +141,7 @@ impl Bus for JetStreamBus {
         JetStreamBus::last_published(self).await
     }
 
-    async fn publish(&self, events: &[LogEvent]) -> Result<(), BusError> {
+    async fn publish(&self, events: &[Arc<LogEvent>]) -> Result<(), BusError> {
         JetStreamBus::publish(self, events).await
     }
 }
@@ -173,10 +174,10 @@ impl Bus for InProcessBus {
         Ok(self.last.load(std::sync::atomic::Ordering::Acquire))
     }
 
-    async fn publish(&self, events: &[LogEvent]) -> Result<(), BusError> {
+    async fn publish(&self, events: &[Arc<LogEvent>]) -> Result<(), BusError> {
         for event in events {
             // No subscriber is not an error: the event is in the log for whoever comes later.
-            let _ = self.sender.send(std::sync::Arc::new(event.clone()));
+            let _ = self.sender.send(event.clone());
             self.last.store(event.position, std::sync::atomic::Ordering::Release);
         }
         Ok(())
@@ -220,10 +221,6 @@ pub async fn run_publisher<B: Backend, T: Bus>(
         if committed_at.elapsed() >= CHECKPOINT_EVERY {
             checkpoint.advance(committed, position).await?;
             (committed, committed_at) = (position, Instant::now());
-        }
-        if events.len() < batch {
-            // Caught up: let a few commits gather, rather than one read per commit.
-            tokio::time::sleep(FOLD_COALESCE).await;
         }
     }
 }

@@ -138,7 +138,11 @@ impl SqlStore for AnySql {
     fn placeholder(&self, n: usize) -> String {
         both!(self, AnySql, s => s.placeholder(n))
     }
-    async fn json_rows(&self, sql: &str, values: &[SqlValue]) -> Result<Vec<Value>, StoreError> {
+    async fn json_rows<T: serde::de::DeserializeOwned + Send>(
+        &self,
+        sql: &str,
+        values: &[SqlValue],
+    ) -> Result<Vec<T>, StoreError> {
         both!(self, AnySql, s => s.json_rows(sql, values).await)
     }
     async fn text_rows(&self, sql: &str, values: &[SqlValue]) -> Result<Vec<String>, StoreError> {

@@ -297,7 +297,9 @@ async fn tail(backend: backend::AnyBackend, after: i64, no_follow: bool) -> anyh
     let engine = Engine::new(backend, Arc::new(SystemClock));
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut batches = if no_follow {
-        Box::pin(engine.log.read_to_head(after, BATCH)) as std::pin::Pin<Box<dyn futures::Stream<Item = _> + Send>>
+        let pages = engine.log.read_to_head(after, BATCH);
+        Box::pin(pages.map(|page| page.map(|events| events.into_iter().map(Arc::new).collect())))
+            as std::pin::Pin<Box<dyn futures::Stream<Item = _> + Send>>
     } else {
         Box::pin(engine.log.tail(after, BATCH))
     };

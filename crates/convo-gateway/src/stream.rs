@@ -100,7 +100,7 @@ async fn pump<B: Backend>(
                     for event in events {
                         after = event.position;
                         // No receivers is fine: nobody is listening right now.
-                        let _ = sender.send(Arc::new(event));
+                        let _ = sender.send(event);
                     }
                 }
                 Err(e) => {

@@ -24,6 +24,9 @@ use std::sync::{Arc, OnceLock};
 /// The embedded migrations, run by `convo migrate` and at start.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// A pooled connection idle for longer than this is pinged before it is used.
+const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
+
 /// Opens a pool; fails (does not panic) when the server is unreachable.
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, StoreError> {
     // Readers of the log wait below the cluster's oldest open transaction (decision 0002): a
@@ -34,6 +37,19 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, StoreErr
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
+        // sqlx pings every connection before handing it out, on top of the ping when it comes
+        // back: a round trip more per query, which under load cost more than the queries
+        // themselves (docs/BENCHMARKS.md). Only a connection that sat idle, which a server
+        // restart may have closed meanwhile, is pinged first.
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_WHEN_IDLE_FOR {
+                    sqlx::Connection::ping(connection).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(options)
         .await
         .map_err(map_sqlx)

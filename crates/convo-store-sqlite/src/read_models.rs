@@ -2,9 +2,10 @@
 //! placeholders; rows and checkpoints commit in one transaction.
 
 use convo_store::{Durability, SqlStore, SqlValue, Statement, StoreError, detached};
-use serde_json::Value;
+use serde::de::DeserializeOwned;
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
+use sqlx::types::Json;
 use sqlx::{Row, Sqlite, SqlitePool};
 
 use crate::map_sqlx;
@@ -24,7 +25,7 @@ fn bind<'q>(
             SqlValue::Text(s) => query.bind(s.as_str()),
             SqlValue::Int(i) => query.bind(*i),
             SqlValue::Bool(b) => query.bind(*b),
-            SqlValue::Json(j) => query.bind(j),
+            SqlValue::Json(j) => query.bind(Json(j.as_ref())),
             SqlValue::Null => query.bind(None::<String>),
         };
     }
@@ -41,9 +42,13 @@ impl SqlStore for SqliteSql {
         format!("?{n}")
     }
 
-    async fn json_rows(&self, sql: &str, values: &[SqlValue]) -> Result<Vec<Value>, StoreError> {
+    async fn json_rows<T: DeserializeOwned + Send>(
+        &self,
+        sql: &str,
+        values: &[SqlValue],
+    ) -> Result<Vec<T>, StoreError> {
         let rows = bind(sqlx::query(sql), values).fetch_all(&self.pool).await.map_err(map_sqlx)?;
-        rows.iter().map(|r| r.try_get::<Value, _>(0)).collect::<Result<_, _>>().map_err(map_sqlx)
+        rows.iter().map(|r| r.try_get::<Json<T>, _>(0).map(|j| j.0)).collect::<Result<_, _>>().map_err(map_sqlx)
     }
 
     async fn text_rows(&self, sql: &str, values: &[SqlValue]) -> Result<Vec<String>, StoreError> {

@@ -117,11 +117,7 @@ impl<S: SqlStore> Idempotency<S> {
         self.sql
             .execute(
                 &self.sql.sql("UPDATE idempotency_keys SET response = {3} WHERE workspace_id = {1} AND key = {2}"),
-                &[
-                    SqlValue::Text(workspace.to_string()),
-                    SqlValue::Text(key.to_owned()),
-                    SqlValue::Json(serde_json::to_value(response)?),
-                ],
+                &[SqlValue::Text(workspace.to_string()), SqlValue::Text(key.to_owned()), SqlValue::json(&response)?],
             )
             .await
             .map(|_| ())

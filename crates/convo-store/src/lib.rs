@@ -25,10 +25,9 @@ pub use engine::{DEFAULT_CACHE_CAPACITY, Engine, metadata};
 pub use error::{CommandError, StoreError};
 pub use history::{AsOf, ConversationAt, conversation_at};
 pub use idempotency::{Claim, Idempotency, StoredResponse};
-pub use log::{EventLog, LogEvent, LogFilter, LogNotifier};
+pub use log::{EventLog, FOLD_COALESCE, LogEvent, LogFilter, LogNotifier};
 pub use projector::{
-    CHECKPOINT_EVERY, FOLD_COALESCE, ProjectionStatus, ProjectionStore, ProjectorError, ReadModels, rebuild,
-    run_projection, verify,
+    CHECKPOINT_EVERY, ProjectionStatus, ProjectionStore, ProjectorError, ReadModels, rebuild, run_projection, verify,
 };
 pub use read::{
     ConversationQuery, Cursor, GroupsModel, GroupsTable, InboxModel, InboxTable, InboxUnread, InboxesModel,

@@ -1,10 +1,11 @@
 //! The global log: every event of every aggregate, in commit order, read in batches and tailed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::Stream;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 pub use convo_domain::LogEvent;
 
@@ -92,11 +93,13 @@ pub struct EventLog<B> {
     backend: B,
     notifier: LogNotifier,
     poll_interval: Duration,
+    /// The reader every tail of this log (and its clones) shares.
+    feed: Arc<Feed>,
 }
 
 impl<B: Backend> EventLog<B> {
     pub fn new(backend: B, notifier: LogNotifier) -> Self {
-        Self { backend, notifier, poll_interval: Duration::from_millis(200) }
+        Self { backend, notifier, poll_interval: Duration::from_millis(200), feed: Arc::default() }
     }
 
     /// What wakes this log's tails; a backend relays commits through it.
@@ -107,6 +110,8 @@ impl<B: Backend> EventLog<B> {
     #[must_use]
     pub fn with_poll_interval(mut self, poll_interval: Duration) -> Self {
         self.poll_interval = poll_interval;
+        // Tails of this log follow their own feed, polling at this interval.
+        self.feed = Arc::default();
         self
     }
 
@@ -201,40 +206,312 @@ impl<B: Backend> EventLog<B> {
 
     /// Batches of events after `after`, for ever: catches up, then waits for commits (woken by
     /// this process's commits, or by polling for other writers). Ends only on an error.
+    ///
+    /// Every tail of this log (and of its clones) shares one reader of the log, the [`Feed`]: a
+    /// tail reads the log itself only to catch up, then takes the pages the feed has read and
+    /// decoded once for all of them.
     pub fn tail(
         &self,
         after: i64,
         batch: usize,
-    ) -> impl Stream<Item = Result<Vec<LogEvent>, StoreError>> + Send + 'static {
-        let poll = self.poll_interval;
-        let start = (after, self.backend.clone(), self.notifier.subscribe());
+    ) -> impl Stream<Item = Result<Vec<Arc<LogEvent>>, StoreError>> + Send + 'static {
+        let batch = batch.max(1);
+        let start = Tail {
+            after,
+            batch,
+            log: self.clone(),
+            pages: None,
+            starting: None,
+            pending: None,
+            direct: false,
+            gap_until: None,
+        };
         futures::stream::unfold(Some(start), move |state| async move {
-            let (mut after, backend, mut wake) = state?;
-            let mut retry = Duration::from_millis(5);
-            loop {
-                // A commit from here on wakes the wait below, so none is missed between the
-                // read and the wait.
-                wake.mark_unchanged();
-                match backend.read_log(after, batch, None).await {
-                    Err(e) => return Some((Err(e), None)),
-                    Ok(events) if !events.is_empty() => {
-                        after = events.last().map_or(after, |e| e.position);
-                        return Some((Ok(events), Some((after, backend, wake))));
-                    }
-                    // A commit we know of is not readable yet (on PostgreSQL, an older
-                    // transaction is still open): look again soon rather than at the next wake.
-                    Ok(_) if *wake.borrow() > after => {
-                        tokio::time::sleep(retry.min(poll)).await;
-                        retry = (retry * 2).min(Duration::from_millis(200));
-                    }
-                    Ok(_) => {
-                        // The notifier is gone (engine shutting down): fall back to polling.
-                        if let Ok(Err(_closed)) = tokio::time::timeout(poll, wake.changed()).await {
-                            tokio::time::sleep(poll).await;
-                        }
-                    }
-                }
+            let mut tail = state?;
+            match tail.next().await {
+                Ok(events) => Some((Ok(events), Some(tail))),
+                Err(e) => Some((Err(e), None)),
             }
         })
+    }
+}
+
+/// A page the feed read: every event after position `after` up to the last one's, in log order.
+struct Page {
+    after: i64,
+    events: Vec<Arc<LogEvent>>,
+}
+
+/// The one reader of the log that all of a process's tails share (the read models' runners, the
+/// bus publisher, the live stream, `convo events tail`): it follows the log from its readable
+/// head and broadcasts each page it reads, so the log is read and decoded once per process
+/// rather than once per follower. It starts with the first tail and ends when the last one is
+/// dropped.
+#[derive(Default)]
+struct Feed {
+    running: std::sync::Mutex<Option<Run>>,
+}
+
+/// A running feed, as tails find it.
+struct Run {
+    /// Its broadcast; the feed's task holds the only strong sender.
+    pages: broadcast::WeakSender<Arc<Page>>,
+    /// Up to where it has broadcast (`None` until it has started): a tail subscribing now gets
+    /// every page after it, and reads up to it from the log itself. Changed only under the
+    /// lock of [`Feed::running`], together with each broadcast.
+    covered: watch::Receiver<Option<i64>>,
+}
+
+/// What a tail gets when it subscribes: the pages from now on, and up to where the feed had
+/// broadcast before (or, for a feed that has not started yet, where it will start).
+struct Subscription {
+    pages: broadcast::Receiver<Arc<Page>>,
+    covered: watch::Receiver<Option<i64>>,
+    covered_now: Option<i64>,
+}
+
+/// Pages the broadcast holds for a tail that has not taken them yet; one that falls further
+/// behind reads the log itself until it has caught up.
+const FEED_PAGES: usize = 64;
+
+/// Events per page the feed reads.
+const FEED_BATCH: usize = 500;
+
+impl<B: Backend> EventLog<B> {
+    /// The running feed's broadcast, starting the feed if none runs.
+    fn subscribe(&self) -> Subscription {
+        let mut running = self.feed.running.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(run) = running.as_ref()
+            && let Some(sender) = run.pages.upgrade()
+        {
+            let covered = run.covered.clone();
+            let covered_now = *covered.borrow();
+            return Subscription { pages: sender.subscribe(), covered, covered_now };
+        }
+        let (sender, pages) = broadcast::channel(FEED_PAGES);
+        let (covered_tx, covered) = watch::channel(None);
+        *running = Some(Run { pages: sender.downgrade(), covered: covered.clone() });
+        tokio::spawn(self.clone().feed(sender, covered_tx));
+        Subscription { pages, covered, covered_now: None }
+    }
+
+    /// The feed's task: follows the log from its readable head while anyone listens.
+    async fn feed(self, sender: broadcast::Sender<Arc<Page>>, covered: watch::Sender<Option<i64>>) {
+        let lock = || self.feed.running.lock().unwrap_or_else(|e| e.into_inner());
+        let mut wake = self.notifier.subscribe();
+        let mut after = None;
+        let mut retry = HORIZON_RETRY;
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            {
+                let running = lock();
+                if sender.receiver_count() == 0 {
+                    // Under the lock: nobody can subscribe to this sender any more.
+                    drop(running);
+                    return;
+                }
+            }
+            wake.mark_unchanged();
+            let read = match after {
+                // Start at the head, once every event up to it is readable: the tails have
+                // read (or will read) everything before it themselves.
+                None => match self.backend.head().await {
+                    Ok(head) => self.settle(head).await.map(|()| {
+                        after = Some(head);
+                        let _running = lock();
+                        covered.send_replace(after);
+                        None
+                    }),
+                    Err(e) => Err(e),
+                },
+                Some(position) => self.backend.read_log(position, FEED_BATCH, None).await.map(Some),
+            };
+            match read {
+                Ok(None) => {}
+                Ok(Some(events)) if !events.is_empty() => {
+                    let position = after.unwrap_or_default();
+                    after = events.last().map(|e| e.position);
+                    let full = events.len() == FEED_BATCH;
+                    // No receivers is fine: the check above ends the feed.
+                    let events = events.into_iter().map(Arc::new).collect();
+                    {
+                        // What a tail subscribing now finds covered, and the pages it gets, agree.
+                        let _running = lock();
+                        covered.send_replace(after);
+                        let _ = sender.send(Arc::new(Page { after: position, events }));
+                    }
+                    retry = HORIZON_RETRY;
+                    if !full {
+                        // Caught up: let a few commits gather before reading again, rather
+                        // than one page (and one transaction per read model) per commit.
+                        tokio::time::sleep(FOLD_COALESCE).await;
+                    }
+                }
+                // A commit we know of is not readable yet (on PostgreSQL, an older transaction
+                // is still open): look again soon rather than at the next wake.
+                Ok(Some(_)) if *wake.borrow() > after.unwrap_or_default() => {
+                    metrics::counter!("convo_log_horizon_waits_total").increment(1);
+                    tokio::time::sleep(retry.min(self.poll_interval)).await;
+                    retry = (retry * 2).min(HORIZON_RETRY_MAX);
+                }
+                Ok(Some(_)) => {
+                    // The notifier is gone (engine shutting down): fall back to polling.
+                    if let Ok(Err(_closed)) = tokio::time::timeout(self.poll_interval, wake.changed()).await {
+                        tokio::time::sleep(self.poll_interval).await;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the log feed cannot read the log; retrying");
+                    metrics::counter!("convo_store_errors_total", "component" => "log_feed").increment(1);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            }
+            backoff = Duration::from_millis(50);
+        }
+    }
+}
+
+/// How soon the feed looks again when a commit it knows of is not readable yet, doubling up to
+/// [`HORIZON_RETRY_MAX`].
+const HORIZON_RETRY: Duration = Duration::from_millis(2);
+const HORIZON_RETRY_MAX: Duration = Duration::from_millis(20);
+
+/// How long a caught-up feed waits before reading again: at most this much more lag, and far
+/// fewer pages (so fewer read-model transactions) under load (see docs/BENCHMARKS.md).
+pub const FOLD_COALESCE: Duration = Duration::from_millis(5);
+
+/// One tail's state: where it is, and how it gets the next events.
+struct Tail<B> {
+    after: i64,
+    batch: usize,
+    log: EventLog<B>,
+    /// The feed's broadcast, once subscribed.
+    pages: Option<broadcast::Receiver<Arc<Page>>>,
+    /// Until the feed this tail subscribed to has started: where it will start.
+    starting: Option<watch::Receiver<Option<i64>>>,
+    /// A page taken from the feed and not yet used: it starts after a gap.
+    pending: Option<Arc<Page>>,
+    /// Reading the log itself to its readable end: after falling behind the feed further than
+    /// its ring of pages reaches (the ring then holds the latest pages, so the rest follows).
+    direct: bool,
+    /// Reading the log itself up to this position: what the feed had covered when this tail
+    /// subscribed, or the start of `pending`.
+    gap_until: Option<i64>,
+}
+
+impl<B: Backend> Tail<B> {
+    async fn next(&mut self) -> Result<Vec<Arc<LogEvent>>, StoreError> {
+        loop {
+            if self.pages.is_none() {
+                // Every event up to what the feed covered when this tail subscribed is read from
+                // the log (it is all readable: the feed read it, or settled it before starting);
+                // every event after it comes in the pages.
+                let subscription = self.log.subscribe();
+                self.pages = Some(subscription.pages);
+                match subscription.covered_now {
+                    Some(covered) => self.gap_until = Some(covered),
+                    None => self.starting = Some(subscription.covered),
+                }
+            }
+            if let Some(starting) = &mut self.starting {
+                let start = *starting.borrow_and_update();
+                if let Some(start) = start {
+                    (self.gap_until, self.starting) = (Some(start), None);
+                } else {
+                    // The feed has not started (it waits for the head to be readable): read
+                    // what is readable meanwhile, and look again when it starts or soon.
+                    let events = self.log.backend.read_log(self.after, self.batch, None).await?;
+                    if let Some(last) = events.last() {
+                        self.after = last.position;
+                        return Ok(events.into_iter().map(Arc::new).collect());
+                    }
+                    if let Ok(Err(_stopped)) = tokio::time::timeout(HORIZON_RETRY_MAX, starting.changed()).await {
+                        // It stopped before starting (its runtime ends): subscribe again.
+                        (self.pages, self.starting) = (None, None);
+                    }
+                    continue;
+                }
+            }
+            if self.gap_until.is_some_and(|until| until <= self.after) {
+                self.gap_until = None;
+            }
+            let Some(pages) = self.pages.as_mut() else { continue };
+            if let Some(until) = self.gap_until {
+                // The feed has read past the gap: it is all readable, and no read comes back
+                // empty while it is not fully read.
+                let mut events = self.log.backend.read_log(self.after, self.batch, None).await?;
+                let complete = events.len() < self.batch || events.last().is_some_and(|e| e.position >= until);
+                events.retain(|e| e.position <= until);
+                self.after = if complete { until } else { events.last().map_or(until, |e| e.position) };
+                if complete {
+                    self.gap_until = None;
+                }
+                if !events.is_empty() {
+                    return Ok(events.into_iter().map(Arc::new).collect());
+                }
+                continue;
+            }
+            if self.direct {
+                let events = self.log.backend.read_log(self.after, self.batch, None).await?;
+                // Read to the readable end: from here on the feed's pages (and gaps read
+                // directly) carry the rest.
+                self.direct = events.len() == self.batch;
+                if let Some(last) = events.last() {
+                    self.after = last.position;
+                    return Ok(events.into_iter().map(Arc::new).collect());
+                }
+                continue;
+            }
+            let page = match self.pending.take() {
+                Some(page) => page,
+                None => match pages.recv().await {
+                    Ok(page) => page,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        self.direct = true;
+                        continue;
+                    }
+                    // The feed ended (its runtime stopped): start another, which tells this tail
+                    // up to where to read the log itself.
+                    Err(broadcast::error::RecvError::Closed) => {
+                        self.pages = None;
+                        continue;
+                    }
+                },
+            };
+            let mut events = Vec::new();
+            let mut next = Some(page);
+            // Take this page and the ones already waiting, up to a batch: a tail slower than
+            // the feed folds several pages at once.
+            while let Some(page) = next.take() {
+                if page.after > self.after {
+                    // Events between where this tail is and the page's start came before the
+                    // tail subscribed, or in pages it missed: read them from the log first.
+                    self.pending = Some(page);
+                    if events.is_empty() {
+                        self.gap_until = self.pending.as_ref().map(|p| p.after);
+                    }
+                    break;
+                }
+                let unseen = page.events.iter().filter(|e| e.position > self.after);
+                events.extend(unseen.cloned());
+                self.after = self.after.max(page.events.last().map_or(self.after, |e| e.position));
+                if events.len() >= self.batch {
+                    break;
+                }
+                next = match pages.try_recv() {
+                    Ok(page) => Some(page),
+                    Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                        self.direct = true;
+                        None
+                    }
+                    Err(_empty_or_closed) => None,
+                };
+            }
+            if !events.is_empty() {
+                return Ok(events);
+            }
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! Several processes may run the same projection: the commit only succeeds from the checkpoint
 //! the batch was read after, so a runner that lost the race re-reads and carries on.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -123,10 +124,6 @@ use ProjectorError as RunError;
 
 enum Never {}
 
-/// How long a caught-up runner waits before folding again: at most this much more lag, and
-/// far fewer transactions under load (see docs/BENCHMARKS.md).
-pub const FOLD_COALESCE: Duration = Duration::from_millis(5);
-
 /// How long a runner may hold a checkpoint it has not stored, when the events it folded changed
 /// no row of its model: at most this much is folded again after a restart, and far fewer
 /// transactions are written by models that most events do not touch.
@@ -180,11 +177,7 @@ where
                     metrics::histogram!("convo_projection_lag_seconds", "projection" => P::NAME)
                         .record(lag.as_secs_f64());
                 }
-                if events.len() < batch {
-                    // Caught up: let a few commits gather before the next fold, rather than one
-                    // read-upsert-checkpoint transaction per commit per read model.
-                    tokio::time::sleep(FOLD_COALESCE).await;
-                }
+                // Commits gather while this one runs: the log's feed hands them over together.
                 continue;
             }
             Ok(None) => continue,
@@ -411,15 +404,15 @@ struct Folded {
 
 /// Folds `events` and commits them from the stored checkpoint `from`; `None` if there were no
 /// events. A batch that changes no row is only committed (its checkpoint alone) when `flush`.
-async fn fold_and_commit<P: Projection, S: ProjectionStore<P>>(
+async fn fold_and_commit<P: Projection, S: ProjectionStore<P>, E: Borrow<convo_domain::LogEvent>>(
     projection: &P,
     store: &S,
-    events: &[convo_domain::LogEvent],
+    events: &[E],
     from: i64,
     flush: bool,
 ) -> Result<Option<Folded>, RunError> {
-    let Some(last) = events.last().map(|e| e.position) else { return Ok(None) };
-    let prepared = prepare(projection, events).map_err(RunError::Projection)?;
+    let Some(last) = events.last().map(|e| e.borrow().position) else { return Ok(None) };
+    let prepared = prepare(projection, events.iter().map(Borrow::borrow)).map_err(RunError::Projection)?;
     let loaded = store.load(&prepared.keys).await.map_err(RunError::Store)?;
     let changes = prepared.apply(projection, loaded).map_err(RunError::Projection)?;
     if changes.is_empty() && !flush {

@@ -9,18 +9,26 @@ use std::marker::PhantomData;
 use convo_projection::{Changes, Projection};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::{ProjectionStore, StoreError};
 
 /// A value bound into a statement.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum SqlValue {
     Text(String),
     Int(i64),
     Bool(bool),
-    Json(Value),
+    /// JSON text, bound as `jsonb` on PostgreSQL and as text on SQLite.
+    Json(Box<RawValue>),
     Null,
+}
+
+impl SqlValue {
+    /// `value` serialized straight to JSON text (no `Value` tree in between).
+    pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
+        serde_json::value::to_raw_value(value).map(Self::Json)
+    }
 }
 
 impl From<Option<String>> for SqlValue {
@@ -52,8 +60,12 @@ pub trait SqlStore: Clone + Send + Sync + 'static {
         (1..=9).rev().fold(template.to_owned(), |s, n| s.replace(&format!("{{{n}}}"), &self.placeholder(n)))
     }
 
-    /// The first column of each row, as JSON.
-    fn json_rows(&self, sql: &str, values: &[SqlValue]) -> impl Future<Output = Result<Vec<Value>, StoreError>> + Send;
+    /// The first column of each row, JSON decoded straight into `T` (no `Value` in between).
+    fn json_rows<T: DeserializeOwned + Send>(
+        &self,
+        sql: &str,
+        values: &[SqlValue],
+    ) -> impl Future<Output = Result<Vec<T>, StoreError>> + Send;
 
     /// The first column of each row, as text.
     fn text_rows(&self, sql: &str, values: &[SqlValue])
@@ -242,8 +254,7 @@ where
 
     /// Rows of `sql` (which selects the `row` column), decoded.
     pub async fn select(&self, sql: &str, values: &[SqlValue]) -> Result<Vec<P::Row>, StoreError> {
-        let rows = self.store.json_rows(sql, values).await?;
-        rows.into_iter().map(|r| serde_json::from_value(r).map_err(|e| StoreError::Corrupt(e.to_string()))).collect()
+        self.store.json_rows(sql, values).await
     }
 
     /// One statement inserting or replacing `rows` (their keys are distinct).
@@ -255,7 +266,7 @@ where
             let first = values.len();
             values.extend(T::key(&T::key_of(row)));
             values.extend(T::columns(row));
-            values.push(SqlValue::Json(serde_json::to_value(row)?));
+            values.push(SqlValue::json(row)?);
             let placeholders: Vec<String> = (first + 1..=values.len()).map(|n| self.store.placeholder(n)).collect();
             tuples.push(format!("({})", placeholders.join(", ")));
         }

@@ -234,7 +234,7 @@ impl<S: SqlStore> Tenancy<S> {
 }
 
 fn json<T: Serialize>(value: &T) -> Result<SqlValue, StoreError> {
-    Ok(SqlValue::Json(serde_json::to_value(value)?))
+    Ok(SqlValue::json(value)?)
 }
 
 /// Lower-case hex SHA-256.

@@ -105,8 +105,12 @@ pub struct Batch<'a, P: Projection> {
 }
 
 /// Decodes `events` for `projection` and collects the rows they touch.
-pub fn prepare<'a, P: Projection>(projection: &P, events: &'a [LogEvent]) -> Result<Batch<'a, P>, ProjectionError> {
-    let mut decoded = Vec::with_capacity(events.len());
+pub fn prepare<'a, P: Projection>(
+    projection: &P,
+    events: impl IntoIterator<Item = &'a LogEvent>,
+) -> Result<Batch<'a, P>, ProjectionError> {
+    let events = events.into_iter();
+    let mut decoded = Vec::with_capacity(events.size_hint().0);
     let mut all = Vec::new();
     for event in events {
         if let Some(d) = projection.decode(event).map_err(|r| failure::<P>(event, r))? {
