@@ -75,7 +75,12 @@ async fn a_rejected_command_writes_nothing<B: Backend>(backend: B) {
     let empty = ConversationCommand {
         workspace_id: WS,
         actor: Actor::agent("ada"),
-        action: ConversationAction::SendMessage { mentions: vec![], message_id: Uuid::now_v7(), content: text("") },
+        action: ConversationAction::SendMessage {
+            minted_id: false,
+            mentions: vec![],
+            message_id: Uuid::now_v7(),
+            content: text(""),
+        },
     };
     let err = t.engine.conversations.execute(&conversation.to_string(), empty, &meta()).await;
     assert!(matches!(err, Err(CommandError::Rejected(ConversationError::Validation { .. }))));
@@ -85,6 +90,7 @@ async fn a_rejected_command_writes_nothing<B: Backend>(backend: B) {
         workspace_id: WS,
         actor: Actor::agent("ada"),
         action: ConversationAction::SendMessage {
+            minted_id: false,
             mentions: vec![],
             message_id: Uuid::now_v7(),
             content: convo_domain::MessageContent::Template {
@@ -390,7 +396,12 @@ async fn commands_about_messages_older_than_the_aggregate_remembers_ask_the_stor
     let send_old = ConversationCommand {
         workspace_id: WS,
         actor: Actor::agent("ada"),
-        action: ConversationAction::SendMessage { mentions: vec![], message_id: old, content: text("an old reply") },
+        action: ConversationAction::SendMessage {
+            minted_id: false,
+            mentions: vec![],
+            message_id: old,
+            content: text("an old reply"),
+        },
     };
     t.engine.conversations.execute(&id, send_old.clone(), &meta()).await.expect("send");
     // 300 more inbound messages, stored directly, push it out of the aggregate's memory.

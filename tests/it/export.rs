@@ -65,6 +65,7 @@ async fn workload<B: Backend>(t: &TestEngine<B>) {
                 workspace_id: workspace,
                 actor: Actor::agent("ada"),
                 action: ConversationAction::SendMessage {
+                    minted_id: false,
                     mentions: vec![],
                     message_id: Uuid::now_v7(),
                     content: text("hello"),

@@ -135,7 +135,12 @@ async fn a_key_still_in_flight_is_409_and_one_whose_request_died_answers_what_it
     let command = convo_domain::ConversationCommand {
         workspace_id: API_WS,
         actor: convo_domain::Actor::agent("ada"),
-        action: ConversationAction::SendMessage { mentions: vec![], message_id, content: crate::support::text("slow") },
+        action: ConversationAction::SendMessage {
+            minted_id: false,
+            mentions: vec![],
+            message_id,
+            content: crate::support::text("slow"),
+        },
     };
     let mut meta = convo_store::metadata(API_WS, [("command".to_owned(), "send_message".to_owned())]);
     meta.insert("idempotency_key".to_owned(), "held".to_owned());

@@ -299,6 +299,7 @@ async fn live_rows_equal_a_fold_of_the_whole_log_even_after_a_runner_restart<B: 
                 1 => A::Archive,
                 2 => A::ChangeStatus { status: ConversationStatus::Pending, snoozed_until: None },
                 3 => A::SendMessage {
+                    minted_id: false,
                     mentions: vec![],
                     message_id: uuid::Uuid::now_v7(),
                     content: crate::support::text("reply"),

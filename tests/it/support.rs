@@ -194,6 +194,7 @@ impl<B: Backend> TestEngine<B> {
             workspace_id: WS,
             actor: Actor::agent("ada"),
             action: ConversationAction::SendMessage {
+                minted_id: false,
                 mentions: vec![],
                 message_id: Uuid::now_v7(),
                 content: text(body),

@@ -313,8 +313,12 @@ pub async fn send_message<B: Backend>(
     ApiPath(conversation_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<SendMessage>,
 ) -> Answer {
+    // An id minted here is new: the conversation need not look it up (past the 256 messages
+    // it remembers, that would be a query per send).
+    let minted_id = body.message_id.is_none();
     let message_id = body.message_id.unwrap_or_else(Uuid::now_v7);
-    let action = ConversationAction::SendMessage { message_id, content: body.content, mentions: body.mentions };
+    let action =
+        ConversationAction::SendMessage { message_id, minted_id, content: body.content, mentions: body.mentions };
     execute(&state, ws, conversation_id, body.actor, action, StatusCode::CREATED, Some(message_id)).await
 }
 

@@ -62,6 +62,10 @@ pub enum ConversationAction {
     },
     SendMessage {
         message_id: Uuid,
+        /// `message_id` was minted for this command (a new UUIDv7 the caller never gave out):
+        /// it cannot be in use, so it is not checked, and a conversation past the messages it
+        /// remembers does not look it up in the store. False for an id a client chose.
+        minted_id: bool,
         content: MessageContent,
         /// Members to mention (groups only): each must be a current member.
         mentions: Vec<String>,

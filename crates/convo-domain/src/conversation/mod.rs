@@ -381,7 +381,7 @@ impl Conversation {
         let id = self.started(ws)?;
         let change = match command.action {
             A::ReceiveInboundMessage { .. } | A::Group(GroupAction::Create { .. }) => unreachable!("handled above"),
-            A::SendMessage { message_id, content, mentions } => {
+            A::SendMessage { message_id, minted_id, content, mentions } => {
                 let actor = match command.actor.kind {
                     ActorKind::Agent => WindowActor::Agent,
                     ActorKind::Bot => WindowActor::Bot,
@@ -401,7 +401,9 @@ impl Conversation {
                     }
                     None => {}
                 }
-                self.check_new_message_id(message_id, services).await?;
+                if !minted_id {
+                    self.check_new_message_id(message_id, services).await?;
+                }
                 let inbox_id = self.inbox_id.ok_or(ConversationError::InboxRequired)?;
                 let inbox = self.inbox(inbox_id, ws, services).await?;
                 self.check_window(&inbox, actor, &content, now)?;

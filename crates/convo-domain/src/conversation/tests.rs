@@ -210,7 +210,7 @@ fn command(actor: Actor, action: A) -> ConversationCommand {
 }
 
 fn send(actor: Actor, message_id: Uuid, content: MessageContent) -> ConversationCommand {
-    command(actor, A::SendMessage { mentions: vec![], message_id, content })
+    command(actor, A::SendMessage { minted_id: false, mentions: vec![], message_id, content })
 }
 
 fn report(message_id: Uuid, status: DeliveryStatus, failure: Option<DeliveryFailure>) -> ConversationCommand {
@@ -389,7 +389,7 @@ fn fold(events: &[ConversationEvent]) -> Conversation {
 /// Every action other than an inbound message, each one valid for [`conversation_with_reply`].
 fn every_other_action() -> Vec<A> {
     vec![
-        A::SendMessage { mentions: vec![], message_id: OUT2, content: text("hi") },
+        A::SendMessage { minted_id: false, mentions: vec![], message_id: OUT2, content: text("hi") },
         A::RecordDeliveryStatus { message_id: OUT1, status: DeliveryStatus::Sent, failure: None, reported_at: t0() },
         A::React { message_id: IN1, emoji: "👍".into() },
         A::EditMessage { message_id: OUT1, content: text("edited") },
@@ -1035,6 +1035,34 @@ fn long_conversation() -> Vec<ConversationEvent> {
         past(contact(), Inbound::new(Uuid::from_u128(0xc000 + u128::from(i)), t0()).received_after(i + 3, i + 2))
     });
     and(conversation_with_reply(), more)
+}
+
+#[test]
+fn past_the_remembered_messages_a_clients_id_is_looked_up_and_a_minted_one_is_not() {
+    let s = Scenario::new();
+    let history = long_conversation();
+    let without_the_store = || ConversationServices {
+        clock: s.clock.clone(),
+        inboxes: Arc::new(InMemoryInboxes(inbox_table())),
+        messages: Arc::new(Unreachable),
+    };
+    // An id the client chose may be an old message's: the store is asked.
+    TestFramework::<Conversation>::with(without_the_store())
+        .given(history.clone())
+        .when(send(agent(), OUT2, text("hi")))
+        .then_expect_error(ConversationError::Lookup("store unreachable".into()));
+    s.given(history.clone())
+        .when(send(agent(), OUT1, text("hi")))
+        .then_expect_error(ConversationError::DuplicateMessage(OUT1));
+    // One the gateway minted for this command cannot be in use: no query, the message is sent.
+    let minted =
+        command(agent(), A::SendMessage { minted_id: true, mentions: vec![], message_id: OUT2, content: text("hi") });
+    let sent = TestFramework::<Conversation>::with(without_the_store()).given(history).when(minted).inspect_result();
+    let sent = sent.expect("sent without the store");
+    assert!(
+        matches!(sent.as_slice(), [e] if matches!(e.change, C::MessageSent { message_id, .. } if message_id == OUT2)),
+        "{sent:?}"
+    );
 }
 
 #[test]

@@ -55,6 +55,7 @@ fn send_text(mentions: &[&str]) -> ConversationCommand {
     command(
         agent(),
         A::SendMessage {
+            minted_id: false,
             message_id: OUT1,
             content: text("hi all"),
             mentions: mentions.iter().map(|m| (*m).to_owned()).collect(),
