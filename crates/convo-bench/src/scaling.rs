@@ -14,6 +14,8 @@ pub struct ScalingResult {
     pub events: u64,
     pub first: Latencies,
     pub last: Latencies,
+    /// The median of each tenth of the run, in order: the curve between first and last.
+    pub tenths: Vec<f64>,
 }
 
 /// Sends to one new conversation until it holds `events` events; the first and last `window`
@@ -28,6 +30,7 @@ pub async fn run(target: &Target, events: u64, window: usize) -> anyhow::Result<
     let commands = usize::try_from(events.saturating_sub(version))?;
     anyhow::ensure!(commands >= 2 * window, "{events} events leave fewer than 2 × {window} commands");
     let (mut first, mut last) = (Latencies::default(), Latencies::default());
+    let mut tenths: Vec<Latencies> = (0..10).map(|_| Latencies::default()).collect();
     let started = Instant::now();
     for i in 0..commands {
         let began = Instant::now();
@@ -38,6 +41,7 @@ pub async fn run(target: &Target, events: u64, window: usize) -> anyhow::Result<
         } else if i >= commands - window {
             last.push(took);
         }
+        tenths[i * 10 / commands].push(took);
         version = answer["version"].as_u64().context("no version in the send-message answer")?;
     }
     eprintln!(
@@ -47,5 +51,6 @@ pub async fn run(target: &Target, events: u64, window: usize) -> anyhow::Result<
         last.percentile_ms(50.0)
     );
     anyhow::ensure!(version >= events, "the conversation reached version {version}, not {events}");
-    Ok(ScalingResult { events: version, first, last })
+    let tenths = tenths.iter().map(|t| t.percentile_ms(50.0)).collect();
+    Ok(ScalingResult { events: version, first, last, tenths })
 }

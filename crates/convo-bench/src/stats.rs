@@ -88,6 +88,8 @@ pub fn markdown(report: &Report, settings: &Settings, duration: Duration) -> Str
         let p50 = s.last.percentile_ms(50.0) / s.first.percentile_ms(50.0);
         let p99 = s.last.percentile_ms(99.0) / s.first.percentile_ms(99.0);
         let _ = writeln!(t, "\nLast / first: p50 × {p50:.2}, p99 × {p99:.2}.\n");
+        let tenths: Vec<String> = s.tenths.iter().map(|p| format!("{p:.2}")).collect();
+        let _ = writeln!(t, "p50 of each tenth of the run, in ms: {}.\n", tenths.join(", "));
         targets.push(("scaling flat within 20 % (last / first p50)".into(), format!("× {p50:.2}"), check(p50 <= 1.2)));
     }
     if let Some((kib, whose)) = &report.memory {
