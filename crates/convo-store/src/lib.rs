@@ -25,7 +25,7 @@ pub use engine::{DEFAULT_CACHE_CAPACITY, Engine, metadata};
 pub use error::{CommandError, StoreError};
 pub use history::{AsOf, ConversationAt, conversation_at};
 pub use idempotency::{Claim, Idempotency, StoredResponse};
-pub use log::{EventLog, FOLD_COALESCE, LogEvent, LogFilter, LogNotifier};
+pub use log::{EventLog, LogEvent, LogFilter, LogNotifier};
 pub use projector::{
     CHECKPOINT_EVERY, ProjectionStatus, ProjectionStore, ProjectorError, ReadModels, rebuild, run_projection, verify,
 };

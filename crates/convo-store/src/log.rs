@@ -382,7 +382,7 @@ const HORIZON_RETRY_MAX: Duration = Duration::from_millis(20);
 
 /// How long a caught-up feed waits before reading again: at most this much more lag, and far
 /// fewer pages (so fewer read-model transactions) under load (see docs/BENCHMARKS.md).
-pub const FOLD_COALESCE: Duration = Duration::from_millis(5);
+const FOLD_COALESCE: Duration = Duration::from_millis(5);
 
 /// One tail's state: where it is, and how it gets the next events.
 struct Tail<B> {
@@ -404,6 +404,25 @@ struct Tail<B> {
 }
 
 impl<B: Backend> Tail<B> {
+    /// Reads the log itself after this tail's position, up to `until` if given, and moves the
+    /// position; whether that reached `until`, or else the log's readable end.
+    async fn read_itself(&mut self, until: Option<i64>) -> Result<(Vec<Arc<LogEvent>>, bool), StoreError> {
+        let mut events = self.log.backend.read_log(self.after, self.batch, None).await?;
+        let mut complete = events.len() < self.batch;
+        if let Some(last) = events.last() {
+            self.after = last.position;
+        }
+        if let Some(until) = until {
+            complete |= self.after >= until;
+            events.retain(|e| e.position <= until);
+            if complete {
+                // Nothing lies between the last event up to `until` and `until` itself.
+                self.after = until;
+            }
+        }
+        Ok((events.into_iter().map(Arc::new).collect(), complete))
+    }
+
     async fn next(&mut self) -> Result<Vec<Arc<LogEvent>>, StoreError> {
         loop {
             if self.pages.is_none() {
@@ -417,21 +436,22 @@ impl<B: Backend> Tail<B> {
                     None => self.starting = Some(subscription.covered),
                 }
             }
-            if let Some(starting) = &mut self.starting {
+            if let Some(mut starting) = self.starting.take() {
                 let start = *starting.borrow_and_update();
                 if let Some(start) = start {
-                    (self.gap_until, self.starting) = (Some(start), None);
+                    self.gap_until = Some(start);
                 } else {
                     // The feed has not started (it waits for the head to be readable): read
                     // what is readable meanwhile, and look again when it starts or soon.
-                    let events = self.log.backend.read_log(self.after, self.batch, None).await?;
-                    if let Some(last) = events.last() {
-                        self.after = last.position;
-                        return Ok(events.into_iter().map(Arc::new).collect());
+                    let (events, _) = self.read_itself(None).await?;
+                    if !events.is_empty() {
+                        self.starting = Some(starting);
+                        return Ok(events);
                     }
-                    if let Ok(Err(_stopped)) = tokio::time::timeout(HORIZON_RETRY_MAX, starting.changed()).await {
+                    match tokio::time::timeout(HORIZON_RETRY_MAX, starting.changed()).await {
                         // It stopped before starting (its runtime ends): subscribe again.
-                        (self.pages, self.starting) = (None, None);
+                        Ok(Err(_stopped)) => self.pages = None,
+                        _ => self.starting = Some(starting),
                     }
                     continue;
                 }
@@ -443,26 +463,22 @@ impl<B: Backend> Tail<B> {
             if let Some(until) = self.gap_until {
                 // The feed has read past the gap: it is all readable, and no read comes back
                 // empty while it is not fully read.
-                let mut events = self.log.backend.read_log(self.after, self.batch, None).await?;
-                let complete = events.len() < self.batch || events.last().is_some_and(|e| e.position >= until);
-                events.retain(|e| e.position <= until);
-                self.after = if complete { until } else { events.last().map_or(until, |e| e.position) };
+                let (events, complete) = self.read_itself(Some(until)).await?;
                 if complete {
                     self.gap_until = None;
                 }
                 if !events.is_empty() {
-                    return Ok(events.into_iter().map(Arc::new).collect());
+                    return Ok(events);
                 }
                 continue;
             }
             if self.direct {
-                let events = self.log.backend.read_log(self.after, self.batch, None).await?;
-                // Read to the readable end: from here on the feed's pages (and gaps read
+                // Read to the readable end: from there on the feed's pages (and gaps read
                 // directly) carry the rest.
-                self.direct = events.len() == self.batch;
-                if let Some(last) = events.last() {
-                    self.after = last.position;
-                    return Ok(events.into_iter().map(Arc::new).collect());
+                let (events, complete) = self.read_itself(None).await?;
+                self.direct = !complete;
+                if !events.is_empty() {
+                    return Ok(events);
                 }
                 continue;
             }
