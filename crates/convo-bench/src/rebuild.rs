@@ -15,7 +15,7 @@ use crate::seed::Conversations;
 
 /// The 1 000 000-event log of docs/BENCHMARKS.md.
 const FIXTURE: &str = include_str!("../../../tests/fixtures/seed_1m_events.sql");
-/// What the store reads per page when rebuilding (`projector::REBUILD_BATCH`).
+/// What the store reads per page when rebuilding (`ReadModels::rebuild_batch`).
 const PAGE: usize = 5000;
 
 #[derive(Debug)]

@@ -1,6 +1,8 @@
 //! The global log's envelope: one stored event with its position, as readers (projections,
 //! the bus, the HTTP log endpoints) receive it.
 
+use std::sync::OnceLock;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -29,18 +31,62 @@ pub struct LogEvent {
     pub metadata: Value,
     /// When the store recorded it (the database's clock at insert).
     pub recorded_at: DateTime<Utc>,
+    /// The payload decoded, once, by the first reader that asks (`Default::default()` when
+    /// building one): each read model decodes the same shared event.
+    #[serde(skip)]
+    pub decoded: Decoded,
+}
+
+/// A [`LogEvent`]'s payload as its domain event, decoded on first use and kept: one decode
+/// per event for all the read models that fold it, not one each. Derived from the payload, so
+/// it takes no part in comparisons.
+#[derive(Clone, Default)]
+pub struct Decoded(OnceLock<DomainEvent>);
+
+#[derive(Clone)]
+enum DomainEvent {
+    Conversation(Result<ConversationEvent, String>),
+    Inbox(Result<InboxEvent, String>),
+    Other,
+}
+
+impl PartialEq for Decoded {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for Decoded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() { "Decoded(..)" } else { "Decoded(not yet)" })
+    }
 }
 
 impl LogEvent {
-    /// The conversation event inside, if this is one.
-    pub fn conversation_event(&self) -> Option<Result<ConversationEvent, serde_json::Error>> {
+    fn domain_event(&self) -> &DomainEvent {
         use cqrs_es::Aggregate;
-        (self.aggregate_type == Conversation::TYPE).then(|| ConversationEvent::deserialize(&self.payload))
+        self.decoded.0.get_or_init(|| match self.aggregate_type.as_str() {
+            Conversation::TYPE => {
+                DomainEvent::Conversation(ConversationEvent::deserialize(&self.payload).map_err(|e| e.to_string()))
+            }
+            Inbox::TYPE => DomainEvent::Inbox(InboxEvent::deserialize(&self.payload).map_err(|e| e.to_string())),
+            _ => DomainEvent::Other,
+        })
     }
 
-    /// The inbox event inside, if this is one.
-    pub fn inbox_event(&self) -> Option<Result<InboxEvent, serde_json::Error>> {
-        use cqrs_es::Aggregate;
-        (self.aggregate_type == Inbox::TYPE).then(|| InboxEvent::deserialize(&self.payload))
+    /// The conversation event inside, if this is one (decoded once per event).
+    pub fn conversation_event(&self) -> Option<Result<&ConversationEvent, &str>> {
+        match self.domain_event() {
+            DomainEvent::Conversation(decoded) => Some(decoded.as_ref().map_err(String::as_str)),
+            _ => None,
+        }
+    }
+
+    /// The inbox event inside, if this is one (decoded once per event).
+    pub fn inbox_event(&self) -> Option<Result<&InboxEvent, &str>> {
+        match self.domain_event() {
+            DomainEvent::Inbox(decoded) => Some(decoded.as_ref().map_err(String::as_str)),
+            _ => None,
+        }
     }
 }

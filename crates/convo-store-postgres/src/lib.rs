@@ -104,6 +104,7 @@ fn log_event(row: &sqlx::postgres::PgRow) -> Result<LogEvent, sqlx::Error> {
         payload: row.try_get::<Value, _>("payload")?,
         metadata: row.try_get::<Value, _>("metadata")?,
         recorded_at: row.try_get::<DateTime<Utc>, _>("recorded_at")?,
+        decoded: Default::default(),
     })
 }
 

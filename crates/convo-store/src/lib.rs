@@ -19,6 +19,7 @@ mod projector;
 mod read;
 mod sql;
 pub mod tenancy;
+mod write_behind;
 
 pub use aggregate_store::{AggregateStore, Committed, RetryPolicy};
 pub use engine::{DEFAULT_CACHE_CAPACITY, Engine, metadata};

@@ -14,6 +14,7 @@ use convo_projection::{Projection, prepare};
 use futures::StreamExt;
 use tokio::sync::watch;
 
+use crate::write_behind::WriteBehind;
 use crate::{Backend, EventLog, StoreError};
 
 /// Where a backend keeps one projection's rows and checkpoint.
@@ -27,7 +28,7 @@ pub trait ProjectionStore<P: Projection>: Clone + Send + Sync + 'static {
     /// [`StoreError::Conflict`] and writes nothing when the checkpoint is no longer `from`.
     fn commit(
         &self,
-        changes: convo_projection::Changes<P>,
+        changes: &[(P::Key, Option<P::Row>)],
         from: i64,
         to: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -153,7 +154,7 @@ where
             match tokio::time::timeout(CHECKPOINT_EVERY, tail.next()).await {
                 Ok(next) => next,
                 Err(_idle) => {
-                    store.commit(Vec::new(), stored, checkpoint).await.map_err(RunError::Store)?;
+                    store.commit(&[], stored, checkpoint).await.map_err(RunError::Store)?;
                     (stored, stored_at) = (checkpoint, Instant::now());
                     continue;
                 }
@@ -189,7 +190,7 @@ where
         if let Some(folded) = fold_and_commit(projection, store, &events, stored, true).await? {
             status.advance(folded.last);
         } else if checkpoint > stored {
-            store.commit(Vec::new(), stored, checkpoint).await.map_err(RunError::Store)?;
+            store.commit(&[], stored, checkpoint).await.map_err(RunError::Store)?;
         }
         return Err(RunError::Projection(failed));
     }
@@ -282,6 +283,8 @@ pub struct ReadModels<B: Backend> {
     pub response_times_status: Arc<ProjectionStatus>,
     /// Events folded per batch.
     pub batch: usize,
+    /// Events read and folded per page by rebuilds and verifications: large, to cut round trips.
+    pub rebuild_batch: usize,
     /// How long a query waits for `min_position` before answering 503.
     pub consistency_wait: Duration,
 }
@@ -304,6 +307,7 @@ impl<B: Backend> ReadModels<B> {
                 <convo_projection_response_times::ResponseTimesProjection as Projection>::NAME,
             ),
             batch: 500,
+            rebuild_batch: 5000,
             consistency_wait: Duration::from_secs(5),
         }
     }
@@ -326,7 +330,7 @@ impl<B: Backend> ReadModels<B> {
         log: &EventLog<B>,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<u64, ProjectorError> {
-        by_name!(self, name, |projection, model| rebuild(&projection, model, log, self.batch, progress).await)
+        by_name!(self, name, |projection, model| rebuild(&projection, model, log, self.rebuild_batch, progress).await)
     }
 
     /// Rebuilds every read model in one pass over the log, and swaps each in; events read.
@@ -335,7 +339,7 @@ impl<B: Backend> ReadModels<B> {
     /// another. A model that cannot fold an event stops its rebuild (its live table stays);
     /// the others go on, and the first such error is returned at the end.
     pub async fn rebuild_all(&self, log: &EventLog<B>, progress: &(dyn Fn(u64) + Sync)) -> Result<u64, ProjectorError> {
-        let batch = self.batch.max(REBUILD_BATCH);
+        let batch = self.rebuild_batch;
         let mut pages = Vec::new();
         let models = each_model!(self, |projection, model, _status| {
             // Two pages in flight per model: reading runs ahead of the slowest fold by that.
@@ -371,7 +375,7 @@ impl<B: Backend> ReadModels<B> {
 
     /// Rows of read model `name` that differ from a rebuild at the same checkpoint.
     pub async fn verify(&self, name: &str, log: &EventLog<B>, limit: usize) -> Result<Vec<String>, ProjectorError> {
-        by_name!(self, name, |projection, model| verify(&projection, model, log, self.batch, limit).await)
+        by_name!(self, name, |projection, model| verify(&projection, model, log, self.rebuild_batch, limit).await)
     }
 
     /// Each read model's checkpoint as stored (what a runner resumes from).
@@ -418,8 +422,41 @@ async fn fold_and_commit<P: Projection, S: ProjectionStore<P>, E: Borrow<convo_d
     if changes.is_empty() && !flush {
         return Ok(Some(Folded { last, stored: false }));
     }
-    store.commit(changes, from, last).await.map_err(RunError::Store)?;
+    store.commit(&changes, from, last).await.map_err(RunError::Store)?;
     Ok(Some(Folded { last, stored: true }))
+}
+
+/// [`fold_and_commit`] for a rebuild: the rows come from `writer` and the commit is queued
+/// behind the next page's fold; returns the batch's last position, `None` if it was empty.
+async fn fold_behind<P: Projection, S: ProjectionStore<P>>(
+    projection: &P,
+    writer: &mut WriteBehind<P, S>,
+    events: &[convo_domain::LogEvent],
+    from: i64,
+) -> Result<Option<i64>, RunError> {
+    let Some(last) = events.last().map(|e| e.position) else { return Ok(None) };
+    let prepared = prepare(projection, events).map_err(RunError::Projection)?;
+    let loaded = writer.load(&prepared.keys).await.map_err(RunError::Store)?;
+    let changes = prepared.apply(projection, loaded).map_err(RunError::Projection)?;
+    writer.commit(changes, from, last).await.map_err(RunError::Store)?;
+    Ok(Some(last))
+}
+
+/// The pages of `stream`, read up to `depth` pages ahead of their consumer by a task of their own.
+fn read_ahead<T: Send + 'static>(
+    stream: impl futures::Stream<Item = T> + Send + 'static,
+    depth: usize,
+) -> tokio::sync::mpsc::Receiver<T> {
+    let (pages, receiver) = tokio::sync::mpsc::channel(depth);
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(page) = stream.next().await {
+            if pages.send(page).await.is_err() {
+                break;
+            }
+        }
+    });
+    receiver
 }
 
 /// Folds the log into `into` from its checkpoint up to the head as it is now, or up to `until`;
@@ -439,22 +476,22 @@ where
 {
     let mut checkpoint = into.checkpoint().await.map_err(RunError::Store)?;
     let mut folded = 0;
-    let mut pages = Box::pin(log.read_to_head(checkpoint, batch));
-    while let Some(events) = pages.next().await {
+    // The next page is read while this one is folded, and folded while this one commits.
+    let mut pages = read_ahead(log.read_to_head(checkpoint, batch), 2);
+    let mut writer = WriteBehind::new(into.clone());
+    while let Some(events) = pages.recv().await {
         let mut events = events.map_err(RunError::Store)?;
         events.retain(|e| until.is_none_or(|u| e.position <= u));
-        let Some(Folded { last, .. }) = fold_and_commit(projection, into, &events, checkpoint, true).await? else {
+        let Some(last) = fold_behind(projection, &mut writer, &events, checkpoint).await? else {
             break;
         };
         checkpoint = last;
         folded += events.len() as u64;
         progress(folded);
     }
+    writer.finish().await.map_err(RunError::Store)?;
     Ok((checkpoint, folded))
 }
-
-/// Events per batch when rebuilding: large, to cut round trips.
-const REBUILD_BATCH: usize = 5000;
 
 /// Rebuilds a read model from the first event into a scratch table while the live one keeps
 /// serving queries, then swaps it in; returns how many events were folded.
@@ -473,7 +510,6 @@ where
     B: Backend,
 {
     let scratch = live.scratch("rebuild").await.map_err(RunError::Store)?;
-    let batch = batch.max(REBUILD_BATCH);
     let (_, mut folded) = fill(projection, &scratch, log, batch, None, progress).await?;
     // Catch up with what was written meanwhile, then swap.
     folded += fill(projection, &scratch, log, batch, None, progress).await?.1;
@@ -500,11 +536,13 @@ where
     let scratch = live.scratch("rebuild").await.map_err(RunError::Store)?;
     // A fresh scratch table starts at 0, and the pages follow each other from there.
     let mut checkpoint = scratch.checkpoint().await.map_err(RunError::Store)?;
+    let mut writer = WriteBehind::new(scratch.clone());
     while let Some(page) = pages.recv().await {
-        if let Some(Folded { last, .. }) = fold_and_commit(&projection, &scratch, &page, checkpoint, true).await? {
+        if let Some(last) = fold_behind(&projection, &mut writer, &page, checkpoint).await? {
             checkpoint = last;
         }
     }
+    writer.finish().await.map_err(RunError::Store)?;
     fill(&projection, &scratch, &log, batch, None, &|_| {}).await?;
     scratch.swap_in().await.map_err(RunError::Store)
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::marker::PhantomData;
 
-use convo_projection::{Changes, Projection};
+use convo_projection::Projection;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -330,7 +330,7 @@ where
         Ok(loaded)
     }
 
-    async fn commit(&self, changes: Changes<P>, from: i64, to: i64) -> Result<(), StoreError> {
+    async fn commit(&self, changes: &[(P::Key, Option<P::Row>)], from: i64, to: i64) -> Result<(), StoreError> {
         let guard = self.checkpoint_row().guard(from, to);
         let (upserts, deletes): (Vec<_>, Vec<_>) = changes.iter().partition(|(_, row)| row.is_some());
         let rows: Vec<&P::Row> = upserts.iter().filter_map(|(_, row)| row.as_ref()).collect();

@@ -116,12 +116,12 @@ impl Projection for GroupsProjection {
             return Ok(None);
         }
         let Some(decoded) = event.conversation_event() else { return Ok(None) };
-        let decoded = decoded.map_err(|e| e.to_string())?;
+        let decoded = decoded.map_err(str::to_owned)?;
         if !is_group_event(&decoded.change) {
             return Ok(None);
         }
         let id = Uuid::parse_str(&event.aggregate_id).map_err(|e| format!("conversation id: {e}"))?;
-        Ok(Some((id, decoded)))
+        Ok(Some((id, decoded.clone())))
     }
 
     fn keys(&self, _: &LogEvent, (id, event): &Self::Event, into: &mut Vec<GroupKey>) {

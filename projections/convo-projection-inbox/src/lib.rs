@@ -111,7 +111,7 @@ impl Projection for InboxProjection {
     type Row = ConversationSummary;
 
     fn decode(&self, event: &LogEvent) -> Result<Option<ConversationEvent>, String> {
-        event.conversation_event().transpose().map_err(|e| e.to_string())
+        event.conversation_event().transpose().map(|decoded| decoded.cloned()).map_err(str::to_owned)
     }
 
     fn keys(&self, log: &LogEvent, _: &ConversationEvent, into: &mut Vec<Uuid>) {

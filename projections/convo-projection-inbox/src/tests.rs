@@ -59,6 +59,7 @@ impl Log {
             payload: serde_json::to_value(&event).expect("an event serializes"),
             metadata: json!({}),
             recorded_at: at + Duration::milliseconds(5),
+            decoded: Default::default(),
         });
         self
     }

@@ -35,7 +35,7 @@ impl Projection for InboxesProjection {
     fn decode(&self, event: &LogEvent) -> Result<Option<Self::Event>, String> {
         let Some(decoded) = event.inbox_event() else { return Ok(None) };
         let id = Uuid::parse_str(&event.aggregate_id).map_err(|e| format!("inbox id: {e}"))?;
-        Ok(Some((id, decoded.map_err(|e| e.to_string())?)))
+        Ok(Some((id, decoded.map_err(str::to_owned)?.clone())))
     }
 
     fn keys(&self, _: &LogEvent, (id, _): &Self::Event, into: &mut Vec<Uuid>) {

@@ -144,7 +144,7 @@ impl Projection for ResponseTimesProjection {
             return Ok(None);
         }
         let Some(decoded) = event.conversation_event() else { return Ok(None) };
-        let decoded = decoded.map_err(|e| e.to_string())?;
+        let decoded = decoded.map_err(str::to_owned)?.clone();
         let id = Uuid::parse_str(&event.aggregate_id).map_err(|e| format!("conversation id: {e}"))?;
         Ok(Some((id, decoded)))
     }

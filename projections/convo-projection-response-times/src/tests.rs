@@ -60,6 +60,7 @@ impl Log {
             payload: serde_json::to_value(&event).expect("an event serializes"),
             metadata: json!({}),
             recorded_at: at,
+            decoded: Default::default(),
         });
         self
     }

@@ -88,12 +88,12 @@ impl Projection for TimelineProjection {
 
     fn decode(&self, event: &LogEvent) -> Result<Option<Self::Event>, String> {
         let Some(decoded) = event.conversation_event() else { return Ok(None) };
-        let decoded = decoded.map_err(|e| e.to_string())?;
+        let decoded = decoded.map_err(str::to_owned)?;
         if decoded.change.message_id().is_none() {
             return Ok(None);
         }
         let conversation = Uuid::parse_str(&event.aggregate_id).map_err(|e| format!("conversation id: {e}"))?;
-        Ok(Some((conversation, decoded)))
+        Ok(Some((conversation, decoded.clone())))
     }
 
     fn keys(&self, _: &LogEvent, (conversation, event): &Self::Event, into: &mut Vec<MessageKey>) {

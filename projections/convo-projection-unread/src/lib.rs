@@ -71,7 +71,7 @@ impl Projection for UnreadProjection {
 
     fn decode(&self, event: &LogEvent) -> Result<Option<Self::Event>, String> {
         let Some(decoded) = event.conversation_event() else { return Ok(None) };
-        let decoded = decoded.map_err(|e| e.to_string())?;
+        let decoded = decoded.map_err(str::to_owned)?;
         match decoded.change {
             ConversationChange::Started { .. }
             | ConversationChange::InboundMessageReceived { .. }
@@ -79,7 +79,7 @@ impl Projection for UnreadProjection {
             | ConversationChange::GroupActivityRecorded { .. }
             | ConversationChange::ActivitySeen { .. } => {
                 let id = Uuid::parse_str(&event.aggregate_id).map_err(|e| format!("conversation id: {e}"))?;
-                Ok(Some((id, decoded)))
+                Ok(Some((id, decoded.clone())))
             }
             _ => Ok(None),
         }

@@ -104,6 +104,7 @@ fn event(position: i64, aggregate_type: &str, id: &str, event_type: &str, payloa
         payload,
         metadata: json!({}),
         recorded_at: recorded_at(),
+        decoded: Default::default(),
     }
 }
 
