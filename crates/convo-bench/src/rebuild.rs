@@ -2,7 +2,8 @@
 //! `convo projections rebuild NAME` runs) and all in one pass (`ReadModels::rebuild_all`, what
 //! `convo projections rebuild` runs), beside two sequential reads of the same log: the bare SQL scan (`COPY … TO
 //! STDOUT`, bytes only) and the store's own paged read (`EventLog::read_to_head`, decoded into
-//! events), the limits for a rebuild.
+//! events), the limits for reading it; and the limit for writing what it produces: the rebuilt
+//! timeline's rows `COPY`ed into an empty table of its shape, PostgreSQL alone.
 
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,9 @@ pub struct RebuildResult {
     /// Every read model in one pass (`ReadModels::rebuild_all`, what `convo projections
     /// rebuild` runs without a name): events read and how long it took.
     pub all: (u64, Duration),
+    /// The write limit: the timeline's rows (the most a rebuild writes) as the rebuild left
+    /// them, `COPY`ed from memory into an empty table of its shape: how many, how long.
+    pub timeline_copy: (u64, Duration),
 }
 
 /// On the migrated, empty database at `url`: the fixture, or (`generated`) a small log of
@@ -111,6 +115,41 @@ pub async fn run(url: &str, generated: Option<u32>) -> anyhow::Result<RebuildRes
     let all = (read, started.elapsed());
     eprintln!("rebuild: all in one pass, {read} events in {:.1?}", all.1);
     anyhow::ensure!(read == events, "the one-pass rebuild read {read} of {events} events");
+    let timeline_copy = write_limit(&pool, "rm_timeline").await.context("copying the timeline's rows")?;
+    eprintln!("rebuild: the timeline's {} rows copied into an empty table in {:.1?}", timeline_copy.0, timeline_copy.1);
+    anyhow::ensure!(timeline_copy.0 > 0, "the rebuilt timeline has no rows");
     pool.close().await;
-    Ok(RebuildResult { source, events, load, copy, copy_bytes, store_read, models: rebuilt, all })
+    Ok(RebuildResult { source, events, load, copy, copy_bytes, store_read, models: rebuilt, all, timeline_copy })
+}
+
+/// What PostgreSQL alone needs to write `table`'s rows, with nothing read or folded: the rows
+/// copied out into memory, then timed `COPY … FROM STDIN` into an empty table of the same
+/// shape (`LIKE … INCLUDING ALL`: its keys and indexes), in one transaction.
+async fn write_limit(pool: &sqlx::PgPool, table: &str) -> anyhow::Result<(u64, Duration)> {
+    const CHUNK: usize = 1 << 20;
+    let mut conn = pool.acquire().await?;
+    let mut chunks = vec![Vec::with_capacity(CHUNK)];
+    let mut out = conn.copy_out_raw(&format!("COPY {table} TO STDOUT")).await?;
+    while let Some(bytes) = out.next().await {
+        let bytes = bytes?;
+        let last = chunks.last_mut().expect("one chunk at least");
+        last.extend_from_slice(&bytes);
+        if last.len() >= CHUNK {
+            chunks.push(Vec::with_capacity(CHUNK));
+        }
+    }
+    drop(out);
+    let copy = format!("{table}__write_limit");
+    sqlx::raw_sql(&format!("DROP TABLE IF EXISTS {copy}; CREATE TABLE {copy} (LIKE {table} INCLUDING ALL)"))
+        .execute(&mut *conn)
+        .await?;
+    let started = Instant::now();
+    let mut copy_in = conn.copy_in_raw(&format!("COPY {copy} FROM STDIN")).await?;
+    for chunk in chunks {
+        copy_in.send(chunk).await?;
+    }
+    let rows = copy_in.finish().await?;
+    let took = started.elapsed();
+    sqlx::raw_sql(&format!("DROP TABLE {copy}")).execute(&mut *conn).await?;
+    Ok((rows, took))
 }
