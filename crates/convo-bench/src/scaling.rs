@@ -1,5 +1,8 @@
 //! Scaling with history: one conversation driven to many events through the engine, one
-//! send-message command at a time; the first and the last commands' latencies compared.
+//! send-message command at a time; the first and the last commands' latencies compared, and
+//! then, at the same moments, a new conversation's first commands and the long one's next
+//! commands, alternating (on a shared machine, the first and last windows of a sequential run
+//! are also two moments of its background load).
 
 use std::time::Instant;
 
@@ -16,6 +19,9 @@ pub struct ScalingResult {
     pub last: Latencies,
     /// The median of each tenth of the run, in order: the curve between first and last.
     pub tenths: Vec<f64>,
+    /// After the run, alternating: a new conversation's first commands, and the long one's.
+    pub fresh: Latencies,
+    pub long: Latencies,
 }
 
 /// Sends to one new conversation until it holds `events` events; the first and last `window`
@@ -52,5 +58,21 @@ pub async fn run(target: &Target, events: u64, window: usize) -> anyhow::Result<
     );
     anyhow::ensure!(version >= events, "the conversation reached version {version}, not {events}");
     let tenths = tenths.iter().map(|t| t.percentile_ms(50.0)).collect();
-    Ok(ScalingResult { events: version, first, last, tenths })
+
+    let new = target.open_conversation(&format!("+4919{:08}", fastrand::u32(..100_000_000))).await?;
+    let new_path = format!("/v1/conversations/{new}/messages");
+    let (mut fresh, mut long) = (Latencies::default(), Latencies::default());
+    for _ in 0..window {
+        for (path, latencies) in [(&new_path, &mut fresh), (&path, &mut long)] {
+            let began = Instant::now();
+            target.post(path, &body).await?;
+            latencies.push(began.elapsed());
+        }
+    }
+    eprintln!(
+        "scaling: alternating, a new conversation p50 {:.2} ms, the long one p50 {:.2} ms",
+        fresh.percentile_ms(50.0),
+        long.percentile_ms(50.0)
+    );
+    Ok(ScalingResult { events: version, first, last, tenths, fresh, long })
 }
