@@ -145,6 +145,9 @@ impl SqlStore for AnySql {
     ) -> Result<Vec<T>, StoreError> {
         both!(self, AnySql, s => s.json_rows(sql, values).await)
     }
+    fn json_value(&self, column: &str) -> String {
+        both!(self, AnySql, s => s.json_value(column))
+    }
     async fn text_rows(&self, sql: &str, values: &[SqlValue]) -> Result<Vec<String>, StoreError> {
         both!(self, AnySql, s => s.text_rows(sql, values).await)
     }

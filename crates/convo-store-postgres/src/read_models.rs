@@ -5,7 +5,6 @@ use convo_store::{Durability, SqlStore, SqlValue, Statement, StoreError, detache
 use serde::de::DeserializeOwned;
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
-use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, Row};
 
 use crate::map_sqlx;
@@ -16,7 +15,7 @@ fn bind<'q>(mut query: Query<'q, Postgres, PgArguments>, values: &'q [SqlValue])
             SqlValue::Text(s) => query.bind(s.as_str()),
             SqlValue::Int(i) => query.bind(*i),
             SqlValue::Bool(b) => query.bind(*b),
-            SqlValue::Json(j) => query.bind(Json(j.as_ref())),
+            SqlValue::Json(j) => query.bind(j.get()),
             SqlValue::Null => query.bind(None::<String>),
         };
     }
@@ -39,7 +38,16 @@ impl SqlStore for PgSql {
         values: &[SqlValue],
     ) -> Result<Vec<T>, StoreError> {
         let rows = bind(sqlx::query(sql), values).fetch_all(&self.pool).await.map_err(map_sqlx)?;
-        rows.iter().map(|r| r.try_get::<Json<T>, _>(0).map(|j| j.0)).collect::<Result<_, _>>().map_err(map_sqlx)
+        rows.iter()
+            .map(|r| {
+                let text = r.try_get::<&str, _>(0).map_err(map_sqlx)?;
+                serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("a stored row: {e}")))
+            })
+            .collect()
+    }
+
+    fn json_value(&self, column: &str) -> String {
+        format!("CAST({column} AS jsonb)")
     }
 
     async fn text_rows(&self, sql: &str, values: &[SqlValue]) -> Result<Vec<String>, StoreError> {
