@@ -19,7 +19,7 @@ pub enum SqlValue {
     Text(String),
     Int(i64),
     Bool(bool),
-    /// JSON text, stored as text (the `row` columns).
+    /// JSON text, stored as text (the `row` columns, stored responses).
     Json(Box<RawValue>),
     Null,
 }
@@ -249,10 +249,10 @@ where
     /// Rows in one table and not in the other, both ways (as JSON text), at most `limit`.
     pub async fn differences(&self, other: &Self, limit: usize) -> Result<Vec<String>, StoreError> {
         let mut found = Vec::new();
+        // Compared as JSON: a row written before the rows were stored as text keeps jsonb's
+        // formatting, and equals its rebuilt twin all the same.
+        let row = self.store.json_value("row");
         for (a, b, side) in [(&self.table, &other.table, "only in "), (&other.table, &self.table, "only in ")] {
-            // Compared as JSON: a row written before the rows were stored as text keeps
-            // jsonb's formatting, and equals its rebuilt twin all the same.
-            let row = self.store.json_value("row");
             let sql = format!(
                 "SELECT CAST(row AS TEXT) FROM (SELECT {row} AS row FROM {a} EXCEPT SELECT {row} AS row FROM {b}) d \
                  LIMIT {limit}"

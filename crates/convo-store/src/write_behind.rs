@@ -59,9 +59,7 @@ impl<P: Projection, S: ProjectionStore<P>> WriteBehind<P, S> {
     /// Forgets rows whose latest version the store now holds.
     fn forget_committed(&mut self) {
         let committed = *self.committed.borrow();
-        if self.pending.values().any(|(page, ..)| *page <= committed) {
-            self.pending.retain(|_, (page, ..)| *page > committed);
-        }
+        self.pending.retain(|_, (page, ..)| *page > committed);
     }
 
     /// The rows for `keys`: from a page not yet committed if one changed them, else the store.
@@ -97,27 +95,25 @@ impl<P: Projection, S: ProjectionStore<P>> WriteBehind<P, S> {
         }
         let page = PageCommit { page: self.sent, changes, from, to };
         if self.commits.send(page).await.is_err() {
-            // The writer stopped, which it only does on an error.
-            return Err(self
-                .wait_for_writer()
-                .await
-                .err()
-                .unwrap_or_else(|| StoreError::Database("a rebuild's writer stopped".into())));
+            // The writer stopped, which it only does on an error: that error.
+            let stopped = joined(self.writer.take()).await.err();
+            return Err(stopped.unwrap_or_else(|| StoreError::Database("a rebuild's writer stopped".into())));
         }
         Ok(())
     }
 
     /// Waits until every queued page is committed.
-    pub(crate) async fn finish(mut self) -> Result<(), StoreError> {
-        let (closed, _) = mpsc::channel(1);
-        drop(std::mem::replace(&mut self.commits, closed));
-        self.wait_for_writer().await
+    pub(crate) async fn finish(self) -> Result<(), StoreError> {
+        let Self { commits, writer, .. } = self;
+        drop(commits);
+        joined(writer).await
     }
+}
 
-    async fn wait_for_writer(&mut self) -> Result<(), StoreError> {
-        let Some(writer) = self.writer.take() else { return Ok(()) };
-        writer.await.map_err(|e| StoreError::Database(format!("a rebuild's writer failed: {e}")))?
-    }
+/// What the writer task ended with (nothing to wait for once it has been taken).
+async fn joined(writer: Option<tokio::task::JoinHandle<Result<(), StoreError>>>) -> Result<(), StoreError> {
+    let Some(writer) = writer else { return Ok(()) };
+    writer.await.map_err(|e| StoreError::Database(format!("a rebuild's writer failed: {e}")))?
 }
 
 #[cfg(test)]
