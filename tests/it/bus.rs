@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use convo_bus::{JetStreamBus, POSITION_HEADER, run_publisher};
 use convo_domain::ChannelType;
-use convo_store::{Backend, LogEvent};
+use convo_store::{Backend, LogEvent, ProjectionStatus};
 use uuid::Uuid;
 
 use crate::support::{engine, on_both_backends, whole_log};
@@ -83,7 +83,7 @@ async fn every_event_is_published_once_in_log_order<B: Backend>(backend: B) {
     workload(&t).await;
     let publisher = {
         let (bus, log, backend) = (bus.clone(), t.engine.log.clone(), backend.clone());
-        tokio::spawn(async move { run_publisher(bus, log, &backend, 7).await })
+        tokio::spawn(async move { run_publisher(bus, log, &backend, 7, &ProjectionStatus::new("bus")).await })
     };
     workload(&t).await; // more while it runs
     let log = whole_log(&t.engine).await;
@@ -106,7 +106,7 @@ async fn a_publisher_killed_between_publishing_and_checkpointing_leaves_no_dupli
     // A new one starts from the (older) checkpoint.
     let publisher = {
         let (bus, log, backend) = (bus.clone(), t.engine.log.clone(), backend.clone());
-        tokio::spawn(async move { run_publisher(bus, log, &backend, 5).await })
+        tokio::spawn(async move { run_publisher(bus, log, &backend, 5, &ProjectionStatus::new("bus")).await })
     };
     let contents = stream_contents(&bus, log.len()).await;
     publisher.abort();
@@ -120,7 +120,7 @@ async fn the_in_process_bus_delivers_every_event_in_log_order<B: Backend>(backen
     let mut subscriber = bus.subscribe();
     let publisher = {
         let (bus, log, backend) = (bus.clone(), t.engine.log.clone(), backend.clone());
-        tokio::spawn(async move { run_publisher(bus, log, &backend, 7).await })
+        tokio::spawn(async move { run_publisher(bus, log, &backend, 7, &ProjectionStatus::new("bus")).await })
     };
     workload(&t).await;
     let log = whole_log(&t.engine).await;
@@ -203,7 +203,7 @@ async fn the_publisher_resumes_with_nothing_lost_when_nats_stops_and_starts_agai
         tokio::spawn(async move {
             loop {
                 // What convo serve does: a stopped publisher starts again.
-                let _ = run_publisher(bus.clone(), log.clone(), &backend, 5).await;
+                let _ = run_publisher(bus.clone(), log.clone(), &backend, 5, &ProjectionStatus::new("bus")).await;
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         })
@@ -245,7 +245,7 @@ async fn the_example_connector_delivers_outbound_messages_and_reports_back() {
     let bus = bus().await;
     let publisher = {
         let (bus, log, backend) = (bus.clone(), t.engine.log.clone(), pg.backend.clone());
-        tokio::spawn(async move { run_publisher(bus, log, &backend, 50).await })
+        tokio::spawn(async move { run_publisher(bus, log, &backend, 50, &ProjectionStatus::new("bus")).await })
     };
     let connector = tokio::spawn(convo_connector_example::run(convo_connector_example::Config {
         nats_url: nats_url(),

@@ -3,10 +3,12 @@
 //! in a database of its own, and fail loudly when it is unreachable: they never skip.
 
 mod analytics;
+mod bad_input;
 mod bus;
 mod consistency;
 mod contract;
 mod export;
+mod faults;
 mod gateway;
 mod groups;
 mod history;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, stream};
-use convo_store::{Backend, CHECKPOINT_EVERY, Checkpoint, EventLog, LogEvent, StoreError};
+use convo_store::{Backend, CHECKPOINT_EVERY, Checkpoint, EventLog, LogEvent, ProjectionStatus, StoreError};
 use futures::StreamExt;
 
 /// What subjects start with; the stream captures `convo.>`.
@@ -191,11 +191,14 @@ pub async fn run_publisher<B: Backend, T: Bus>(
     log: EventLog<B>,
     backend: &B,
     batch: usize,
+    status: &ProjectionStatus,
 ) -> Result<(), BusError> {
     let checkpoint = Checkpoint::new(backend.sql(), bus.name());
     let stored = checkpoint.read().await?;
     // Events up to what the stream already holds were published before a crash: skip them.
     let mut position = stored.max(bus.last_published().await?);
+    status.advance(position);
+    status.recover();
     let (mut committed, mut committed_at) = (stored, Instant::now());
     let mut tail = Box::pin(log.tail(position, batch));
     loop {
@@ -217,6 +220,7 @@ pub async fn run_publisher<B: Backend, T: Bus>(
         let events = events?;
         bus.publish(&events).await?;
         position = events.last().map_or(position, |e| e.position);
+        status.advance(position);
         tracing::trace!(position, "published");
         if committed_at.elapsed() >= CHECKPOINT_EVERY {
             checkpoint.advance(committed, position).await?;

@@ -173,6 +173,19 @@ struct BusSettings {
     /// How long the stream keeps events, in seconds (0: for ever).
     #[arg(long, env = "CONVO_NATS_MAX_AGE_SECS", default_value_t = 0)]
     nats_max_age_secs: u64,
+    /// What every subject starts with (`<prefix>.<workspace>.<aggregate>.<id>.<event>`): give
+    /// two deployments sharing one NATS account prefixes (and streams) of their own.
+    #[arg(long, env = "CONVO_NATS_SUBJECT_PREFIX", default_value = convo_bus::SUBJECT_PREFIX,
+          value_parser = subject_prefix)]
+    nats_subject_prefix: String,
+}
+
+/// One or more NATS tokens separated by dots, without wildcards or whitespace.
+fn subject_prefix(value: &str) -> Result<String, String> {
+    let valid = value.split('.').all(|token| {
+        !token.is_empty() && !token.contains(['*', '>']) && !token.chars().any(|c| c.is_whitespace() || c.is_control())
+    });
+    if valid { Ok(value.to_owned()) } else { Err("dot-separated NATS tokens, without `*`, `>` or spaces".into()) }
 }
 
 #[derive(Subcommand)]
@@ -238,26 +251,31 @@ async fn serve(
     let mut runners = read.spawn(&engine.log);
     runners.extend(engine.backend.relay_commits(engine.log.notifier()));
     let (log, backend) = (engine.log.clone(), engine.backend.clone());
+    let bus_status = convo_store::ProjectionStatus::new("bus");
     match bus.nats_url {
         Some(url) => {
             let max_age = std::time::Duration::from_secs(bus.nats_max_age_secs);
-            let nats = convo_bus::JetStreamBus::connect(&url, &bus.nats_stream, convo_bus::SUBJECT_PREFIX, max_age)
+            let nats = convo_bus::JetStreamBus::connect(&url, &bus.nats_stream, &bus.nats_subject_prefix, max_age)
                 .await
                 .with_context(|| format!("connecting to NATS at {url}"))?;
-            tracing::info!(stream = bus.nats_stream, "publishing events to NATS JetStream");
-            runners.push(tokio::spawn(publish_for_ever(nats, log, backend)));
+            tracing::info!(
+                stream = bus.nats_stream,
+                prefix = bus.nats_subject_prefix,
+                "publishing events to NATS JetStream"
+            );
+            runners.push(tokio::spawn(publish_for_ever(nats, log, backend, bus_status.clone())));
         }
         None => {
             // The embedded default: the same publisher on an in-process bus, for in-process
             // subscribers (the live stream, webhooks).
             let in_process = convo_bus::InProcessBus::new(4096);
             tracing::info!("publishing events in process (no NATS_URL)");
-            runners.push(tokio::spawn(publish_for_ever(in_process, log, backend)));
+            runners.push(tokio::spawn(publish_for_ever(in_process, log, backend, bus_status.clone())));
         }
     }
     runners.push(tokio::spawn(purge_idempotency_keys(engine.backend.sql())));
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let config = convo_gateway::GatewayConfig { shutdown: Some(shutdown), ..config };
+    let config = convo_gateway::GatewayConfig { shutdown: Some(shutdown), bus: Some(bus_status), ..config };
     let app = convo_gateway::router(engine, read, &config);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     tracing::info!(%listen, backend = name, "convo is serving");
@@ -472,12 +490,27 @@ async fn publish_for_ever<T: convo_bus::Bus>(
     bus: T,
     log: convo_store::EventLog<backend::AnyBackend>,
     backend: backend::AnyBackend,
+    status: Arc<convo_store::ProjectionStatus>,
 ) {
     loop {
-        if let Err(e) = convo_bus::run_publisher(bus.clone(), log.clone(), &backend, 500).await {
+        if let Err(e) = convo_bus::run_publisher(bus.clone(), log.clone(), &backend, 500, &status).await {
             tracing::warn!(error = %e, "event publisher stopped; restarting");
             metrics::counter!("convo_bus_errors_total").increment(1);
+            status.fail(e.to_string());
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_subject_prefix_is_dot_separated_nats_tokens_without_wildcards() {
+        for good in ["convo", "acme.convo", "tenant-1.events"] {
+            assert_eq!(super::subject_prefix(good).as_deref(), Ok(good));
+        }
+        for bad in ["", "convo.", ".convo", "a..b", "convo.*", "convo.>", "my convo"] {
+            assert!(super::subject_prefix(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -124,7 +124,7 @@ pub async fn create_inbox<B: Backend>(
 ) -> Answer {
     // The engine mints inbox ids: a caller-chosen one could collide with another workspace's
     // inbox, and the refusal would tell that it exists. Retry safely with an Idempotency-Key.
-    let inbox_id = Uuid::now_v7();
+    let inbox_id = crate::idempotency::mint_id(ws, "inbox");
     let command = InboxCommand {
         workspace_id: ws,
         actor: body.actor.unwrap_or_else(api_actor),
@@ -260,7 +260,7 @@ pub async fn receive_inbound<B: Backend>(
     let message_id = body
         .message_id
         .or_else(|| body.channel_message_id.as_deref().map(|c| convo_domain::inbound_message_id(conversation_id, c)))
-        .unwrap_or_else(Uuid::now_v7);
+        .unwrap_or_else(|| crate::idempotency::mint_id(ws, "message"));
     let action = ConversationAction::ReceiveInboundMessage {
         inbox_id: body.inbox_id,
         thread_key,
@@ -313,10 +313,11 @@ pub async fn send_message<B: Backend>(
     ApiPath(conversation_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<SendMessage>,
 ) -> Answer {
-    // An id minted here is new: the conversation need not look it up (past the 256 messages
-    // it remembers, that would be a query per send).
+    // An id minted here is new, or (derived from an Idempotency-Key) was minted by a retry of
+    // this request moments ago: the conversation need not look it up past the 256 messages it
+    // remembers, which would be a query per send.
     let minted_id = body.message_id.is_none();
-    let message_id = body.message_id.unwrap_or_else(Uuid::now_v7);
+    let message_id = body.message_id.unwrap_or_else(|| crate::idempotency::mint_id(ws, "message"));
     let action =
         ConversationAction::SendMessage { message_id, minted_id, content: body.content, mentions: body.mentions };
     execute(&state, ws, conversation_id, body.actor, action, StatusCode::CREATED, Some(message_id)).await

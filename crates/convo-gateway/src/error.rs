@@ -2,7 +2,6 @@
 //! One table maps domain and store errors to a code and an HTTP status; internal errors are
 //! logged and never described to the client.
 
-use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use convo_domain::{ConversationError, InboxError, WindowActor};
@@ -27,13 +26,39 @@ pub struct ApiError {
     pub detail: String,
     /// The stable error code, e.g. `validation`, `notFound`, `conflict`, `messagingWindowClosed`.
     pub code: &'static str,
+    /// For `validation`: what is wrong, and where.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
     /// Extra members for some codes (the failing field, the window's expiry, …).
     #[serde(flatten, skip_serializing_if = "serde_json::Map::is_empty")]
     pub extra: serde_json::Map<String, serde_json::Value>,
     /// Seconds, for a `Retry-After` header.
     #[serde(skip)]
     pub retry_after: Option<u32>,
+    /// The command may have been written although it failed (see [`MaybeWritten`]).
+    #[serde(skip)]
+    pub maybe_written: bool,
 }
+
+/// One thing wrong with a request: in the body (`pointer`, RFC 6901) or in a parameter or
+/// header (`parameter`, its name).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    /// Where in the JSON body, e.g. `/content/body` (empty for the body as a whole).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+    /// The query or path parameter, or the header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
+    /// What is wrong with it.
+    pub detail: String,
+}
+
+/// Marks a response to a command whose events may be in the log although it failed (the
+/// connection broke while they were committed): its idempotency key is not released, so a retry
+/// looks in the log and answers what was written rather than writing it again.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MaybeWritten;
 
 fn serialize_status<S: serde::Serializer>(status: &StatusCode, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u16(status.as_u16())
@@ -47,8 +72,10 @@ impl ApiError {
             status,
             detail: detail.into(),
             code,
+            errors: Vec::new(),
             extra: serde_json::Map::new(),
             retry_after: None,
+            maybe_written: false,
         }
     }
 
@@ -73,9 +100,28 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "malformedRequest", detail)
     }
 
+    /// A body field is invalid; `field` is its name, dotted for nested ones (`content.body`).
     pub fn validation(field: &str, reason: impl Into<String>) -> Self {
+        let pointer: String = field.split('.').flat_map(|part| ["/", part]).collect();
+        Self::validation_at(pointer, reason).with("field", field)
+    }
+
+    /// A body field is invalid; `pointer` (RFC 6901) says where it is.
+    pub fn validation_at(pointer: String, reason: impl Into<String>) -> Self {
         let reason = reason.into();
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", format!("{field}: {reason}")).with("field", field)
+        let detail = if pointer.is_empty() { reason.clone() } else { format!("{pointer}: {reason}") };
+        let mut error = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", detail);
+        error.errors.push(FieldError { pointer: Some(pointer), parameter: None, detail: reason });
+        error
+    }
+
+    /// A query or path parameter, or a header, is invalid.
+    pub fn parameter(name: &str, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        let mut error =
+            Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", format!("{name}: {reason}")).with("field", name);
+        error.errors.push(FieldError { pointer: None, parameter: Some(name.to_owned()), detail: reason });
+        error
     }
 
     pub fn payload_too_large(limit: usize) -> Self {
@@ -87,41 +133,70 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred; it has been logged")
     }
 
-    pub(crate) fn from_json(err: serde_json::Error) -> Self {
+    /// A body that is not JSON (400) or not of the expected shape (422, naming where).
+    pub(crate) fn from_json(err: serde_path_to_error::Error<serde_json::Error>) -> Self {
         use serde_json::error::Category;
+        let mut pointer = pointer_of(err.path());
+        let err = err.into_inner();
         match err.classify() {
-            Category::Data => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", err.to_string()),
+            Category::Data => {
+                let reason = readable(&err);
+                // serde names the object a missing field is missing from; point at the field.
+                if let Some(field) = reason.strip_prefix("missing field `").and_then(|f| f.strip_suffix('`')) {
+                    pointer.push('/');
+                    pointer.push_str(&field.replace('~', "~0").replace('/', "~1"));
+                }
+                Self::validation_at(pointer, reason)
+            }
             Category::Syntax | Category::Eof | Category::Io => Self::bad_request(format!("malformed JSON: {err}")),
         }
     }
 }
 
+/// The JSON pointer (RFC 6901) of a path serde reports.
+fn pointer_of(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    path.iter()
+        .filter_map(|segment| match segment {
+            Segment::Seq { index } => Some(format!("/{index}")),
+            Segment::Map { key } => Some(format!("/{}", key.replace('~', "~0").replace('/', "~1"))),
+            Segment::Enum { .. } | Segment::Unknown => None,
+        })
+        .collect()
+}
+
+/// serde's message without the position and without Rust type names ("expected struct
+/// InboundMessage"), which mean nothing to a client.
+fn readable(err: &serde_json::Error) -> String {
+    let message = err.to_string();
+    let message = message.split(" at line ").next().unwrap_or(&message);
+    let mut out = Vec::new();
+    let mut words = message.split(' ');
+    while let Some(word) = words.next() {
+        match word {
+            "struct" | "enum" if out.last() == Some(&"expected") => {
+                words.next(); // the Rust type's name
+                out.push(if word == "struct" { "an object" } else { "one of the documented values" });
+            }
+            other => out.push(other),
+        }
+    }
+    out.join(" ")
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, retry_after) = (self.status, self.retry_after);
+        let (status, retry_after, maybe_written) = (self.status, self.retry_after, self.maybe_written);
         let mut response = (status, axum::Json(self)).into_response();
+        if maybe_written {
+            response.extensions_mut().insert(MaybeWritten);
+        }
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if let Some(Ok(seconds)) = retry_after.map(|s| HeaderValue::from_str(&s.to_string())) {
             headers.insert(header::RETRY_AFTER, seconds);
         }
         response
-    }
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> Self {
-        match rejection {
-            JsonRejection::JsonDataError(e) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", e.body_text()),
-            JsonRejection::JsonSyntaxError(e) => Self::bad_request(e.body_text()),
-            JsonRejection::MissingJsonContentType(e) => {
-                Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupportedMediaType", e.body_text())
-            }
-            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payloadTooLarge", other.body_text())
-            }
-            other => Self::new(other.status(), "malformedRequest", other.body_text()),
-        }
     }
 }
 
@@ -186,6 +261,7 @@ impl From<ConversationError> for ApiError {
             E::Lookup(reason) => {
                 tracing::error!(%reason, "lookup failed");
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the event store is unreachable; retry later")
+                    .retry_after(1)
             }
         }
     }
@@ -208,6 +284,18 @@ impl<E: std::error::Error + Into<ApiError>> From<CommandError<E>> for ApiError {
             CommandError::Rejected(e) => e.into(),
             CommandError::Contended { .. } => Self::new(StatusCode::CONFLICT, "conflict", err.to_string()),
             CommandError::Store(e) => e.into(),
+            CommandError::Unknown(e) => {
+                tracing::error!(error = %e, "the connection failed while a command was committed");
+                let mut unknown = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the event store failed while the command was being committed: it may have been written; \
+                     retry with the same Idempotency-Key to learn which",
+                )
+                .retry_after(1);
+                unknown.maybe_written = true;
+                unknown
+            }
             other => Self::internal(&other),
         }
     }

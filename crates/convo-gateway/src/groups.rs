@@ -321,7 +321,7 @@ pub async fn request_to_join<B: Backend>(
     ApiPath(conversation_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<RequestToJoin>,
 ) -> Answer {
-    let request_id = body.request_id.unwrap_or_else(Uuid::now_v7);
+    let request_id = body.request_id.unwrap_or_else(|| crate::idempotency::mint_id(ws, "join_request"));
     let actor = body.actor.unwrap_or_else(|| Actor::contact(body.member_id.clone()));
     let action =
         group(GroupAction::RequestToJoin { request_id, member_id: body.member_id, display_name: body.display_name });
@@ -432,6 +432,7 @@ pub async fn rotate_invite_link<B: Backend>(
     OptionalJson(body): OptionalJson<RotateInviteLink>,
 ) -> Answer {
     let body = body.unwrap_or_default();
+    // Random even under an Idempotency-Key: an invite code must not be derivable from one.
     let invite_code = body.invite_code.unwrap_or_else(|| Uuid::new_v4().simple().to_string());
     let actor = body.actor.unwrap_or_else(api_actor);
     let committed =

@@ -1,7 +1,12 @@
 //! `Idempotency-Key` on commands: the same key with the same request answers the first
 //! response again without writing; with another request it is 422; while the first request
 //! runs it is 409. Keys are per workspace and kept 24 hours. Responses worth retrying (409
-//! contention, 429, 5xx) are not kept, so a retry with the same key runs again.
+//! contention, 429, 5xx) are not kept, so a retry with the same key runs again, but a key is
+//! released only when nothing was written: after a failure that may have committed (the
+//! connection broke during the commit, the request timed out) it stays claimed until its short
+//! lease runs out, and the retry that takes it over answers what the log holds for the key.
+//! Ids a command mints (a message, an inbox, a join request) are derived from its key, so even
+//! a command run twice under one key names the same thing twice, which the domain refuses.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -31,6 +36,15 @@ pub(crate) fn command_metadata(workspace: Uuid, command: &str) -> std::collectio
         extra.push(("idempotency_key".to_owned(), key));
     }
     convo_store::metadata(workspace, extra)
+}
+
+/// An id for something a command creates: derived from the request's idempotency key when it
+/// has one (so a second run of the command names the same message, inbox, …), new otherwise.
+pub(crate) fn mint_id(workspace: Uuid, purpose: &str) -> Uuid {
+    match REQUEST_KEY.try_with(Clone::clone) {
+        Ok(key) => Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("convo:{workspace}:{purpose}:{key}").as_bytes()),
+        Err(_) => Uuid::now_v7(),
+    }
 }
 
 /// Events whose command answers 201 Created.
@@ -80,34 +94,87 @@ pub(crate) async fn idempotent<B: Backend>(State(state): State<AppState<B>>, req
             "this Idempotency-Key was used with a different request",
         )
         .into_response(),
-        Claim::InFlight => ApiError::new(
-            StatusCode::CONFLICT,
-            "idempotencyKeyInFlight",
-            "a request with this Idempotency-Key is still being processed; retry later",
-        )
-        .retry_after(1)
-        .into_response(),
+        Claim::InFlight => {
+            // The first request may have committed and not answered yet (or lost its answer):
+            // what the log holds is the answer either way.
+            match written(&state, ws, &key).await {
+                Ok(Some(stored)) => replay(stored),
+                Ok(None) => ApiError::new(
+                    StatusCode::CONFLICT,
+                    "idempotencyKeyInFlight",
+                    "a request with this Idempotency-Key is still being processed; retry later",
+                )
+                .retry_after(1)
+                .into_response(),
+                Err(e) => e.into_response(),
+            }
+        }
         Claim::Run { took_over } => {
             if took_over {
-                // The first request died holding the lease: if its command committed, answer
+                // The first request ended without an answer: if its command committed, answer
                 // what it wrote rather than writing again.
-                match state.engine.backend.idempotent_events(&ws.to_string(), &key).await {
-                    Ok(events) if !events.is_empty() => {
-                        let stored = recovered(&events);
-                        if let Err(e) = state.idempotency.complete(ws, &key, &stored).await {
-                            return ApiError::from(e).into_response();
-                        }
-                        return replay(stored);
-                    }
-                    Ok(_) => {}
-                    Err(e) => return ApiError::from(e).into_response(),
+                match written(&state, ws, &key).await {
+                    Ok(Some(stored)) => return keep(&state, ws, &key, stored).await,
+                    Ok(None) => {}
+                    Err(e) => return e.into_response(),
                 }
             }
-            let response =
-                REQUEST_KEY.scope(key.clone(), next.run(Request::from_parts(parts, Body::from(bytes)))).await;
+            let run = REQUEST_KEY.scope(key.clone(), next.run(Request::from_parts(parts, Body::from(bytes))));
+            let response = renewing(&state, ws, &key, run).await;
+            if took_over && !response.status().is_success() {
+                // The first run committed after we looked (it was still finishing): its ids are
+                // ours, so this one was refused; answer what it wrote.
+                if let Ok(Some(stored)) = written(&state, ws, &key).await {
+                    return keep(&state, ws, &key, stored).await;
+                }
+            }
             finish(&state, ws, &key, response).await
         }
     }
+}
+
+/// What the log holds for `key`: the answer its command gave, rebuilt, if it committed.
+async fn written<B: Backend>(state: &AppState<B>, ws: Uuid, key: &str) -> Result<Option<StoredResponse>, ApiError> {
+    let events = state.engine.backend.idempotent_events(&ws.to_string(), key).await?;
+    Ok((!events.is_empty()).then(|| recovered(&events)))
+}
+
+/// Stores a recovered answer for later replays, and answers it.
+async fn keep<B: Backend>(state: &AppState<B>, ws: Uuid, key: &str, stored: StoredResponse) -> Response {
+    match state.idempotency.complete(ws, key, &stored).await {
+        Ok(()) => replay(stored),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// Runs the request while renewing its lease, so a long request keeps its key and one that
+/// ended (or whose process died) lets it go within a lease.
+async fn renewing<B: Backend>(
+    state: &AppState<B>,
+    ws: Uuid,
+    key: &str,
+    run: impl std::future::Future<Output = Response>,
+) -> Response {
+    /// Stops renewing when the request ends, or is dropped (timed out).
+    struct Renewal(tokio::task::JoinHandle<()>);
+    impl Drop for Renewal {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let lease_ms = state.idempotency.lease_ms();
+    let every = std::time::Duration::from_millis(u64::try_from(lease_ms / 4).unwrap_or(500).max(1));
+    let (idempotency, clock, key_owned) = (state.idempotency.clone(), state.engine.clock.clone(), key.to_owned());
+    let _renewal = Renewal(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let until = clock.now().timestamp_millis() + lease_ms;
+            if let Err(e) = idempotency.renew(ws, &key_owned, until).await {
+                tracing::warn!(error = %e, "could not renew an idempotency lease");
+            }
+        }
+    }));
+    run.await
 }
 
 /// What makes two requests "the same" for an idempotency key: method, path and query, body.
@@ -121,7 +188,11 @@ async fn finish<B: Backend>(state: &AppState<B>, ws: Uuid, key: &str, response: 
     let retryable =
         status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::CONFLICT;
     if retryable {
-        if let Err(e) = state.idempotency.release(ws, key).await {
+        // Released only when nothing was written; otherwise the lease runs out and the retry
+        // looks in the log. (A release that fails, the database being away, ends the same way.)
+        if response.extensions().get::<crate::error::MaybeWritten>().is_none()
+            && let Err(e) = state.idempotency.release(ws, key).await
+        {
             tracing::warn!(error = %e, "could not release an idempotency key");
         }
         return response;

@@ -2,6 +2,10 @@
 //! the store, and maps every outcome to a response; business rules live in the domain.
 //! Only this crate knows HTTP.
 
+// `ApiError` is what every failed request answers, built once per failure and turned into a
+// response at once: its size costs nothing, and boxing it would only add an allocation.
+#![allow(clippy::result_large_err)]
+
 mod analytics;
 mod auth;
 mod commands;
@@ -9,6 +13,7 @@ mod error;
 mod extract;
 mod groups;
 mod idempotency;
+mod input;
 mod keys;
 mod observe;
 pub mod openapi;
@@ -50,6 +55,8 @@ pub struct GatewayConfig {
     /// Turns `true` when the server shuts down: live streams end, so a graceful shutdown only
     /// waits for in-flight commands and queries.
     pub shutdown: Option<tokio::sync::watch::Receiver<bool>>,
+    /// The bus publisher's progress and state, for `/readyz`.
+    pub bus: Option<Arc<convo_store::ProjectionStatus>>,
 }
 
 impl Default for GatewayConfig {
@@ -65,6 +72,7 @@ impl Default for GatewayConfig {
             stream_slow_after: Duration::from_secs(2),
             stream_heartbeat: Duration::from_secs(15),
             shutdown: None,
+            bus: None,
         }
     }
 }
@@ -78,6 +86,7 @@ pub struct AppState<B: Backend> {
     limiter: auth::SharedLimiter,
     hub: Arc<stream::StreamHub>,
     body_limit: usize,
+    bus: Option<Arc<convo_store::ProjectionStatus>>,
 }
 
 impl<B: Backend> Clone for AppState<B> {
@@ -90,6 +99,7 @@ impl<B: Backend> Clone for AppState<B> {
             limiter: self.limiter.clone(),
             hub: self.hub.clone(),
             body_limit: self.body_limit,
+            bus: self.bus.clone(),
         }
     }
 }
@@ -98,17 +108,23 @@ impl<B: Backend> Clone for AppState<B> {
 pub fn router<B: Backend>(engine: Arc<Engine<B>>, read: Arc<ReadModels<B>>, config: &GatewayConfig) -> Router {
     let tenancy = Arc::new(Tenancy::new(engine.backend.sql()));
     let limiter = config.rate_limit.map(|limit| Arc::new(auth::Limiter::new(limit)));
-    // An idempotency lease outlives the longest a request may run, so an expired one means
-    // its request died.
-    let lease = i64::try_from((config.request_timeout + Duration::from_secs(30)).as_millis()).unwrap_or(i64::MAX);
-    let idempotency = Arc::new(Idempotency::new(engine.backend.sql(), lease));
+    let idempotency = Arc::new(Idempotency::new(engine.backend.sql(), convo_store::IDEMPOTENCY_LEASE_MS));
     let hub = Arc::new(stream::StreamHub::new(
         config.stream_buffer,
         config.stream_slow_after,
         config.stream_heartbeat,
         config.shutdown.clone(),
     ));
-    let state = AppState { engine, read, tenancy, idempotency, limiter, hub, body_limit: config.body_limit };
+    let state = AppState {
+        engine,
+        read,
+        tenancy,
+        idempotency,
+        limiter,
+        hub,
+        body_limit: config.body_limit,
+        bus: config.bus.clone(),
+    };
     metrics_handle();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -118,6 +134,7 @@ pub fn router<B: Backend>(engine: Arc<Engine<B>>, read: Arc<ReadModels<B>>, conf
         .merge(api(state.clone()))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(axum::extract::DefaultBodyLimit::max(config.body_limit))
+        .layer(axum::middleware::from_fn(input::refuse_nul_in_uri))
         .layer(axum::middleware::from_fn_with_state(config.request_timeout, timeout))
         .layer(axum::middleware::from_fn(observe::observe))
         .with_state(state)
@@ -192,22 +209,50 @@ fn api<B: Backend>(state: AppState<B>) -> Router<AppState<B>> {
         .route_layer(axum::middleware::from_fn_with_state(state, auth::authenticate::<B>))
 }
 
-/// Ready when the store answers and no read model has stopped; says which one did and why.
+/// How long `/readyz` waits for the store: a probe must answer quickly, and a store that takes
+/// longer than this to answer `SELECT` is as good as down for the commands behind it.
+const READY_STORE_WAIT: Duration = Duration::from_millis(800);
+
+/// Ready when the store answers (within [`READY_STORE_WAIT`]) and no read model has stopped;
+/// the body says which dependency is down and why. The bus publisher's state (connected or
+/// not, how many events it is behind) is reported but does not fail readiness: commands and
+/// queries work without NATS, and the publisher catches up from its checkpoint.
 async fn readyz<B: Backend>(State(state): State<AppState<B>>) -> (StatusCode, axum::Json<serde_json::Value>) {
-    let store = match state.engine.backend.ping().await {
-        Ok(()) => None,
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            Some(e.to_string())
-        }
+    use serde_json::json;
+    let head = match tokio::time::timeout(READY_STORE_WAIT, state.engine.backend.head()).await {
+        Ok(Ok(head)) => Ok(head),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {} ms", READY_STORE_WAIT.as_millis())),
+    };
+    if let Err(e) = &head {
+        tracing::warn!(error = %e, "readiness check: the store is down");
+    }
+    let store = match &head {
+        Ok(head) => json!({"status": "up", "head": head}),
+        Err(e) => json!({"status": "down", "error": e}),
     };
     let projections: serde_json::Map<String, serde_json::Value> = state
         .read
         .statuses()
         .iter()
-        .map(|s| (s.name.to_owned(), serde_json::json!({"position": s.position(), "error": s.error()})))
+        .map(|s| (s.name.to_owned(), json!({"position": s.position(), "error": s.error()})))
         .collect();
     let stopped = projections.values().any(|p| !p["error"].is_null());
-    let status = if store.is_none() && !stopped { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, axum::Json(serde_json::json!({"store_error": store, "projections": projections})))
+    let bus = state.bus.as_ref().map(|bus| {
+        let position = bus.position();
+        let lag = head.as_ref().ok().map(|head| (head - position).max(0));
+        match bus.error() {
+            None => json!({"status": "connected", "position": position, "lag": lag}),
+            Some(e) => json!({"status": "disconnected", "position": position, "lag": lag, "error": e}),
+        }
+    });
+    let ready = head.is_ok() && !stopped;
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = json!({
+        "status": if ready { "ready" } else { "unavailable" },
+        "store": store,
+        "bus": bus,
+        "projections": projections,
+    });
+    (status, axum::Json(body))
 }

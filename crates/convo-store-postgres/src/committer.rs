@@ -4,10 +4,11 @@
 //! cost of a transaction, so the engine can commit more commands per second than PostgreSQL
 //! commits transactions.
 //!
-//! Each command still commits atomically and only with its own sequences: one that lost a race
-//! with another process makes the whole statement fail, and then each command of the batch is
-//! appended on its own, so only the loser sees `OptimisticLockError`. Every caller is answered
-//! after the commit, so a 2xx still means durable.
+//! Each command still commits atomically and only with its own sequences, and one command never
+//! fails another: when the statement fails for anything but the database being away (a
+//! command that lost a race with another process, a row PostgreSQL refuses), nothing of it was
+//! written, and each command of the batch is appended on its own, so only the culprit sees its
+//! error. Every caller is answered after the commit, so a 2xx still means durable.
 
 use std::collections::HashMap;
 
@@ -73,8 +74,11 @@ async fn run(pool: PgPool, mut receiver: mpsc::UnboundedReceiver<Append>) {
                     let _ = append.reply.send(Ok(position));
                 }
             }
-            Err(StoreError::Conflict) if batch.len() > 1 => {
-                // Somebody's sequence was taken: each on its own, so only that one fails.
+            Err(e) if batch.len() > 1 && !matches!(e, StoreError::Connection(_)) => {
+                // One command's sequence was taken or its row refused, and the statement wrote
+                // nothing: each on its own, so only that one fails. (When the database is away,
+                // each alone would fail the same way, later.)
+                metrics::counter!("convo_append_batch_splits_total").increment(1);
                 let singles = batch.into_iter().map(|append| {
                     let pool = pool.clone();
                     async move {

@@ -59,11 +59,28 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     MIGRATOR.run(pool).await.map_err(|e| StoreError::Database(format!("migration failed: {e}")))
 }
 
+/// Whether `err` says the database is away (down, restarting, out of connections) rather than
+/// that it refused what it was asked: such a request is worth retrying later (503), not a defect.
+fn unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // Class 08: connection exceptions; 57P: the server shutting down, crashed or starting
+        // ("terminating connection due to administrator command", "… unexpected postmaster
+        // exit", "the database system is starting up"); 53300: too many connections.
+        sqlx::Error::Database(db) => {
+            db.code().is_some_and(|code| code.starts_with("08") || code.starts_with("57P") || code == "53300")
+        }
+        _ => false,
+    }
+}
+
 fn map_sqlx(err: sqlx::Error) -> StoreError {
     match err {
-        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
-            StoreError::Connection(err.to_string())
-        }
+        ref e if unavailable(e) => StoreError::Connection(err.to_string()),
         sqlx::Error::Database(ref db) if db.code().as_deref() == Some("23505") => StoreError::Conflict,
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => StoreError::Corrupt(err.to_string()),
         other => StoreError::Database(other.to_string()),
@@ -345,9 +362,20 @@ async fn listen(pool: PgPool, notifier: LogNotifier) {
     }
 }
 
+/// postgres-es reports a server shutting down or a pool timeout as an unknown error: the
+/// database being away is a connection error here, whoever met it.
+fn reclassify(err: PersistenceError) -> PersistenceError {
+    match err {
+        PersistenceError::UnknownError(e) if e.downcast_ref::<sqlx::Error>().is_some_and(unavailable) => {
+            PersistenceError::ConnectionError(e)
+        }
+        other => other,
+    }
+}
+
 impl PersistedEventRepository for PostgresBackend {
     async fn get_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        self.repo.get_events::<A>(aggregate_id).await
+        self.repo.get_events::<A>(aggregate_id).await.map_err(reclassify)
     }
 
     async fn get_last_events<A: Aggregate>(
@@ -355,14 +383,14 @@ impl PersistedEventRepository for PostgresBackend {
         aggregate_id: &str,
         last_sequence: usize,
     ) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        self.repo.get_last_events::<A>(aggregate_id, last_sequence).await
+        self.repo.get_last_events::<A>(aggregate_id, last_sequence).await.map_err(reclassify)
     }
 
     async fn get_snapshot<A: Aggregate>(
         &self,
         aggregate_id: &str,
     ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
-        self.repo.get_snapshot::<A>(aggregate_id).await
+        self.repo.get_snapshot::<A>(aggregate_id).await.map_err(reclassify)
     }
 
     async fn persist<A: Aggregate>(
@@ -370,14 +398,14 @@ impl PersistedEventRepository for PostgresBackend {
         events: &[SerializedEvent],
         snapshot_update: Option<(String, Value, usize)>,
     ) -> Result<(), PersistenceError> {
-        self.repo.persist::<A>(events, snapshot_update).await
+        self.repo.persist::<A>(events, snapshot_update).await.map_err(reclassify)
     }
 
     async fn stream_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<ReplayStream, PersistenceError> {
-        self.repo.stream_events::<A>(aggregate_id).await
+        self.repo.stream_events::<A>(aggregate_id).await.map_err(reclassify)
     }
 
     async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
-        self.repo.stream_all_events::<A>().await
+        self.repo.stream_all_events::<A>().await.map_err(reclassify)
     }
 }

@@ -280,7 +280,12 @@ where
                 Err(PersistenceError::OptimisticLockError) => {
                     return Err(CommandError::Contended { attempts: attempt });
                 }
-                Err(other) => return Err(StoreError::from(other).into()),
+                Err(other) => {
+                    return Err(match StoreError::from(other) {
+                        e @ StoreError::Connection(_) => CommandError::Unknown(e),
+                        e => CommandError::Store(e),
+                    });
+                }
             }
         }
     }

@@ -32,7 +32,7 @@ impl From<serde_json::Error> for StoreError {
     }
 }
 
-/// Why a command wrote nothing.
+/// Why a command did not answer with what it wrote.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CommandError<E: std::error::Error> {
@@ -42,6 +42,11 @@ pub enum CommandError<E: std::error::Error> {
     /// Concurrent writers kept winning after every retry.
     #[error("the aggregate kept changing concurrently; gave up after {attempts} attempts")]
     Contended { attempts: u32 },
+    /// Nothing was written (the store could not be read, or it refused the events).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The connection failed while the events were being committed: they may or may not be in
+    /// the log. Only the log can tell (idempotency keys look there).
+    #[error("the outcome of the append is unknown: {0}")]
+    Unknown(StoreError),
 }

@@ -1,8 +1,10 @@
 //! Idempotency keys of commands. The first request with a key takes a lease and, once
 //! answered, stores its response; a repeat with the same request gets that response, a repeat
 //! with another request is refused, and a repeat while the first still runs is told so. A lease
-//! outlives the request timeout, so an expired lease means the first request died: whoever takes
-//! it over finds what that request committed through the key in the events' metadata.
+//! is short and renewed while its request runs ([`Idempotency::renew`]), so an expired one means
+//! the request ended without an answer to keep (it died, or failed when the database was away):
+//! whoever takes it over finds what that request committed through the key in the events'
+//! metadata, and runs it only if nothing was.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -11,6 +13,10 @@ use crate::{SqlStore, SqlValue, StoreError};
 
 /// How long keys are kept at least, in milliseconds (24 hours).
 pub const IDEMPOTENCY_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// How long a claim holds its key without being renewed, in milliseconds: how long a retry
+/// may have to wait after a request ended without an answer to keep.
+pub const IDEMPOTENCY_LEASE_MS: i64 = 2_000;
 
 /// A stored answer to replay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,7 +44,7 @@ pub struct Idempotency<S: SqlStore> {
 }
 
 impl<S: SqlStore> Idempotency<S> {
-    /// `lease_ms` must outlast the longest a request can run.
+    /// `lease_ms`: how long a claim lasts unless renewed (see [`IDEMPOTENCY_LEASE_MS`]).
     pub fn new(sql: S, lease_ms: i64) -> Self {
         Self { sql, lease_ms }
     }
@@ -110,6 +116,25 @@ impl<S: SqlStore> Idempotency<S> {
             )
             .await?;
         Ok(if taken == 1 { Claim::Run { took_over: true } } else { Claim::InFlight })
+    }
+
+    /// Extends the lease on `key` to `until_ms`, while its request still runs.
+    pub async fn renew(&self, workspace: Uuid, key: &str, until_ms: i64) -> Result<(), StoreError> {
+        self.sql
+            .execute(
+                &self.sql.sql(
+                    "UPDATE idempotency_keys SET locked_until = {3} \
+                     WHERE workspace_id = {1} AND key = {2} AND response IS NULL",
+                ),
+                &[SqlValue::Text(workspace.to_string()), SqlValue::Text(key.to_owned()), SqlValue::Int(until_ms)],
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// How long a claim lasts unless renewed, in milliseconds.
+    pub fn lease_ms(&self) -> i64 {
+        self.lease_ms
     }
 
     /// Stores the response to replay for `key`.

@@ -25,7 +25,7 @@ pub use aggregate_store::{AggregateStore, Committed, RetryPolicy};
 pub use engine::{DEFAULT_CACHE_CAPACITY, Engine, metadata};
 pub use error::{CommandError, StoreError};
 pub use history::{AsOf, ConversationAt, conversation_at};
-pub use idempotency::{Claim, Idempotency, StoredResponse};
+pub use idempotency::{Claim, IDEMPOTENCY_LEASE_MS, Idempotency, StoredResponse};
 pub use log::{EventLog, LogEvent, LogFilter, LogNotifier};
 pub use projector::{
     CHECKPOINT_EVERY, ProjectionStatus, ProjectionStore, ProjectorError, ReadModels, rebuild, run_projection, verify,

@@ -34,8 +34,8 @@ pub trait ProjectionStore<P: Projection>: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// A projection's progress as this process sees it: for `/readyz`, `convo projections status`
-/// and read-your-writes waits.
+/// A follower of the log's progress as this process sees it (a projection's, or the bus
+/// publisher's): for `/readyz`, `convo projections status` and read-your-writes waits.
 #[derive(Debug)]
 pub struct ProjectionStatus {
     pub name: &'static str,
@@ -57,7 +57,8 @@ impl ProjectionStatus {
         self.error.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    fn advance(&self, position: i64) {
+    /// Records that everything up to `position` is done.
+    pub fn advance(&self, position: i64) {
         self.position.send_if_modified(|p| {
             let newer = position > *p;
             if newer {
@@ -67,8 +68,14 @@ impl ProjectionStatus {
         });
     }
 
-    fn fail(&self, error: String) {
+    /// Records why the follower stopped (or, for one that restarts, why it is failing).
+    pub fn fail(&self, error: String) {
         *self.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+    }
+
+    /// Clears the error of a follower that works again.
+    pub fn recover(&self) {
+        *self.error.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// Waits until the projection has folded every event up to `position`, at most `timeout`.

@@ -1,0 +1,344 @@
+//! The engine under faults a connector meets: a command whose row PostgreSQL refuses in the
+//! middle of a group commit, an answer lost after the commit, and PostgreSQL going away and
+//! coming back (a private server of the test's own, never the shared one).
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use convo_store::Backend;
+use convo_store_postgres::PostgresBackend;
+use cqrs_es::persist::SerializedEvent;
+use serde_json::{Value, json};
+use sqlx::Connection;
+use uuid::Uuid;
+
+use crate::support::{API_WS, TestPg, api_key, authed, call, engine, raw, read_models, test_config, whole_log};
+
+/// Holds the committer on `(conversation, id, sequence)`: an uncommitted row with that key
+/// makes the next append of that event wait on the primary key until [`Blocker::release`].
+struct Blocker(sqlx::Transaction<'static, sqlx::Postgres>);
+
+impl Blocker {
+    async fn hold(url: &str, aggregate_id: &str, sequence: i64) -> Self {
+        let conn = Box::leak(Box::new(sqlx::PgConnection::connect(url).await.expect("connect")));
+        let mut tx = conn.begin().await.expect("begin");
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+             VALUES ('conversation', $1, $2, 'Held', '1.0.0', '{}', '{}')",
+        )
+        .bind(aggregate_id)
+        .bind(sequence)
+        .execute(&mut *tx)
+        .await
+        .expect("hold the sequence");
+        Self(tx)
+    }
+
+    async fn release(self) {
+        self.0.rollback().await.expect("rollback");
+    }
+}
+
+/// Waits until `n` sessions wait on a lock (the held append, and what queued behind it).
+async fn sessions_waiting_on_a_lock(url: &str, n: i64) {
+    let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .expect("pg_stat_activity");
+        if waiting >= n {
+            return;
+        }
+        if Instant::now() > deadline {
+            let activity: Vec<(Option<String>, Option<String>, Option<String>)> =
+                sqlx::query_as("SELECT wait_event_type, wait_event, query FROM pg_stat_activity")
+                    .fetch_all(&mut conn)
+                    .await
+                    .expect("pg_stat_activity");
+            panic!("the append never waited on the held row: {activity:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn event(aggregate_id: &str, sequence: usize, body: &str) -> SerializedEvent {
+    SerializedEvent::new(
+        aggregate_id.to_owned(),
+        sequence,
+        "conversation".into(),
+        "Probed".into(),
+        "1.0.0".into(),
+        json!({"body": body}),
+        json!({"workspace_id": Uuid::nil().to_string()}),
+    )
+}
+
+/// 32 valid commands and one whose row PostgreSQL refuses (a NUL in jsonb), committed as one
+/// group: the 32 succeed, the one fails alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_command_refused_inside_postgresql_fails_alone_in_its_group_commit() {
+    let pg = TestPg::new().await;
+    let backend = pg.backend.clone();
+    // The first append waits on a held row, so the next 33 queue up and go in one batch.
+    let blocker = Blocker::hold(&pg.url, "first", 1).await;
+    let first = {
+        let backend = backend.clone();
+        tokio::spawn(async move { backend.append::<convo_domain::Conversation>(&[event("first", 1, "ok")]).await })
+    };
+    sessions_waiting_on_a_lock(&pg.url, 1).await;
+    // Polled once, an append is in the committer's queue.
+    let mut batch: Vec<_> = (0..33)
+        .map(|i| {
+            let backend = backend.clone();
+            let body = if i == 16 { "refused \u{0}" } else { "ok" };
+            Box::pin(
+                async move { backend.append::<convo_domain::Conversation>(&[event(&format!("c{i}"), 1, body)]).await },
+            )
+        })
+        .collect();
+    for append in &mut batch {
+        assert!(futures::poll!(append.as_mut()).is_pending());
+    }
+    blocker.release().await;
+    assert!(first.await.expect("join").is_ok());
+    let mut failed = Vec::new();
+    for (i, result) in futures::future::join_all(batch).await.into_iter().enumerate() {
+        if result.is_err() {
+            failed.push(i);
+        }
+    }
+    assert_eq!(failed, vec![16], "only the refused command fails");
+    let written: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_id LIKE 'c%'")
+        .fetch_one(backend.pool())
+        .await
+        .expect("count");
+    assert_eq!(written, 32);
+    pg.cleanup().await;
+}
+
+/// A send commits after its request timed out (503): a retry with the same Idempotency-Key
+/// answers what was written, and the log holds the message once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retry_after_a_lost_answer_answers_what_was_written_without_writing_again() {
+    let pg = TestPg::new().await;
+    let t = engine(pg.backend.clone());
+    let config = convo_gateway::GatewayConfig { request_timeout: Duration::from_millis(500), ..test_config() };
+    let router = convo_gateway::router(t.engine.clone(), read_models(&t), &config);
+    let app = authed(router, api_key(&t, API_WS, &[convo_store::Scope::Admin]).await);
+    let (conversation, version) = conversation_on(&app, t.clock_now()).await;
+
+    let blocker = Blocker::hold(&pg.url, &conversation, version + 1).await;
+    let send = || send_with_key(&app, &conversation, "lost-answer-1");
+    let first = send().await;
+    assert_eq!(first.0, StatusCode::SERVICE_UNAVAILABLE, "{}", first.1);
+    blocker.release().await; // the send's append goes through now, its answer long gone
+    // While its lease runs, the key is in flight, or (once the append is in the log) answered.
+    t.clock.advance(chrono::Duration::milliseconds(convo_store::IDEMPOTENCY_LEASE_MS + 1));
+    let retry = send().await;
+    assert_eq!(retry.0, StatusCode::CREATED, "{}", retry.1);
+    let sent: Vec<_> =
+        whole_log(&t.engine).await.into_iter().filter(|e| e.event_type == "MessageSent").map(|e| e.payload).collect();
+    assert_eq!(sent.len(), 1, "the message is in the log once: {sent:?}");
+    assert_eq!(sent[0]["message_id"], retry.1["message_id"]);
+    pg.cleanup().await;
+}
+
+async fn conversation_on(app: &axum::Router, now: chrono::DateTime<chrono::Utc>) -> (String, i64) {
+    let inbox = call(app, "POST", "/v1/inboxes", Some(json!({"name": "Support", "channel_type": "sms"}))).await;
+    assert_eq!(inbox.status, StatusCode::CREATED, "{}", inbox.body);
+    let inbound = call(
+        app,
+        "POST",
+        "/v1/inbound-messages",
+        Some(json!({"inbox_id": inbox.body["inbox_id"], "contact_id": "+4915100000",
+                    "sent_at": now, "content": {"type": "text", "body": "hi"}})),
+    )
+    .await;
+    assert_eq!(inbound.status, StatusCode::CREATED, "{}", inbound.body);
+    let id = inbound.body["conversation_id"].as_str().expect("an id").to_owned();
+    (id, inbound.body["version"].as_i64().expect("a version"))
+}
+
+async fn send_with_key(app: &axum::Router, conversation: &str, key: &str) -> (StatusCode, Value) {
+    let request = Request::post(format!("/v1/conversations/{conversation}/messages"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("idempotency-key", key)
+        .body(Body::from(
+            json!({"actor": {"kind": "agent", "id": "ada"}, "content": {"type": "text", "body": "hello"}}).to_string(),
+        ))
+        .expect("a request");
+    let reply = raw(app, request).await;
+    (reply.status, reply.body)
+}
+
+/// A PostgreSQL server of the test's own (initdb in a temporary directory, its own port), so
+/// it can be stopped and started without touching the shared one.
+struct PrivatePg {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl PrivatePg {
+    fn bin(name: &str) -> String {
+        let versions = std::fs::read_dir("/usr/lib/postgresql").expect("PostgreSQL's binaries in /usr/lib/postgresql");
+        let mut found: Vec<_> = versions.filter_map(|v| v.ok()).map(|v| v.path().join("bin").join(name)).collect();
+        found.sort();
+        found.pop().expect("a PostgreSQL version").display().to_string()
+    }
+
+    /// Runs a PostgreSQL tool as the `postgres` user when we are root (initdb refuses root).
+    fn run(args: &[&str]) {
+        let root = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        let mut command = if root {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]);
+            c
+        } else {
+            std::process::Command::new(args[0])
+        };
+        if root {
+            command.arg(args[0]);
+        }
+        let out = command.args(&args[1..]).output().expect("run a PostgreSQL tool");
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    fn start_new() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let data = dir.path().join("data");
+        let root = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        if root {
+            let status = std::process::Command::new("chown").args(["postgres"]).arg(dir.path()).status();
+            assert!(status.is_ok_and(|s| s.success()), "chown the data directory to postgres");
+        }
+        Self::run(&[&Self::bin("initdb"), "-D", &data.display().to_string(), "-A", "trust", "-U", "postgres", "-N"]);
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+        let pg = Self { dir, port };
+        pg.start();
+        pg
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn start(&self) {
+        let options =
+            format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.path().display());
+        Self::run(&[&Self::bin("pg_ctl"), "-D", &self.data(), "-o", &options, "-w", "-l", "/dev/null", "start"]);
+    }
+
+    fn stop(&self) {
+        Self::run(&[&Self::bin("pg_ctl"), "-D", &self.data(), "-m", "fast", "-w", "stop"]);
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePg {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--", &Self::bin("pg_ctl"), "-D", &self.data(), "-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+/// PostgreSQL stops while a keyed send is being committed, and comes back: the send and
+/// every command meanwhile answer 503 `unavailable` with Retry-After (never 500), `/readyz` says
+/// the store is down (quickly), and a retry with the send's Idempotency-Key is answered soon
+/// after the store is back, the message written once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn while_postgresql_is_away_commands_answer_503_and_a_keyed_retry_is_answered_once_it_is_back() {
+    let server = tokio::task::spawn_blocking(PrivatePg::start_new).await.expect("start PostgreSQL");
+    let pool = convo_store_postgres::connect(&server.url(), 8).await.expect("connect");
+    convo_store_postgres::migrate(&pool).await.expect("migrate");
+    // The system clock: idempotency leases run out in real time here.
+    let engine = std::sync::Arc::new(convo_store::Engine::new(
+        PostgresBackend::new(pool),
+        std::sync::Arc::new(convo_domain::SystemClock),
+    ));
+    let mut read = convo_store::ReadModels::new(&engine.backend);
+    read.consistency_wait = Duration::from_secs(30);
+    let read = std::sync::Arc::new(read);
+    read.spawn(&engine.log);
+    let key = convo_store::Tenancy::new(engine.backend.sql());
+    key.create_workspace_with_id(API_WS, "test").await.expect("a workspace");
+    let token = key.create_key(API_WS, "test", &[convo_store::Scope::Admin]).await.expect("a key").token;
+    let app = authed(convo_gateway::router(engine.clone(), read, &test_config()), token);
+    let (conversation, version) = conversation_on(&app, chrono::Utc::now()).await;
+
+    // The send has claimed its key and waits in the commit when the server stops.
+    let blocker = Blocker::hold(&server.url(), &conversation, version + 1).await;
+    let pending = {
+        let (app, conversation) = (app.clone(), conversation.clone());
+        tokio::spawn(async move { send_with_key(&app, &conversation, "while-down-1").await })
+    };
+    sessions_waiting_on_a_lock(&server.url(), 1).await;
+    let server = tokio::task::spawn_blocking(move || {
+        server.stop();
+        server
+    })
+    .await
+    .expect("stop PostgreSQL");
+    std::mem::forget(blocker); // its connection went with the server
+    let failed = pending.await.expect("join");
+    assert_eq!(failed.0, StatusCode::SERVICE_UNAVAILABLE, "{}", failed.1);
+    assert_eq!(failed.1["code"], "unavailable", "{}", failed.1);
+
+    let started = Instant::now();
+    let ready = call(&app, "GET", "/readyz", None).await;
+    let readyz_took = started.elapsed();
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE, "{}", ready.body);
+    assert_eq!(ready.body["store"]["status"], "down", "{}", ready.body);
+    assert!(readyz_took < Duration::from_secs(2), "/readyz took {readyz_took:?} with the store down");
+
+    let started = Instant::now();
+    let other = call(&app, "POST", &format!("/v1/conversations/{conversation}/archive"), None).await;
+    let other_took = started.elapsed();
+    assert_eq!(other.status, StatusCode::SERVICE_UNAVAILABLE, "{}", other.body);
+    assert_eq!(other.body["code"], "unavailable", "{}", other.body);
+
+    let server = tokio::task::spawn_blocking(move || {
+        server.start();
+        server
+    })
+    .await
+    .expect("start PostgreSQL again");
+    let back = Instant::now();
+    // A client retrying as told (Retry-After: 1) with the same key.
+    let mut answers = Vec::new();
+    let answered = loop {
+        let retry = send_with_key(&app, &conversation, "while-down-1").await;
+        answers.push(retry.0.as_u16());
+        if retry.0.is_success() {
+            break retry;
+        }
+        assert!(
+            retry.0 == StatusCode::SERVICE_UNAVAILABLE || retry.0 == StatusCode::CONFLICT,
+            "{} {}",
+            retry.0,
+            retry.1
+        );
+        assert!(back.elapsed() < Duration::from_secs(20), "no 2xx 20 s after the store came back: {}", retry.1);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let took = back.elapsed();
+    println!(
+        "store down: /readyz {readyz_took:?}, a command {other_took:?}; after it came back: answers {answers:?}, \
+         first 2xx after {took:?}"
+    );
+    assert_eq!(answered.0, StatusCode::CREATED, "{}", answered.1);
+    assert!(took < Duration::from_secs(5), "the keyed retry waited {took:?} after the store came back");
+    let sent = whole_log(&engine).await.into_iter().filter(|e| e.event_type == "MessageSent").count();
+    assert_eq!(sent, 1);
+    let ready = call(&app, "GET", "/readyz", None).await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
+    drop(server);
+}
