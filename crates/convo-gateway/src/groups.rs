@@ -80,8 +80,9 @@ pub struct CreateGroup {
     request_body = CreateGroup,
     responses(
         (status = 201, description = "The group conversation exists with its members: `conversation_id`, version and position", body = CommandResponse),
+        (status = 404, description = "`notFound` (with `inbox_id`): no such inbox in this workspace", body = ApiError, content_type = "application/problem+json"),
         (status = 409, description = "`conflict`: the group is already recorded", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`validation`: a field is invalid (`field` names it); `inboxRequired`: the inbox is missing or deleted", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation`: a field is invalid (`field` names it); `inboxRequired`: the inbox was deleted", body = ApiError, content_type = "application/problem+json"),
     ),
     security(("apiKey" = ["write"])),
 )]
