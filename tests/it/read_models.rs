@@ -605,6 +605,12 @@ async fn the_window_follows_the_inbox_policy_and_the_clock_and_inboxes_are_liste
     );
     assert_eq!(view(&fb, "/window?actor=BOT").await["state"], "CLOSED", "Messenger bots get 24 hours");
     assert_eq!(view(&fb, "/window?actor=AGENT").await["state"], "OPEN", "human agents get 7 days");
+    // The actor in any case, as typed into a URL.
+    for (actor, as_named) in [("bot", "BOT"), ("Bot", "BOT"), ("agent", "AGENT"), ("aGeNt", "AGENT")] {
+        let window = view(&fb, &format!("/window?actor={actor}")).await;
+        assert_eq!(window, view(&fb, &format!("/window?actor={as_named}")).await, "actor={actor}");
+        assert_eq!(window["forActor"], as_named);
+    }
     assert_eq!(
         view(&short, "/window?actor=AGENT").await["failureCode"],
         "messagingWindowClosed",

@@ -793,6 +793,7 @@ async fn the_document_refuses_exactly_the_requests_the_gateway_refuses_as_malfor
     let conversations = "/v1/conversations";
     let messages = "/v1/conversations/{conversation_id}/messages";
     let events = "/v1/events";
+    let window = "/v1/conversations/{conversation_id}/window";
     let summary = "/v1/users/{user_id}/unread-summary";
     let cursor = format!("c1{}", "0a".repeat(24));
     let position: &[(&str, &str)] = &[("X-Convo-Min-Position", "0")];
@@ -822,6 +823,11 @@ async fn the_document_refuses_exactly_the_requests_the_gateway_refuses_as_malfor
         (events, "?limit=1001".into(), &[], false),
         (events, "?limit=1000&after=0".into(), &[], true),
         (events, "?after=-1".into(), &[], false),
+        (window, "?actor=agent".into(), &[], true),
+        (window, "?actor=Bot".into(), &[], true),
+        (window, "?actor=AGENT".into(), &[], true),
+        (window, "?actor=human".into(), &[], false),
+        (window, "?actor=".into(), &[], false),
     ];
     let mut cases: Vec<(String, String, Headers, bool)> = cases
         .into_iter()

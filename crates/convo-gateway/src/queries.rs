@@ -422,13 +422,26 @@ pub async fn get_conversation<B: Backend>(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WindowParams {
-    /// `AGENT` (default) or `BOT`.
+    /// `AGENT` (default) or `BOT`, in any case (`agent`, `Agent`).
+    #[serde(default, deserialize_with = "any_case_actor")]
+    #[param(value_type = Option<String>, pattern = "^([Aa][Gg][Ee][Nn][Tt]|[Bb][Oo][Tt])$")]
     pub actor: Option<WindowActor>,
     /// Consistency token: wait (bounded) until the read models reach this global position, e.g. a
     /// command's `position`; one beyond the log's head is 422. The `X-Convo-Min-Position` header
     /// is an alternative.
     #[param(minimum = 0)]
     pub min_position: Option<i64>,
+}
+
+/// `actor` as a parameter takes the enum in any case: a query string is typed by hand more often
+/// than a body, and `agent` is what the rest of the API calls the actor kind.
+fn any_case_actor<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<WindowActor>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    match text.to_ascii_uppercase().as_str() {
+        "AGENT" => Ok(Some(WindowActor::Agent)),
+        "BOT" => Ok(Some(WindowActor::Bot)),
+        _ => Err(serde::de::Error::custom(format!("actor: {text:?} is not AGENT or BOT (in any case)"))),
+    }
 }
 
 /// Get the messaging window of a conversation for an actor.
