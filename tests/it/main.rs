@@ -11,6 +11,7 @@ mod gateway;
 mod groups;
 mod history;
 mod http;
+mod lists;
 mod model;
 mod postgres_log;
 mod read_models;

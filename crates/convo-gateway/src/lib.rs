@@ -12,6 +12,7 @@ mod idempotency;
 mod keys;
 mod observe;
 pub mod openapi;
+mod paging;
 mod queries;
 mod stream;
 
