@@ -86,8 +86,9 @@ async fn a_position_beyond_the_head_is_422_at_once_and_a_negative_one_too<B: Bac
     for uri in ["/v1/events?after=-1".to_owned(), format!("/v1/conversations/{conversation}/events?after=-1")] {
         assert_validation(&call(&app, "GET", &uri, None).await, "after", &uri);
     }
-    let timeline = format!("/v1/conversations/{conversation}/messages?after=-1");
-    assert_validation(&call(&app, "GET", &timeline, None).await, "after", &timeline);
+    // Nor is a list's cursor one.
+    let timeline = format!("/v1/conversations/{conversation}/messages?cursor=-1");
+    assert_validation(&call(&app, "GET", &timeline, None).await, "cursor", &timeline);
 }
 
 async fn a_position_the_log_has_but_a_read_model_does_not_reach_in_time_is_503<B: Backend>(backend: B) {

@@ -206,8 +206,16 @@ async fn rejections_are_problem_json_with_stable_codes_and_write_nothing<B: Back
             "/v1/inbound-messages".into(),
             Some(json!({"inbox_id": "00000000-0000-0000-0000-000000000009", "contact_id": "+3", "sent_at": now,
                         "content": {"type": "text", "body": "hi"}})),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "inboxRequired",
+            StatusCode::NOT_FOUND,
+            "notFound",
+        ),
+        (
+            "POST",
+            "/v1/groups".into(),
+            Some(json!({"inbox_id": "00000000-0000-0000-0000-000000000009", "group_id": "g", "subject": "G",
+                        "self_member": "+4"})),
+            StatusCode::NOT_FOUND,
+            "notFound",
         ),
         (
             "POST",
@@ -265,6 +273,9 @@ async fn rejections_are_problem_json_with_stable_codes_and_write_nothing<B: Back
     let deleted = call(&app, "DELETE", &format!("/v1/inboxes/{}", sms.as_str().expect("id")), None).await;
     assert_eq!(deleted.status, StatusCode::OK);
     let reply = call(&app, "POST", &format!("{sms_c}/messages"), Some(text)).await;
+    assert_eq!((reply.status, reply.body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("inboxRequired")));
+    // Nor receive them: the inbox is this workspace's, and gone.
+    let reply = call(&app, "POST", "/v1/inbound-messages", Some(open(&sms, "+5"))).await;
     assert_eq!((reply.status, reply.body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("inboxRequired")));
 
     assert_eq!(whole_log(&t.engine).await.len(), before + 1, "nothing but the inbox deletion was written");

@@ -13,6 +13,7 @@ mod gateway;
 mod groups;
 mod history;
 mod http;
+mod lists;
 mod model;
 mod postgres_log;
 mod read_models;

@@ -472,15 +472,17 @@ async fn the_timeline_shows_status_reactions_edits_and_tombstones_and_pages_by_s
 
     // Pages by seq, both ways.
     let asc = call(&app, "GET", &format!("{c}/messages?limit=3"), None).await;
-    assert_eq!(asc.body["next"], 3);
-    let rest = call(&app, "GET", &format!("{c}/messages?limit=3&after=3"), None).await;
+    let next = asc.body["next_cursor"].as_str().expect("a next page").to_owned();
+    let rest = call(&app, "GET", &format!("{c}/messages?limit=3&cursor={next}"), None).await;
     assert_eq!(rest.body["items"].as_array().map(Vec::len), Some(1));
-    assert_eq!(rest.body["next"], Value::Null);
+    assert_eq!(rest.body["items"][0]["seq"], 4);
+    assert_eq!(rest.body["next_cursor"], Value::Null);
     let desc = call(&app, "GET", &format!("{c}/messages?order=desc&limit=2"), None).await;
     let seqs: Vec<u64> =
         desc.body["items"].as_array().into_iter().flatten().filter_map(|i| i["seq"].as_u64()).collect();
     assert_eq!(seqs, [4, 3]);
-    let older = call(&app, "GET", &format!("{c}/messages?order=desc&limit=2&after=3"), None).await;
+    let next = desc.body["next_cursor"].as_str().expect("older messages").to_owned();
+    let older = call(&app, "GET", &format!("{c}/messages?order=desc&limit=2&cursor={next}"), None).await;
     let seqs: Vec<u64> =
         older.body["items"].as_array().into_iter().flatten().filter_map(|i| i["seq"].as_u64()).collect();
     assert_eq!(seqs, [2, 1]);
@@ -524,7 +526,7 @@ async fn the_log_endpoints_serve_one_workspace_in_order_and_one_conversation_by_
     loop {
         let page = call(&app, "GET", &format!("/v1/events?after={after}&limit=3"), None).await;
         assert_eq!(page.status, StatusCode::OK, "{:?}", page.body);
-        let batch = page.body["events"].as_array().cloned().unwrap_or_default();
+        let batch = page.body["items"].as_array().cloned().unwrap_or_default();
         if batch.is_empty() {
             // On PostgreSQL an empty page can also mean "not final yet": another transaction
             // in the cluster is still open below the head. Poll until all seven have come.
@@ -536,7 +538,8 @@ async fn the_log_endpoints_serve_one_workspace_in_order_and_one_conversation_by_
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             continue;
         }
-        after = page.body["next_after"].as_i64().expect("next_after");
+        // Following the log: after the last event seen, whether or not another page follows now.
+        after = batch.last().and_then(|e| e["position"].as_i64()).expect("a position");
         events.extend(batch);
     }
     assert_eq!(events.len(), 1 + 1 + 5, "my inbox, the conversation started, five messages; none of theirs");
@@ -547,13 +550,14 @@ async fn the_log_endpoints_serve_one_workspace_in_order_and_one_conversation_by_
     let c = format!("/v1/conversations/{}/events", conversation.as_str().expect("id"));
     let page = call(&app, "GET", &format!("{c}?after=2&limit=2"), None).await;
     let sequences: Vec<i64> =
-        page.body["events"].as_array().into_iter().flatten().filter_map(|e| e["sequence"].as_i64()).collect();
+        page.body["items"].as_array().into_iter().flatten().filter_map(|e| e["sequence"].as_i64()).collect();
     assert_eq!(sequences, [3, 4]);
-    assert_eq!(page.body["next_after"], 4);
+    assert_eq!(page.body["next_cursor"], "4", "six events: another page follows");
     let foreign = crate::support::raw(&app, as_other("GET", &c, None)).await;
     assert_eq!(foreign.status, StatusCode::NOT_FOUND, "another workspace's conversation does not exist for them");
     let past_the_end = call(&app, "GET", &format!("{c}?after=100"), None).await;
-    assert_eq!((past_the_end.status, past_the_end.body["events"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)));
+    assert_eq!((past_the_end.status, past_the_end.body["items"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)));
+    assert_eq!(past_the_end.body["next_cursor"], Value::Null);
     assert_eq!(call(&app, "GET", "/v1/events?limit=5000", None).await.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
@@ -605,6 +609,12 @@ async fn the_window_follows_the_inbox_policy_and_the_clock_and_inboxes_are_liste
     );
     assert_eq!(view(&fb, "/window?actor=BOT").await["state"], "CLOSED", "Messenger bots get 24 hours");
     assert_eq!(view(&fb, "/window?actor=AGENT").await["state"], "OPEN", "human agents get 7 days");
+    // The actor in any case, as typed into a URL.
+    for (actor, as_named) in [("bot", "BOT"), ("Bot", "BOT"), ("agent", "AGENT"), ("aGeNt", "AGENT")] {
+        let window = view(&fb, &format!("/window?actor={actor}")).await;
+        assert_eq!(window, view(&fb, &format!("/window?actor={as_named}")).await, "actor={actor}");
+        assert_eq!(window["forActor"], as_named);
+    }
     assert_eq!(
         view(&short, "/window?actor=AGENT").await["failureCode"],
         "messagingWindowClosed",

@@ -473,6 +473,10 @@ async fn exchange(
     let reply = call(app, method, &uri, body.clone()).await;
     assert_eq!(reply.status, expected, "{method} {uri}: {}", reply.body);
     contract.check(method, template, body.as_ref(), reply.status, &reply.content_type, &reply.body);
+    if let Some(link) = &reply.link {
+        let documented = &contract.operation(method, template)["responses"][reply.status.as_str()]["headers"]["Link"];
+        assert!(documented.is_object(), "{method} {template} answers a Link header it does not document: {link}");
+    }
     reply.body
 }
 
@@ -544,13 +548,19 @@ async fn every_answer_of_the_gateway_matches_the_openapi_document() {
         (template.clone(), format!("{uri}?{min}")),
         (c("/window").0, format!("{}?actor=BOT&{min}", c("/window").1)),
         (c("/messages").0, format!("{}?order=desc&{min}", c("/messages").1)),
+        (c("/messages").0, format!("{}?limit=1&{min}", c("/messages").1)),
         ("/v1/users/{user_id}/unread-summary".to_owned(), format!("/v1/users/bob/unread-summary?{min}")),
         ("/v1/events".to_owned(), "/v1/events?after=0&limit=5".to_owned()),
+        ("/v1/events".to_owned(), "/v1/events?cursor=1&limit=2".to_owned()),
         (c("/events").0, c("/events").1),
+        (c("/events").0, format!("{}?limit=1", c("/events").1)),
+        ("/v1/keys".to_owned(), "/v1/keys".to_owned()),
     ];
     for (template, uri) in queries {
         exchange(&app, &doc, "GET", (&template, uri), None, ok).await;
     }
+    let paged = call(&app, "GET", "/v1/events?cursor=1&limit=2", None).await;
+    assert_eq!(paged.link.as_deref(), Some("</v1/events?limit=2&cursor=3>; rel=\"next\""), "{}", paged.body);
     let summary = call(&app, "GET", "/v1/users/bob/unread-summary", None).await;
     assert_eq!(summary.body["total"], 0, "bob read the only inbound message: {}", summary.body);
 
@@ -793,6 +803,9 @@ async fn the_document_refuses_exactly_the_requests_the_gateway_refuses_as_malfor
     let conversations = "/v1/conversations";
     let messages = "/v1/conversations/{conversation_id}/messages";
     let events = "/v1/events";
+    let inboxes_list = "/v1/inboxes";
+    let keys = "/v1/keys";
+    let window = "/v1/conversations/{conversation_id}/window";
     let summary = "/v1/users/{user_id}/unread-summary";
     let cursor = format!("c1{}", "0a".repeat(24));
     let position: &[(&str, &str)] = &[("X-Convo-Min-Position", "0")];
@@ -815,13 +828,34 @@ async fn the_document_refuses_exactly_the_requests_the_gateway_refuses_as_malfor
         (conversations, format!("?user_id={}", "u".repeat(201)), &[], false),
         (conversations, "?unread_only=true&user_id=ada".into(), &[], true),
         (messages, "?order=up".into(), &[], false),
-        (messages, "?order=desc&after=0&limit=1".into(), &[], true),
-        (messages, "?after=-1".into(), &[], false),
+        (messages, "?order=desc&cursor=0&limit=1".into(), &[], true),
+        (messages, "?cursor=999999999999999999".into(), &[], true),
+        (messages, "?cursor=1000000000000000000".into(), &[], false),
+        (messages, "?cursor=-1".into(), &[], false),
+        (messages, "?cursor=%2B1".into(), &[], false),
+        (messages, "?after=0".into(), &[], false),
         (messages, "?limit=201".into(), &[], false),
+        (messages, "?limit=%2B5".into(), &[], false),
         (events, "?limit=0".into(), &[], false),
         (events, "?limit=1001".into(), &[], false),
         (events, "?limit=1000&after=0".into(), &[], true),
+        (events, "?limit=1000&cursor=0".into(), &[], true),
         (events, "?after=-1".into(), &[], false),
+        (events, "?after=1000000000000000000".into(), &[], false),
+        (events, "?cursor=c1".into(), &[], false),
+        (inboxes_list, "?limit=200".into(), &[], true),
+        (inboxes_list, "?limit=201".into(), &[], false),
+        (inboxes_list, format!("?cursor=i1{}", "0a".repeat(16)), &[], true),
+        (inboxes_list, format!("?cursor={}", "0a".repeat(16)), &[], false),
+        (inboxes_list, format!("?cursor=i1{}", "0A".repeat(16)), &[], false),
+        (keys, "?cursor=k10123456789abcdef".into(), &[], true),
+        (keys, "?cursor=k1".into(), &[], false),
+        (keys, "?limit=0".into(), &[], false),
+        (window, "?actor=agent".into(), &[], true),
+        (window, "?actor=Bot".into(), &[], true),
+        (window, "?actor=AGENT".into(), &[], true),
+        (window, "?actor=human".into(), &[], false),
+        (window, "?actor=".into(), &[], false),
     ];
     let mut cases: Vec<(String, String, Headers, bool)> = cases
         .into_iter()

@@ -236,10 +236,12 @@ macro_rules! on_both_backends {
 }
 pub(crate) use on_both_backends;
 
-/// An HTTP answer: status, content type and the JSON body (a string when not JSON).
+/// An HTTP answer: status, content type, a list's `Link` header and the JSON body (a string
+/// when not JSON).
 pub struct Reply {
     pub status: StatusCode,
     pub content_type: String,
+    pub link: Option<String>,
     pub body: Value,
 }
 
@@ -259,9 +261,10 @@ pub async fn call(app: &Router, method: &str, uri: &str, body: Option<Value>) ->
 pub async fn raw(app: &Router, request: Request<Body>) -> Reply {
     let response = app.clone().oneshot(request).await.expect("the router answers");
     let status = response.status();
-    let content_type =
-        response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let headers = response.headers();
+    let text = |name| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (content_type, link) = (text(header::CONTENT_TYPE).unwrap_or_default(), text(header::LINK));
     let bytes = response.into_body().collect().await.expect("a body").to_bytes();
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
-    Reply { status, content_type, body }
+    Reply { status, content_type, link, body }
 }

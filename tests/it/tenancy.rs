@@ -431,7 +431,7 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
     };
     let mut our_version = sent["version"].as_i64().expect("a version");
     let mut head = position(&sent).max(group_head);
-    let our_keys = call(&ours, "GET", "/v1/keys", None).await.body["keys"].clone();
+    let our_keys = call(&ours, "GET", "/v1/keys", None).await.body["items"].clone();
     // Whatever names or shows something of ours.
     let mut ours_marks: Vec<String> = vec![
         API_WS.to_string(),
@@ -491,7 +491,7 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
     assert_problem(&foreign_key, StatusCode::UNPROCESSABLE_ENTITY, "validation", "a key for another workspace");
     let their_new = created(&theirs, "/v1/keys", json!({"name": "theirs", "scopes": ["read"]})).await;
     assert_eq!(their_new["workspace_id"], THEIRS.to_string(), "their admin's keys are theirs");
-    assert_eq!(call(&ours, "GET", "/v1/keys", None).await.body["keys"], our_keys, "our keys are as they were");
+    assert_eq!(call(&ours, "GET", "/v1/keys", None).await.body["items"], our_keys, "our keys are as they were");
     assert_eq!(whole_log(&t.engine).await.len(), before, "their attempts on our inbox wrote nothing");
     let our_inboxes = call(&ours, "GET", &format!("/v1/inboxes?min_position={head}"), None).await.body;
     assert_eq!(
@@ -670,7 +670,7 @@ async fn requests_without_a_valid_key_are_401_and_write_nothing<B: Backend>(back
     let view = call(&admin, "GET", &format!("{c}?min_position={head}"), None).await.body;
     assert_eq!((view["archived"].as_bool(), view["assignee"].as_str()), (Some(false), None), "{view}");
     let keys = call(&admin, "GET", "/v1/keys", None).await.body;
-    assert_eq!(keys["keys"].as_array().map(Vec::len), Some(2), "no key was made or revoked: {keys}");
+    assert_eq!(keys["items"].as_array().map(Vec::len), Some(2), "no key was made or revoked: {keys}");
     assert_eq!(
         send(&bare, "GET", "/v1/inboxes", &[("authorization", &format!("Bearer {live}"))], None).await.status,
         StatusCode::OK
@@ -774,7 +774,7 @@ async fn scopes_limit_what_a_key_may_do<B: Backend>(backend: B) {
     assert_eq!(answer.status, StatusCode::OK, "admin includes write: {}", answer.body);
     let keys = call(&admin, "GET", "/v1/keys", None).await.body;
     let keys_text = keys.to_string();
-    let items = keys["keys"].as_array().cloned().unwrap_or_default();
+    let items = keys["items"].as_array().cloned().unwrap_or_default();
     assert_eq!(items.len(), 3, "the admin, read and write keys: {keys}");
     let dashboard = items.iter().find(|k| k["key_id"] == read_id.as_str()).expect("the read key is listed");
     assert_eq!((dashboard["name"].as_str(), &dashboard["scopes"]), (Some("dashboard"), &json!(["read"])));

@@ -32,7 +32,8 @@ pub async fn run(target: &Target, events: u64, window: usize) -> anyhow::Result<
     let body = json!({"actor": {"kind": "agent", "id": "bench"},
                       "content": {"type": "text", "body": "a benchmark message of an ordinary length"}});
     let opened = target.get(&format!("/v1/conversations/{conversation}/events?limit=1000")).await?;
-    let mut version = opened["next_after"].as_u64().context("no next_after in the conversation's events")?;
+    let last = opened["items"].as_array().and_then(|events| events.last());
+    let mut version = last.and_then(|e| e["sequence"].as_u64()).context("no events in the new conversation")?;
     let commands = usize::try_from(events.saturating_sub(version))?;
     anyhow::ensure!(commands >= 2 * window, "{events} events leave fewer than 2 × {window} commands");
     let (mut first, mut last) = (Latencies::default(), Latencies::default());

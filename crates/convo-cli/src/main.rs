@@ -467,8 +467,16 @@ async fn keys(backend: backend::AnyBackend, command: KeysCommand) -> anyhow::Res
             println!("{}", issued.token);
         }
         KeysCommand::List { workspace } => {
-            for k in tenancy.keys(workspace).await? {
-                println!("{}  {}  {}  {}", k.key_id, scope_list(&k.scopes), k.created_at.to_rfc3339(), k.name);
+            let mut after: Option<String> = None;
+            loop {
+                let page = tenancy.keys(workspace, after.as_deref(), 500).await?;
+                for k in &page {
+                    println!("{}  {}  {}  {}", k.key_id, scope_list(&k.scopes), k.created_at.to_rfc3339(), k.name);
+                }
+                match page.last() {
+                    Some(last) if page.len() == 500 => after = Some(last.key_id.clone()),
+                    _ => break,
+                }
             }
         }
         KeysCommand::Revoke { key_id } => {

@@ -238,9 +238,9 @@ pub struct InboundMessage {
     responses(
         (status = 201, description = "The message is recorded in the thread's conversation, created, reopened or unarchived as needed", body = CommandResponse),
         (status = 200, description = "The same inbound message again (a connector's retry): it was recorded once, nothing changed", body = CommandResponse),
-        (status = 404, description = "`notFound`: the derived conversation belongs to another thread kind", body = ApiError, content_type = "application/problem+json"),
+        (status = 404, description = "`notFound` (with `inbox_id`): no such inbox in this workspace (another workspace's is answered the same); `notFound`: the derived conversation belongs to another thread kind", body = ApiError, content_type = "application/problem+json"),
         (status = 409, description = "`conflict`: the `message_id` is already used in this conversation", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`validation`: a field is invalid (`field` names it); `inboxRequired`: the inbox is missing or deleted", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation`: a field is invalid (`field` names it); `inboxRequired`: the inbox was deleted", body = ApiError, content_type = "application/problem+json"),
     ),
     security(("apiKey" = ["write"])),
 )]
@@ -303,7 +303,7 @@ pub struct SendMessage {
         (status = 201, description = "The message is accepted for delivery (`MessageSent` published to connectors)", body = CommandResponse),
         (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
         (status = 409, description = "`conflict`: the `message_id` is already used in this conversation", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`messagingWindowClosed` (with `forActor`, `expiresAt`): outside the window only templates may be sent; `inboxRequired`: the inbox is missing or deleted; `unsupportedChannel` (with `channel`, `content_type`): the channel cannot carry this content; in groups, `groupLeft`: the inbox has left the group, `announceOnly`: only admins send and the inbox is not one, `activityOnly`: the group keeps no messages, `mentionNotMember` (with `member_id`): a mention is not a current member; `validation`", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`messagingWindowClosed` (with `forActor`, `expiresAt`): outside the window only templates may be sent; `inboxRequired`: the conversation's inbox was deleted; `unsupportedChannel` (with `channel`, `content_type`): the channel cannot carry this content; in groups, `groupLeft`: the inbox has left the group, `announceOnly`: only admins send and the inbox is not one, `activityOnly`: the group keeps no messages, `mentionNotMember` (with `member_id`): a mention is not a current member; `validation`", body = ApiError, content_type = "application/problem+json"),
     ),
     security(("apiKey" = ["write"])),
 )]

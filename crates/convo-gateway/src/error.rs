@@ -238,6 +238,7 @@ impl From<ConversationError> for ApiError {
                 }
             }
             E::InboxRequired => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "inboxRequired", detail),
+            E::InboxNotFound(id) => Self::not_found(detail).with("inbox_id", id),
             E::UnsupportedChannel { channel, content } => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupportedChannel", detail)
                     .with("channel", channel)

@@ -13,17 +13,15 @@ use convo_domain::conversation::{
     NewMember, SettingsPatch,
 };
 use convo_projection_groups::{JoinRequest, Membership};
-use convo_store::{Backend, MemberCursor};
+use convo_store::{Backend, JoinRequestCursor, MemberCursor};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::commands::{ActorOnly, Answer, CommandResponse, api_actor, execute, run};
 use crate::extract::{ApiJson, ApiPath, OptionalJson, Workspace};
-use crate::queries::{
-    ApiQuery, ConsistencyParams, DEFAULT_PAGE, MAX_PAGE, MinPositionHeader, consistent, conversation, min_position,
-    not_negative,
-};
+use crate::paging::{self, ListQuery, Listed, Page, Paginated, Paging};
+use crate::queries::{ConsistencyParams, MinPositionHeader, consistent, conversation, min_position, not_negative};
 use crate::{ApiError, AppState};
 
 fn group(action: GroupAction) -> ConversationAction {
@@ -80,8 +78,9 @@ pub struct CreateGroup {
     request_body = CreateGroup,
     responses(
         (status = 201, description = "The group conversation exists with its members: `conversation_id`, version and position", body = CommandResponse),
+        (status = 404, description = "`notFound` (with `inbox_id`): no such inbox in this workspace", body = ApiError, content_type = "application/problem+json"),
         (status = 409, description = "`conflict`: the group is already recorded", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`validation`: a field is invalid (`field` names it); `inboxRequired`: the inbox is missing or deleted", body = ApiError, content_type = "application/problem+json"),
+        (status = 422, description = "`validation`: a field is invalid (`field` names it); `inboxRequired`: the inbox was deleted", body = ApiError, content_type = "application/problem+json"),
     ),
     security(("apiKey" = ["write"])),
 )]
@@ -513,29 +512,28 @@ pub struct MembersParams {
     /// when it was sent), with their role then; absent: the current members.
     #[param(minimum = 0)]
     pub at_position: Option<i64>,
-    /// Members per page: 1 to 200, default 25.
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(pattern = "^m1\\.[01]\\.[01]\\.-?[0-9]+\\.([0-9a-f]{2})+$")]
-    pub cursor: Option<String>,
     /// Consistency token, as on every query.
     #[param(minimum = 0)]
     pub min_position: Option<i64>,
 }
 
+/// One page of members (the inbox's own member first, then admins, then by when they joined),
+/// and what they are members as of.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MembersPage {
-    /// The inbox's own member first, then admins, then by when they joined.
-    pub items: Vec<Membership>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_cursor: Option<String>,
+    #[serde(flatten)]
+    pub page: Page<Membership>,
     /// The inbox's own member in the group, when known.
     pub self_member: Option<String>,
     /// The position the members are as of, when asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at_position: Option<i64>,
+}
+
+impl Paginated for MembersPage {
+    fn next_cursor(&self) -> Option<&str> {
+        self.page.next_cursor()
+    }
 }
 
 /// A group conversation's view, or 404 / `notAGroup`.
@@ -556,7 +554,7 @@ async fn group_view<B: Backend>(
     get,
     path = "/v1/conversations/{conversation_id}/members",
     tag = "groups",
-    params(("conversation_id" = Uuid, Path, description = "The group conversation"), MembersParams),
+    params(("conversation_id" = Uuid, Path, description = "The group conversation"), MembersParams, Paging<paging::Members>),
     responses(
         (status = 200, description = "One page of members", body = MembersPage),
         (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
@@ -569,18 +567,8 @@ pub async fn list_members<B: Backend>(
     Workspace(ws): Workspace,
     MinPositionHeader(header): MinPositionHeader,
     ApiPath(conversation_id): ApiPath<Uuid>,
-    ApiQuery(p): ApiQuery<MembersParams>,
-) -> Result<Json<MembersPage>, ApiError> {
-    let limit = p.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::validation("limit", format!("must be 1 to {MAX_PAGE}")));
-    }
-    let cursor = match p.cursor.as_deref() {
-        None => None,
-        Some(c) => {
-            Some(MemberCursor::decode(c).ok_or_else(|| ApiError::validation("cursor", "not a cursor this API gave"))?)
-        }
-    };
+    ListQuery(paging, p): ListQuery<paging::Members, MembersParams>,
+) -> Result<Listed<MembersPage>, ApiError> {
     let at_position = not_negative("at_position", p.at_position)?;
     // Membership at a position needs the read model to have folded up to it.
     let token = match (min_position(p.min_position, header)?, at_position) {
@@ -591,21 +579,10 @@ pub async fn list_members<B: Backend>(
     let read = &state.read;
     consistent(&state, &[&read.inbox_status, &read.groups_status], token).await?;
     let summary = group_view(&state, ws, conversation_id).await?;
-    let mut items = read.groups.members(ws, conversation_id, at_position, cursor.as_ref(), limit + 1).await?;
-    let next_cursor = if items.len() > limit as usize {
-        items.truncate(limit as usize);
-        items.last().map(|m| MemberCursor::of(m).encode())
-    } else {
-        None
-    };
+    let rows = read.groups.members(ws, conversation_id, at_position, paging.cursor.as_ref(), paging.fetch()).await?;
+    let page = paging.page(rows, MemberCursor::of);
     let self_member = summary.group.and_then(|g| g.self_member);
-    Ok(Json(MembersPage { items, next_cursor, self_member, at_position }))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct JoinRequestsPage {
-    /// Pending requests, oldest first.
-    pub items: Vec<JoinRequest>,
+    Ok(paging.answer(MembersPage { page, self_member, at_position }))
 }
 
 /// List a group's pending join requests.
@@ -613,9 +590,9 @@ pub struct JoinRequestsPage {
     get,
     path = "/v1/conversations/{conversation_id}/join-requests",
     tag = "groups",
-    params(("conversation_id" = Uuid, Path, description = "The group conversation"), ConsistencyParams),
+    params(("conversation_id" = Uuid, Path, description = "The group conversation"), ConsistencyParams, Paging<paging::JoinRequests>),
     responses(
-        (status = 200, description = "The pending join requests", body = JoinRequestsPage),
+        (status = 200, description = "One page of the pending join requests, oldest first", body = Page<JoinRequest>),
         (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`notAGroup`; `validation`", body = ApiError, content_type = "application/problem+json"),
     ),
@@ -626,11 +603,12 @@ pub async fn list_join_requests<B: Backend>(
     Workspace(ws): Workspace,
     MinPositionHeader(header): MinPositionHeader,
     ApiPath(conversation_id): ApiPath<Uuid>,
-    ApiQuery(p): ApiQuery<ConsistencyParams>,
-) -> Result<Json<JoinRequestsPage>, ApiError> {
+    ListQuery(paging, p): ListQuery<paging::JoinRequests, ConsistencyParams>,
+) -> Result<Listed<Page<JoinRequest>>, ApiError> {
     let token = min_position(p.min_position, header)?;
     let read = &state.read;
     consistent(&state, &[&read.inbox_status, &read.groups_status], token).await?;
     group_view(&state, ws, conversation_id).await?;
-    Ok(Json(JoinRequestsPage { items: read.groups.join_requests(ws, conversation_id).await? }))
+    let rows = read.groups.join_requests(ws, conversation_id, paging.cursor.as_ref(), paging.fetch()).await?;
+    Ok(paging.answer(paging.page(rows, JoinRequestCursor::of)))
 }

@@ -68,7 +68,7 @@ pub(crate) async fn idempotent<B: Backend>(State(state): State<AppState<B>>, req
     let key = match key.to_str() {
         Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) => k.to_owned(),
         _ => {
-            return ApiError::validation(IDEMPOTENCY_KEY_HEADER, "1 to 255 visible ASCII characters").into_response();
+            return ApiError::parameter(IDEMPOTENCY_KEY_HEADER, "1 to 255 visible ASCII characters").into_response();
         }
     };
     let Some(Principal(principal)) = request.extensions().get::<Principal>().cloned() else {

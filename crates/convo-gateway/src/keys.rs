@@ -5,9 +5,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use convo_store::{ApiKey, Backend, IssuedKey, Scope, TenancyError};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::extract::{ApiJson, ApiPath, Workspace};
+use crate::paging::{self, ListQuery, Listed, Page, Paging};
 use crate::{ApiError, AppState};
 
 /// A new API key of the caller's workspace.
@@ -43,25 +44,22 @@ pub async fn create_key<B: Backend>(
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
-/// The workspace's live keys, never their secrets.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct KeyList {
-    pub keys: Vec<ApiKey>,
-}
-
-/// List the workspace's live API keys.
+/// List the workspace's live API keys, never their secrets.
 #[utoipa::path(
     get,
     path = "/v1/keys",
     tag = "keys",
-    responses((status = 200, description = "The live keys, oldest id first", body = KeyList)),
+    params(Paging<paging::Keys>),
+    responses((status = 200, description = "One page of the live keys, by id", body = Page<ApiKey>)),
     security(("apiKey" = ["admin"])),
 )]
 pub async fn list_keys<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
-) -> Result<Json<KeyList>, ApiError> {
-    Ok(Json(KeyList { keys: state.tenancy.keys(ws).await? }))
+    ListQuery(paging, _): ListQuery<paging::Keys>,
+) -> Result<Listed<Page<ApiKey>>, ApiError> {
+    let rows = state.tenancy.keys(ws, paging.cursor.as_deref(), paging.fetch()).await?;
+    Ok(paging.answer(paging.page(rows, |key| key.key_id.clone())))
 }
 
 /// Revoke an API key of the workspace: it stops working at once on this gateway, within 10

@@ -17,6 +17,7 @@ mod input;
 mod keys;
 mod observe;
 pub mod openapi;
+mod paging;
 mod queries;
 mod stream;
 

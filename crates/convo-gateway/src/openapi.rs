@@ -205,8 +205,9 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
 }
 
 /// What every operation shares, added in one place rather than on each handler: the security
-/// scheme, the `Idempotency-Key` and `X-Convo-Min-Position` headers, and the problems any
-/// request can meet (authentication, rate limit, malformed body, contention, store outage).
+/// scheme, the `Idempotency-Key` and `X-Convo-Min-Position` headers, a list's `Link` header,
+/// and the problems any request can meet (authentication, rate limit, malformed body,
+/// contention, store outage).
 struct Conventions;
 
 impl Modify for Conventions {
@@ -295,6 +296,16 @@ fn conventions_of_a_command(op: &mut Operation) {
 }
 
 fn conventions_of_a_query(op: &mut Operation) {
+    let pages = op.parameters.iter().flatten().any(|p| matches!(p, utoipa::openapi::RefOr::T(p) if p.name == "cursor"));
+    if let (true, Some(utoipa::openapi::RefOr::T(ok))) = (pages, op.responses.responses.get_mut("200")) {
+        let mut link = Header::new(ObjectBuilder::new().schema_type(Type::String));
+        link.description = Some(
+            "`<…>; rel=\"next\"` (RFC 8288) when another page follows: this request with `cursor` set to \
+             `next_cursor`, as a URL relative to it."
+                .to_owned(),
+        );
+        ok.headers.insert("Link".to_owned(), link.into());
+    }
     let takes_min_position =
         op.parameters.iter().flatten().any(|p| matches!(p, utoipa::openapi::RefOr::T(p) if p.name == "min_position"));
     if takes_min_position {

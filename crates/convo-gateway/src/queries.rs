@@ -17,12 +17,11 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::extract::{ApiPath, Workspace};
+use crate::paging::{self, ListQuery, Listed, Page, Paging};
 use crate::{ApiError, AppState};
 
 /// The header carrying a consistency token, as an alternative to the `min_position` parameter.
 pub const MIN_POSITION_HEADER: &str = "x-convo-min-position";
-pub const DEFAULT_PAGE: u32 = 25;
-pub const MAX_PAGE: u32 = 200;
 
 /// Query-string parameters; unknown ones and malformed values are a 422 validation error.
 pub struct ApiQuery<T>(pub T);
@@ -34,7 +33,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Api
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(v)| Self(v))
-            .map_err(|e| ApiError::validation("query", e.body_text()))
+            .map_err(|e| ApiError::parameter("query", e.body_text()))
     }
 }
 
@@ -53,7 +52,7 @@ impl<S: Send + Sync> FromRequestParts<S> for MinPositionHeader {
                 .and_then(|v| v.trim().parse().ok())
                 .filter(|p: &i64| *p >= 0)
                 .map(|p| Self(Some(p)))
-                .ok_or_else(|| ApiError::validation(MIN_POSITION_HEADER, "must be a position: an integer, 0 or more")),
+                .ok_or_else(|| ApiError::parameter(MIN_POSITION_HEADER, "must be a position: an integer, 0 or more")),
         }
     }
 }
@@ -61,7 +60,7 @@ impl<S: Send + Sync> FromRequestParts<S> for MinPositionHeader {
 /// A parameter that must be 0 or more (a position or a sequence).
 pub(crate) fn not_negative(field: &str, value: Option<i64>) -> Result<Option<i64>, ApiError> {
     match value {
-        Some(v) if v < 0 => Err(ApiError::validation(field, "must be 0 or more")),
+        Some(v) if v < 0 => Err(ApiError::parameter(field, "must be 0 or more")),
         other => Ok(other),
     }
 }
@@ -100,7 +99,7 @@ pub(crate) async fn consistent<B: Backend>(
     if models.iter().any(|model| model.position() < position) {
         let head = state.engine.log.head().await?;
         if position > head {
-            return Err(ApiError::validation(
+            return Err(ApiError::parameter(
                 field,
                 format!("position {position} is beyond the log's head ({head}): pass a position a command answered"),
             ));
@@ -164,12 +163,6 @@ pub struct ListParams {
     /// A field, `-` for descending, `+` (or nothing) for ascending; default `-last_message_at`.
     #[param(schema_with = sort_schema)]
     pub sort: Option<String>,
-    /// The `next_cursor` of the previous page.
-    #[param(pattern = "^c1[0-9a-fA-F]{48}$")]
-    pub cursor: Option<String>,
-    /// Conversations per page: 1 to 200, default 25.
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<u32>,
     /// Consistency token: wait (bounded) until the read models reach this global position, e.g. a
     /// command's `position`; one beyond the log's head is 422. The `X-Convo-Min-Position` header
     /// is an alternative.
@@ -177,22 +170,14 @@ pub struct ListParams {
     pub min_position: Option<i64>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ConversationPage {
-    pub items: Vec<ConversationSummary>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_cursor: Option<String>,
-}
-
 /// List the workspace's conversations (the inbox view): filters, sort and cursor paging.
 #[utoipa::path(
     get,
     path = "/v1/conversations",
     tag = "conversations",
-    params(ListParams),
+    params(ListParams, Paging<paging::Conversations>),
     responses(
-        (status = 200, description = "One page of conversations, filtered and sorted", body = ConversationPage),
+        (status = 200, description = "One page of conversations, filtered and sorted", body = Page<ConversationSummary>),
         (status = 422, description = "`validation`: a parameter is invalid (`field` names it)", body = ApiError, content_type = "application/problem+json"),
     ),
     security(("apiKey" = ["read"])),
@@ -201,8 +186,8 @@ pub async fn list_conversations<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(workspace_id): Workspace,
     MinPositionHeader(header): MinPositionHeader,
-    ApiQuery(p): ApiQuery<ListParams>,
-) -> Result<Json<ConversationPage>, ApiError> {
+    ListQuery(paging, p): ListQuery<paging::Conversations, ListParams>,
+) -> Result<Listed<Page<ConversationSummary>>, ApiError> {
     let archived = match p.archived.unwrap_or(Archived::No) {
         Archived::No => Some(false),
         Archived::Yes => Some(true),
@@ -215,24 +200,15 @@ pub async fn list_conversations<B: Backend>(
         None => (false, sort.strip_prefix(['+', ' ']).unwrap_or(sort)),
     };
     let sort = SortKey::parse(field).ok_or_else(|| {
-        ApiError::validation("sort", "must be last_message_at, last_activity_at or created_at, with + or -")
+        ApiError::parameter("sort", "must be last_message_at, last_activity_at or created_at, with + or -")
     })?;
-    let after = p
-        .cursor
-        .as_deref()
-        .map(|c| Cursor::decode(c).ok_or_else(|| ApiError::validation("cursor", "not a cursor this API returned")))
-        .transpose()?;
-    let limit = p.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::validation("limit", format!("must be 1 to {MAX_PAGE}")));
-    }
     if let Some(user) = &p.user_id {
         user_id(user)?;
     }
     let unread_for = match (p.unread_only, p.user_id) {
         (false, _) => None,
         (true, Some(user)) => Some(user),
-        (true, None) => return Err(ApiError::validation("user_id", "unread_only needs the user_id whose reads count")),
+        (true, None) => return Err(ApiError::parameter("user_id", "unread_only needs the user_id whose reads count")),
     };
     let token = min_position(p.min_position, header)?;
     let read = &state.read;
@@ -252,17 +228,12 @@ pub async fn list_conversations<B: Backend>(
         unread_for,
         sort,
         descending,
-        after,
-        limit: limit + 1,
+        after: paging.cursor.clone(),
+        limit: paging.fetch(),
     };
-    let mut items = state.read.inbox.list(&query).await?;
-    let next_cursor = if items.len() > limit as usize {
-        items.truncate(limit as usize);
-        items.last().map(|row| Cursor { value: sort.value(row), conversation_id: row.conversation_id }.encode())
-    } else {
-        None
-    };
-    Ok(Json(ConversationPage { items, next_cursor }))
+    let rows = state.read.inbox.list(&query).await?;
+    let page = paging.page(rows, |row| Cursor { value: sort.value(row), conversation_id: row.conversation_id });
+    Ok(paging.answer(page))
 }
 
 /// The parameters of a query that takes only the consistency token.
@@ -376,11 +347,11 @@ pub async fn get_conversation<B: Backend>(
 ) -> Result<Json<ConversationView>, ApiError> {
     let token = min_position(p.min_position, header)?;
     let as_of = match (not_negative("at_position", p.at_position)?, p.at) {
-        (Some(_), Some(_)) => return Err(ApiError::validation("at", "give at_position or at, not both")),
+        (Some(_), Some(_)) => return Err(ApiError::parameter("at", "give at_position or at, not both")),
         (Some(position), None) => {
             let head = state.engine.log.head().await?;
             if position > head {
-                return Err(ApiError::validation(
+                return Err(ApiError::parameter(
                     "at_position",
                     format!("position {position} is beyond the log's head ({head})"),
                 ));
@@ -422,13 +393,26 @@ pub async fn get_conversation<B: Backend>(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WindowParams {
-    /// `AGENT` (default) or `BOT`.
+    /// `AGENT` (default) or `BOT`, in any case (`agent`, `Agent`).
+    #[serde(default, deserialize_with = "any_case_actor")]
+    #[param(value_type = Option<String>, pattern = "^([Aa][Gg][Ee][Nn][Tt]|[Bb][Oo][Tt])$")]
     pub actor: Option<WindowActor>,
     /// Consistency token: wait (bounded) until the read models reach this global position, e.g. a
     /// command's `position`; one beyond the log's head is 422. The `X-Convo-Min-Position` header
     /// is an alternative.
     #[param(minimum = 0)]
     pub min_position: Option<i64>,
+}
+
+/// `actor` as a parameter takes the enum in any case: a query string is typed by hand more often
+/// than a body, and `agent` is what the rest of the API calls the actor kind.
+fn any_case_actor<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<WindowActor>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    match text.to_ascii_uppercase().as_str() {
+        "AGENT" => Ok(Some(WindowActor::Agent)),
+        "BOT" => Ok(Some(WindowActor::Bot)),
+        _ => Err(serde::de::Error::custom(format!("actor: {text:?} is not AGENT or BOT (in any case)"))),
+    }
 }
 
 /// Get the messaging window of a conversation for an actor.
@@ -471,19 +455,14 @@ pub struct InboxesParams {
     pub min_position: Option<i64>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct InboxesPage {
-    pub items: Vec<InboxView>,
-}
-
 /// List the workspace's inboxes.
 #[utoipa::path(
     get,
     path = "/v1/inboxes",
     tag = "inboxes",
-    params(InboxesParams),
+    params(InboxesParams, Paging<paging::Inboxes>),
     responses(
-        (status = 200, description = "The workspace's inboxes with the policy in force", body = InboxesPage),
+        (status = 200, description = "One page of the workspace's inboxes with the policy in force, by id", body = Page<InboxView>),
     ),
     security(("apiKey" = ["read"])),
 )]
@@ -491,12 +470,13 @@ pub async fn list_inboxes<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(workspace_id): Workspace,
     MinPositionHeader(header): MinPositionHeader,
-    ApiQuery(p): ApiQuery<InboxesParams>,
-) -> Result<Json<InboxesPage>, ApiError> {
+    ListQuery(paging, p): ListQuery<paging::Inboxes, InboxesParams>,
+) -> Result<Listed<Page<InboxView>>, ApiError> {
     let token = min_position(p.min_position, header)?;
     let read = &state.read;
     consistent(&state, &[&read.inboxes_status], token).await?;
-    Ok(Json(InboxesPage { items: read.inboxes.list(workspace_id, p.include_deleted).await? }))
+    let rows = read.inboxes.list(workspace_id, p.include_deleted, paging.cursor, paging.fetch()).await?;
+    Ok(paging.answer(paging.page(rows, |inbox| inbox.inbox_id)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -506,12 +486,6 @@ pub struct TimelineParams {
     /// `asc` (oldest first, the default) or `desc` (newest first).
     #[param(inline)]
     pub order: Option<Order>,
-    /// The `next` of the previous page: a message seq to continue after.
-    #[param(minimum = 0)]
-    pub after: Option<i64>,
-    /// Messages per page: 1 to 200, default 25.
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<u32>,
     /// Consistency token: wait (bounded) until the read models reach this global position, e.g. a
     /// command's `position`; one beyond the log's head is 422. The `X-Convo-Min-Position` header
     /// is an alternative.
@@ -527,22 +501,14 @@ pub enum Order {
     Desc,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TimelinePage {
-    pub items: Vec<TimelineMessage>,
-    /// Pass as `after` for the next page; absent on the last page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next: Option<u64>,
-}
-
 /// Page through a conversation's timeline: messages with status, reactions, edits and tombstones.
 #[utoipa::path(
     get,
     path = "/v1/conversations/{conversation_id}/messages",
     tag = "messages",
-    params(("conversation_id" = Uuid, Path, description = "The conversation"), TimelineParams),
+    params(("conversation_id" = Uuid, Path, description = "The conversation"), TimelineParams, Paging<paging::Messages>),
     responses(
-        (status = 200, description = "One page of the timeline", body = TimelinePage),
+        (status = 200, description = "One page of the timeline, by seq in `order`", body = Page<TimelineMessage>),
         (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`validation`: a parameter is invalid (`field` names it)", body = ApiError, content_type = "application/problem+json"),
     ),
@@ -553,21 +519,19 @@ pub async fn list_messages<B: Backend>(
     Workspace(workspace_id): Workspace,
     MinPositionHeader(header): MinPositionHeader,
     ApiPath(conversation_id): ApiPath<Uuid>,
-    ApiQuery(p): ApiQuery<TimelineParams>,
-) -> Result<Json<TimelinePage>, ApiError> {
+    ListQuery(paging, p): ListQuery<paging::Messages, TimelineParams>,
+) -> Result<Listed<Page<TimelineMessage>>, ApiError> {
     let descending = matches!(p.order, Some(Order::Desc));
-    let after = not_negative("after", p.after)?.map(i64::cast_unsigned);
-    let limit = p.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::validation("limit", format!("must be 1 to {MAX_PAGE}")));
-    }
     let token = min_position(p.min_position, header)?;
     let read = &state.read;
     consistent(&state, &[&read.inbox_status, &read.timeline_status, &read.groups_status], token).await?;
     if read.inbox.get(workspace_id, conversation_id).await?.is_none() {
         return Err(ApiError::not_found("conversation not found"));
     }
-    let mut items = read.timeline.page(workspace_id, conversation_id, after, descending, limit + 1).await?;
+    let after = paging.cursor.map(i64::cast_unsigned);
+    let rows = read.timeline.page(workspace_id, conversation_id, after, descending, paging.fetch()).await?;
+    let mut page = paging.page(rows, |m| m.seq.cast_signed());
+    let items = &mut page.items;
     // Mentions are stored as member ids: resolve each to the member's latest name.
     let mut mentioned: Vec<String> =
         items.iter().flat_map(|m| m.mentions.iter().map(|x| x.member_id.clone())).collect();
@@ -585,43 +549,7 @@ pub async fn list_messages<B: Backend>(
             mention.display_name = names.get(&mention.member_id).cloned().flatten();
         }
     }
-    let next = if items.len() > limit as usize {
-        items.truncate(limit as usize);
-        items.last().map(|m| m.seq)
-    } else {
-        None
-    };
-    Ok(Json(TimelinePage { items, next }))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct LogParams {
-    /// A position (the global log) or a sequence (one conversation's events): start after it.
-    #[param(minimum = 0)]
-    pub after: Option<i64>,
-    /// Events per page: 1 to 1000, default 100.
-    #[param(minimum = 1, maximum = 1000)]
-    pub limit: Option<u32>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LogPage {
-    pub events: Vec<LogEvent>,
-    /// Pass as `after` for the next page (the last event's position or sequence).
-    pub next_after: i64,
-}
-
-/// Most events per page of the log.
-pub const MAX_LOG_PAGE: u32 = 1000;
-
-fn log_limit(limit: Option<u32>) -> Result<usize, ApiError> {
-    let limit = limit.unwrap_or(100);
-    if !(1..=MAX_LOG_PAGE).contains(&limit) {
-        return Err(ApiError::validation("limit", format!("must be 1 to {MAX_LOG_PAGE}")));
-    }
-    Ok(limit as usize)
+    Ok(paging.answer(page))
 }
 
 /// Read the workspace's slice of the global log, in commit order, after a position.
@@ -629,9 +557,9 @@ fn log_limit(limit: Option<u32>) -> Result<usize, ApiError> {
     get,
     path = "/v1/events",
     tag = "log",
-    params(LogParams),
+    params(Paging<paging::Events>),
     responses(
-        (status = 200, description = "Events after `after`, in commit order; an empty page at the head", body = LogPage),
+        (status = 200, description = "Events after the cursor (or `after`), in commit order. The last page is the log's head now: `next_cursor` is null there, and a reader that follows the log asks again with `after` = the last event's `position` (or follows `/v1/stream`)", body = Page<LogEvent>),
         (status = 422, description = "`validation`: a parameter is invalid (`field` names it)", body = ApiError, content_type = "application/problem+json"),
     ),
     security(("apiKey" = ["read"])),
@@ -639,12 +567,11 @@ fn log_limit(limit: Option<u32>) -> Result<usize, ApiError> {
 pub async fn list_events<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(workspace_id): Workspace,
-    ApiQuery(p): ApiQuery<LogParams>,
-) -> Result<Json<LogPage>, ApiError> {
-    let after = not_negative("after", p.after)?.unwrap_or(0);
-    let events = state.engine.log.read_workspace(&workspace_id.to_string(), after, log_limit(p.limit)?).await?;
-    let next_after = events.last().map_or(after, |e| e.position);
-    Ok(Json(LogPage { events, next_after }))
+    ListQuery(paging, _): ListQuery<paging::Events>,
+) -> Result<Listed<Page<LogEvent>>, ApiError> {
+    let after = paging.cursor.unwrap_or(0);
+    let events = state.engine.log.read_workspace(&workspace_id.to_string(), after, paging.fetch() as usize).await?;
+    Ok(paging.answer(paging.page(events, |e| e.position)))
 }
 
 /// Read one conversation's events in sequence order, after a sequence.
@@ -652,9 +579,9 @@ pub async fn list_events<B: Backend>(
     get,
     path = "/v1/conversations/{conversation_id}/events",
     tag = "log",
-    params(("conversation_id" = Uuid, Path, description = "The conversation"), LogParams),
+    params(("conversation_id" = Uuid, Path, description = "The conversation"), Paging<paging::ConversationEvents>),
     responses(
-        (status = 200, description = "Events after the sequence `after`", body = LogPage),
+        (status = 200, description = "The conversation's events after the cursor (or the sequence `after`), in sequence order", body = Page<LogEvent>),
         (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`validation`: a parameter is invalid (`field` names it)", body = ApiError, content_type = "application/problem+json"),
     ),
@@ -664,14 +591,14 @@ pub async fn conversation_events<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(workspace_id): Workspace,
     ApiPath(conversation_id): ApiPath<Uuid>,
-    ApiQuery(p): ApiQuery<LogParams>,
-) -> Result<Json<LogPage>, ApiError> {
+    ListQuery(paging, _): ListQuery<paging::ConversationEvents>,
+) -> Result<Listed<Page<LogEvent>>, ApiError> {
     use convo_domain::Conversation;
     use cqrs_es::Aggregate;
-    let after = not_negative("after", p.after)?.unwrap_or(0);
+    let after = paging.cursor.unwrap_or(0);
     let log = &state.engine.log;
     let id = conversation_id.to_string();
-    let events = log.read_aggregate(Conversation::TYPE, &id, after, log_limit(p.limit)?).await?;
+    let events = log.read_aggregate(Conversation::TYPE, &id, after, paging.fetch() as usize).await?;
     let first = match events.first() {
         Some(e) => Some(e.clone()),
         None => log.read_aggregate(Conversation::TYPE, &id, 0, 1).await?.pop(),
@@ -680,8 +607,7 @@ pub async fn conversation_events<B: Backend>(
     if first.is_none_or(|e| e.workspace_id.as_deref() != Some(workspace.as_str())) {
         return Err(ApiError::not_found("conversation not found"));
     }
-    let next_after = events.last().map_or(after, |e| e.sequence);
-    Ok(Json(LogPage { events, next_after }))
+    Ok(paging.answer(paging.page(events, |e| e.sequence)))
 }
 
 /// Get a user's unread summary across the workspace.
@@ -713,7 +639,7 @@ pub async fn unread_summary<B: Backend>(
 /// A user id, as commands take it: 1 to 200 characters, not blank.
 fn user_id(user_id: &str) -> Result<(), ApiError> {
     if user_id.trim().is_empty() || user_id.chars().count() > convo_domain::conversation::MAX_ID_CHARS {
-        return Err(ApiError::validation("user_id", "must be 1 to 200 characters"));
+        return Err(ApiError::parameter("user_id", "must be 1 to 200 characters"));
     }
     Ok(())
 }

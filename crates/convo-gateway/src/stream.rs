@@ -175,14 +175,14 @@ pub async fn stream<B: Backend>(
                 .ok()
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .and_then(|p| i64::try_from(p).ok())
-                .ok_or_else(|| ApiError::validation("Last-Event-ID", "must be a position (a non-negative integer)"))?,
+                .ok_or_else(|| ApiError::parameter("Last-Event-ID", "must be a position (a non-negative integer)"))?,
         ),
     };
     let after = params
         .after
         .map(i64::try_from)
         .transpose()
-        .map_err(|_| ApiError::validation("after", "must be a position (a non-negative integer)"))?;
+        .map_err(|_| ApiError::parameter("after", "must be a position (a non-negative integer)"))?;
     let hub = state.hub.clone();
     // Subscribe before catching up: whatever the catch-up misses, the broadcast carries.
     let live = hub.subscribe(&state.engine.log).await;

@@ -32,8 +32,8 @@ pub use projector::{
 };
 pub use read::{
     ConversationQuery, Cursor, GroupsModel, GroupsTable, InboxModel, InboxTable, InboxUnread, InboxesModel,
-    InboxesTable, MemberCursor, ResponseTimes, ResponseTimesModel, ResponseTimesTable, SortKey, TimelineModel,
-    TimelineTable, UnreadModel, UnreadSummary, UnreadTable,
+    InboxesTable, JoinRequestCursor, MemberCursor, ResponseTimes, ResponseTimesModel, ResponseTimesTable, SortKey,
+    TimelineModel, TimelineTable, UnreadModel, UnreadSummary, UnreadTable,
 };
 pub use sql::{Checkpoint, Durability, SqlStore, SqlTable, SqlValue, Statement, TableStore};
 pub use tenancy::{ApiKey, IssuedKey, Scope, Tenancy, TenancyError};

@@ -320,15 +320,28 @@ impl SqlTable<InboxesProjection> for InboxesTable {
 pub type InboxesModel<S> = TableStore<InboxesProjection, InboxesTable, S>;
 
 impl<S: SqlStore> InboxesModel<S> {
-    pub async fn list(&self, workspace_id: Uuid, include_deleted: bool) -> Result<Vec<InboxView>, StoreError> {
-        let filter = if include_deleted { "" } else { " AND deleted = {2}" };
-        let sql =
-            self.store.sql(&format!("SELECT row FROM rm_inboxes WHERE workspace_id = {{1}}{filter} ORDER BY inbox_id"));
+    /// A page of a workspace's inboxes by id: up to `limit` after the inbox `after` (keyset on
+    /// `rm_inboxes_by_workspace`).
+    pub async fn list(
+        &self,
+        workspace_id: Uuid,
+        include_deleted: bool,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<InboxView>, StoreError> {
         let mut values = vec![SqlValue::Text(workspace_id.to_string())];
+        let mut sql = String::from("SELECT row FROM rm_inboxes WHERE workspace_id = {1}");
         if !include_deleted {
             values.push(SqlValue::Bool(false));
+            sql.push_str(&format!(" AND deleted = {{{}}}", values.len()));
         }
-        self.select(&sql, &values).await
+        if let Some(after) = after {
+            values.push(SqlValue::Text(after.to_string()));
+            sql.push_str(&format!(" AND inbox_id > {{{}}}", values.len()));
+        }
+        values.push(SqlValue::Int(i64::from(limit)));
+        sql.push_str(&format!(" ORDER BY inbox_id LIMIT {{{}}}", values.len()));
+        self.select(&self.store.sql(&sql), &values).await
     }
 
     pub async fn get(&self, workspace_id: Uuid, inbox_id: Uuid) -> Result<Option<InboxView>, StoreError> {
@@ -559,6 +572,44 @@ impl MemberCursor {
     }
 }
 
+/// Where a join-requests page starts: after the request asked at this position (requests in
+/// the order they were asked, the id breaking ties).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinRequestCursor {
+    pub position: i64,
+    pub request_id: Uuid,
+}
+
+impl JoinRequestCursor {
+    pub fn of(r: &JoinRequest) -> Self {
+        Self { position: r.position, request_id: r.request_id }
+    }
+
+    /// `r1.`, the position and the request id's 32 hex digits: opaque to clients, safe in a URL.
+    pub fn encode(&self) -> String {
+        format!("r1.{}.{}", self.position, self.request_id.simple())
+    }
+
+    pub fn decode(text: &str) -> Option<Self> {
+        let (position, id) = text.strip_prefix("r1.")?.split_once('.')?;
+        let position = decimal(position)?;
+        // Exactly the 32 lowercase hex digits `encode` writes; `Uuid::try_parse` takes more forms.
+        if id.len() != 32 || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return None;
+        }
+        Some(Self { position, request_id: Uuid::try_parse(id).ok()? })
+    }
+}
+
+/// A non-negative integer of 1 to 18 decimal digits (so any such text fits an `i64`), else
+/// `None`: signs, spaces and other forms `str::parse` takes are not a cursor.
+fn decimal(text: &str) -> Option<i64> {
+    if text.is_empty() || text.len() > 18 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
 /// The group read model on a SQL store.
 pub type GroupsModel<S> = TableStore<GroupsProjection, GroupsTable, S>;
 
@@ -610,18 +661,25 @@ impl<S: SqlStore> GroupsModel<S> {
             .collect())
     }
 
-    /// A group's pending join requests, oldest first.
+    /// A page of a group's pending join requests, oldest first: up to `limit` after `after`.
     pub async fn join_requests(
         &self,
         workspace_id: Uuid,
         conversation_id: Uuid,
+        after: Option<&JoinRequestCursor>,
+        limit: u32,
     ) -> Result<Vec<JoinRequest>, StoreError> {
-        let sql = self.store.sql(
-            "SELECT row FROM rm_groups WHERE conversation_id = {1} AND workspace_id = {2} AND kind = 'request' \
-             ORDER BY since_pos",
+        let mut values = vec![SqlValue::Text(conversation_id.to_string()), SqlValue::Text(workspace_id.to_string())];
+        let mut sql = String::from(
+            "SELECT row FROM rm_groups WHERE conversation_id = {1} AND workspace_id = {2} AND kind = 'request'",
         );
-        let values = [SqlValue::Text(conversation_id.to_string()), SqlValue::Text(workspace_id.to_string())];
-        let rows = self.select(&sql, &values).await?;
+        if let Some(c) = after {
+            values.extend([SqlValue::Int(c.position), SqlValue::Text(c.request_id.to_string())]);
+            sql.push_str(" AND (since_pos, entry_id) > ({3}, {4})");
+        }
+        values.push(SqlValue::Int(i64::from(limit)));
+        sql.push_str(&format!(" ORDER BY since_pos, entry_id LIMIT {{{}}}", values.len()));
+        let rows = self.select(&self.store.sql(&sql), &values).await?;
         Ok(rows
             .into_iter()
             .filter_map(|r| match r {
@@ -759,6 +817,34 @@ mod tests {
         }
         for bad in ["", "m1.", "m1.2.0.0.41", "m1.0.0.0.4", "m1.0.0.x.41", "m2.0.0.0.41", "m1.0.0.0.41.1"] {
             assert_eq!(MemberCursor::decode(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_join_request_cursor_round_trips_and_takes_only_what_it_writes() {
+        let c = JoinRequestCursor { position: 42, request_id: Uuid::from_u128(0xabc) };
+        assert_eq!(JoinRequestCursor::decode(&c.encode()), Some(c.clone()));
+        let id = c.request_id.simple().to_string();
+        for bad in [
+            String::new(),
+            "r1.42".into(),
+            format!("r1.-1.{id}"),
+            format!("r1.+42.{id}"),
+            format!("r1.1234567890123456789.{id}"),
+            format!("r1.42.{}", c.request_id),
+            format!("r1.42.{}", id.to_uppercase()),
+            format!("r2.42.{id}"),
+        ] {
+            assert_eq!(JoinRequestCursor::decode(&bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_decimal_is_1_to_18_digits() {
+        assert_eq!(decimal("0"), Some(0));
+        assert_eq!(decimal("999999999999999999"), Some(999_999_999_999_999_999));
+        for bad in ["", "-1", "+1", " 1", "1.5", "1e3", "9999999999999999999"] {
+            assert_eq!(decimal(bad), None, "{bad}");
         }
     }
 

@@ -182,11 +182,18 @@ impl<S: SqlStore> Tenancy<S> {
         Ok(IssuedKey { key, token })
     }
 
-    /// The live (not revoked) keys of a workspace.
-    pub async fn keys(&self, workspace_id: Uuid) -> Result<Vec<ApiKey>, TenancyError> {
-        let sql =
-            self.sql.sql("SELECT row FROM api_keys WHERE workspace_id = {1} AND revoked_at IS NULL ORDER BY key_id");
-        let rows = self.sql.json_rows(&sql, &[SqlValue::Text(workspace_id.to_string())]).await?;
+    /// A page of the live (not revoked) keys of a workspace by id: up to `limit` after the key
+    /// `after` (keyset on `api_keys_by_workspace`).
+    pub async fn keys(&self, workspace_id: Uuid, after: Option<&str>, limit: u32) -> Result<Vec<ApiKey>, TenancyError> {
+        let mut values = vec![SqlValue::Text(workspace_id.to_string())];
+        let mut sql = String::from("SELECT row FROM api_keys WHERE workspace_id = {1} AND revoked_at IS NULL");
+        if let Some(after) = after {
+            values.push(SqlValue::Text(after.to_owned()));
+            sql.push_str(" AND key_id > {2}");
+        }
+        values.push(SqlValue::Int(i64::from(limit)));
+        sql.push_str(&format!(" ORDER BY key_id LIMIT {{{}}}", values.len()));
+        let rows = self.sql.json_rows(&self.sql.sql(&sql), &values).await?;
         rows.into_iter().map(|r| serde_json::from_value(r).map_err(|e| StoreError::from(e).into())).collect()
     }
 

@@ -19,6 +19,10 @@ pub enum ConversationError {
     MessagingWindowClosed { actor: WindowActor, expired_at: Option<DateTime<Utc>> },
     #[error("the conversation's inbox is missing or deleted")]
     InboxRequired,
+    /// A command names an inbox that is not one of its workspace's (none, or another
+    /// workspace's: the same answer, so nothing of another workspace shows).
+    #[error("inbox {0} not found")]
+    InboxNotFound(Uuid),
     #[error("a {channel:?} inbox cannot carry a {content} message from this actor")]
     UnsupportedChannel { channel: ChannelType, content: &'static str },
     #[error("this is not a group conversation")]

@@ -177,6 +177,9 @@ impl Conversation {
         Ok(facts)
     }
 
+    /// The live inbox a command names (an inbound message's, a new group's): one that is not
+    /// the workspace's is not found, like anything else a command names; one of its own that
+    /// was deleted is `InboxRequired`, since the connector has the right inbox and it is gone.
     async fn inbox(
         &self,
         inbox_id: Uuid,
@@ -184,8 +187,24 @@ impl Conversation {
         services: &ConversationServices,
     ) -> Result<InboxFacts, ConversationError> {
         match services.inboxes.inbox(inbox_id).await.map_err(ConversationError::Lookup)? {
-            Some(inbox) if !inbox.deleted && inbox.workspace_id == workspace_id => Ok(inbox),
-            _ => Err(ConversationError::InboxRequired),
+            Some(inbox) if inbox.workspace_id != workspace_id => Err(ConversationError::InboxNotFound(inbox_id)),
+            None => Err(ConversationError::InboxNotFound(inbox_id)),
+            Some(inbox) if inbox.deleted => Err(ConversationError::InboxRequired),
+            Some(inbox) => Ok(inbox),
+        }
+    }
+
+    /// The conversation's own inbox, live: whether deleted or (which no command can cause)
+    /// missing, the conversation has no inbox to send on, `InboxRequired`.
+    async fn own_inbox(
+        &self,
+        workspace_id: Uuid,
+        services: &ConversationServices,
+    ) -> Result<InboxFacts, ConversationError> {
+        let inbox_id = self.inbox_id.ok_or(ConversationError::InboxRequired)?;
+        match self.inbox(inbox_id, workspace_id, services).await {
+            Err(ConversationError::InboxNotFound(_)) => Err(ConversationError::InboxRequired),
+            other => other,
         }
     }
 
@@ -404,8 +423,7 @@ impl Conversation {
                 if !minted_id {
                     self.check_new_message_id(message_id, services).await?;
                 }
-                let inbox_id = self.inbox_id.ok_or(ConversationError::InboxRequired)?;
-                let inbox = self.inbox(inbox_id, ws, services).await?;
+                let inbox = self.own_inbox(ws, services).await?;
                 self.check_window(&inbox, actor, &content, now)?;
                 C::MessageSent {
                     message_id,

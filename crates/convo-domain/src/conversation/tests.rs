@@ -555,13 +555,22 @@ fn an_inbound_message_on_a_closed_archived_conversation_reopens_then_unarchives_
 }
 
 #[test]
-fn an_inbound_message_needs_a_live_inbox_of_its_workspace() {
+fn an_inbound_message_on_an_inbox_the_workspace_does_not_have_is_not_found() {
     let s = Scenario::new();
-    for inbox_id in [UNKNOWN_INBOX, DELETED_INBOX, FOREIGN_INBOX] {
+    // Another workspace's inbox is answered exactly as one that does not exist.
+    for inbox_id in [UNKNOWN_INBOX, FOREIGN_INBOX] {
         s.given_no_previous_events()
             .when(Inbound { inbox_id, ..Inbound::new(IN1, t0()) }.command())
-            .then_expect_error(ConversationError::InboxRequired);
+            .then_expect_error(ConversationError::InboxNotFound(inbox_id));
     }
+}
+
+#[test]
+fn an_inbound_message_on_a_deleted_inbox_of_the_workspace_needs_an_inbox() {
+    let s = Scenario::new();
+    s.given_no_previous_events()
+        .when(Inbound { inbox_id: DELETED_INBOX, ..Inbound::new(IN1, t0()) }.command())
+        .then_expect_error(ConversationError::InboxRequired);
 }
 
 #[test]
