@@ -253,7 +253,7 @@ async fn the_example_connector_delivers_outbound_messages_and_reports_back() {
         prefix: bus.stream().to_owned(), // the test's stream and prefix share a name
         consumer: "connector-example".into(),
         api_url: api_url.clone(),
-        api_key: crate::support::api_key(&t, crate::support::API_WS, &[convo_store::Scope::Write]).await,
+        api_key: crate::support::api_key(&t, crate::support::API_WS, &[convo_store::Scope::Connector]).await,
     }));
 
     let http = reqwest::Client::new();

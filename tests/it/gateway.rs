@@ -102,7 +102,7 @@ async fn an_idempotency_key_replays_the_first_answer_and_writes_once<B: Backend>
     // Keys belong to a workspace: another workspace's key of the same name is its own.
     let theirs = authed(
         convo_gateway::router(t.engine.clone(), read_models(&t), &crate::support::test_config()),
-        api_key(&t, Uuid::from_u128(0xb), &[Scope::Write]).await,
+        api_key(&t, Uuid::from_u128(0xb), &[Scope::Write, Scope::Connector]).await,
     );
     let inbox =
         raw(&theirs, with_key("POST", "/v1/inboxes", "send-1", &json!({"name": "B", "channel_type": "sms"}))).await;
@@ -261,8 +261,8 @@ async fn the_stream_sends_the_workspaces_events_live_and_resumes_after_last_even
     let t = engine(backend);
     let config = GatewayConfig { stream_heartbeat: Duration::from_millis(200), ..crate::support::test_config() };
     let router = convo_gateway::router(t.engine.clone(), read_models(&t), &config);
-    let app = authed(router.clone(), api_key(&t, API_WS, &[Scope::Write]).await);
-    let theirs = authed(router, api_key(&t, Uuid::from_u128(0xb), &[Scope::Write]).await);
+    let app = authed(router.clone(), api_key(&t, API_WS, &[Scope::Write, Scope::Connector]).await);
+    let theirs = authed(router, api_key(&t, Uuid::from_u128(0xb), &[Scope::Write, Scope::Connector]).await);
     let (_, conversation) = setup(&t, &app).await;
     // Another workspace writes too; its events must never reach this stream.
     let other = call(&theirs, "POST", "/v1/inboxes", Some(json!({"name": "B", "channel_type": "sms"}))).await;
@@ -312,7 +312,7 @@ async fn a_slow_stream_client_is_disconnected_without_holding_up_writers<B: Back
     let slow_after = Duration::from_millis(300);
     let config = GatewayConfig { stream_buffer: 16, stream_slow_after: slow_after, ..crate::support::test_config() };
     let router = convo_gateway::router(t.engine.clone(), read_models(&t), &config);
-    let app = authed(router, api_key(&t, API_WS, &[Scope::Write]).await);
+    let app = authed(router, api_key(&t, API_WS, &[Scope::Write, Scope::Connector]).await);
     let (_, conversation) = setup(&t, &app).await;
     let before = whole_log(&t.engine).await.last().map_or(0, |e| e.position);
     // A client that connects and then reads nothing.
@@ -375,7 +375,7 @@ async fn limits_answer_413_429_and_503_as_problem_json<B: Backend>(backend: B) {
     // the log's head is refused at once, 422), and an event in the log, written past the limit.
     let read = std::sync::Arc::new(convo_store::ReadModels::new(&t.engine.backend));
     let router = convo_gateway::router(t.engine.clone(), read, &config);
-    let app = authed(router.clone(), api_key(&t, API_WS, &[Scope::Write]).await);
+    let app = authed(router.clone(), api_key(&t, API_WS, &[Scope::Write, Scope::Connector]).await);
     t.create_inbox(convo_domain::ChannelType::Sms).await;
     let big = json!({"name": "x".repeat(4096), "channel_type": "sms"});
     let too_large = call(&app, "POST", "/v1/inboxes", Some(big)).await;
@@ -435,7 +435,7 @@ async fn a_graceful_shutdown_ends_live_streams_and_finishes_the_commands_in_flig
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let config = GatewayConfig { shutdown: Some(shutdown.clone()), ..crate::support::test_config() };
     let router = convo_gateway::router(t.engine.clone(), read_models(&t), &config);
-    let key = api_key(&t, API_WS, &[Scope::Write]).await;
+    let key = api_key(&t, API_WS, &[Scope::Write, Scope::Connector]).await;
     let app = authed(router.clone(), key.clone());
     let (_, conversation) = setup(&t, &app).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");

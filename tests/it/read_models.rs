@@ -496,7 +496,8 @@ async fn the_log_endpoints_serve_one_workspace_in_order_and_one_conversation_by_
     let t = engine(backend);
     let app = app(&t).await;
     let other = uuid::Uuid::from_u128(0xbeef);
-    let other_key = crate::support::api_key(&t, other, &[convo_store::Scope::Write]).await;
+    let other_key =
+        crate::support::api_key(&t, other, &[convo_store::Scope::Write, convo_store::Scope::Connector]).await;
     let as_other = |method: &str, uri: &str, body: Option<Value>| {
         let mut request =
             Request::builder().method(method).uri(uri).header("authorization", format!("Bearer {other_key}"));

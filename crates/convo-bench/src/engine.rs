@@ -60,8 +60,10 @@ impl Target {
     pub async fn prepare(pool: &PgPool, base: &str, conversations: usize) -> anyhow::Result<Self> {
         let tenancy = Tenancy::new(PostgresBackend::new(pool.clone()).sql());
         let workspace = tenancy.create_workspace("bench").await.context("creating the workspace")?;
-        let key =
-            tenancy.create_key(workspace.workspace_id, "bench", &[Scope::Write]).await.context("creating a key")?;
+        let key = tenancy
+            .create_key(workspace.workspace_id, "bench", &[Scope::Write, Scope::Connector])
+            .await
+            .context("creating a key")?;
         let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().context("an HTTP client")?;
         let mut target = Target {
             http,

@@ -1,15 +1,24 @@
 //! Authentication and per-key limits: every `/v1` request carries `Authorization: Bearer <key>`;
 //! the key names the workspace every command and query is scoped to, its scopes what the
-//! request may do (reads need `read`, commands `write`, key management `admin`), and its rate
-//! limit how often.
+//! request may do, and its rate limit how often.
+//!
+//! The trust boundary: reads need `read`; key management `admin`; channel-side facts (inbound
+//! messages, delivery reports, group activity, join requests: [`CHANNEL_FACTS`]) `connector`;
+//! every other command acts as someone, and who may be claimed follows the key ([`Caller`]): a
+//! `contact` only by a `connector` key (what a member did on the channel, recorded as
+//! reported), an agent, a bot or the system only by a `write` key. `admin` keeps everything.
+//! A command that names no actor acts as the key's default: the API (`system`, `api`) for a
+//! write key, the channel (`system`, `channel`) for a connector key.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use convo_domain::{Actor, ActorKind};
 use convo_store::{ApiKey, Backend, Scope};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -46,14 +55,28 @@ impl Limiter {
     }
 }
 
-/// The scope a request needs: key management is admin, reads are read, the rest write.
-fn needed_scope(request: &Request) -> Scope {
-    if request.uri().path().starts_with("/v1/keys") {
-        Scope::Admin
+/// The commands that record what happened on the channel: only a `connector` (or `admin`) key
+/// reports them.
+pub const CHANNEL_FACTS: [(&str, &str); 4] = [
+    ("POST", "/v1/inbound-messages"),
+    ("POST", "/v1/conversations/{conversation_id}/messages/{message_id}/status"),
+    ("POST", "/v1/conversations/{conversation_id}/activity"),
+    ("POST", "/v1/conversations/{conversation_id}/join-requests"),
+];
+
+/// What a request needs at the door: key management admin, reads read, channel facts
+/// connector; any other command `write` or `connector`, and then [`Caller::acts`] decides by the
+/// actor it claims.
+fn needed_scopes(request: &Request) -> &'static [Scope] {
+    let route = request.extensions().get::<MatchedPath>().map_or_else(|| request.uri().path(), MatchedPath::as_str);
+    if route.starts_with("/v1/keys") {
+        &[Scope::Admin]
     } else if matches!(*request.method(), Method::GET | Method::HEAD) {
-        Scope::Read
+        &[Scope::Read]
+    } else if CHANNEL_FACTS.contains(&(request.method().as_str(), route)) {
+        &[Scope::Connector]
     } else {
-        Scope::Write
+        &[Scope::Write, Scope::Connector]
     }
 }
 
@@ -78,10 +101,10 @@ pub(crate) async fn authenticate<B: Backend>(
         Ok(None) => return unauthorized("the API key is unknown or revoked"),
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let needed = needed_scope(&request);
-    if !key.allows(needed) {
-        let scope = needed.as_str();
-        return ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("this key lacks the \"{scope}\" scope"))
+    let needed = needed_scopes(&request);
+    if !needed.iter().any(|&scope| key.allows(scope)) {
+        let scopes = needed.iter().map(|s| format!("\"{}\"", s.as_str())).collect::<Vec<_>>().join(" or ");
+        return ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("this key lacks the {scopes} scope"))
             .into_response();
     }
     if let Some(limiter) = &state.limiter
@@ -94,6 +117,86 @@ pub(crate) async fn authenticate<B: Backend>(
     }
     request.extensions_mut().insert(Principal(key));
     next.run(request).await
+}
+
+/// The key a command came with, deciding who the command may say acted.
+pub struct Caller(pub ApiKey);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<Principal>() {
+            Some(Principal(key)) => Ok(Self(key.clone())),
+            // Only reachable if a route were mounted outside the authentication layer.
+            None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "an API key is required")),
+        }
+    }
+}
+
+impl Caller {
+    /// The actor of an agent's action (send, assign, archive, …): `claimed` or the key's
+    /// default, an agent, a bot or the system, which needs a `write` key.
+    pub fn agent_action(&self, claimed: Option<Actor>) -> Result<Actor, ApiError> {
+        let actor = claimed.unwrap_or_else(|| self.default_actor());
+        if actor.kind == ActorKind::Contact {
+            return Err(ApiError::validation("actor", "a contact cannot do this: name an agent, a bot or the system"));
+        }
+        self.may_act_as(actor)
+    }
+
+    /// The actor of a change either side may make (a reaction, a group's members and
+    /// settings, …): a contact, what a member did on the channel, needs a `connector` key; an
+    /// agent, a bot or the system a `write` key.
+    pub fn member_or_agent(&self, claimed: Option<Actor>) -> Result<Actor, ApiError> {
+        self.may_act_as(claimed.unwrap_or_else(|| self.default_actor()))
+    }
+
+    /// The actor of a channel-side fact (its route needs `connector` already): `claimed` (a
+    /// contact, or the channel's side, `system`, e.g. the connector naming itself) or
+    /// `default`; only a `write` key may also claim an agent or a bot.
+    pub fn channel_fact(&self, claimed: Option<Actor>, default: Actor) -> Result<Actor, ApiError> {
+        match claimed {
+            Some(actor)
+                if matches!(actor.kind, ActorKind::Contact | ActorKind::System) || self.0.allows(Scope::Write) =>
+            {
+                Ok(actor)
+            }
+            Some(_) => Err(refused(
+                "a channel-side fact is reported by the channel (`system`) or a contact; only a key with the \
+                 \"write\" scope acts as an agent or a bot",
+            )),
+            None => Ok(default),
+        }
+    }
+
+    fn may_act_as(&self, actor: Actor) -> Result<Actor, ApiError> {
+        let needed = if actor.kind == ActorKind::Contact { Scope::Connector } else { Scope::Write };
+        if self.0.allows(needed) {
+            return Ok(actor);
+        }
+        Err(refused(match needed {
+            Scope::Connector => "only a key with the \"connector\" scope reports what a contact did",
+            _ if actor == channel() => {
+                "a connector key reports what happened on the channel: name the contact (`actor`), or use a key \
+                 with the \"write\" scope"
+            }
+            _ => "only a key with the \"write\" scope acts as an agent, a bot or the system",
+        }))
+    }
+
+    fn default_actor(&self) -> Actor {
+        if self.0.allows(Scope::Write) { Actor::system("api") } else { channel() }
+    }
+}
+
+fn refused(detail: &str) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "actorNotAllowed", detail).with_field("actor")
+}
+
+/// The actor of what a connector reports without naming a contact.
+pub fn channel() -> Actor {
+    Actor::system("channel")
 }
 
 fn unauthorized(detail: &str) -> Response {

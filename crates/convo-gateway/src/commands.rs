@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::auth::Caller;
 use crate::extract::{ApiJson, ApiPath, OptionalJson, Workspace};
 use crate::idempotency::command_metadata;
 use crate::{ApiError, AppState};
@@ -41,11 +42,6 @@ pub struct CommandResponse {
 }
 
 pub(crate) type Answer = Result<(StatusCode, Json<CommandResponse>), ApiError>;
-
-/// The actor of a command that names none: the API itself.
-pub(crate) fn api_actor() -> Actor {
-    Actor::system("api")
-}
 
 /// Runs a conversation command.
 pub(crate) async fn run<B: Backend>(
@@ -120,6 +116,7 @@ pub struct CreateInbox {
 pub async fn create_inbox<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
+    caller: Caller,
     ApiJson(body): ApiJson<CreateInbox>,
 ) -> Answer {
     // The engine mints inbox ids: a caller-chosen one could collide with another workspace's
@@ -127,7 +124,7 @@ pub async fn create_inbox<B: Backend>(
     let inbox_id = crate::idempotency::mint_id(ws, "inbox");
     let command = InboxCommand {
         workspace_id: ws,
-        actor: body.actor.unwrap_or_else(api_actor),
+        actor: caller.agent_action(body.actor)?,
         action: InboxAction::Create { inbox_id, name: body.name, channel: body.channel_type, policy: body.policy },
     };
     let meta = command_metadata(ws, "create_inbox");
@@ -171,12 +168,13 @@ pub struct ActorOnly {
 pub async fn delete_inbox<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
+    caller: Caller,
     ApiPath(inbox_id): ApiPath<Uuid>,
     OptionalJson(body): OptionalJson<ActorOnly>,
 ) -> Answer {
     let command = InboxCommand {
         workspace_id: ws,
-        actor: body.and_then(|b| b.actor).unwrap_or_else(api_actor),
+        actor: caller.agent_action(body.and_then(|b| b.actor))?,
         action: InboxAction::Delete,
     };
     let meta = command_metadata(ws, "delete_inbox");
@@ -242,7 +240,7 @@ pub struct InboundMessage {
         (status = 409, description = "`conflict`: the `message_id` is already used in this conversation", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`validation`: a field is invalid (`field` names it); `inboxRequired`: the inbox was deleted", body = ApiError, content_type = "application/problem+json"),
     ),
-    security(("apiKey" = ["write"])),
+    security(("apiKey" = ["connector"])),
 )]
 pub async fn receive_inbound<B: Backend>(
     State(state): State<AppState<B>>,
@@ -283,7 +281,9 @@ pub struct SendMessage {
     /// The message's id; generated when absent. Connectors report statuses for it.
     #[serde(default)]
     pub message_id: Option<Uuid>,
-    pub actor: Actor,
+    /// Who does it; by default the key's: the API itself (`system`, `api`) for a write key.
+    #[serde(default)]
+    pub actor: Option<Actor>,
     pub content: MessageContent,
     /// Members to mention (group conversations only): each must be a current member, or
     /// `mentionNotMember`. Stored as member ids, so a renamed member still resolves.
@@ -310,6 +310,7 @@ pub struct SendMessage {
 pub async fn send_message<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
+    caller: Caller,
     ApiPath(conversation_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<SendMessage>,
 ) -> Answer {
@@ -320,7 +321,16 @@ pub async fn send_message<B: Backend>(
     let message_id = body.message_id.unwrap_or_else(|| crate::idempotency::mint_id(ws, "message"));
     let action =
         ConversationAction::SendMessage { message_id, minted_id, content: body.content, mentions: body.mentions };
-    execute(&state, ws, conversation_id, body.actor, action, StatusCode::CREATED, Some(message_id)).await
+    execute(
+        &state,
+        ws,
+        conversation_id,
+        caller.agent_action(body.actor)?,
+        action,
+        StatusCode::CREATED,
+        Some(message_id),
+    )
+    .await
 }
 
 /// A delivery status report from a connector: `sent`, `delivered`, `read`, or `failed` with a failure.
@@ -354,11 +364,12 @@ pub struct StatusReport {
         (status = 404, description = "`notFound`: no such conversation, or no such message in it (`message_id`)", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`validation`: a field is invalid (`field` names it)", body = ApiError, content_type = "application/problem+json"),
     ),
-    security(("apiKey" = ["write"])),
+    security(("apiKey" = ["connector"])),
 )]
 pub async fn record_status<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
+    caller: Caller,
     ApiPath((conversation_id, message_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(body): ApiJson<StatusReport>,
 ) -> Answer {
@@ -368,7 +379,7 @@ pub async fn record_status<B: Backend>(
         failure: body.failure,
         reported_at: body.reported_at.unwrap_or_else(Utc::now),
     };
-    let actor = body.actor.unwrap_or_else(|| Actor::system("connector"));
+    let actor = caller.channel_fact(body.actor, crate::auth::channel())?;
     execute(&state, ws, conversation_id, actor, action, StatusCode::OK, Some(message_id)).await
 }
 
@@ -377,7 +388,10 @@ pub async fn record_status<B: Backend>(
 #[schema(as = React)]
 #[serde(deny_unknown_fields)]
 pub struct Reaction {
-    pub actor: Actor,
+    /// Who reacts: a contact (a `connector` key) or an agent, a bot or the API (a `write` key);
+    /// by default the key's.
+    #[serde(default)]
+    pub actor: Option<Actor>,
     /// The emoji (at most 16 characters); empty removes the actor's reaction.
     #[schema(max_length = 16)]
     pub emoji: String,
@@ -399,23 +413,27 @@ pub struct Reaction {
         (status = 409, description = "`messageDeleted`: the message was deleted", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`validation`: a field is invalid (`field` names it)", body = ApiError, content_type = "application/problem+json"),
     ),
-    security(("apiKey" = ["write"])),
+    security(("apiKey" = ["write"]), ("apiKey" = ["connector"])),
 )]
 pub async fn react<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
+    caller: Caller,
     ApiPath((conversation_id, message_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(body): ApiJson<Reaction>,
 ) -> Answer {
     let action = ConversationAction::React { message_id, emoji: body.emoji };
-    execute(&state, ws, conversation_id, body.actor, action, StatusCode::OK, Some(message_id)).await
+    execute(&state, ws, conversation_id, caller.member_or_agent(body.actor)?, action, StatusCode::OK, Some(message_id))
+        .await
 }
 
 /// New content for a message (text only).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EditMessage {
-    pub actor: Actor,
+    /// Who does it; by default the key's: the API itself (`system`, `api`) for a write key.
+    #[serde(default)]
+    pub actor: Option<Actor>,
     pub content: MessageContent,
 }
 
@@ -435,16 +453,18 @@ pub struct EditMessage {
         (status = 409, description = "`messageDeleted`: the message was deleted", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`validation`: a field is invalid (`field` names it)", body = ApiError, content_type = "application/problem+json"),
     ),
-    security(("apiKey" = ["write"])),
+    security(("apiKey" = ["write"]), ("apiKey" = ["connector"])),
 )]
 pub async fn edit_message<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
+    caller: Caller,
     ApiPath((conversation_id, message_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(body): ApiJson<EditMessage>,
 ) -> Answer {
     let action = ConversationAction::EditMessage { message_id, content: body.content };
-    execute(&state, ws, conversation_id, body.actor, action, StatusCode::OK, Some(message_id)).await
+    execute(&state, ws, conversation_id, caller.member_or_agent(body.actor)?, action, StatusCode::OK, Some(message_id))
+        .await
 }
 
 /// Delete a message, keeping a tombstone.
@@ -461,15 +481,16 @@ pub async fn edit_message<B: Backend>(
         (status = 200, description = "The message is deleted (a tombstone stays; deleting again changes nothing)", body = CommandResponse),
         (status = 404, description = "`notFound`: no such conversation, or no such message in it (`message_id`)", body = ApiError, content_type = "application/problem+json"),
     ),
-    security(("apiKey" = ["write"])),
+    security(("apiKey" = ["write"]), ("apiKey" = ["connector"])),
 )]
 pub async fn delete_message<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
+    caller: Caller,
     ApiPath((conversation_id, message_id)): ApiPath<(Uuid, Uuid)>,
     OptionalJson(body): OptionalJson<ActorOnly>,
 ) -> Answer {
-    let actor = body.and_then(|b| b.actor).unwrap_or_else(api_actor);
+    let actor = caller.member_or_agent(body.and_then(|b| b.actor))?;
     let action = ConversationAction::DeleteMessage { message_id };
     execute(&state, ws, conversation_id, actor, action, StatusCode::OK, Some(message_id)).await
 }
@@ -502,10 +523,11 @@ pub struct AssignAgent {
 pub async fn assign_agent<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
+    caller: Caller,
     ApiPath(conversation_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<AssignAgent>,
 ) -> Answer {
-    let actor = body.actor.unwrap_or_else(api_actor);
+    let actor = caller.agent_action(body.actor)?;
     let action = ConversationAction::AssignAgent { agent_id: body.agent_id };
     execute(&state, ws, conversation_id, actor, action, StatusCode::OK, None).await
 }
@@ -538,10 +560,11 @@ pub struct AssignTeam {
 pub async fn assign_team<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
+    caller: Caller,
     ApiPath(conversation_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<AssignTeam>,
 ) -> Answer {
-    let actor = body.actor.unwrap_or_else(api_actor);
+    let actor = caller.agent_action(body.actor)?;
     let action = ConversationAction::AssignTeam { team_id: body.team_id };
     execute(&state, ws, conversation_id, actor, action, StatusCode::OK, None).await
 }
@@ -553,10 +576,11 @@ macro_rules! bodiless {
         pub async fn $name<B: Backend>(
             State(state): State<AppState<B>>,
             Workspace(ws): Workspace,
+            caller: Caller,
             ApiPath(conversation_id): ApiPath<Uuid>,
             OptionalJson(body): OptionalJson<ActorOnly>,
         ) -> Answer {
-            let actor = body.and_then(|b| b.actor).unwrap_or_else(api_actor);
+            let actor = caller.agent_action(body.and_then(|b| b.actor))?;
             execute(&state, ws, conversation_id, actor, $action, StatusCode::OK, None).await
         }
     )*};
@@ -618,10 +642,11 @@ pub struct MarkRead {
 pub async fn mark_read<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
+    caller: Caller,
     ApiPath(conversation_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<MarkRead>,
 ) -> Answer {
-    let actor = Actor::agent(body.user_id.clone());
+    let actor = caller.agent_action(Some(Actor::agent(body.user_id.clone())))?;
     let action = ConversationAction::MarkRead { user_id: body.user_id, message_id: body.message_id };
     execute(&state, ws, conversation_id, actor, action, StatusCode::OK, None).await
 }
@@ -655,10 +680,11 @@ pub struct ChangeStatus {
 pub async fn change_status<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
+    caller: Caller,
     ApiPath(conversation_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<ChangeStatus>,
 ) -> Answer {
-    let actor = body.actor.unwrap_or_else(api_actor);
+    let actor = caller.agent_action(body.actor)?;
     let action = ConversationAction::ChangeStatus { status: body.status, snoozed_until: body.snoozed_until };
     execute(&state, ws, conversation_id, actor, action, StatusCode::OK, None).await
 }

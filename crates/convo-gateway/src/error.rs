@@ -85,6 +85,13 @@ impl ApiError {
         self
     }
 
+    /// Names the body field at fault (as a pointer in `errors`).
+    pub(crate) fn with_field(mut self, field: &str) -> Self {
+        let detail = self.detail.clone();
+        self.errors.push(FieldError { pointer: Some(format!("/{field}")), parameter: None, detail });
+        self
+    }
+
     fn with(mut self, key: &str, value: impl Serialize) -> Self {
         if let Ok(value) = serde_json::to_value(value) {
             self.extra.insert(key.to_owned(), value);

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::commands::{ActorOnly, Answer, CommandResponse, api_actor, execute, run};
+use crate::auth::Caller;
+use crate::commands::{ActorOnly, Answer, CommandResponse, execute, run};
 use crate::extract::{ApiJson, ApiPath, OptionalJson, Workspace};
 use crate::paging::{self, ListQuery, Listed, Page, Paginated, Paging};
 use crate::queries::{ConsistencyParams, MinPositionHeader, consistent, conversation, min_position, not_negative};
@@ -82,11 +83,12 @@ pub struct CreateGroup {
         (status = 409, description = "`conflict`: the group is already recorded", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`validation`: a field is invalid (`field` names it); `inboxRequired`: the inbox was deleted", body = ApiError, content_type = "application/problem+json"),
     ),
-    security(("apiKey" = ["write"])),
+    security(("apiKey" = ["write"]), ("apiKey" = ["connector"])),
 )]
 pub async fn create_group<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
+    caller: Caller,
     ApiJson(body): ApiJson<CreateGroup>,
 ) -> Answer {
     let conversation_id = convo_domain::conversation_id(ws, body.inbox_id, &body.group_id);
@@ -102,7 +104,7 @@ pub async fn create_group<B: Backend>(
         settings: body.settings,
         invite_code: body.invite_code,
     });
-    let actor = body.actor.unwrap_or_else(api_actor);
+    let actor = caller.member_or_agent(body.actor)?;
     execute(&state, ws, conversation_id, actor, action, StatusCode::CREATED, None).await
 }
 
@@ -140,11 +142,12 @@ pub struct AddMembers {
         (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`joinApprovalRequired`, `inviteLinkRevoked`, `groupLeft`, `notAGroup`, `validation`", body = ApiError, content_type = "application/problem+json"),
     ),
-    security(("apiKey" = ["write"])),
+    security(("apiKey" = ["write"]), ("apiKey" = ["connector"])),
 )]
 pub async fn add_members<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
+    caller: Caller,
     ApiPath(conversation_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<AddMembers>,
 ) -> Answer {
@@ -153,7 +156,7 @@ pub async fn add_members<B: Backend>(
         via: body.via.unwrap_or(JoinedVia::Added),
         invite_code: body.invite_code,
     });
-    let actor = body.actor.unwrap_or_else(api_actor);
+    let actor = caller.member_or_agent(body.actor)?;
     execute(&state, ws, conversation_id, actor, action, StatusCode::OK, None).await
 }
 
@@ -186,16 +189,17 @@ pub struct UpdateMember {
         (status = 404, description = "`notFound`: no such conversation, or no such current member (`member_id`)", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`creatorProtected`: the creator cannot be demoted; `groupLeft`, `notAGroup`, `validation`", body = ApiError, content_type = "application/problem+json"),
     ),
-    security(("apiKey" = ["write"])),
+    security(("apiKey" = ["write"]), ("apiKey" = ["connector"])),
 )]
 pub async fn update_member<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
+    caller: Caller,
     ApiPath((conversation_id, member_id)): ApiPath<(Uuid, String)>,
     ApiJson(body): ApiJson<UpdateMember>,
 ) -> Answer {
     let action = group(GroupAction::UpdateMember { member_id, role: body.role, display_name: body.display_name });
-    let actor = body.actor.unwrap_or_else(api_actor);
+    let actor = caller.member_or_agent(body.actor)?;
     execute(&state, ws, conversation_id, actor, action, StatusCode::OK, None).await
 }
 
@@ -215,15 +219,16 @@ pub async fn update_member<B: Backend>(
         (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`creatorProtected`: the creator cannot be removed; `groupLeft`, `notAGroup`", body = ApiError, content_type = "application/problem+json"),
     ),
-    security(("apiKey" = ["write"])),
+    security(("apiKey" = ["write"]), ("apiKey" = ["connector"])),
 )]
 pub async fn remove_member<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
+    caller: Caller,
     ApiPath((conversation_id, member_id)): ApiPath<(Uuid, String)>,
     OptionalJson(body): OptionalJson<ActorOnly>,
 ) -> Answer {
-    let actor = body.and_then(|b| b.actor).unwrap_or_else(api_actor);
+    let actor = caller.member_or_agent(body.and_then(|b| b.actor))?;
     execute(&state, ws, conversation_id, actor, group(GroupAction::RemoveMember { member_id }), StatusCode::OK, None)
         .await
 }
@@ -263,11 +268,12 @@ pub struct UpdateGroup {
         (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`groupLeft`, `notAGroup`, `validation`", body = ApiError, content_type = "application/problem+json"),
     ),
-    security(("apiKey" = ["write"])),
+    security(("apiKey" = ["write"]), ("apiKey" = ["connector"])),
 )]
 pub async fn update_group<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
+    caller: Caller,
     ApiPath(conversation_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<UpdateGroup>,
 ) -> Answer {
@@ -277,7 +283,7 @@ pub async fn update_group<B: Backend>(
         picture_url: body.picture_url,
         settings: body.settings.unwrap_or_default(),
     });
-    let actor = body.actor.unwrap_or_else(api_actor);
+    let actor = caller.member_or_agent(body.actor)?;
     execute(&state, ws, conversation_id, actor, action, StatusCode::OK, None).await
 }
 
@@ -312,16 +318,17 @@ pub struct RequestToJoin {
         (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`notAGroup`, `validation`", body = ApiError, content_type = "application/problem+json"),
     ),
-    security(("apiKey" = ["write"])),
+    security(("apiKey" = ["connector"])),
 )]
 pub async fn request_to_join<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
+    caller: Caller,
     ApiPath(conversation_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<RequestToJoin>,
 ) -> Answer {
     let request_id = body.request_id.unwrap_or_else(|| crate::idempotency::mint_id(ws, "join_request"));
-    let actor = body.actor.unwrap_or_else(|| Actor::contact(body.member_id.clone()));
+    let actor = caller.channel_fact(body.actor.clone(), Actor::contact(body.member_id.clone()))?;
     let action =
         group(GroupAction::RequestToJoin { request_id, member_id: body.member_id, display_name: body.display_name });
     let committed = run(&state, ws, conversation_id, actor, action).await?;
@@ -334,11 +341,12 @@ pub async fn request_to_join<B: Backend>(
 async fn resolve<B: Backend>(
     state: AppState<B>,
     ws: Uuid,
+    caller: Caller,
     (conversation_id, request_id): (Uuid, Uuid),
     body: Option<ActorOnly>,
     outcome: JoinRequestOutcome,
 ) -> Answer {
-    let actor = body.and_then(|b| b.actor).unwrap_or_else(api_actor);
+    let actor = caller.member_or_agent(body.and_then(|b| b.actor))?;
     let action = group(GroupAction::ResolveJoinRequest { request_id, outcome });
     execute(&state, ws, conversation_id, actor, action, StatusCode::OK, None).await
 }
@@ -359,15 +367,16 @@ async fn resolve<B: Backend>(
         (status = 404, description = "`notFound`: no such conversation, or no such pending request (`request_id`)", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`groupLeft`, `notAGroup`", body = ApiError, content_type = "application/problem+json"),
     ),
-    security(("apiKey" = ["write"])),
+    security(("apiKey" = ["write"]), ("apiKey" = ["connector"])),
 )]
 pub async fn approve_join_request<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
+    caller: Caller,
     ApiPath(ids): ApiPath<(Uuid, Uuid)>,
     OptionalJson(body): OptionalJson<ActorOnly>,
 ) -> Answer {
-    resolve(state, ws, ids, body, JoinRequestOutcome::Approved).await
+    resolve(state, ws, caller, ids, body, JoinRequestOutcome::Approved).await
 }
 
 /// Reject a pending join request (an admin's).
@@ -386,15 +395,16 @@ pub async fn approve_join_request<B: Backend>(
         (status = 404, description = "`notFound`: no such conversation, or no such pending request (`request_id`)", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`groupLeft`, `notAGroup`", body = ApiError, content_type = "application/problem+json"),
     ),
-    security(("apiKey" = ["write"])),
+    security(("apiKey" = ["write"]), ("apiKey" = ["connector"])),
 )]
 pub async fn reject_join_request<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
+    caller: Caller,
     ApiPath(ids): ApiPath<(Uuid, Uuid)>,
     OptionalJson(body): OptionalJson<ActorOnly>,
 ) -> Answer {
-    resolve(state, ws, ids, body, JoinRequestOutcome::Rejected).await
+    resolve(state, ws, caller, ids, body, JoinRequestOutcome::Rejected).await
 }
 
 /// A new invite code.
@@ -422,18 +432,19 @@ pub struct RotateInviteLink {
         (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`groupLeft`, `notAGroup`, `validation`", body = ApiError, content_type = "application/problem+json"),
     ),
-    security(("apiKey" = ["write"])),
+    security(("apiKey" = ["write"]), ("apiKey" = ["connector"])),
 )]
 pub async fn rotate_invite_link<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
+    caller: Caller,
     ApiPath(conversation_id): ApiPath<Uuid>,
     OptionalJson(body): OptionalJson<RotateInviteLink>,
 ) -> Answer {
     let body = body.unwrap_or_default();
     // Random even under an Idempotency-Key: an invite code must not be derivable from one.
     let invite_code = body.invite_code.unwrap_or_else(|| Uuid::new_v4().simple().to_string());
-    let actor = body.actor.unwrap_or_else(api_actor);
+    let actor = caller.member_or_agent(body.actor)?;
     let committed =
         run(&state, ws, conversation_id, actor, group(GroupAction::RotateInviteLink { invite_code })).await?;
     let invite_code = committed.state.group.as_ref().and_then(|g| g.invite_code.clone());
@@ -457,10 +468,11 @@ pub async fn rotate_invite_link<B: Backend>(
 pub async fn leave_group<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
+    caller: Caller,
     ApiPath(conversation_id): ApiPath<Uuid>,
     OptionalJson(body): OptionalJson<ActorOnly>,
 ) -> Answer {
-    let actor = body.and_then(|b| b.actor).unwrap_or_else(api_actor);
+    let actor = caller.agent_action(body.and_then(|b| b.actor))?;
     execute(&state, ws, conversation_id, actor, group(GroupAction::Leave), StatusCode::OK, None).await
 }
 
@@ -491,16 +503,17 @@ pub struct RecordActivity {
         (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
         (status = 422, description = "`notAGroup`; `validation`: the group keeps messages, or a field is invalid", body = ApiError, content_type = "application/problem+json"),
     ),
-    security(("apiKey" = ["write"])),
+    security(("apiKey" = ["connector"])),
 )]
 pub async fn record_activity<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
+    caller: Caller,
     ApiPath(conversation_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<RecordActivity>,
 ) -> Answer {
     let action = group(GroupAction::RecordActivity { at: body.at, messages: body.messages.unwrap_or(1) });
-    let actor = body.actor.unwrap_or_else(|| Actor::system("connector"));
+    let actor = caller.channel_fact(body.actor, crate::auth::channel())?;
     execute(&state, ws, conversation_id, actor, action, StatusCode::OK, None).await
 }
 

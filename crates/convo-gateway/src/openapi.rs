@@ -220,8 +220,13 @@ impl Modify for Conventions {
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
                         "`Authorization: Bearer <key>`. A key belongs to one workspace, which scopes every \
-                         command and query, and carries scopes: `read` (queries), `write` (commands, \
-                         includes read), `admin` (key management, includes write).",
+                         command and query, and carries scopes: `read` (queries), `write` (commands as an \
+                         agent, a bot or the API; includes read), `connector` (channel-side facts: inbound \
+                         messages, delivery reports, group activity and join requests, and what a contact did \
+                         in a group or to a message; includes read), `admin` (key management; includes all). \
+                         A command acts as its `actor` if the key may claim it (a `contact` needs `connector`, \
+                         any other kind `write`: else 403 `actorNotAllowed`), by default as the key's: \
+                         `system`/`api` for a write key, `system`/`channel` for a connector key.",
                     ))
                     .build(),
             ),
@@ -234,7 +239,12 @@ impl Modify for Conventions {
                     conventions_of_a_command(op);
                 }
                 add_problem(op, 401, "`unauthorized`: no API key, or an unknown or revoked one");
-                add_problem(op, 403, "`forbidden`: the key lacks the scope this operation needs");
+                add_problem(
+                    op,
+                    403,
+                    "`forbidden`: the key lacks the scope this operation needs; `actorNotAllowed`: the key may not \
+                     act as the `actor` the command names",
+                );
                 add_problem(op, 422, "`validation`: a path or query parameter is invalid (`field` names it)");
                 add_problem_with_retry(
                     op,

@@ -22,13 +22,17 @@ pub const KEY_CACHE_TTL: Duration = Duration::from_secs(10);
 /// The prefix that makes a convo key recognisable (in secret scanners, in logs).
 pub const KEY_PREFIX: &str = "cvk_";
 
-/// What a key may do. `admin` includes `write`, which includes `read`.
+/// What a key may do. `admin` includes `write`, which includes `read`; `connector` (channel-side
+/// facts: inbound messages, delivery reports, what a contact did) includes `read`, and `admin`
+/// includes it too. `write` and `connector` do not include each other: an agent desktop cannot
+/// report what a contact said, a connector cannot act as an agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     Read,
     Write,
     Admin,
+    Connector,
 }
 
 impl Scope {
@@ -38,6 +42,7 @@ impl Scope {
             Self::Read => "read",
             Self::Write => "write",
             Self::Admin => "admin",
+            Self::Connector => "connector",
         }
     }
 }
@@ -50,7 +55,8 @@ impl std::str::FromStr for Scope {
             "read" => Ok(Self::Read),
             "write" => Ok(Self::Write),
             "admin" => Ok(Self::Admin),
-            other => Err(format!("unknown scope {other:?}: read, write or admin")),
+            "connector" => Ok(Self::Connector),
+            other => Err(format!("unknown scope {other:?}: read, write, admin or connector")),
         }
     }
 }
@@ -73,9 +79,9 @@ pub struct ApiKey {
 }
 
 impl ApiKey {
-    /// Whether the key grants `needed` (a higher scope grants the lower ones).
+    /// Whether the key grants `needed` (see [`Scope`] for which scope includes which).
     pub fn allows(&self, needed: Scope) -> bool {
-        self.scopes.iter().any(|s| *s >= needed)
+        self.scopes.iter().any(|&s| s == needed || s == Scope::Admin || (needed == Scope::Read && s != Scope::Read))
     }
 }
 
