@@ -6,6 +6,7 @@ mod analytics;
 mod bus;
 mod consistency;
 mod contract;
+mod edges;
 mod export;
 mod gateway;
 mod groups;
