@@ -7,6 +7,7 @@ mod bad_input;
 mod bus;
 mod consistency;
 mod contract;
+mod edges;
 mod export;
 mod faults;
 mod gateway;

@@ -2,7 +2,7 @@
 //! One table maps domain and store errors to a code and an HTTP status; internal errors are
 //! logged and never described to the client.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use convo_domain::{ConversationError, InboxError, WindowActor};
 use convo_store::{CommandError, StoreError};
@@ -133,6 +133,15 @@ impl ApiError {
 
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payloadTooLarge", format!("the body is larger than {limit} bytes"))
+    }
+
+    /// The `Allow` header of the answer lists the methods the route has.
+    pub fn method_not_allowed(method: &Method) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "methodNotAllowed",
+            format!("{method} is not a method of this route; `Allow` lists those that are"),
+        )
     }
 
     pub fn internal(error: &dyn std::fmt::Display) -> Self {

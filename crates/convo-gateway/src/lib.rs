@@ -9,6 +9,7 @@
 mod analytics;
 mod auth;
 mod commands;
+mod edge;
 mod error;
 mod extract;
 mod groups;
@@ -133,10 +134,12 @@ pub fn router<B: Backend>(engine: Arc<Engine<B>>, read: Arc<ReadModels<B>>, conf
         .route("/metrics", get(observe::render_metrics))
         .merge(openapi::routes())
         .merge(api(state.clone()))
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(axum::extract::DefaultBodyLimit::max(config.body_limit))
         .layer(axum::middleware::from_fn(input::refuse_nul_in_uri))
         .layer(axum::middleware::from_fn_with_state(config.request_timeout, timeout))
+        .layer(axum::middleware::from_fn(edge::keep_connection))
         .layer(axum::middleware::from_fn(observe::observe))
         .with_state(state)
 }
@@ -206,8 +209,19 @@ fn api<B: Backend>(state: AppState<B>) -> Router<AppState<B>> {
         .route(&format!("{conversation}/invite-link/rotate"), c(post(rotate_invite_link::<B>)))
         .route(&format!("{conversation}/leave"), c(post(leave_group::<B>)))
         .route(&format!("{conversation}/activity"), c(post(record_activity::<B>)))
+        // Set before the layers below, so that they wrap the 405 too (axum keeps it when
+        // `router` sets the public routes' own).
+        .method_not_allowed_fallback(method_not_allowed)
+        // After the key is checked (a refused key learns nothing more) and before idempotency,
+        // which reads the body.
+        .route_layer(axum::middleware::from_fn_with_state(state.body_limit, edge::refuse_too_large))
         // Authentication around everything, unsupported methods (405) included.
         .route_layer(axum::middleware::from_fn_with_state(state, auth::authenticate::<B>))
+}
+
+/// 405, with the `Allow` header axum adds.
+async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError::method_not_allowed(&method)
 }
 
 /// How long `/readyz` waits for the store: a probe must answer quickly, and a store that takes
