@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 use uuid::Uuid;
 
-use crate::support::{API_WS, TestPg, api_key, authed, call, engine, raw, read_models, test_config, whole_log};
+use crate::support::{API_WS, TestPg, api_key, authed, call, engine, read_models, test_config, whole_log};
 
 /// Holds the committer on `(conversation, id, sequence)`: an uncommitted row with that key
 /// makes the next append of that event wait on the primary key until [`Blocker::release`].
@@ -164,7 +164,7 @@ async fn conversation_on(app: &axum::Router, now: chrono::DateTime<chrono::Utc>)
     (id, inbound.body["version"].as_i64().expect("a version"))
 }
 
-async fn send_with_key(app: &axum::Router, conversation: &str, key: &str) -> (StatusCode, Value) {
+async fn send_with_key(app: &axum::Router, conversation: &str, key: &str) -> (StatusCode, Value, Option<String>) {
     let request = Request::post(format!("/v1/conversations/{conversation}/messages"))
         .header(header::CONTENT_TYPE, "application/json")
         .header("idempotency-key", key)
@@ -172,8 +172,11 @@ async fn send_with_key(app: &axum::Router, conversation: &str, key: &str) -> (St
             json!({"actor": {"kind": "agent", "id": "ada"}, "content": {"type": "text", "body": "hello"}}).to_string(),
         ))
         .expect("a request");
-    let reply = raw(app, request).await;
-    (reply.status, reply.body)
+    let response = tower::ServiceExt::oneshot(app.clone(), request).await.expect("the router answers");
+    let (status, retry_after) =
+        (response.status(), response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned));
+    let bytes = http_body_util::BodyExt::collect(response.into_body()).await.expect("a body").to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null), retry_after)
 }
 
 /// A PostgreSQL server of the test's own (initdb in a temporary directory, its own port), so
@@ -193,6 +196,12 @@ impl PrivatePg {
 
     /// Runs a PostgreSQL tool as the `postgres` user when we are root (initdb refuses root).
     fn run(args: &[&str]) {
+        if let Err(e) = Self::try_run(args) {
+            panic!("{e}");
+        }
+    }
+
+    fn try_run(args: &[&str]) -> Result<(), String> {
         let root = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
         let mut command = if root {
             let mut c = std::process::Command::new("runuser");
@@ -205,7 +214,7 @@ impl PrivatePg {
             command.arg(args[0]);
         }
         let out = command.args(&args[1..]).output().expect("run a PostgreSQL tool");
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        if out.status.success() { Ok(()) } else { Err(format!("{args:?}: {}", String::from_utf8_lossy(&out.stderr))) }
     }
 
     fn start_new() -> Self {
@@ -230,11 +239,29 @@ impl PrivatePg {
     fn start(&self) {
         let options =
             format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.path().display());
-        Self::run(&[&Self::bin("pg_ctl"), "-D", &self.data(), "-o", &options, "-w", "-l", "/dev/null", "start"]);
+        // After a crash the old backends may hold its shared memory for a moment: try again
+        // until they are gone.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let args = [&*Self::bin("pg_ctl"), "-D", &self.data(), "-o", &options, "-w", "-l", "/dev/null", "start"];
+            match Self::try_run(&args) {
+                Ok(()) => return,
+                Err(e) if Instant::now() > deadline => panic!("{e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
     }
 
     fn stop(&self) {
         Self::run(&[&Self::bin("pg_ctl"), "-D", &self.data(), "-m", "fast", "-w", "stop"]);
+    }
+
+    /// kill -9 of the postmaster: its backends see it die and exit; the next start recovers.
+    fn crash(&self) {
+        let pid = std::fs::read_to_string(self.dir.path().join("data/postmaster.pid")).expect("postmaster.pid");
+        let pid = pid.lines().next().expect("a pid").trim().to_owned();
+        let killed = std::process::Command::new("kill").args(["-9", &pid]).status();
+        assert!(killed.is_ok_and(|s| s.success()), "kill -9 {pid}");
     }
 
     fn url(&self) -> String {
@@ -250,12 +277,30 @@ impl Drop for PrivatePg {
     }
 }
 
-/// PostgreSQL stops while a keyed send is being committed, and comes back: the send and
+/// How PostgreSQL goes away.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// `pg_ctl stop -m fast`: sessions end with "terminating connection due to administrator command".
+    Stop,
+    /// kill -9 of the postmaster.
+    Crash,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn while_postgresql_is_stopped_commands_answer_503_and_a_keyed_retry_is_answered_once_it_is_back() {
+    postgresql_goes_away_and_comes_back(Fault::Stop).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_postgresql_crashes_commands_answer_503_and_a_keyed_retry_is_answered_once_it_is_back() {
+    postgresql_goes_away_and_comes_back(Fault::Crash).await;
+}
+
+/// PostgreSQL goes away while a keyed send is being committed, and comes back: the send and
 /// every command meanwhile answer 503 `unavailable` with Retry-After (never 500), `/readyz` says
 /// the store is down (quickly), and a retry with the send's Idempotency-Key is answered soon
 /// after the store is back, the message written once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn while_postgresql_is_away_commands_answer_503_and_a_keyed_retry_is_answered_once_it_is_back() {
+async fn postgresql_goes_away_and_comes_back(fault: Fault) {
     let server = tokio::task::spawn_blocking(PrivatePg::start_new).await.expect("start PostgreSQL");
     let pool = convo_store_postgres::connect(&server.url(), 8).await.expect("connect");
     convo_store_postgres::migrate(&pool).await.expect("migrate");
@@ -282,7 +327,10 @@ async fn while_postgresql_is_away_commands_answer_503_and_a_keyed_retry_is_answe
     };
     sessions_waiting_on_a_lock(&server.url(), 1).await;
     let server = tokio::task::spawn_blocking(move || {
-        server.stop();
+        match fault {
+            Fault::Stop => server.stop(),
+            Fault::Crash => server.crash(),
+        }
         server
     })
     .await
@@ -291,6 +339,7 @@ async fn while_postgresql_is_away_commands_answer_503_and_a_keyed_retry_is_answe
     let failed = pending.await.expect("join");
     assert_eq!(failed.0, StatusCode::SERVICE_UNAVAILABLE, "{}", failed.1);
     assert_eq!(failed.1["code"], "unavailable", "{}", failed.1);
+    assert!(failed.2.is_some(), "Retry-After on a 503");
 
     let started = Instant::now();
     let ready = call(&app, "GET", "/readyz", None).await;
@@ -331,8 +380,9 @@ async fn while_postgresql_is_away_commands_answer_503_and_a_keyed_retry_is_answe
     };
     let took = back.elapsed();
     println!(
-        "store down: /readyz {readyz_took:?}, a command {other_took:?}; after it came back: answers {answers:?}, \
-         first 2xx after {took:?}"
+        "{fault:?}: in-flight send {}; store down: /readyz {readyz_took:?}, a command {other_took:?}; after it came back: answers {answers:?}, \
+         first 2xx after {took:?}",
+        failed.0
     );
     assert_eq!(answered.0, StatusCode::CREATED, "{}", answered.1);
     assert!(took < Duration::from_secs(5), "the keyed retry waited {took:?} after the store came back");
