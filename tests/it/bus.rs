@@ -189,7 +189,22 @@ impl Drop for OwnNats {
     }
 }
 
-/// NATS goes away mid-stream and comes back: the publisher resumes and nothing is lost or doubled.
+/// What `/readyz` says of the bus, once `accept` holds (within 30 s).
+async fn bus_readiness(app: &axum::Router, accept: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = crate::support::call(app, "GET", "/readyz", None).await;
+        assert_eq!(ready.status, axum::http::StatusCode::OK, "NATS never fails readiness: {}", ready.body);
+        if accept(&ready.body["bus"]) {
+            return ready.body["bus"].clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "/readyz never said it: {}", ready.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// NATS goes away mid-stream and comes back: the publisher resumes and nothing is lost or doubled;
+/// meanwhile `/readyz` stays ready and says the bus is disconnected and how far behind it is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_publisher_resumes_with_nothing_lost_when_nats_stops_and_starts_again() {
     let pg = crate::support::TestPg::new().await;
@@ -198,25 +213,33 @@ async fn the_publisher_resumes_with_nothing_lost_when_nats_stops_and_starts_agai
     let bus = JetStreamBus::connect(&nats.url(), "CONVO_RESTART", convo_bus::SUBJECT_PREFIX, Duration::ZERO)
         .await
         .expect("connect to our own nats-server");
-    let publisher = {
-        let (bus, log, backend) = (bus.clone(), t.engine.log.clone(), pg.backend.clone());
-        tokio::spawn(async move {
-            loop {
-                // What convo serve does: a stopped publisher starts again.
-                let _ = run_publisher(bus.clone(), log.clone(), &backend, 5, &ProjectionStatus::new("bus")).await;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        })
-    };
+    let status = ProjectionStatus::new("bus");
+    // What convo serve does: a stopped publisher starts again.
+    let publisher = tokio::spawn(convo_bus::publish_for_ever(
+        bus.clone(),
+        t.engine.log.clone(),
+        pg.backend.clone(),
+        5,
+        status.clone(),
+        Duration::from_millis(200),
+    ));
+    let config = convo_gateway::GatewayConfig { bus: Some(status), ..crate::support::test_config() };
+    let app = crate::support::authed(
+        convo_gateway::router(t.engine.clone(), crate::support::read_models(&t), &config),
+        crate::support::api_key(&t, crate::support::API_WS, &[convo_store::Scope::Read]).await,
+    );
     workload(&t).await;
     let first = whole_log(&t.engine).await;
     assert_eq!(stream_contents(&bus, first.len()).await.len(), first.len(), "published before the outage");
+    bus_readiness(&app, |bus| bus["status"] == "connected" && bus["lag"] == 0).await;
 
     nats.stop();
-    workload(&t).await; // written while NATS is down
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    workload(&t).await; // written while NATS is down: commands still work
+    let away = bus_readiness(&app, |bus| bus["status"] == "disconnected" && bus["lag"].as_i64() > Some(0)).await;
+    assert!(away["error"].is_string(), "{away}");
     nats.restart();
     workload(&t).await; // and after it is back
+    bus_readiness(&app, |bus| bus["status"] == "connected" && bus["lag"] == 0).await;
 
     let log = whole_log(&t.engine).await;
     let mut contents = Vec::new();

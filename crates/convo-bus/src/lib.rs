@@ -186,6 +186,26 @@ impl Bus for InProcessBus {
 
 /// Publishes the log for ever from where the stream and the checkpoint say it stopped. Returns
 /// only on an error (the caller restarts it).
+/// Runs [`run_publisher`] for ever, starting it again `pause` after it stops (NATS away, a
+/// store error), and keeps `status` saying whether it works (for `/readyz`).
+pub async fn publish_for_ever<B: Backend, T: Bus>(
+    bus: T,
+    log: EventLog<B>,
+    backend: B,
+    batch: usize,
+    status: Arc<ProjectionStatus>,
+    pause: Duration,
+) {
+    loop {
+        if let Err(e) = run_publisher(bus.clone(), log.clone(), &backend, batch, &status).await {
+            tracing::warn!(error = %e, "event publisher stopped; restarting");
+            metrics::counter!("convo_bus_errors_total").increment(1);
+            status.fail(e.to_string());
+        }
+        tokio::time::sleep(pause).await;
+    }
+}
+
 pub async fn run_publisher<B: Backend, T: Bus>(
     bus: T,
     log: EventLog<B>,

@@ -235,6 +235,9 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// How long a stopped event publisher waits before it starts again.
+const PUBLISHER_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
 async fn serve(
     backend: backend::AnyBackend,
     listen: SocketAddr,
@@ -263,14 +266,28 @@ async fn serve(
                 prefix = bus.nats_subject_prefix,
                 "publishing events to NATS JetStream"
             );
-            runners.push(tokio::spawn(publish_for_ever(nats, log, backend, bus_status.clone())));
+            runners.push(tokio::spawn(convo_bus::publish_for_ever(
+                nats,
+                log,
+                backend,
+                500,
+                bus_status.clone(),
+                PUBLISHER_PAUSE,
+            )));
         }
         None => {
             // The embedded default: the same publisher on an in-process bus, for in-process
             // subscribers (the live stream, webhooks).
             let in_process = convo_bus::InProcessBus::new(4096);
             tracing::info!("publishing events in process (no NATS_URL)");
-            runners.push(tokio::spawn(publish_for_ever(in_process, log, backend, bus_status.clone())));
+            runners.push(tokio::spawn(convo_bus::publish_for_ever(
+                in_process,
+                log,
+                backend,
+                500,
+                bus_status.clone(),
+                PUBLISHER_PAUSE,
+            )));
         }
     }
     runners.push(tokio::spawn(purge_idempotency_keys(engine.backend.sql())));
@@ -491,23 +508,6 @@ async fn keys(backend: backend::AnyBackend, command: KeysCommand) -> anyhow::Res
 
 fn scope_list(scopes: &[convo_store::Scope]) -> String {
     scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
-}
-
-/// Runs the event publisher, starting it again whenever it stops (NATS away, store error).
-async fn publish_for_ever<T: convo_bus::Bus>(
-    bus: T,
-    log: convo_store::EventLog<backend::AnyBackend>,
-    backend: backend::AnyBackend,
-    status: Arc<convo_store::ProjectionStatus>,
-) {
-    loop {
-        if let Err(e) = convo_bus::run_publisher(bus.clone(), log.clone(), &backend, 500, &status).await {
-            tracing::warn!(error = %e, "event publisher stopped; restarting");
-            metrics::counter!("convo_bus_errors_total").increment(1);
-            status.fail(e.to_string());
-        }
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    }
 }
 
 #[cfg(test)]
