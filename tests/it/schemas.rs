@@ -740,6 +740,12 @@ async fn the_document_refuses_exactly_the_requests_the_gateway_refuses_as_malfor
         ("POST", c("/status"), json!({"status": "snoozed"})),
         ("POST", c("/status"), json!({"status": "open", "snoozed_until": now + Duration::hours(1)})),
         ("POST", ("/v1/keys".to_owned(), "/v1/keys".to_owned()), json!({"scopes": []})),
+        // An object, at any depth, is an object: serde alone reads a struct from an array of
+        // its fields too.
+        ("POST", c("/archive"), json!([null])),
+        ("PUT", c("/assignee"), json!(["ada", null])),
+        ("PUT", c("/assignee"), json!({"agent_id": "ada", "actor": ["agent", "ada"]})),
+        ("POST", inboxes.clone(), with(&inbox_body, json!({"policy": [null, null, "unsupported", true]}))),
     ];
     for blank in blanks {
         refused.extend([
