@@ -13,6 +13,7 @@ mod edge;
 mod error;
 mod extract;
 mod groups;
+mod health;
 mod idempotency;
 mod input;
 mod keys;
@@ -129,8 +130,8 @@ pub fn router<B: Backend>(engine: Arc<Engine<B>>, read: Arc<ReadModels<B>>, conf
     };
     metrics_handle();
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz::<B>))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz::<B>))
         .route("/metrics", get(observe::render_metrics))
         .merge(openapi::routes())
         .merge(api(state.clone()))
@@ -222,52 +223,4 @@ fn api<B: Backend>(state: AppState<B>) -> Router<AppState<B>> {
 /// 405, with the `Allow` header axum adds.
 async fn method_not_allowed(method: axum::http::Method) -> ApiError {
     ApiError::method_not_allowed(&method)
-}
-
-/// How long `/readyz` waits for the store: a probe must answer quickly, and a store that takes
-/// longer than this to answer `SELECT` is as good as down for the commands behind it.
-const READY_STORE_WAIT: Duration = Duration::from_millis(800);
-
-/// Ready when the store answers (within [`READY_STORE_WAIT`]) and no read model has stopped;
-/// the body says which dependency is down and why. The bus publisher's state (connected or
-/// not, how many events it is behind) is reported but does not fail readiness: commands and
-/// queries work without NATS, and the publisher catches up from its checkpoint.
-async fn readyz<B: Backend>(State(state): State<AppState<B>>) -> (StatusCode, axum::Json<serde_json::Value>) {
-    use serde_json::json;
-    let head = match tokio::time::timeout(READY_STORE_WAIT, state.engine.backend.head()).await {
-        Ok(Ok(head)) => Ok(head),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {} ms", READY_STORE_WAIT.as_millis())),
-    };
-    if let Err(e) = &head {
-        tracing::warn!(error = %e, "readiness check: the store is down");
-    }
-    let store = match &head {
-        Ok(head) => json!({"status": "up", "head": head}),
-        Err(e) => json!({"status": "down", "error": e}),
-    };
-    let projections: serde_json::Map<String, serde_json::Value> = state
-        .read
-        .statuses()
-        .iter()
-        .map(|s| (s.name.to_owned(), json!({"position": s.position(), "error": s.error()})))
-        .collect();
-    let stopped = projections.values().any(|p| !p["error"].is_null());
-    let bus = state.bus.as_ref().map(|bus| {
-        let position = bus.position();
-        let lag = head.as_ref().ok().map(|head| (head - position).max(0));
-        match bus.error() {
-            None => json!({"status": "connected", "position": position, "lag": lag}),
-            Some(e) => json!({"status": "disconnected", "position": position, "lag": lag, "error": e}),
-        }
-    });
-    let ready = head.is_ok() && !stopped;
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = json!({
-        "status": if ready { "ready" } else { "unavailable" },
-        "store": store,
-        "bus": bus,
-        "projections": projections,
-    });
-    (status, axum::Json(body))
 }

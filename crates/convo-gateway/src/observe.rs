@@ -46,6 +46,14 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
     })
 }
 
+/// Prometheus metrics of this process (text exposition format 0.0.4): requests, command
+/// latency by command, projection lag, append batch sizes, store and bus errors.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "The metrics", body = String, content_type = "text/plain; version=0.0.4")),
+)]
 pub(crate) async fn render_metrics() -> Response {
     let handle = metrics_handle();
     handle.run_upkeep();

@@ -79,6 +79,9 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         crate::groups::rotate_invite_link,
         crate::groups::leave_group,
         crate::groups::record_activity,
+        crate::health::healthz,
+        crate::health::readyz,
+        crate::observe::render_metrics,
     ),
     components(schemas(convo_domain::ConversationEvent, convo_domain::InboxEvent)),
     tags(
@@ -89,6 +92,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         (name = "read state", description = "Unread counts per user"),
         (name = "log", description = "The append-only event log and its live stream"),
         (name = "keys", description = "API keys of the workspace (admin scope)"),
+        (name = "operations", description = "Probes and metrics for the platform that runs the engine; no API key"),
     ),
     modifiers(&Conventions),
 )]
@@ -275,7 +279,8 @@ impl Modify for Conventions {
                     .build(),
             ),
         );
-        for item in openapi.paths.paths.values_mut() {
+        // The probes and metrics are open, outside `/v1`: none of the API's conventions.
+        for item in openapi.paths.paths.iter_mut().filter(|(path, _)| path.starts_with("/v1")).map(|(_, item)| item) {
             for (read, op) in operations(item) {
                 if read {
                     conventions_of_a_query(op);
