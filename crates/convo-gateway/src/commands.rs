@@ -98,6 +98,7 @@ pub struct CreateInbox {
     pub policy: Option<ChannelPolicy>,
     /// Who does it; by default the API itself (`system`, `api`).
     #[serde(default)]
+    #[schema(value_type = Option<AgentActor>)]
     pub actor: Option<Actor>,
 }
 
@@ -143,6 +144,37 @@ pub async fn create_inbox<B: Backend>(
     ))
 }
 
+/// Who does an agent's action (send, assign, archive, …): an agent, a bot or the API
+/// (`system`); a contact never does (422 `validation`). Only its schema is used: bodies hold an
+/// [`Actor`], which the key must be allowed to claim (`Caller`).
+#[derive(ToSchema)]
+#[allow(dead_code)] // only its schema is used
+pub struct AgentActor {
+    kind: AgentActorKind,
+    id: String,
+}
+
+/// An [`AgentActor`]'s kind.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // only its schema is used
+pub enum AgentActorKind {
+    Agent,
+    Bot,
+    System,
+}
+
+/// The optional body of an agent's action that needs no other input: who does it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // only its schema is used; the body is read as an `ActorOnly`
+pub struct AgentActorOnly {
+    /// Who does it; by default the key's: the API itself (`system`, `api`) for a write key.
+    #[serde(default)]
+    #[schema(value_type = Option<AgentActor>)]
+    actor: Option<Actor>,
+}
+
 /// The optional body of a command that needs no other input: who does it.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -158,7 +190,7 @@ pub struct ActorOnly {
     path = "/v1/inboxes/{inbox_id}",
     tag = "inboxes",
     params(("inbox_id" = Uuid, Path, description = "The inbox")),
-    request_body = Option<ActorOnly>,
+    request_body = Option<AgentActorOnly>,
     responses(
         (status = 200, description = "The inbox is deleted (deleting it again changes nothing)", body = CommandResponse),
         (status = 404, description = "`notFound`: no such inbox in this workspace", body = ApiError, content_type = "application/problem+json"),
@@ -283,6 +315,7 @@ pub struct SendMessage {
     pub message_id: Option<Uuid>,
     /// Who does it; by default the key's: the API itself (`system`, `api`) for a write key.
     #[serde(default)]
+    #[schema(value_type = Option<AgentActor>)]
     pub actor: Option<Actor>,
     pub content: MessageContent,
     /// Members to mention (group conversations only): each must be a current member, or
@@ -503,6 +536,7 @@ pub struct AssignAgent {
     pub agent_id: String,
     /// Who does it; by default the API itself (`system`, `api`).
     #[serde(default)]
+    #[schema(value_type = Option<AgentActor>)]
     pub actor: Option<Actor>,
 }
 
@@ -540,6 +574,7 @@ pub struct AssignTeam {
     pub team_id: String,
     /// Who does it; by default the API itself (`system`, `api`).
     #[serde(default)]
+    #[schema(value_type = Option<AgentActor>)]
     pub actor: Option<Actor>,
 }
 
@@ -589,25 +624,25 @@ macro_rules! bodiless {
 bodiless! {
     /// Unassign the agent
     #[utoipa::path(delete, path = "/v1/conversations/{conversation_id}/assignee", tag = "conversations", params(("conversation_id" = Uuid, Path, description = "The conversation")),
-        request_body = Option<ActorOnly>,
+        request_body = Option<AgentActorOnly>,
         responses((status = 200, description = "No agent is assigned (idempotent)", body = CommandResponse), (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json")),
         security(("apiKey" = ["write"])))]
     unassign_agent => ConversationAction::UnassignAgent,
     /// Unassign the team
     #[utoipa::path(delete, path = "/v1/conversations/{conversation_id}/team", tag = "conversations", params(("conversation_id" = Uuid, Path, description = "The conversation")),
-        request_body = Option<ActorOnly>,
+        request_body = Option<AgentActorOnly>,
         responses((status = 200, description = "No team is assigned (idempotent)", body = CommandResponse), (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json")),
         security(("apiKey" = ["write"])))]
     unassign_team => ConversationAction::UnassignTeam,
     /// Archive the conversation
     #[utoipa::path(post, path = "/v1/conversations/{conversation_id}/archive", tag = "conversations", params(("conversation_id" = Uuid, Path, description = "The conversation")),
-        request_body = Option<ActorOnly>,
+        request_body = Option<AgentActorOnly>,
         responses((status = 200, description = "The conversation is archived (idempotent); a new inbound message unarchives it", body = CommandResponse), (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json")),
         security(("apiKey" = ["write"])))]
     archive => ConversationAction::Archive,
     /// Unarchive the conversation
     #[utoipa::path(post, path = "/v1/conversations/{conversation_id}/unarchive", tag = "conversations", params(("conversation_id" = Uuid, Path, description = "The conversation")),
-        request_body = Option<ActorOnly>,
+        request_body = Option<AgentActorOnly>,
         responses((status = 200, description = "The conversation is back in the inbox view (idempotent)", body = CommandResponse), (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json")),
         security(("apiKey" = ["write"])))]
     unarchive => ConversationAction::Unarchive,
@@ -660,6 +695,7 @@ pub struct ChangeStatus {
     pub snoozed_until: Option<DateTime<Utc>>,
     /// Who does it; by default the API itself (`system`, `api`).
     #[serde(default)]
+    #[schema(value_type = Option<AgentActor>)]
     pub actor: Option<Actor>,
 }
 

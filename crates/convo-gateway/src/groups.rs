@@ -457,7 +457,7 @@ pub async fn rotate_invite_link<B: Backend>(
     path = "/v1/conversations/{conversation_id}/leave",
     tag = "groups",
     params(("conversation_id" = Uuid, Path, description = "The group conversation")),
-    request_body = Option<ActorOnly>,
+    request_body = Option<crate::commands::AgentActorOnly>,
     responses(
         (status = 200, description = "The group is left (leaving again changes nothing)", body = CommandResponse),
         (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
