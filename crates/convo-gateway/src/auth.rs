@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
-use axum::http::{Method, StatusCode, header};
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use convo_domain::{Actor, ActorKind};
@@ -23,6 +23,7 @@ use convo_store::{ApiKey, Backend, Scope};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use crate::error::Code;
 use crate::{ApiError, AppState};
 
 /// The authenticated caller of a request, put in its extensions by [`authenticate`].
@@ -104,16 +105,13 @@ pub(crate) async fn authenticate<B: Backend>(
     let needed = needed_scopes(&request);
     if !needed.iter().any(|&scope| key.allows(scope)) {
         let scopes = needed.iter().map(|s| format!("\"{}\"", s.as_str())).collect::<Vec<_>>().join(" or ");
-        return ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("this key lacks the {scopes} scope"))
-            .into_response();
+        return ApiError::new(Code::Forbidden, format!("this key lacks the {scopes} scope")).into_response();
     }
     if let Some(limiter) = &state.limiter
         && let Err(wait) = limiter.check(&key.key_id)
     {
         metrics::counter!("convo_rate_limited_total").increment(1);
-        return ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rateLimited", "this key is over its rate limit")
-            .retry_after(wait)
-            .into_response();
+        return ApiError::new(Code::RateLimited, "this key is over its rate limit").retry_after(wait).into_response();
     }
     request.extensions_mut().insert(Principal(key));
     next.run(request).await
@@ -129,7 +127,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
         match parts.extensions.get::<Principal>() {
             Some(Principal(key)) => Ok(Self(key.clone())),
             // Only reachable if a route were mounted outside the authentication layer.
-            None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "an API key is required")),
+            None => Err(ApiError::new(Code::Unauthorized, "an API key is required")),
         }
     }
 }
@@ -191,7 +189,7 @@ impl Caller {
 }
 
 fn refused(detail: &str) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "actorNotAllowed", detail).with_field("actor")
+    ApiError::new(Code::ActorNotAllowed, detail).with_field("actor")
 }
 
 /// The actor of what a connector reports without naming a contact.
@@ -200,7 +198,7 @@ pub fn channel() -> Actor {
 }
 
 fn unauthorized(detail: &str) -> Response {
-    let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", detail).into_response();
+    let mut response = ApiError::new(Code::Unauthorized, detail).into_response();
     response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
     response
 }

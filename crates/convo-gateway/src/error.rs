@@ -8,6 +8,233 @@ use convo_domain::{ConversationError, InboxError, WindowActor};
 use convo_store::{CommandError, StoreError};
 use serde::Serialize;
 
+/// Every error code the API answers: the one table (meilisearch's `Code`). A code knows its
+/// HTTP status and its `type` URI; the OpenAPI document lists them from here, and no code is
+/// written anywhere else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Code {
+    /// A field, parameter or header is invalid (`errors` says which).
+    Validation,
+    /// The body is not JSON.
+    MalformedRequest,
+    /// The body is not `application/json`.
+    UnsupportedMediaType,
+    /// The body is over the limit.
+    PayloadTooLarge,
+    /// The route has no such method (`Allow` lists its methods).
+    MethodNotAllowed,
+    /// No API key, or an unknown or revoked one.
+    Unauthorized,
+    /// The key lacks the scope the operation needs.
+    Forbidden,
+    /// The key may not act as the `actor` the command names.
+    ActorNotAllowed,
+    /// The key is over its rate limit (`Retry-After`).
+    RateLimited,
+    /// No such resource in the key's workspace (another workspace's is the same).
+    NotFound,
+    /// The resource changed concurrently, or already exists.
+    Conflict,
+    /// The `Idempotency-Key` was used with another request.
+    IdempotencyKeyReused,
+    /// The first request with this `Idempotency-Key` still runs (`Retry-After`).
+    IdempotencyKeyInFlight,
+    /// The message was deleted.
+    MessageDeleted,
+    /// The channel's messaging window is closed for this actor (`forActor`, `expiresAt`).
+    MessagingWindowClosed,
+    /// The conversation's inbox is deleted.
+    InboxRequired,
+    /// The channel cannot carry this content for this actor.
+    UnsupportedChannel,
+    /// The conversation is not a group.
+    NotAGroup,
+    /// The inbox has left the group.
+    GroupLeft,
+    /// Only admins may send in announce mode.
+    AnnounceOnly,
+    /// The group keeps activity only, no bodies.
+    ActivityOnly,
+    /// The inbox's member is not an admin of the group.
+    NotGroupAdmin,
+    /// The group's creator cannot be removed or demoted.
+    CreatorProtected,
+    /// A mention names someone who is not a member.
+    MentionNotMember,
+    /// The group approves joins: ask with a join request.
+    JoinApprovalRequired,
+    /// The invite code is not the group's current one.
+    InviteLinkRevoked,
+    /// A read model has not reached `min_position` in time (`Retry-After`).
+    NotYetConsistent,
+    /// A read model the query needs has stopped (`/readyz` says why).
+    ReadModelStopped,
+    /// The event store is unreachable (`Retry-After`).
+    Unavailable,
+    /// The request took too long (`Retry-After`); a command may have been written: retry with its `Idempotency-Key`.
+    Timeout,
+    /// An unexpected error; it is logged, never described.
+    Internal,
+}
+
+impl Code {
+    /// Every code, in the order of the table.
+    pub const ALL: [Code; 31] = [
+        Self::Validation,
+        Self::MalformedRequest,
+        Self::UnsupportedMediaType,
+        Self::PayloadTooLarge,
+        Self::MethodNotAllowed,
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::ActorNotAllowed,
+        Self::RateLimited,
+        Self::NotFound,
+        Self::Conflict,
+        Self::IdempotencyKeyReused,
+        Self::IdempotencyKeyInFlight,
+        Self::MessageDeleted,
+        Self::MessagingWindowClosed,
+        Self::InboxRequired,
+        Self::UnsupportedChannel,
+        Self::NotAGroup,
+        Self::GroupLeft,
+        Self::AnnounceOnly,
+        Self::ActivityOnly,
+        Self::NotGroupAdmin,
+        Self::CreatorProtected,
+        Self::MentionNotMember,
+        Self::JoinApprovalRequired,
+        Self::InviteLinkRevoked,
+        Self::NotYetConsistent,
+        Self::ReadModelStopped,
+        Self::Unavailable,
+        Self::Timeout,
+        Self::Internal,
+    ];
+
+    /// Its name, as `code` in a problem.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Validation => "validation",
+            Self::MalformedRequest => "malformedRequest",
+            Self::UnsupportedMediaType => "unsupportedMediaType",
+            Self::PayloadTooLarge => "payloadTooLarge",
+            Self::MethodNotAllowed => "methodNotAllowed",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::ActorNotAllowed => "actorNotAllowed",
+            Self::RateLimited => "rateLimited",
+            Self::NotFound => "notFound",
+            Self::Conflict => "conflict",
+            Self::IdempotencyKeyReused => "idempotencyKeyReused",
+            Self::IdempotencyKeyInFlight => "idempotencyKeyInFlight",
+            Self::MessageDeleted => "messageDeleted",
+            Self::MessagingWindowClosed => "messagingWindowClosed",
+            Self::InboxRequired => "inboxRequired",
+            Self::UnsupportedChannel => "unsupportedChannel",
+            Self::NotAGroup => "notAGroup",
+            Self::GroupLeft => "groupLeft",
+            Self::AnnounceOnly => "announceOnly",
+            Self::ActivityOnly => "activityOnly",
+            Self::NotGroupAdmin => "notGroupAdmin",
+            Self::CreatorProtected => "creatorProtected",
+            Self::MentionNotMember => "mentionNotMember",
+            Self::JoinApprovalRequired => "joinApprovalRequired",
+            Self::InviteLinkRevoked => "inviteLinkRevoked",
+            Self::NotYetConsistent => "notYetConsistent",
+            Self::ReadModelStopped => "readModelStopped",
+            Self::Unavailable => "unavailable",
+            Self::Timeout => "timeout",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status it is answered with.
+    pub const fn status(self) -> StatusCode {
+        match self {
+            Self::Validation => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::MalformedRequest => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::ActorNotAllowed => StatusCode::FORBIDDEN,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict => StatusCode::CONFLICT,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::IdempotencyKeyInFlight => StatusCode::CONFLICT,
+            Self::MessageDeleted => StatusCode::CONFLICT,
+            Self::MessagingWindowClosed => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::InboxRequired => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::UnsupportedChannel => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::NotAGroup => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::GroupLeft => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::AnnounceOnly => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::ActivityOnly => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::NotGroupAdmin => StatusCode::FORBIDDEN,
+            Self::CreatorProtected => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::MentionNotMember => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::JoinApprovalRequired => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::InviteLinkRevoked => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::NotYetConsistent => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ReadModelStopped => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// What it means, for the document's table of codes.
+    pub const fn meaning(self) -> &'static str {
+        match self {
+            Self::Validation => "A field, parameter or header is invalid (`errors` says which).",
+            Self::MalformedRequest => "The body is not JSON.",
+            Self::UnsupportedMediaType => "The body is not `application/json`.",
+            Self::PayloadTooLarge => "The body is over the limit.",
+            Self::MethodNotAllowed => "The route has no such method (`Allow` lists its methods).",
+            Self::Unauthorized => "No API key, or an unknown or revoked one.",
+            Self::Forbidden => "The key lacks the scope the operation needs.",
+            Self::ActorNotAllowed => "The key may not act as the `actor` the command names.",
+            Self::RateLimited => "The key is over its rate limit (`Retry-After`).",
+            Self::NotFound => "No such resource in the key's workspace (another workspace's is the same).",
+            Self::Conflict => "The resource changed concurrently, or already exists.",
+            Self::IdempotencyKeyReused => "The `Idempotency-Key` was used with another request.",
+            Self::IdempotencyKeyInFlight => "The first request with this `Idempotency-Key` still runs (`Retry-After`).",
+            Self::MessageDeleted => "The message was deleted.",
+            Self::MessagingWindowClosed => {
+                "The channel's messaging window is closed for this actor (`forActor`, `expiresAt`)."
+            }
+            Self::InboxRequired => "The conversation's inbox is deleted.",
+            Self::UnsupportedChannel => "The channel cannot carry this content for this actor.",
+            Self::NotAGroup => "The conversation is not a group.",
+            Self::GroupLeft => "The inbox has left the group.",
+            Self::AnnounceOnly => "Only admins may send in announce mode.",
+            Self::ActivityOnly => "The group keeps activity only, no bodies.",
+            Self::NotGroupAdmin => "The inbox's member is not an admin of the group.",
+            Self::CreatorProtected => "The group's creator cannot be removed or demoted.",
+            Self::MentionNotMember => "A mention names someone who is not a member.",
+            Self::JoinApprovalRequired => "The group approves joins: ask with a join request.",
+            Self::InviteLinkRevoked => "The invite code is not the group's current one.",
+            Self::NotYetConsistent => "A read model has not reached `min_position` in time (`Retry-After`).",
+            Self::ReadModelStopped => "A read model the query needs has stopped (`/readyz` says why).",
+            Self::Unavailable => "The event store is unreachable (`Retry-After`).",
+            Self::Timeout => {
+                "The request took too long (`Retry-After`); a command may have been written: retry with its `Idempotency-Key`."
+            }
+            Self::Internal => "An unexpected error; it is logged, never described.",
+        }
+    }
+
+    /// `type` in a problem: `https://convo.dev/problems/<code>`.
+    pub fn type_uri(self) -> String {
+        format!("https://convo.dev/problems/{}", self.name())
+    }
+}
+
 /// A problem (RFC 9457), served as `application/problem+json`. `code` is the stable,
 /// machine-readable name of the error; `type` is a URI made from it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -24,8 +251,8 @@ pub struct ApiError {
     pub status: StatusCode,
     /// What went wrong, for humans.
     pub detail: String,
-    /// The stable error code, e.g. `validation`, `notFound`, `conflict`, `messagingWindowClosed`.
-    pub code: &'static str,
+    /// The stable error code (the `Code` table).
+    pub code: Code,
     /// For `validation`: what is wrong, and where.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
@@ -65,9 +292,10 @@ fn serialize_status<S: serde::Serializer>(status: &StatusCode, s: S) -> Result<S
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(code: Code, detail: impl Into<String>) -> Self {
+        let status = code.status();
         Self {
-            type_uri: format!("https://convo.dev/problems/{code}"),
+            type_uri: code.type_uri(),
             title: status.canonical_reason().unwrap_or("Error"),
             status,
             detail: detail.into(),
@@ -100,11 +328,11 @@ impl ApiError {
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "notFound", detail)
+        Self::new(Code::NotFound, detail)
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "malformedRequest", detail)
+        Self::new(Code::MalformedRequest, detail)
     }
 
     /// A body field is invalid; `field` is its name, dotted for nested ones (`content.body`).
@@ -117,7 +345,7 @@ impl ApiError {
     pub fn validation_at(pointer: String, reason: impl Into<String>) -> Self {
         let reason = reason.into();
         let detail = if pointer.is_empty() { reason.clone() } else { format!("{pointer}: {reason}") };
-        let mut error = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", detail);
+        let mut error = Self::new(Code::Validation, detail);
         error.errors.push(FieldError { pointer: Some(pointer), parameter: None, detail: reason });
         error
     }
@@ -125,28 +353,26 @@ impl ApiError {
     /// A query or path parameter, or a header, is invalid.
     pub fn parameter(name: &str, reason: impl Into<String>) -> Self {
         let reason = reason.into();
-        let mut error =
-            Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", format!("{name}: {reason}")).with("field", name);
+        let mut error = Self::new(Code::Validation, format!("{name}: {reason}")).with("field", name);
         error.errors.push(FieldError { pointer: None, parameter: Some(name.to_owned()), detail: reason });
         error
     }
 
     pub fn payload_too_large(limit: usize) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payloadTooLarge", format!("the body is larger than {limit} bytes"))
+        Self::new(Code::PayloadTooLarge, format!("the body is larger than {limit} bytes"))
     }
 
     /// The `Allow` header of the answer lists the methods the route has.
     pub fn method_not_allowed(method: &Method) -> Self {
         Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "methodNotAllowed",
+            Code::MethodNotAllowed,
             format!("{method} is not a method of this route; `Allow` lists those that are"),
         )
     }
 
     pub fn internal(error: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %error, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred; it has been logged")
+        Self::new(Code::Internal, "an internal error occurred; it has been logged")
     }
 
     /// A body that is not JSON (400) or not of the expected shape (422, naming where).
@@ -221,12 +447,9 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::Connection(_) => {
                 tracing::error!(error = %err, "store unreachable");
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the event store is unreachable; retry later")
-                    .retry_after(1)
+                Self::new(Code::Unavailable, "the event store is unreachable; retry later").retry_after(1)
             }
-            StoreError::Conflict => {
-                Self::new(StatusCode::CONFLICT, "conflict", "the resource changed concurrently; retry")
-            }
+            StoreError::Conflict => Self::new(Code::Conflict, "the resource changed concurrently; retry"),
             other => Self::internal(&other),
         }
     }
@@ -239,46 +462,40 @@ impl From<ConversationError> for ApiError {
         match err {
             E::NotFound => Self::not_found(detail),
             E::MessageNotFound(id) => Self::not_found(detail).with("message_id", id),
-            E::MessageDeleted(id) => Self::new(StatusCode::CONFLICT, "messageDeleted", detail).with("message_id", id),
-            E::DuplicateMessage(id) => Self::new(StatusCode::CONFLICT, "conflict", detail).with("message_id", id),
+            E::MessageDeleted(id) => Self::new(Code::MessageDeleted, detail).with("message_id", id),
+            E::DuplicateMessage(id) => Self::new(Code::Conflict, detail).with("message_id", id),
             E::MessagingWindowClosed { actor, expired_at } => {
                 let actor = match actor {
                     WindowActor::Agent => "AGENT",
                     WindowActor::Bot => "BOT",
                 };
-                let e = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "messagingWindowClosed", detail)
-                    .with("forActor", actor);
+                let e = Self::new(Code::MessagingWindowClosed, detail).with("forActor", actor);
                 match expired_at {
                     Some(at) => e.with("expiresAt", at),
                     None => e,
                 }
             }
-            E::InboxRequired => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "inboxRequired", detail),
+            E::InboxRequired => Self::new(Code::InboxRequired, detail),
             E::InboxNotFound(id) => Self::not_found(detail).with("inbox_id", id),
             E::UnsupportedChannel { channel, content } => {
-                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupportedChannel", detail)
-                    .with("channel", channel)
-                    .with("content_type", content)
+                Self::new(Code::UnsupportedChannel, detail).with("channel", channel).with("content_type", content)
             }
-            E::NotAGroup => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "notAGroup", detail),
-            E::GroupExists => Self::new(StatusCode::CONFLICT, "conflict", detail),
-            E::GroupLeft => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "groupLeft", detail),
-            E::AnnounceOnly => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "announceOnly", detail),
-            E::ActivityOnly => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "activityOnly", detail),
-            E::NotGroupAdmin => Self::new(StatusCode::FORBIDDEN, "notGroupAdmin", detail),
-            E::CreatorProtected => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "creatorProtected", detail),
-            E::MentionNotMember(member) => {
-                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "mentionNotMember", detail).with("member_id", member)
-            }
-            E::JoinApprovalRequired => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "joinApprovalRequired", detail),
-            E::InviteLinkRevoked => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "inviteLinkRevoked", detail),
+            E::NotAGroup => Self::new(Code::NotAGroup, detail),
+            E::GroupExists => Self::new(Code::Conflict, detail),
+            E::GroupLeft => Self::new(Code::GroupLeft, detail),
+            E::AnnounceOnly => Self::new(Code::AnnounceOnly, detail),
+            E::ActivityOnly => Self::new(Code::ActivityOnly, detail),
+            E::NotGroupAdmin => Self::new(Code::NotGroupAdmin, detail),
+            E::CreatorProtected => Self::new(Code::CreatorProtected, detail),
+            E::MentionNotMember(member) => Self::new(Code::MentionNotMember, detail).with("member_id", member),
+            E::JoinApprovalRequired => Self::new(Code::JoinApprovalRequired, detail),
+            E::InviteLinkRevoked => Self::new(Code::InviteLinkRevoked, detail),
             E::MemberNotFound(member) => Self::not_found(detail).with("member_id", member),
             E::JoinRequestNotFound(id) => Self::not_found(detail).with("request_id", id),
             E::Validation { field, reason } => Self::validation(&field, reason),
             E::Lookup(reason) => {
                 tracing::error!(%reason, "lookup failed");
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the event store is unreachable; retry later")
-                    .retry_after(1)
+                Self::new(Code::Unavailable, "the event store is unreachable; retry later").retry_after(1)
             }
         }
     }
@@ -289,7 +506,7 @@ impl From<InboxError> for ApiError {
         let detail = err.to_string();
         match err {
             InboxError::NotFound => Self::not_found(detail),
-            InboxError::AlreadyExists => Self::new(StatusCode::CONFLICT, "conflict", detail),
+            InboxError::AlreadyExists => Self::new(Code::Conflict, detail),
             InboxError::Validation { field, reason } => Self::validation(&field, reason),
         }
     }
@@ -299,13 +516,12 @@ impl<E: std::error::Error + Into<ApiError>> From<CommandError<E>> for ApiError {
     fn from(err: CommandError<E>) -> Self {
         match err {
             CommandError::Rejected(e) => e.into(),
-            CommandError::Contended { .. } => Self::new(StatusCode::CONFLICT, "conflict", err.to_string()),
+            CommandError::Contended { .. } => Self::new(Code::Conflict, err.to_string()),
             CommandError::Store(e) => e.into(),
             CommandError::Unknown(e) => {
                 tracing::error!(error = %e, "the connection failed while a command was committed");
                 let mut unknown = Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
+                    Code::Unavailable,
                     "the event store failed while the command was being committed: it may have been written; \
                      retry with the same Idempotency-Key to learn which",
                 )
@@ -314,6 +530,22 @@ impl<E: std::error::Error + Into<ApiError>> From<CommandError<E>> for ApiError {
                 unknown
             }
             other => Self::internal(&other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Code;
+
+    /// A code is answered under one name: its serde name is the table's.
+    #[test]
+    fn each_code_serializes_as_its_name_and_every_code_is_listed_once() {
+        let mut names = std::collections::BTreeSet::new();
+        for code in Code::ALL {
+            assert_eq!(serde_json::to_value(code).expect("json"), code.name());
+            assert!(names.insert(code.name()), "{} listed twice", code.name());
+            assert!(code.status().is_client_error() || code.status().is_server_error(), "{}", code.name());
         }
     }
 }

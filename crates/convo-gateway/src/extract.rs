@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::ApiError;
 use crate::auth::Principal;
+use crate::error::Code;
 
 /// JSON body; malformed JSON is 400, a body of the wrong shape (or with a NUL in a string)
 /// 422 naming the field, a wrong content type 415, a body over the limit 413.
@@ -18,8 +19,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !is_json(req.headers()) {
             return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupportedMediaType",
+                Code::UnsupportedMediaType,
                 "expected a body with `Content-Type: application/json`",
             ));
         }
@@ -54,7 +54,7 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
 
 async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body::Bytes, ApiError> {
     axum::body::Bytes::from_request(req, state).await.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(e.status(), "payloadTooLarge", e.body_text()),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(Code::PayloadTooLarge, e.body_text()),
         _ => ApiError::bad_request(e.body_text()),
     })
 }
@@ -79,7 +79,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Workspace {
         match parts.extensions.get::<Principal>() {
             Some(Principal(key)) => Ok(Self(key.workspace_id)),
             // Only reachable if a route were mounted outside the authentication layer.
-            None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "an API key is required")),
+            None => Err(ApiError::new(Code::Unauthorized, "an API key is required")),
         }
     }
 }

@@ -17,6 +17,7 @@ use convo_store::{Backend, Claim, LogEvent, StoredResponse, tenancy::sha256};
 use uuid::Uuid;
 
 use crate::auth::Principal;
+use crate::error::Code;
 use crate::{ApiError, AppState};
 
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
@@ -72,7 +73,7 @@ pub(crate) async fn idempotent<B: Backend>(State(state): State<AppState<B>>, req
         }
     };
     let Some(Principal(principal)) = request.extensions().get::<Principal>().cloned() else {
-        return ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "an API key is required").into_response();
+        return ApiError::new(Code::Unauthorized, "an API key is required").into_response();
     };
     let ws = principal.workspace_id;
     let (parts, body) = request.into_parts();
@@ -88,20 +89,17 @@ pub(crate) async fn idempotent<B: Backend>(State(state): State<AppState<B>>, req
     };
     match claim {
         Claim::Replay(stored) => replay(stored),
-        Claim::Mismatch => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotencyKeyReused",
-            "this Idempotency-Key was used with a different request",
-        )
-        .into_response(),
+        Claim::Mismatch => {
+            ApiError::new(Code::IdempotencyKeyReused, "this Idempotency-Key was used with a different request")
+                .into_response()
+        }
         Claim::InFlight => {
             // The first request may have committed and not answered yet (or lost its answer):
             // what the log holds is the answer either way.
             match written(&state, ws, &key).await {
                 Ok(Some(stored)) => replay(stored),
                 Ok(None) => ApiError::new(
-                    StatusCode::CONFLICT,
-                    "idempotencyKeyInFlight",
+                    Code::IdempotencyKeyInFlight,
                     "a request with this Idempotency-Key is still being processed; retry later",
                 )
                 .retry_after(1)

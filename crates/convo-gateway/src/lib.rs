@@ -29,12 +29,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::routing::{delete, get, patch, post, put};
 use convo_store::{Backend, Engine, Idempotency, ReadModels, Tenancy};
 
 pub use auth::{Principal, RateLimit};
-pub use error::ApiError;
+pub use error::{ApiError, Code};
 pub use idempotency::{IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER, request_fingerprint};
 pub use observe::{REQUEST_ID_HEADER, metrics_handle};
 pub use openapi::openapi;
@@ -155,9 +154,7 @@ async fn timeout(
     use axum::response::IntoResponse;
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "the request took too long; retry")
-            .retry_after(1)
-            .into_response(),
+        Err(_) => ApiError::new(Code::Timeout, "the request took too long; retry").retry_after(1).into_response(),
     }
 }
 

@@ -279,6 +279,19 @@ impl Modify for Conventions {
                     .build(),
             ),
         );
+        // The table of error codes, from the one `Code` table.
+        if let Some(utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(code))) =
+            components.schemas.get_mut("Code")
+        {
+            let rows: String = crate::Code::ALL
+                .iter()
+                .map(|c| format!("\n| `{}` | {} | {} |", c.name(), c.status().as_u16(), c.meaning()))
+                .collect();
+            code.description = Some(format!(
+                "The stable, machine-readable error code of a problem; `type` is \
+                 `https://convo.dev/problems/<code>`.\n\n| code | status | meaning |\n| --- | ---: | --- |{rows}"
+            ));
+        }
         // The probes and metrics are open, outside `/v1`: none of the API's conventions.
         for item in openapi.paths.paths.iter_mut().filter(|(path, _)| path.starts_with("/v1")).map(|(_, item)| item) {
             for (read, op) in operations(item) {

@@ -3,7 +3,6 @@
 
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use convo_domain::conversation::{ConversationKind, ConversationStatus};
@@ -16,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::error::Code;
 use crate::extract::{ApiPath, Workspace};
 use crate::paging::{self, ListQuery, Listed, Page, Paging};
 use crate::{ApiError, AppState};
@@ -89,8 +89,7 @@ pub(crate) async fn consistent<B: Backend>(
         if let Some(error) = model.error() {
             tracing::error!(projection = model.name, %error, "query on a stopped read model");
             return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "readModelStopped",
+                Code::ReadModelStopped,
                 format!("the {} read model has stopped; see /readyz", model.name),
             ));
         }
@@ -108,8 +107,7 @@ pub(crate) async fn consistent<B: Backend>(
     for model in models {
         if !model.wait_for(position, state.read.consistency_wait).await {
             return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "notYetConsistent",
+                Code::NotYetConsistent,
                 format!("the {} read model has not reached position {position} yet; retry", model.name),
             )
             .retry_after(1));
