@@ -50,6 +50,39 @@ pub enum Durability {
     Lazy,
 }
 
+/// `template` with each `{n}` (any number) replaced by `placeholder(n)`; other braces stay.
+pub fn fill_placeholders(template: &str, placeholder: impl Fn(usize) -> String) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        match after[digits..].starts_with('}').then(|| after[..digits].parse::<usize>()) {
+            Some(Ok(n)) if digits > 0 => {
+                out.push_str(&placeholder(n));
+                rest = &after[digits + 1..];
+            }
+            _ => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod placeholder_tests {
+    #[test]
+    fn every_numbered_placeholder_is_filled_and_other_braces_stay() {
+        let filled =
+            super::fill_placeholders("a = {1} AND b IN ({10}, {12}) AND c = '{x}' AND d = '{}'", |n| format!("${n}"));
+        assert_eq!(filled, "a = $1 AND b IN ($10, $12) AND c = '{x}' AND d = '{}'");
+    }
+}
+
 /// What a SQL adapter provides for read models.
 pub trait SqlStore: Clone + Send + Sync + 'static {
     /// The n-th (1-based) placeholder: `$n` or `?n`.
@@ -57,7 +90,7 @@ pub trait SqlStore: Clone + Send + Sync + 'static {
 
     /// `template` with `{n}` replaced by the n-th placeholder.
     fn sql(&self, template: &str) -> String {
-        (1..=9).rev().fold(template.to_owned(), |s, n| s.replace(&format!("{{{n}}}"), &self.placeholder(n)))
+        fill_placeholders(template, |n| self.placeholder(n))
     }
 
     /// The first column of each row, JSON decoded straight into `T` (no `Value` in between).
