@@ -388,7 +388,16 @@ async fn postgresql_goes_away_and_comes_back(fault: Fault) {
     assert!(took < Duration::from_secs(5), "the keyed retry waited {took:?} after the store came back");
     let sent = whole_log(&engine).await.into_iter().filter(|e| e.event_type == "MessageSent").count();
     assert_eq!(sent, 1);
-    let ready = call(&app, "GET", "/readyz", None).await;
-    assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
+    // Ready again once the store answers within /readyz's bound (a loaded machine right after
+    // crash recovery may take a moment).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = call(&app, "GET", "/readyz", None).await;
+        if ready.status == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not ready 30 s after the store came back: {}", ready.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     drop(server);
 }

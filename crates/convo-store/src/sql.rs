@@ -73,16 +73,6 @@ pub fn fill_placeholders(template: &str, placeholder: impl Fn(usize) -> String) 
     out
 }
 
-#[cfg(test)]
-mod placeholder_tests {
-    #[test]
-    fn every_numbered_placeholder_is_filled_and_other_braces_stay() {
-        let filled =
-            super::fill_placeholders("a = {1} AND b IN ({10}, {12}) AND c = '{x}' AND d = '{}'", |n| format!("${n}"));
-        assert_eq!(filled, "a = $1 AND b IN ($10, $12) AND c = '{x}' AND d = '{}'");
-    }
-}
-
 /// What a SQL adapter provides for read models.
 pub trait SqlStore: Clone + Send + Sync + 'static {
     /// The n-th (1-based) placeholder: `$n` or `?n`.
@@ -387,5 +377,15 @@ where
                 .map(|(key, _)| (format!("DELETE FROM {} WHERE {}", self.table, self.key_condition(0)), T::key(key))),
         );
         self.store.guarded_transaction(guard, statements, Durability::Lazy).await
+    }
+}
+
+#[cfg(test)]
+mod placeholder_tests {
+    #[test]
+    fn every_numbered_placeholder_is_filled_and_other_braces_stay() {
+        let filled =
+            super::fill_placeholders("a = {1} AND b IN ({10}, {12}) AND c = '{x}' AND d = '{}'", |n| format!("${n}"));
+        assert_eq!(filled, "a = $1 AND b IN ($10, $12) AND c = '{x}' AND d = '{}'");
     }
 }
