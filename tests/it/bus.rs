@@ -252,7 +252,6 @@ async fn the_publisher_resumes_with_nothing_lost_when_nats_stops_and_starts_agai
     }
     publisher.abort();
     assert_published_once_in_order(&log, &contents);
-    pg.cleanup().await;
 }
 
 /// End to end: the engine publishes an outbound message, the example connector consumes it with
@@ -330,7 +329,6 @@ async fn the_example_connector_delivers_outbound_messages_and_reports_back() {
     }
     assert_eq!(statuses, vec!["delivered"; 5], "every outbound message delivered and reported back");
     let _ = bus.context().delete_stream(bus.stream()).await;
-    pg.cleanup().await;
 }
 
 /// The outbound-message schema in schemas/ names what the published payload really holds.

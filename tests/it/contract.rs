@@ -26,6 +26,7 @@ on_both_backends!(
     the_log_tail_delivers_commits_live_in_order,
     tails_that_join_late_or_fall_behind_see_every_event_once_in_order,
     commands_about_messages_older_than_the_aggregate_remembers_ask_the_store,
+    only_a_taken_sequence_is_a_conflict_a_clash_on_another_unique_index_is_an_error,
 );
 
 async fn commands_are_stored_in_commit_order_with_versions_and_positions<B: Backend>(backend: B) {
@@ -457,4 +458,64 @@ async fn commands_about_messages_older_than_the_aggregate_remembers_ask_the_stor
     };
     let unknown = t.engine.conversations.execute(&id, unknown, &meta()).await;
     assert!(matches!(unknown, Err(CommandError::Rejected(ConversationError::MessageNotFound(_)))));
+}
+
+/// A taken sequence is another writer winning the race: a conflict the store retries. A clash
+/// on any other unique index of the events table (here two events given one position, which
+/// only a defect could do) is an error at once: retrying would repeat it, and a client told
+/// "conflict, retry" would retry in vain.
+async fn only_a_taken_sequence_is_a_conflict_a_clash_on_another_unique_index_is_an_error<B: Backend>(backend: B) {
+    use convo_store::{SqlStore, StoreError};
+    use cqrs_es::persist::PersistenceError;
+    let t = engine(backend.clone());
+    let inbox = t.create_inbox(ChannelType::Sms).await;
+    let id = t.inbound(inbox, "+4915100007", "hello").await.to_string();
+    let before = whole_log(&t.engine).await;
+    let inbound = before.iter().find(|e| e.aggregate_id == id && e.sequence == 2).expect("the inbound message");
+    let at = |sequence: usize| {
+        SerializedEvent::new(
+            id.clone(),
+            sequence,
+            Conversation::TYPE.into(),
+            inbound.event_type.clone(),
+            inbound.event_version.clone(),
+            inbound.payload.clone(),
+            inbound.metadata.clone(),
+        )
+    };
+
+    let taken = [at(2)];
+    let appended = backend.append::<Conversation>(&taken).await;
+    assert!(matches!(appended, Err(PersistenceError::OptimisticLockError)), "append: {appended:?}");
+    let persisted = backend.persist::<Conversation>(&taken, None).await;
+    assert!(matches!(persisted, Err(PersistenceError::OptimisticLockError)), "persist: {persisted:?}");
+
+    // From now on every new event is given the position the last one holds.
+    let head = before.last().map(|e| e.position).expect("events");
+    let statement = match backend.name() {
+        "postgres" => format!("ALTER TABLE events ALTER COLUMN global_position SET DEFAULT {head}"),
+        // One string, so one connection drops and creates the trigger.
+        _ => format!(
+            "DROP TRIGGER events_assign_global_position;
+             CREATE TRIGGER events_assign_global_position AFTER INSERT ON events
+             BEGIN UPDATE events SET global_position = {head} WHERE rowid = NEW.rowid; END"
+        ),
+    };
+    backend.sql().execute(&statement, &[]).await.expect("break position assignment");
+    let free = [at(3)];
+    for (path, result) in [
+        ("append", backend.append::<Conversation>(&free).await.map(|_| ())),
+        ("persist", backend.persist::<Conversation>(&free, None).await),
+    ] {
+        let Err(PersistenceError::UnknownError(e)) = result else {
+            panic!("{path}: a clash of positions is an error, not a conflict: {result:?}")
+        };
+        assert!(e.to_string().contains("global_position"), "{path}: {e}");
+    }
+    let sent = t.engine.conversations.execute(&id, t.send("hi"), &meta()).await;
+    assert!(
+        matches!(sent, Err(CommandError::Store(StoreError::Database(_)))),
+        "a command fails at once rather than retrying and answering that it was contended: {sent:?}"
+    );
+    assert_eq!(whole_log(&t.engine).await, before, "nothing was written");
 }

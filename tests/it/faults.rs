@@ -118,7 +118,6 @@ async fn one_command_refused_inside_postgresql_fails_alone_in_its_group_commit()
         .await
         .expect("count");
     assert_eq!(written, 32);
-    pg.cleanup().await;
 }
 
 /// A send commits after its request timed out (503): a retry with the same Idempotency-Key
@@ -145,7 +144,6 @@ async fn a_retry_after_a_lost_answer_answers_what_was_written_without_writing_ag
         whole_log(&t.engine).await.into_iter().filter(|e| e.event_type == "MessageSent").map(|e| e.payload).collect();
     assert_eq!(sent.len(), 1, "the message is in the log once: {sent:?}");
     assert_eq!(sent[0]["message_id"], retry.1["message_id"]);
-    pg.cleanup().await;
 }
 
 async fn conversation_on(app: &axum::Router, now: chrono::DateTime<chrono::Utc>) -> (String, i64) {

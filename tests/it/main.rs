@@ -1,6 +1,7 @@
 //! convo's integration tests, one binary, a module per area. PostgreSQL tests use the real
 //! server (CONVO_TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres), each
-//! in a database of its own, and fail loudly when it is unreachable: they never skip.
+//! in a database of its own (dropped at the end, also when the test panics), and fail loudly when
+//! it is unreachable: they never skip.
 
 mod analytics;
 mod bad_input;

@@ -118,7 +118,6 @@ async fn a_tailing_reader_sees_every_event_once_even_when_a_transaction_commits_
         assert_eq!(event.sequence, *last + 1, "{}: each aggregate's events in sequence order", event.aggregate_id);
         *last = event.sequence;
     }
-    pg.cleanup().await;
 }
 
 /// The scenario above is real: while a transaction holds a low position open, higher ones are
@@ -149,7 +148,6 @@ async fn positions_become_visible_out_of_order_and_the_reader_waits_for_the_gap(
     let log = crate::support::whole_log(&t.engine).await;
     assert_eq!(log.first().map(|e| e.position), Some(held_position), "the late commit comes first");
     assert_eq!(log.len(), 4, "held, inbox created, conversation started, message");
-    pg.cleanup().await;
 }
 
 /// A tail in one process wakes when another process commits, without waiting for its poll.
@@ -175,7 +173,6 @@ async fn a_commit_in_another_process_wakes_a_tail_at_once() {
         .expect("read");
     assert_eq!(batch[0].event_type, "InboxCreated");
     assert!(started.elapsed() < Duration::from_secs(5), "woken in {:?}", started.elapsed());
-    pg.cleanup().await;
 }
 
 /// The server dropping the engine's connections (a PostgreSQL restart, a failover, an idle
@@ -202,5 +199,4 @@ async fn commands_and_reads_succeed_after_the_server_dropped_every_idle_connecti
     let conversation = t.inbound(inbox, "+4930000002", "after").await;
     let events = t.engine.log.read_aggregate("conversation", &conversation.to_string(), 0, 10).await;
     assert_eq!(events.expect("a read after").len(), 2, "started and the message");
-    pg.cleanup().await;
 }

@@ -27,11 +27,13 @@ pub fn admin_url() -> String {
     std::env::var("CONVO_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-/// A database of its own on the real PostgreSQL server, dropped by [`TestPg::cleanup`].
+/// A database of its own on the real PostgreSQL server, dropped with this value: at the end
+/// of the test, and also when the test panics (drops run while unwinding).
 pub struct TestPg {
     pub url: String,
     pub backend: PostgresBackend,
-    name: String,
+    /// Dropped last (fields drop in order), after the pool is closed.
+    database: Database,
 }
 
 impl TestPg {
@@ -46,22 +48,93 @@ impl TestPg {
         });
         let name = format!("convo_it_{}", Uuid::new_v4().simple());
         sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create a test database");
+        // Dropped from here on, also when connecting or migrating fails.
+        let database = Database { name };
         let url = match admin.rsplit_once('/') {
-            Some((server, _)) => format!("{server}/{name}"),
+            Some((server, _)) => format!("{server}/{}", database.name),
             None => panic!("CONVO_TEST_DATABASE_URL must end with a database name"),
         };
         let pool = convo_store_postgres::connect(&url, 40).await.expect("connect to the test database");
         convo_store_postgres::migrate(&pool).await.expect("migrate the test database");
-        Self { backend: PostgresBackend::new(pool), url, name }
+        Self { backend: PostgresBackend::new(pool), url, database }
     }
 
-    pub async fn cleanup(self) {
-        self.backend.pool().close().await;
-        if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url()).await {
-            let _ =
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut conn).await;
+    pub fn name(&self) -> &str {
+        &self.database.name
+    }
+}
+
+impl Drop for TestPg {
+    fn drop(&mut self) {
+        // Whatever still holds the pool (a runner, a tail) gets no connection from it any more,
+        // rather than trying to connect to a database that is gone. (Marked closed at once; the
+        // connections open are ended by the drop's FORCE.)
+        drop(self.backend.pool().close());
+    }
+}
+
+/// The name of a test database, which dropping this drops.
+struct Database {
+    name: String,
+}
+
+impl Drop for Database {
+    /// On a thread of its own with its own runtime: a drop may run inside the test's runtime,
+    /// which cannot block on a future, or while that runtime shuts down. Waits for it, so the
+    /// database is gone when the test ends. Never panics (a panic while unwinding aborts): a
+    /// database it cannot drop is reported and left.
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let dropping = std::thread::Builder::new().name(format!("drop {name}")).spawn(move || {
+            let dropped = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string());
+            let dropped = dropped.and_then(|runtime| {
+                runtime.block_on(async {
+                    let drop = async {
+                        let mut conn = sqlx::PgConnection::connect(&admin_url()).await?;
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await?;
+                        conn.close().await
+                    };
+                    match tokio::time::timeout(std::time::Duration::from_secs(30), drop).await {
+                        Ok(dropped) => dropped.map_err(|e| e.to_string()),
+                        Err(_) => Err("timed out".to_owned()),
+                    }
+                })
+            });
+            if let Err(e) = dropped {
+                eprintln!("the test database {name} is left behind: {e}");
+            }
+        });
+        if let Ok(thread) = dropping {
+            let _ = thread.join();
         }
     }
+}
+
+/// A test that panics leaves no database behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_database_is_dropped_even_when_the_test_panics() {
+    async fn exists(name: &str) -> bool {
+        let mut conn = sqlx::PgConnection::connect(&admin_url()).await.expect("connect to the server");
+        sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await
+            .expect("look the database up")
+    }
+    let (created, name) = tokio::sync::oneshot::channel();
+    let (fail, failing) = tokio::sync::oneshot::channel::<()>();
+    // A test of its own, in a task: its panic is caught there, where a test's would fail it.
+    let test = tokio::spawn(async move {
+        let pg = TestPg::new().await;
+        let _ = created.send(pg.name().to_owned());
+        let _ = failing.await;
+        panic!("{} fails, on purpose", pg.name());
+    });
+    let name = name.await.expect("the test created its database");
+    assert!(exists(&name).await, "{name} is there while the test runs");
+    let _ = fail.send(());
+    assert!(test.await.expect_err("the test panicked").is_panic());
+    assert!(!exists(&name).await, "{name} was dropped");
 }
 
 /// A SQLite file in a temporary directory, removed on drop.
@@ -219,7 +292,6 @@ macro_rules! on_both_backends {
                 async fn $name() {
                     let pg = $crate::support::TestPg::new().await;
                     super::$name(pg.backend.clone()).await;
-                    pg.cleanup().await;
                 }
             )*
         }

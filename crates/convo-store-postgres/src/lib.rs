@@ -78,10 +78,21 @@ fn unavailable(err: &sqlx::Error) -> bool {
     }
 }
 
+/// The events table's primary key, `(aggregate_type, aggregate_id, sequence)` (named by
+/// PostgreSQL after the table: migration 0001 declares it inline).
+const SEQUENCE_KEY: &str = "events_pkey";
+
+/// Whether `db` says another writer took one of the sequences first: a violation of the events
+/// table's primary key, and of no other unique index. Any other (two events given one position,
+/// say) is a defect, which retrying would only repeat.
+fn sequence_taken(db: &dyn sqlx::error::DatabaseError) -> bool {
+    db.code().as_deref() == Some("23505") && db.constraint() == Some(SEQUENCE_KEY)
+}
+
 fn map_sqlx(err: sqlx::Error) -> StoreError {
     match err {
         ref e if unavailable(e) => StoreError::Connection(err.to_string()),
-        sqlx::Error::Database(ref db) if db.code().as_deref() == Some("23505") => StoreError::Conflict,
+        sqlx::Error::Database(ref db) if sequence_taken(&**db) => StoreError::Conflict,
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => StoreError::Corrupt(err.to_string()),
         other => StoreError::Database(other.to_string()),
     }
@@ -393,12 +404,18 @@ impl PersistedEventRepository for PostgresBackend {
         self.repo.get_snapshot::<A>(aggregate_id).await.map_err(reclassify)
     }
 
+    /// Events alone go through [`Backend::append`]: postgres-es reports every unique violation
+    /// as a conflict, ours only a taken sequence. (Snapshots are not used; see ARCHITECTURE.md.)
     async fn persist<A: Aggregate>(
         &self,
         events: &[SerializedEvent],
         snapshot_update: Option<(String, Value, usize)>,
     ) -> Result<(), PersistenceError> {
-        self.repo.persist::<A>(events, snapshot_update).await.map_err(reclassify)
+        match snapshot_update {
+            None if events.is_empty() => Ok(()),
+            None => self.append::<A>(events).await.map(|_| ()),
+            Some(_) => self.repo.persist::<A>(events, snapshot_update).await.map_err(reclassify),
+        }
     }
 
     async fn stream_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<ReplayStream, PersistenceError> {

@@ -42,11 +42,20 @@ pub async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     MIGRATOR.run(pool).await.map_err(|e| StoreError::Database(format!("migration failed: {e}")))
 }
 
+/// Whether `db` says another writer took one of the sequences first: a violation of the events
+/// table's primary key (SQLITE_CONSTRAINT_PRIMARYKEY, 1555, on `events`: SQLite names no
+/// constraint, only its columns), and of no other unique index. Any other (SQLITE_CONSTRAINT_UNIQUE,
+/// 2067: two events given one position, say) is a defect, which retrying would only repeat.
+fn sequence_taken(db: &dyn sqlx::error::DatabaseError) -> bool {
+    db.code().as_deref() == Some("1555") && db.message().starts_with("UNIQUE constraint failed: events.")
+}
+
 fn map_sqlx(err: sqlx::Error) -> StoreError {
     match err {
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
             StoreError::Connection(err.to_string())
         }
+        sqlx::Error::Database(ref db) if sequence_taken(&**db) => StoreError::Conflict,
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => StoreError::Corrupt(err.to_string()),
         other => StoreError::Database(other.to_string()),
     }
@@ -218,14 +227,10 @@ impl Backend for SqliteBackend {
     /// never make the transaction fail with "database is locked".
     async fn append<A: Aggregate>(&self, events: &[SerializedEvent]) -> Result<i64, PersistenceError> {
         let last = events.last().ok_or_else(|| PersistenceError::UnknownError("no events to append".into()))?;
-        let map = |e: sqlx::Error| match e {
-            sqlx::Error::Database(ref db) if db.code().as_deref() == Some("1555") => {
-                PersistenceError::OptimisticLockError
-            }
-            other => match map_sqlx(other) {
-                StoreError::Connection(reason) => PersistenceError::ConnectionError(reason.into()),
-                other => PersistenceError::UnknownError(Box::new(other)),
-            },
+        let map = |e: sqlx::Error| match map_sqlx(e) {
+            StoreError::Conflict => PersistenceError::OptimisticLockError,
+            StoreError::Connection(reason) => PersistenceError::ConnectionError(reason.into()),
+            other => PersistenceError::UnknownError(Box::new(other)),
         };
         // In a task of its own: a cancelled `begin` must not leave the connection in a transaction.
         let (pool, events, aggregate_type) = (self.pool.clone(), events.to_vec(), A::TYPE);
@@ -339,6 +344,8 @@ impl PersistedEventRepository for SqliteBackend {
         self.repo.get_snapshot::<A>(aggregate_id).await
     }
 
+    /// sqlite-es reports 1555 alone as a conflict, and events alone (snapshots are not used)
+    /// can only break the events table's primary key with it: the same mapping as `append`'s.
     async fn persist<A: Aggregate>(
         &self,
         events: &[SerializedEvent],
