@@ -57,6 +57,11 @@ impl ProjectionStatus {
         self.error.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Sets the position to what the store holds, even below the one recorded (see `follow`).
+    fn restart_at(&self, position: i64) {
+        self.position.send_replace(position);
+    }
+
     /// Records that everything up to `position` is done.
     pub fn advance(&self, position: i64) {
         self.position.send_if_modified(|p| {
@@ -154,7 +159,9 @@ where
     let mut stored = store.checkpoint().await.map_err(RunError::Store)?;
     let mut checkpoint = stored;
     let mut stored_at = Instant::now();
-    status.advance(checkpoint);
+    // What is stored is what queries read, even below what this runner had folded before (a
+    // lazy commit lost in a PostgreSQL crash): read-your-writes waits for the fold again.
+    status.restart_at(checkpoint);
     let mut tail = Box::pin(log.tail(checkpoint, batch));
     loop {
         let next = if checkpoint > stored {
@@ -192,11 +199,15 @@ where
             Err(RunError::Projection(e)) => e,
             Err(other) => return Err(other),
         };
-        // Keep what comes before the event that cannot be folded, then stop at it.
+        // Keep what comes before the event that cannot be folded, then stop at it; but only if
+        // the stored checkpoint is still the one folded from (the guard of that commit, even an
+        // empty one): a lazy commit lost when PostgreSQL crashed under a running runner leaves
+        // rows missing that the fold then trips over, and the answer is to fold again from what
+        // is stored, not to stop.
         events.retain(|e| e.position < failed.position);
         if let Some(folded) = fold_and_commit(projection, store, &events, stored, true).await? {
             status.advance(folded.last);
-        } else if checkpoint > stored {
+        } else {
             store.commit(&[], stored, checkpoint).await.map_err(RunError::Store)?;
         }
         return Err(RunError::Projection(failed));
