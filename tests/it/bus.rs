@@ -221,7 +221,6 @@ async fn the_publisher_resumes_with_nothing_lost_when_nats_stops_and_starts_agai
         pg.backend.clone(),
         5,
         status.clone(),
-        Duration::from_millis(200),
     ));
     let config = convo_gateway::GatewayConfig { bus: Some(status), ..crate::support::test_config() };
     let app = crate::support::authed(

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, stream};
-use convo_store::{Backend, CHECKPOINT_EVERY, Checkpoint, EventLog, LogEvent, ProjectionStatus, StoreError};
+use convo_store::{Backend, Backoff, CHECKPOINT_EVERY, Checkpoint, EventLog, LogEvent, ProjectionStatus, StoreError};
 use futures::StreamExt;
 
 /// What subjects start with; the stream captures `convo.>`.
@@ -186,23 +186,28 @@ impl Bus for InProcessBus {
 
 /// Publishes the log for ever from where the stream and the checkpoint say it stopped. Returns
 /// only on an error (the caller restarts it).
-/// Runs [`run_publisher`] for ever, starting it again `pause` after it stops (NATS away, a
-/// store error), and keeps `status` saying whether it works (for `/readyz`).
+/// Runs [`run_publisher`] for ever, starting it again after it stops (NATS away, a store
+/// error) on the followers' [`Backoff`] schedule, and keeps `status` saying whether it works
+/// (for `/readyz`).
 pub async fn publish_for_ever<B: Backend, T: Bus>(
     bus: T,
     log: EventLog<B>,
     backend: B,
     batch: usize,
     status: Arc<ProjectionStatus>,
-    pause: Duration,
 ) {
+    let mut backoff = Backoff::new();
     loop {
+        let published = status.position();
         if let Err(e) = run_publisher(bus.clone(), log.clone(), &backend, batch, &status).await {
             tracing::warn!(error = %e, "event publisher stopped; restarting");
             metrics::counter!("convo_bus_errors_total").increment(1);
             status.fail(e.to_string());
         }
-        tokio::time::sleep(pause).await;
+        if status.position() > published {
+            backoff.reset(); // it published before it stopped: not a run of failures
+        }
+        backoff.wait().await;
     }
 }
 

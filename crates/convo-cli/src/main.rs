@@ -235,9 +235,6 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// How long a stopped event publisher waits before it starts again.
-const PUBLISHER_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
-
 async fn serve(
     backend: backend::AnyBackend,
     listen: SocketAddr,
@@ -266,28 +263,14 @@ async fn serve(
                 prefix = bus.nats_subject_prefix,
                 "publishing events to NATS JetStream"
             );
-            runners.push(tokio::spawn(convo_bus::publish_for_ever(
-                nats,
-                log,
-                backend,
-                500,
-                bus_status.clone(),
-                PUBLISHER_PAUSE,
-            )));
+            runners.push(tokio::spawn(convo_bus::publish_for_ever(nats, log, backend, 500, bus_status.clone())));
         }
         None => {
             // The embedded default: the same publisher on an in-process bus, for in-process
             // subscribers (the live stream, webhooks).
             let in_process = convo_bus::InProcessBus::new(4096);
             tracing::info!("publishing events in process (no NATS_URL)");
-            runners.push(tokio::spawn(convo_bus::publish_for_ever(
-                in_process,
-                log,
-                backend,
-                500,
-                bus_status.clone(),
-                PUBLISHER_PAUSE,
-            )));
+            runners.push(tokio::spawn(convo_bus::publish_for_ever(in_process, log, backend, 500, bus_status.clone())));
         }
     }
     runners.push(tokio::spawn(purge_idempotency_keys(engine.backend.sql())));

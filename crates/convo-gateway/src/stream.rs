@@ -82,12 +82,13 @@ async fn pump<B: Backend>(
     sender: broadcast::Sender<Arc<LogEvent>>,
     start: watch::Sender<Option<i64>>,
 ) {
+    let mut backoff = convo_store::Backoff::new();
     let mut after = loop {
         match readable_head(&log).await {
             Ok(head) => break head,
             Err(e) => {
                 tracing::warn!(error = %e, "stream: cannot read the log's head; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                backoff.wait().await;
             }
         }
     };

@@ -352,19 +352,21 @@ async fn announce(pool: PgPool, notifier: LogNotifier) {
 
 /// Wakes this process's tails on other processes' commits.
 async fn listen(pool: PgPool, notifier: LogNotifier) {
+    let mut backoff = convo_store::Backoff::new();
     loop {
         let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
             Ok(l) => l,
             Err(e) => {
                 tracing::debug!(error = %e, "cannot listen for commits; readers will poll");
-                tokio::time::sleep(Duration::from_secs(5)).await;
+                backoff.wait().await;
                 continue;
             }
         };
         if listener.listen(CHANNEL).await.is_err() {
-            tokio::time::sleep(Duration::from_secs(5)).await;
+            backoff.wait().await;
             continue;
         }
+        backoff.reset();
         while let Ok(notification) = listener.recv().await {
             if let Ok(position) = notification.payload().parse() {
                 notifier.remote(position);

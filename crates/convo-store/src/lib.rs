@@ -10,6 +10,7 @@
 //! - [`EventLog`] reads and tails the global log in commit order.
 
 mod aggregate_store;
+mod backoff;
 mod engine;
 mod error;
 pub mod history;
@@ -22,6 +23,7 @@ pub mod tenancy;
 mod write_behind;
 
 pub use aggregate_store::{AggregateStore, Committed, RetryPolicy};
+pub use backoff::Backoff;
 pub use engine::{DEFAULT_CACHE_CAPACITY, Engine, metadata};
 pub use error::{CommandError, StoreError};
 pub use history::{AsOf, ConversationAt, conversation_at};

@@ -303,7 +303,7 @@ impl<B: Backend> EventLog<B> {
         let mut wake = self.notifier.subscribe();
         let mut after = None;
         let mut retry = HORIZON_RETRY;
-        let mut backoff = Duration::from_millis(50);
+        let mut backoff = crate::Backoff::new();
         loop {
             {
                 let running = lock();
@@ -365,12 +365,11 @@ impl<B: Backend> EventLog<B> {
                 Err(e) => {
                     tracing::warn!(error = %e, "the log feed cannot read the log; retrying");
                     metrics::counter!("convo_store_errors_total", "component" => "log_feed").increment(1);
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    backoff.wait().await;
                     continue;
                 }
             }
-            backoff = Duration::from_millis(50);
+            backoff.reset();
         }
     }
 }

@@ -102,7 +102,7 @@ pub async fn run_projection<P, S, B>(
     S: ProjectionStore<P>,
     B: Backend,
 {
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = crate::Backoff::new();
     loop {
         match follow(&projection, &store, &log, &status, batch).await {
             Ok(never) => match never {},
@@ -117,8 +117,7 @@ pub async fn run_projection<P, S, B>(
             Err(RunError::Store(e)) => {
                 tracing::warn!(projection = P::NAME, error = %e, "projection store error; retrying");
                 metrics::counter!("convo_store_errors_total", "component" => P::NAME).increment(1);
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                backoff.wait().await;
             }
         }
     }
