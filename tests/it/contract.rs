@@ -519,3 +519,37 @@ async fn only_a_taken_sequence_is_a_conflict_a_clash_on_another_unique_index_is_
     );
     assert_eq!(whole_log(&t.engine).await, before, "nothing was written");
 }
+
+/// Both adapters' migrations describe the same tables and columns: a read model or a query
+/// written once (`SqlTable`, `TableStore`) finds on SQLite what it finds on PostgreSQL. The only
+/// difference is PostgreSQL's `events.transaction_id`, its part of the gap-free log order
+/// (decision 0002; SQLite's single writer needs none).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_migration_folders_describe_the_same_tables_and_columns() {
+    use std::collections::BTreeSet;
+    let pg = crate::support::TestPg::new().await;
+    let sqlite = crate::support::TestSqlite::new().await;
+    let postgres: BTreeSet<(String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns
+          WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations'",
+    )
+    .fetch_all(pg.backend.pool())
+    .await
+    .expect("PostgreSQL's columns")
+    .into_iter()
+    .collect();
+    // table_xinfo: generated columns (events.workspace_id) too.
+    let sqlite: BTreeSet<(String, String)> = sqlx::query_as(
+        "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_xinfo(m.name) p
+          WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> '_sqlx_migrations'",
+    )
+    .fetch_all(sqlite.backend.pool())
+    .await
+    .expect("SQLite's columns")
+    .into_iter()
+    .collect();
+    let only_postgres: Vec<_> = postgres.difference(&sqlite).collect();
+    let only_sqlite: Vec<_> = sqlite.difference(&postgres).collect();
+    assert_eq!(only_postgres, [&("events".to_owned(), "transaction_id".to_owned())], "columns only PostgreSQL has");
+    assert_eq!(only_sqlite, Vec::<&(String, String)>::new(), "columns only SQLite has");
+}
