@@ -120,23 +120,6 @@ impl ChannelPolicy {
         Some(last_inbound_at? + self.window_length(actor)?)
     }
 
-    /// The window of a conversation of `kind` for `actor` at `now`. Groups have none: the
-    /// window is a 1:1 customer-care rule (a contact's last message), so a group is always open.
-    pub fn window_of(
-        &self,
-        kind: crate::conversation::ConversationKind,
-        actor: WindowActor,
-        last_inbound_at: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-    ) -> Window {
-        match kind {
-            crate::conversation::ConversationKind::Group => {
-                Window { state: WindowState::Open, for_actor: actor, expires_at: None, failure_code: None }
-            }
-            crate::conversation::ConversationKind::Direct => self.window(actor, last_inbound_at, now),
-        }
-    }
-
     /// The window for `actor` at `now`.
     pub fn window(&self, actor: WindowActor, last_inbound_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Window {
         match self.window_length(actor) {

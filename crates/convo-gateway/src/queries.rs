@@ -304,7 +304,7 @@ async fn window<B: Backend>(
     let inbox = state.read.inboxes.get(summary.workspace_id, summary.inbox_id).await?;
     Ok(match inbox {
         Some(inbox) if inbox.deleted_at.is_none() => {
-            inbox.policy.window_of(summary.kind, actor, summary.last_inbound_at, now)
+            summary.kind.window(&inbox.policy, actor, summary.last_inbound_at, now)
         }
         _ => Window::inbox_required(actor),
     })

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::group::GroupAction;
+use crate::window::{ChannelPolicy, Window, WindowActor, WindowState};
 use crate::{Actor, DeliveryStatus, MessageContent};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +20,24 @@ pub struct ConversationCommand {
 pub enum ConversationKind {
     Direct,
     Group,
+}
+
+impl ConversationKind {
+    /// The messaging window of a conversation of this kind under `policy`, for `actor` at
+    /// `now`. Groups have none: the window is a 1:1 customer-care rule (a contact's last
+    /// message), so a group is always open.
+    pub fn window(
+        self,
+        policy: &ChannelPolicy,
+        actor: WindowActor,
+        last_inbound_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Window {
+        match self {
+            Self::Group => Window { state: WindowState::Open, for_actor: actor, expires_at: None, failure_code: None },
+            Self::Direct => policy.window(actor, last_inbound_at, now),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]

@@ -257,7 +257,7 @@ impl Conversation {
             MessageContent::Interactive { .. } if !policy.interactive => return Err(unsupported()),
             _ => {}
         }
-        let window = policy.window_of(self.kind.unwrap_or(ConversationKind::Direct), actor, self.last_inbound_at, now);
+        let window = self.kind.unwrap_or(ConversationKind::Direct).window(&policy, actor, self.last_inbound_at, now);
         if window.state == WindowState::Closed {
             return Err(ConversationError::MessagingWindowClosed { actor, expired_at: window.expires_at });
         }
