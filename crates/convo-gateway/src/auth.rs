@@ -117,6 +117,15 @@ pub(crate) async fn authenticate<B: Backend>(
     next.run(request).await
 }
 
+/// The key [`authenticate`] recorded for the request. Missing only if a route were mounted
+/// outside the authentication layer: then it is a 401, never a request without a workspace.
+pub(crate) fn principal(extensions: &axum::http::Extensions) -> Result<&ApiKey, ApiError> {
+    match extensions.get::<Principal>() {
+        Some(Principal(key)) => Ok(key),
+        None => Err(ApiError::new(Code::Unauthorized, "an API key is required")),
+    }
+}
+
 /// The key a command came with, deciding who the command may say acted.
 pub struct Caller(pub ApiKey);
 
@@ -124,11 +133,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        match parts.extensions.get::<Principal>() {
-            Some(Principal(key)) => Ok(Self(key.clone())),
-            // Only reachable if a route were mounted outside the authentication layer.
-            None => Err(ApiError::new(Code::Unauthorized, "an API key is required")),
-        }
+        principal(&parts.extensions).map(|key| Self(key.clone()))
     }
 }
 

@@ -6,7 +6,6 @@ use axum::http::request::Parts;
 use uuid::Uuid;
 
 use crate::ApiError;
-use crate::auth::Principal;
 use crate::error::Code;
 
 /// JSON body; malformed JSON is 400, a body of the wrong shape (or with a NUL in a string)
@@ -76,11 +75,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Workspace {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        match parts.extensions.get::<Principal>() {
-            Some(Principal(key)) => Ok(Self(key.workspace_id)),
-            // Only reachable if a route were mounted outside the authentication layer.
-            None => Err(ApiError::new(Code::Unauthorized, "an API key is required")),
-        }
+        crate::auth::principal(&parts.extensions).map(|key| Self(key.workspace_id))
     }
 }
 

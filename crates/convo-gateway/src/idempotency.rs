@@ -16,7 +16,6 @@ use axum::response::{IntoResponse, Response};
 use convo_store::{Backend, Claim, LogEvent, StoredResponse, tenancy::sha256};
 use uuid::Uuid;
 
-use crate::auth::Principal;
 use crate::error::Code;
 use crate::{ApiError, AppState};
 
@@ -72,10 +71,10 @@ pub(crate) async fn idempotent<B: Backend>(State(state): State<AppState<B>>, req
             return ApiError::parameter(IDEMPOTENCY_KEY_HEADER, "1 to 255 visible ASCII characters").into_response();
         }
     };
-    let Some(Principal(principal)) = request.extensions().get::<Principal>().cloned() else {
-        return ApiError::new(Code::Unauthorized, "an API key is required").into_response();
+    let ws = match crate::auth::principal(request.extensions()) {
+        Ok(key) => key.workspace_id,
+        Err(e) => return e.into_response(),
     };
-    let ws = principal.workspace_id;
     let (parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, state.body_limit).await {
         Ok(bytes) => bytes,
