@@ -5,7 +5,8 @@
 use axum::Router;
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
-use convo_store::{Backend, ReadModels, Scope, SqlStore};
+use convo_read::ReadModels;
+use convo_store::{Backend, Scope, SqlStore};
 use serde_json::{Value, json};
 
 use crate::support::{

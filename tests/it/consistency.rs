@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use convo_store::{Backend, ReadModels, Scope};
+use convo_read::ReadModels;
+use convo_store::{Backend, Scope};
 use serde_json::{Value, json};
 
 use tower::ServiceExt;

@@ -307,7 +307,7 @@ async fn postgresql_goes_away_and_comes_back(fault: Fault) {
         PostgresBackend::new(pool),
         std::sync::Arc::new(convo_domain::SystemClock),
     ));
-    let mut read = convo_store::ReadModels::new(&engine.backend);
+    let mut read = convo_read::ReadModels::new(&engine.backend);
     read.consistency_wait = Duration::from_secs(30);
     let read = std::sync::Arc::new(read);
     read.spawn(&engine.log);

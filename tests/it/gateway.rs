@@ -373,7 +373,7 @@ async fn limits_answer_413_429_and_503_as_problem_json<B: Backend>(backend: B) {
     };
     // Read models that never run, so that a position the log has is never reached (one beyond
     // the log's head is refused at once, 422), and an event in the log, written past the limit.
-    let read = std::sync::Arc::new(convo_store::ReadModels::new(&t.engine.backend));
+    let read = std::sync::Arc::new(convo_read::ReadModels::new(&t.engine.backend));
     let router = convo_gateway::router(t.engine.clone(), read, &config);
     let app = authed(router.clone(), api_key(&t, API_WS, &[Scope::Write, Scope::Connector]).await);
     t.create_inbox(convo_domain::ChannelType::Sms).await;

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::StatusCode;
-use convo_store::{Backend, ReadModels, Scope};
+use convo_read::ReadModels;
+use convo_store::{Backend, Scope};
 use serde_json::{Value, json};
 
 use crate::support::{

@@ -215,8 +215,8 @@ async fn random_command_sequences_leave_read_models_equal_to_an_independent_mode
             assert_eq!(actual, (total, conversations), "seed {seed}, user {user}: {:?}", summary.body);
         }
         // And every read model equals a rebuild from the log.
-        let read = convo_store::ReadModels::new(&t.engine.backend);
-        for name in convo_store::ReadModels::<B>::NAMES {
+        let read = convo_read::ReadModels::new(&t.engine.backend);
+        for name in convo_read::ReadModels::<B>::NAMES {
             let differences = read.verify(name, &t.engine.log, 10).await.expect("verify");
             assert_eq!(differences, Vec::<String>::new(), "seed {seed}: {name} differs from a rebuild");
         }

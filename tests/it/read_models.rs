@@ -10,7 +10,8 @@ use convo_domain::conversation::ConversationStatus;
 use convo_projection::prepare;
 use convo_projection_inbox::{ConversationSummary, InboxProjection};
 use convo_projection_timeline::{TimelineMessage, TimelineProjection};
-use convo_store::{Backend, ConversationQuery, ReadModels};
+use convo_read::{ConversationQuery, ReadModels};
+use convo_store::Backend;
 use serde_json::{Value, json};
 
 use crate::support::{WS, app, call, engine, on_both_backends, read_models, whole_log};
@@ -77,8 +78,8 @@ async fn a_rebuild_works_on_a_database_no_runner_has_followed<B: Backend>(backen
     let t = engine(backend);
     let inbox = t.create_inbox(convo_domain::ChannelType::Sms).await;
     let conversation = t.inbound(inbox, "+4915100100", "hello").await;
-    let read = convo_store::ReadModels::new(&t.engine.backend);
-    for name in convo_store::ReadModels::<B>::NAMES {
+    let read = convo_read::ReadModels::new(&t.engine.backend);
+    for name in convo_read::ReadModels::<B>::NAMES {
         let folded = read.rebuild(name, &t.engine.log, &|_| {}).await.unwrap_or_else(|e| panic!("rebuild {name}: {e}"));
         assert_eq!(folded, 3, "{name}: the inbox, the conversation's start and its message");
     }

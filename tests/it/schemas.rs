@@ -590,12 +590,12 @@ async fn every_answer_of_the_gateway_matches_the_openapi_document() {
     assert_eq!(serde_json::to_value(WindowActor::Agent).expect("json"), window["forActor"]);
 
     // The unread summary's schema is restated in the gateway: check a real one with inboxes.
-    let summary = convo_store::UnreadSummary {
+    let summary = convo_read::UnreadSummary {
         user_id: "bob".into(),
         total: 2,
         conversations: 1,
         activity: 1,
-        inboxes: vec![convo_store::InboxUnread { inbox_id: Uuid::nil(), unread: 2, conversations: 1, activity: 0 }],
+        inboxes: vec![convo_read::InboxUnread { inbox_id: Uuid::nil(), unread: 2, conversations: 1, activity: 0 }],
         version: 7,
     };
     let schema = doc.standalone(&json!({"$ref": "#/$defs/UnreadSummary"}));

@@ -8,7 +8,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use convo_store::{EventLog, LogNotifier, ReadModels};
+use convo_read::ReadModels;
+use convo_store::{EventLog, LogNotifier};
 use convo_store_postgres::PostgresBackend;
 use futures::StreamExt;
 
@@ -102,7 +103,7 @@ pub async fn run(url: &str, generated: Option<u32>) -> anyhow::Result<RebuildRes
     // end of a rebuild finds none to guard and fails as a conflict (reported in #7).
     models.checkpoints().await?;
     let mut rebuilt = Vec::new();
-    for name in ReadModels::<PostgresBackend>::NAMES {
+    for &name in ReadModels::<PostgresBackend>::NAMES {
         let started = Instant::now();
         let folded = models.rebuild(name, &log, &|_| {}).await.with_context(|| format!("rebuilding {name}"))?;
         let took = started.elapsed();

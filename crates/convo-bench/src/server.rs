@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use convo_domain::SystemClock;
 use convo_gateway::GatewayConfig;
-use convo_store::{Backend, Engine, ReadModels};
+use convo_read::ReadModels;
+use convo_store::{Backend, Engine};
 use convo_store_postgres::PostgresBackend;
 use sqlx::PgPool;
 

@@ -8,7 +8,8 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use convo_domain::SystemClock;
-use convo_store::{AsOf, Engine, conversation_at};
+use convo_read::{AsOf, conversation_at};
+use convo_store::Engine;
 use serde_json::json;
 use uuid::Uuid;
 

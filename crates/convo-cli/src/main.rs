@@ -11,7 +11,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use convo_domain::SystemClock;
-use convo_store::{Backend, Engine, ReadModels};
+use convo_read::ReadModels;
+use convo_store::{Backend, Engine};
 use futures::StreamExt;
 
 #[derive(Parser)]

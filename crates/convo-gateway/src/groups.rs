@@ -13,7 +13,8 @@ use convo_domain::conversation::{
     NewMember, SettingsPatch,
 };
 use convo_projection_groups::{JoinRequest, Membership};
-use convo_store::{Backend, JoinRequestCursor, MemberCursor};
+use convo_read::{JoinRequestCursor, MemberCursor};
+use convo_store::Backend;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;

@@ -30,7 +30,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::{delete, get, patch, post, put};
-use convo_store::{Backend, Engine, Idempotency, ReadModels, Tenancy};
+use convo_read::ReadModels;
+use convo_store::{Backend, Engine, Idempotency, Tenancy};
 
 pub use auth::{Principal, RateLimit};
 pub use error::{ApiError, Code};

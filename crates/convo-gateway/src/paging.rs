@@ -12,7 +12,7 @@ use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use convo_store::{Cursor, JoinRequestCursor, MemberCursor};
+use convo_read::{Cursor, JoinRequestCursor, MemberCursor};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};

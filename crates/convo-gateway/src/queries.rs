@@ -10,7 +10,8 @@ use convo_domain::{ChannelType, Window, WindowActor};
 use convo_projection_inbox::ConversationSummary;
 use convo_projection_inboxes::InboxView;
 use convo_projection_timeline::TimelineMessage;
-use convo_store::{Backend, ConversationQuery, Cursor, LogEvent, ProjectionStatus, SortKey, UnreadSummary};
+use convo_read::{ConversationQuery, Cursor, SortKey, UnreadSummary};
+use convo_store::{Backend, LogEvent, ProjectionStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -354,9 +355,9 @@ pub async fn get_conversation<B: Backend>(
                     format!("position {position} is beyond the log's head ({head})"),
                 ));
             }
-            Some(convo_store::AsOf::Position(position))
+            Some(convo_read::AsOf::Position(position))
         }
-        (None, Some(at)) => Some(convo_store::AsOf::Time(at)),
+        (None, Some(at)) => Some(convo_read::AsOf::Time(at)),
         (None, None) => None,
     };
     let read = &state.read;
@@ -370,7 +371,7 @@ pub async fn get_conversation<B: Backend>(
         };
         return Ok(Json(ConversationView { summary, window, members: None, as_of: None }));
     };
-    let then = convo_store::conversation_at(&state.engine.log, Some(workspace_id), conversation_id, as_of)
+    let then = convo_read::conversation_at(&state.engine.log, Some(workspace_id), conversation_id, as_of)
         .await?
         .ok_or_else(|| ApiError::not_found("conversation not found"))?;
     let last = then.events.last().ok_or_else(|| ApiError::not_found("conversation not found"))?;

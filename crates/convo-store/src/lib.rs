@@ -13,31 +13,20 @@ mod aggregate_store;
 mod backoff;
 mod engine;
 mod error;
-pub mod history;
+mod follow;
 pub mod idempotency;
 mod log;
-mod projector;
-mod read;
 mod sql;
 pub mod tenancy;
-mod write_behind;
 
 pub use aggregate_store::{AggregateStore, Committed, RetryPolicy};
 pub use backoff::Backoff;
 pub use engine::{DEFAULT_CACHE_CAPACITY, Engine, metadata};
 pub use error::{CommandError, StoreError};
-pub use history::{AsOf, ConversationAt, conversation_at};
+pub use follow::{CHECKPOINT_EVERY, ProjectionStatus};
 pub use idempotency::{Claim, IDEMPOTENCY_LEASE_MS, Idempotency, StoredResponse};
 pub use log::{EventLog, LogEvent, LogFilter, LogNotifier};
-pub use projector::{
-    CHECKPOINT_EVERY, ProjectionStatus, ProjectionStore, ProjectorError, ReadModels, rebuild, run_projection, verify,
-};
-pub use read::{
-    ConversationQuery, Cursor, GroupsModel, GroupsTable, InboxModel, InboxTable, InboxUnread, InboxesModel,
-    InboxesTable, JoinRequestCursor, MemberCursor, ResponseTimes, ResponseTimesModel, ResponseTimesTable, SortKey,
-    TimelineModel, TimelineTable, UnreadModel, UnreadSummary, UnreadTable,
-};
-pub use sql::{Checkpoint, Durability, SqlStore, SqlTable, SqlValue, Statement, TableStore};
+pub use sql::{Checkpoint, Durability, SqlStore, SqlValue, Statement};
 pub use tenancy::{ApiKey, IssuedKey, Scope, Tenancy, TenancyError};
 
 use std::future::Future;

@@ -8,7 +8,7 @@ use convo_projection_groups::{GroupRow, GroupsProjection, Membership};
 use convo_projection_inbox::{ConversationSummary, InboxProjection};
 use uuid::Uuid;
 
-use crate::{Backend, EventLog, LogEvent, StoreError};
+use convo_store::{Backend, EventLog, LogEvent, StoreError};
 
 /// Where in history to look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

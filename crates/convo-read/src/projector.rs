@@ -7,15 +7,15 @@
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
 use convo_projection::{Projection, prepare};
+use convo_store::{Backend, CHECKPOINT_EVERY, EventLog, ProjectionStatus, SqlStore, StoreError};
 use futures::StreamExt;
-use tokio::sync::watch;
 
+use crate::table::{SqlTable, TableStore};
 use crate::write_behind::WriteBehind;
-use crate::{Backend, EventLog, StoreError};
 
 /// Where a backend keeps one projection's rows and checkpoint.
 pub trait ProjectionStore<P: Projection>: Clone + Send + Sync + 'static {
@@ -34,62 +34,6 @@ pub trait ProjectionStore<P: Projection>: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// A follower of the log's progress as this process sees it (a projection's, or the bus
-/// publisher's): for `/readyz`, `convo projections status` and read-your-writes waits.
-#[derive(Debug)]
-pub struct ProjectionStatus {
-    pub name: &'static str,
-    position: watch::Sender<i64>,
-    error: Mutex<Option<String>>,
-}
-
-impl ProjectionStatus {
-    pub fn new(name: &'static str) -> Arc<Self> {
-        Arc::new(Self { name, position: watch::Sender::new(0), error: Mutex::new(None) })
-    }
-
-    pub fn position(&self) -> i64 {
-        *self.position.borrow()
-    }
-
-    /// Why the projection stopped, if it did.
-    pub fn error(&self) -> Option<String> {
-        self.error.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Sets the position to what the store holds, even below the one recorded (see `follow`).
-    fn restart_at(&self, position: i64) {
-        self.position.send_replace(position);
-    }
-
-    /// Records that everything up to `position` is done.
-    pub fn advance(&self, position: i64) {
-        self.position.send_if_modified(|p| {
-            let newer = position > *p;
-            if newer {
-                *p = position;
-            }
-            newer
-        });
-    }
-
-    /// Records why the follower stopped (or, for one that restarts, why it is failing).
-    pub fn fail(&self, error: String) {
-        *self.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
-    }
-
-    /// Clears the error of a follower that works again.
-    pub fn recover(&self) {
-        *self.error.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    }
-
-    /// Waits until the projection has folded every event up to `position`, at most `timeout`.
-    pub async fn wait_for(&self, position: i64, timeout: Duration) -> bool {
-        let mut rx = self.position.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|p| *p >= position)).await.is_ok_and(|r| r.is_ok())
-    }
-}
-
 /// Runs `projection` for ever (until it fails on an event). Transient store errors are retried.
 pub async fn run_projection<P, S, B>(
     projection: P,
@@ -102,7 +46,7 @@ pub async fn run_projection<P, S, B>(
     S: ProjectionStore<P>,
     B: Backend,
 {
-    let mut backoff = crate::Backoff::new();
+    let mut backoff = convo_store::Backoff::new();
     loop {
         match follow(&projection, &store, &log, &status, batch).await {
             Ok(never) => match never {},
@@ -135,11 +79,6 @@ pub enum ProjectorError {
 use ProjectorError as RunError;
 
 enum Never {}
-
-/// How long a runner may hold a checkpoint it has not stored, when the events it folded changed
-/// no row of its model: at most this much is folded again after a restart, and far fewer
-/// transactions are written by models that most events do not touch.
-pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 async fn follow<P, S, B>(
     projection: &P,
@@ -212,206 +151,6 @@ where
         return Err(RunError::Projection(failed));
     }
     Err(RunError::Store(StoreError::Connection("the log tail ended".into())))
-}
-
-/// `$body` once per read model, with its projection, model and status bound: an array.
-macro_rules! each_model {
-    ($self:ident, |$p:ident, $m:ident, $s:ident| $body:expr) => {
-        [
-            {
-                let ($p, $m, $s) = (convo_projection_inbox::InboxProjection, &$self.inbox, &$self.inbox_status);
-                $body
-            },
-            {
-                let ($p, $m, $s) =
-                    (convo_projection_timeline::TimelineProjection, &$self.timeline, &$self.timeline_status);
-                $body
-            },
-            {
-                let ($p, $m, $s) = (convo_projection_inboxes::InboxesProjection, &$self.inboxes, &$self.inboxes_status);
-                $body
-            },
-            {
-                let ($p, $m, $s) = (convo_projection_unread::UnreadProjection, &$self.unread, &$self.unread_status);
-                $body
-            },
-            {
-                let ($p, $m, $s) = (convo_projection_groups::GroupsProjection, &$self.groups, &$self.groups_status);
-                $body
-            },
-            {
-                let ($p, $m, $s) = (
-                    convo_projection_response_times::ResponseTimesProjection,
-                    &$self.response_times,
-                    &$self.response_times_status,
-                );
-                $body
-            },
-        ]
-    };
-}
-
-/// `$body` for the read model named `$name` (its projection and model bound), or an error.
-macro_rules! by_name {
-    ($self:ident, $name:expr, |$p:ident, $m:ident| $body:expr) => {
-        match $name {
-            "inbox" => {
-                let ($p, $m) = (convo_projection_inbox::InboxProjection, &$self.inbox);
-                $body
-            }
-            "timeline" => {
-                let ($p, $m) = (convo_projection_timeline::TimelineProjection, &$self.timeline);
-                $body
-            }
-            "inboxes" => {
-                let ($p, $m) = (convo_projection_inboxes::InboxesProjection, &$self.inboxes);
-                $body
-            }
-            "unread" => {
-                let ($p, $m) = (convo_projection_unread::UnreadProjection, &$self.unread);
-                $body
-            }
-            "groups" => {
-                let ($p, $m) = (convo_projection_groups::GroupsProjection, &$self.groups);
-                $body
-            }
-            "response_times" => {
-                let ($p, $m) = (convo_projection_response_times::ResponseTimesProjection, &$self.response_times);
-                $body
-            }
-            other => Err(RunError::Store(StoreError::Database(format!("no read model named {other}")))),
-        }
-    };
-}
-
-/// The read models of one backend, their runners' progress, and read-your-writes waits.
-pub struct ReadModels<B: Backend> {
-    pub inbox: crate::InboxModel<B::Sql>,
-    pub inbox_status: Arc<ProjectionStatus>,
-    pub timeline: crate::TimelineModel<B::Sql>,
-    pub timeline_status: Arc<ProjectionStatus>,
-    pub inboxes: crate::InboxesModel<B::Sql>,
-    pub inboxes_status: Arc<ProjectionStatus>,
-    pub unread: crate::UnreadModel<B::Sql>,
-    pub unread_status: Arc<ProjectionStatus>,
-    pub groups: crate::GroupsModel<B::Sql>,
-    pub groups_status: Arc<ProjectionStatus>,
-    pub response_times: crate::ResponseTimesModel<B::Sql>,
-    pub response_times_status: Arc<ProjectionStatus>,
-    /// Events folded per batch.
-    pub batch: usize,
-    /// Events read and folded per page by rebuilds and verifications: large, to cut round trips.
-    pub rebuild_batch: usize,
-    /// How long a query waits for `min_position` before answering 503.
-    pub consistency_wait: Duration,
-}
-
-impl<B: Backend> ReadModels<B> {
-    pub fn new(backend: &B) -> Self {
-        Self {
-            inbox: crate::InboxModel::new(backend.sql()),
-            inbox_status: ProjectionStatus::new(<convo_projection_inbox::InboxProjection as Projection>::NAME),
-            timeline: crate::TimelineModel::new(backend.sql()),
-            timeline_status: ProjectionStatus::new(<convo_projection_timeline::TimelineProjection as Projection>::NAME),
-            inboxes: crate::InboxesModel::new(backend.sql()),
-            inboxes_status: ProjectionStatus::new(<convo_projection_inboxes::InboxesProjection as Projection>::NAME),
-            unread: crate::UnreadModel::new(backend.sql()),
-            unread_status: ProjectionStatus::new(<convo_projection_unread::UnreadProjection as Projection>::NAME),
-            groups: crate::GroupsModel::new(backend.sql()),
-            groups_status: ProjectionStatus::new(<convo_projection_groups::GroupsProjection as Projection>::NAME),
-            response_times: crate::ResponseTimesModel::new(backend.sql()),
-            response_times_status: ProjectionStatus::new(
-                <convo_projection_response_times::ResponseTimesProjection as Projection>::NAME,
-            ),
-            batch: 500,
-            rebuild_batch: 5000,
-            consistency_wait: Duration::from_secs(5),
-        }
-    }
-
-    /// Starts one runner task per read model, following `log`.
-    pub fn spawn(&self, log: &EventLog<B>) -> Vec<tokio::task::JoinHandle<()>> {
-        each_model!(self, |projection, model, status| {
-            tokio::spawn(run_projection(projection, model.clone(), log.clone(), status.clone(), self.batch))
-        })
-        .into()
-    }
-
-    /// The names of the read models, for the CLI.
-    pub const NAMES: [&'static str; 6] = ["inbox", "timeline", "inboxes", "unread", "groups", "response_times"];
-
-    /// Rebuilds read model `name` from the first event and swaps it in; events folded.
-    pub async fn rebuild(
-        &self,
-        name: &str,
-        log: &EventLog<B>,
-        progress: &(dyn Fn(u64) + Sync),
-    ) -> Result<u64, ProjectorError> {
-        by_name!(self, name, |projection, model| rebuild(&projection, model, log, self.rebuild_batch, progress).await)
-    }
-
-    /// Rebuilds every read model in one pass over the log, and swaps each in; events read.
-    /// Each page is read once and folded into all the models' scratch tables at the same time
-    /// (a task per model), rather than the log being read once per model, one model after
-    /// another. A model that cannot fold an event stops its rebuild (its live table stays);
-    /// the others go on, and the first such error is returned at the end.
-    pub async fn rebuild_all(&self, log: &EventLog<B>, progress: &(dyn Fn(u64) + Sync)) -> Result<u64, ProjectorError> {
-        let batch = self.rebuild_batch;
-        let mut pages = Vec::new();
-        let models = each_model!(self, |projection, model, _status| {
-            // Two pages in flight per model: reading runs ahead of the slowest fold by that.
-            let (sender, receiver) = tokio::sync::mpsc::channel(2);
-            pages.push(sender);
-            tokio::spawn(rebuild_from_pages(projection, model.clone(), receiver, log.clone(), batch))
-        });
-        let mut read = 0;
-        let mut log_pages = Box::pin(log.read_to_head(0, batch));
-        let reading = async {
-            while let Some(page) = log_pages.next().await {
-                let page = Arc::new(page.map_err(RunError::Store)?);
-                read += page.len() as u64;
-                for sender in &pages {
-                    // A model whose rebuild stopped has dropped its receiver: skip it.
-                    let _ = sender.send(page.clone()).await;
-                }
-                progress(read);
-            }
-            Ok::<_, ProjectorError>(())
-        };
-        let reading = reading.await;
-        drop(pages);
-        let mut first_error = reading.err();
-        for model in models {
-            let result = model.await.map_err(|e| RunError::Store(StoreError::Database(format!("a rebuild task: {e}"))));
-            if let Err(e) = result.and_then(|r| r) {
-                first_error.get_or_insert(e);
-            }
-        }
-        first_error.map_or(Ok(read), Err)
-    }
-
-    /// Rows of read model `name` that differ from a rebuild at the same checkpoint.
-    pub async fn verify(&self, name: &str, log: &EventLog<B>, limit: usize) -> Result<Vec<String>, ProjectorError> {
-        by_name!(self, name, |projection, model| verify(&projection, model, log, self.rebuild_batch, limit).await)
-    }
-
-    /// Each read model's checkpoint as stored (what a runner resumes from).
-    pub async fn checkpoints(&self) -> Result<Vec<(&'static str, i64)>, StoreError> {
-        let mut checkpoints = Vec::with_capacity(Self::NAMES.len());
-        for name in Self::NAMES {
-            let position = by_name!(self, name, |_projection, model| model.checkpoint().await.map_err(RunError::Store))
-                .map_err(|e| match e {
-                    RunError::Store(e) => e,
-                    RunError::Projection(e) => StoreError::Database(e.to_string()),
-                })?;
-            checkpoints.push((name, position));
-        }
-        Ok(checkpoints)
-    }
-
-    pub fn statuses(&self) -> Vec<Arc<ProjectionStatus>> {
-        each_model!(self, |_projection, _model, status| status.clone()).into()
-    }
 }
 
 /// What [`fold_and_commit`] did with a batch.
@@ -514,7 +253,7 @@ where
 /// serving queries, then swaps it in; returns how many events were folded.
 pub async fn rebuild<P, T, S, B>(
     projection: &P,
-    live: &crate::TableStore<P, T, S>,
+    live: &TableStore<P, T, S>,
     log: &EventLog<B>,
     batch: usize,
     progress: &(dyn Fn(u64) + Sync),
@@ -522,8 +261,8 @@ pub async fn rebuild<P, T, S, B>(
 where
     P: Projection,
     P::Row: serde::Serialize + serde::de::DeserializeOwned,
-    T: crate::SqlTable<P>,
-    S: crate::SqlStore,
+    T: SqlTable<P>,
+    S: SqlStore,
     B: Backend,
 {
     let scratch = live.scratch("rebuild").await.map_err(RunError::Store)?;
@@ -536,9 +275,9 @@ where
 
 /// One model's part of [`ReadModels::rebuild_all`]: folds the pages it is handed into a
 /// scratch table, then catches up with what was written meanwhile and swaps it in.
-async fn rebuild_from_pages<P, T, S, B>(
+pub(crate) async fn rebuild_from_pages<P, T, S, B>(
     projection: P,
-    live: crate::TableStore<P, T, S>,
+    live: TableStore<P, T, S>,
     mut pages: tokio::sync::mpsc::Receiver<Arc<Vec<convo_domain::LogEvent>>>,
     log: EventLog<B>,
     batch: usize,
@@ -546,8 +285,8 @@ async fn rebuild_from_pages<P, T, S, B>(
 where
     P: Projection,
     P::Row: serde::Serialize + serde::de::DeserializeOwned,
-    T: crate::SqlTable<P>,
-    S: crate::SqlStore,
+    T: SqlTable<P>,
+    S: SqlStore,
     B: Backend,
 {
     let scratch = live.scratch("rebuild").await.map_err(RunError::Store)?;
@@ -568,7 +307,7 @@ where
 /// rows that differ (at most `limit`); empty when live equals a rebuild.
 pub async fn verify<P, T, S, B>(
     projection: &P,
-    live: &crate::TableStore<P, T, S>,
+    live: &TableStore<P, T, S>,
     log: &EventLog<B>,
     batch: usize,
     limit: usize,
@@ -576,8 +315,8 @@ pub async fn verify<P, T, S, B>(
 where
     P: Projection,
     P::Row: serde::Serialize + serde::de::DeserializeOwned,
-    T: crate::SqlTable<P>,
-    S: crate::SqlStore,
+    T: SqlTable<P>,
+    S: SqlStore,
     B: Backend,
 {
     let scratch = live.scratch("verify").await.map_err(RunError::Store)?;

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use convo_projection::{Changes, Projection};
 use tokio::sync::{mpsc, watch};
 
-use crate::{ProjectionStore, StoreError};
+use convo_store::StoreError;
+
+use crate::ProjectionStore;
 
 /// Pages committed at once or queued behind the one committing: how far folding runs ahead.
 const IN_FLIGHT: usize = 2;
