@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use convo_bus::{JetStreamBus, POSITION_HEADER, run_publisher};
+use convo_bus::{JetStreamBus, POSITION_HEADER, publish};
 use convo_domain::ChannelType;
 use convo_store::{Backend, LogEvent, ProjectionStatus};
 use uuid::Uuid;
@@ -12,7 +12,6 @@ use uuid::Uuid;
 use crate::support::{engine, on_both_backends, whole_log};
 
 on_both_backends!(
-    the_in_process_bus_delivers_every_event_in_log_order,
     every_event_is_published_once_in_log_order,
     a_publisher_killed_between_publishing_and_checkpointing_leaves_no_duplicate_and_no_gap,
 );
@@ -83,7 +82,7 @@ async fn every_event_is_published_once_in_log_order<B: Backend>(backend: B) {
     workload(&t).await;
     let publisher = {
         let (bus, log, backend) = (bus.clone(), t.engine.log.clone(), backend.clone());
-        tokio::spawn(async move { run_publisher(bus, log, &backend, 7, &ProjectionStatus::new("bus")).await })
+        tokio::spawn(async move { publish(bus, log, &backend, 7, ProjectionStatus::new("bus")).await })
     };
     workload(&t).await; // more while it runs
     let log = whole_log(&t.engine).await;
@@ -106,32 +105,12 @@ async fn a_publisher_killed_between_publishing_and_checkpointing_leaves_no_dupli
     // A new one starts from the (older) checkpoint.
     let publisher = {
         let (bus, log, backend) = (bus.clone(), t.engine.log.clone(), backend.clone());
-        tokio::spawn(async move { run_publisher(bus, log, &backend, 5, &ProjectionStatus::new("bus")).await })
+        tokio::spawn(async move { publish(bus, log, &backend, 5, ProjectionStatus::new("bus")).await })
     };
     let contents = stream_contents(&bus, log.len()).await;
     publisher.abort();
     assert_published_once_in_order(&log, &contents);
     let _ = bus.context().delete_stream(bus.stream()).await;
-}
-
-async fn the_in_process_bus_delivers_every_event_in_log_order<B: Backend>(backend: B) {
-    let t = engine(backend.clone());
-    let bus = convo_bus::InProcessBus::new(1024);
-    let mut subscriber = bus.subscribe();
-    let publisher = {
-        let (bus, log, backend) = (bus.clone(), t.engine.log.clone(), backend.clone());
-        tokio::spawn(async move { run_publisher(bus, log, &backend, 7, &ProjectionStatus::new("bus")).await })
-    };
-    workload(&t).await;
-    let log = whole_log(&t.engine).await;
-    let mut received = Vec::new();
-    while received.len() < log.len() {
-        let event =
-            tokio::time::timeout(Duration::from_secs(10), subscriber.recv()).await.expect("delivered").expect("no lag");
-        received.push(event.position);
-    }
-    publisher.abort();
-    assert_eq!(received, log.iter().map(|e| e.position).collect::<Vec<_>>(), "every event once, in log order");
 }
 
 /// A nats-server of the test's own, on its own port and store, that it can stop and start.
@@ -215,13 +194,10 @@ async fn the_publisher_resumes_with_nothing_lost_when_nats_stops_and_starts_agai
         .expect("connect to our own nats-server");
     let status = ProjectionStatus::new("bus");
     // What convo serve does: a stopped publisher starts again.
-    let publisher = tokio::spawn(convo_bus::publish_for_ever(
-        bus.clone(),
-        t.engine.log.clone(),
-        pg.backend.clone(),
-        5,
-        status.clone(),
-    ));
+    let publisher = {
+        let (bus, log, backend, status) = (bus.clone(), t.engine.log.clone(), pg.backend.clone(), status.clone());
+        tokio::spawn(async move { publish(bus, log, &backend, 5, status).await })
+    };
     let config = convo_gateway::GatewayConfig { bus: Some(status), ..crate::support::test_config() };
     let app = crate::support::authed(
         convo_gateway::router(t.engine.clone(), crate::support::read_models(&t), &config),
@@ -266,7 +242,7 @@ async fn the_example_connector_delivers_outbound_messages_and_reports_back() {
     let bus = bus().await;
     let publisher = {
         let (bus, log, backend) = (bus.clone(), t.engine.log.clone(), pg.backend.clone());
-        tokio::spawn(async move { run_publisher(bus, log, &backend, 50, &ProjectionStatus::new("bus")).await })
+        tokio::spawn(async move { publish(bus, log, &backend, 50, ProjectionStatus::new("bus")).await })
     };
     let connector = tokio::spawn(convo_connector_example::run(convo_connector_example::Config {
         nats_url: nats_url(),

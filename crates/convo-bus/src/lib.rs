@@ -11,11 +11,13 @@
 //!   version, the event, metadata and recorded_at.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
-use convo_store::{Backend, Backoff, CHECKPOINT_EVERY, Checkpoint, EventLog, LogEvent, ProjectionStatus, StoreError};
-use futures::StreamExt;
+use convo_store::{
+    Backend, Checkpoint, EventLog, FollowError, Follower, Handled, LogEvent, ProjectionStatus, SqlStore, Start,
+    StoreError,
+};
 
 /// What subjects start with; the stream captures `convo.>`.
 pub const SUBJECT_PREFIX: &str = "convo";
@@ -104,7 +106,7 @@ impl JetStreamBus {
             let mut headers = async_nats::HeaderMap::new();
             headers.insert("Nats-Msg-Id", message_id(event).as_str());
             headers.insert(POSITION_HEADER, event.position.to_string().as_str());
-            let payload = serde_json::to_vec(event).map_err(nats)?;
+            let payload = serde_json::to_vec(event.as_ref()).map_err(nats)?;
             let ack = self
                 .context
                 .publish_with_headers(subject(&self.prefix, event), headers, payload.into())
@@ -119,137 +121,49 @@ impl JetStreamBus {
     }
 }
 
-/// Where the publisher sends events: NATS JetStream in production, an in-process channel for
-/// the embedded default.
-pub trait Bus: Clone + Send + Sync + 'static {
-    /// Names the publisher's checkpoint.
-    fn name(&self) -> String;
-
-    /// The position of the last event this bus already holds (0: none, or unknown).
-    fn last_published(&self) -> impl std::future::Future<Output = Result<i64, BusError>> + Send;
-
-    /// Publishes `events` in order; returns once they are stored (or delivered).
-    fn publish(&self, events: &[Arc<LogEvent>]) -> impl std::future::Future<Output = Result<(), BusError>> + Send;
-}
-
-impl Bus for JetStreamBus {
-    fn name(&self) -> String {
-        format!("bus:{}", self.stream)
-    }
-
-    async fn last_published(&self) -> Result<i64, BusError> {
-        JetStreamBus::last_published(self).await
-    }
-
-    async fn publish(&self, events: &[Arc<LogEvent>]) -> Result<(), BusError> {
-        JetStreamBus::publish(self, events).await
-    }
-}
-
-/// The embedded default's bus: a broadcast channel inside the process. Subscribers that fall
-/// more than `capacity` events behind miss events and are told so (`Lagged`); writers never wait.
-#[derive(Clone)]
-pub struct InProcessBus {
-    sender: tokio::sync::broadcast::Sender<std::sync::Arc<LogEvent>>,
-    last: std::sync::Arc<std::sync::atomic::AtomicI64>,
-}
-
-impl InProcessBus {
-    pub fn new(capacity: usize) -> Self {
-        Self { sender: tokio::sync::broadcast::Sender::new(capacity.max(1)), last: Default::default() }
-    }
-
-    /// Events published from now on, in log order.
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<LogEvent>> {
-        self.sender.subscribe()
-    }
-}
-
-impl Bus for InProcessBus {
-    fn name(&self) -> String {
-        "bus:in-process".to_owned()
-    }
-
-    async fn last_published(&self) -> Result<i64, BusError> {
-        Ok(self.last.load(std::sync::atomic::Ordering::Acquire))
-    }
-
-    async fn publish(&self, events: &[Arc<LogEvent>]) -> Result<(), BusError> {
-        for event in events {
-            // No subscriber is not an error: the event is in the log for whoever comes later.
-            let _ = self.sender.send(event.clone());
-            self.last.store(event.position, std::sync::atomic::Ordering::Release);
-        }
-        Ok(())
-    }
-}
-
-/// Publishes the log for ever from where the stream and the checkpoint say it stopped. Returns
-/// only on an error (the caller restarts it).
-/// Runs [`run_publisher`] for ever, starting it again after it stops (NATS away, a store
-/// error) on the followers' [`Backoff`] schedule, and keeps `status` saying whether it works
-/// (for `/readyz`).
-pub async fn publish_for_ever<B: Backend, T: Bus>(
-    bus: T,
-    log: EventLog<B>,
-    backend: B,
-    batch: usize,
-    status: Arc<ProjectionStatus>,
-) {
-    let mut backoff = Backoff::new();
-    loop {
-        let published = status.position();
-        if let Err(e) = run_publisher(bus.clone(), log.clone(), &backend, batch, &status).await {
-            tracing::warn!(error = %e, "event publisher stopped; restarting");
-            metrics::counter!("convo_bus_errors_total").increment(1);
-            status.fail(e.to_string());
-        }
-        if status.position() > published {
-            backoff.reset(); // it published before it stopped: not a run of failures
-        }
-        backoff.wait().await;
-    }
-}
-
-pub async fn run_publisher<B: Backend, T: Bus>(
-    bus: T,
+/// Publishes the log to `bus` for ever, as a follower of the log (`convo_store::follow`):
+/// started again after it stops (NATS away, a store error) on the followers' backoff, with
+/// `status` saying whether it works (for `/readyz`).
+pub async fn publish<B: Backend>(
+    bus: JetStreamBus,
     log: EventLog<B>,
     backend: &B,
     batch: usize,
-    status: &ProjectionStatus,
-) -> Result<(), BusError> {
-    let checkpoint = Checkpoint::new(backend.sql(), bus.name());
-    let stored = checkpoint.read().await?;
-    // Events up to what the stream already holds were published before a crash: skip them.
-    let mut position = stored.max(bus.last_published().await?);
-    status.advance(position);
-    status.recover();
-    let (mut committed, mut committed_at) = (stored, Instant::now());
-    let mut tail = Box::pin(log.tail(position, batch));
-    loop {
-        // The checkpoint only bounds what a restart reads again (the stream says what it has):
-        // it is stored at most every CHECKPOINT_EVERY, and when the log goes quiet.
-        let next = if position > committed {
-            match tokio::time::timeout(CHECKPOINT_EVERY, tail.next()).await {
-                Ok(next) => next,
-                Err(_idle) => {
-                    checkpoint.advance(committed, position).await?;
-                    (committed, committed_at) = (position, Instant::now());
-                    continue;
-                }
-            }
-        } else {
-            tail.next().await
-        };
-        let Some(events) = next else { return Ok(()) };
-        let events = events?;
-        bus.publish(&events).await?;
-        position = events.last().map_or(position, |e| e.position);
-        status.advance(position);
-        tracing::trace!(position, "published");
-        if committed_at.elapsed() >= CHECKPOINT_EVERY {
-            checkpoint.advance(committed, position).await?;
-            (committed, committed_at) = (position, Instant::now());
-        }
+    status: Arc<ProjectionStatus>,
+) {
+    let checkpoint = Checkpoint::new(backend.sql(), format!("bus:{}", bus.stream));
+    convo_store::follow(Publisher { bus, checkpoint }, log, status, batch).await;
+}
+
+/// The publisher: its checkpoint only bounds what a restart reads again, since the stream says
+/// what it holds; so it is stored lazily, and a publisher resumes after the last event the
+/// stream has even when its checkpoint is older (a crash between publishing and storing it).
+struct Publisher<S> {
+    bus: JetStreamBus,
+    checkpoint: Checkpoint<S>,
+}
+
+impl<S: SqlStore> Follower for Publisher<S> {
+    async fn start(&mut self) -> Result<Start, FollowError> {
+        let stored = self.checkpoint.read().await?;
+        let published = self.bus.last_published().await.map_err(retry)?;
+        Ok(Start { stored, handled: stored.max(published) })
+    }
+
+    async fn handle(&mut self, events: &[Arc<LogEvent>], _progress: Start) -> Result<Handled, FollowError> {
+        self.bus.publish(events).await.map_err(retry)?;
+        tracing::trace!(position = events.last().map(|e| e.position), "published");
+        Ok(Handled::Held)
+    }
+
+    async fn store(&mut self, from: i64, to: i64) -> Result<(), FollowError> {
+        Ok(self.checkpoint.advance(from, to).await?)
+    }
+}
+
+fn retry(e: BusError) -> FollowError {
+    match e {
+        BusError::Store(e) => e.into(),
+        e => FollowError::Retry(e.to_string()),
     }
 }

@@ -252,8 +252,9 @@ async fn serve(
     let mut runners = read.spawn(&engine.log);
     runners.extend(engine.backend.relay_commits(engine.log.notifier()));
     let (log, backend) = (engine.log.clone(), engine.backend.clone());
-    let bus_status = convo_store::ProjectionStatus::new("bus");
-    match bus.nats_url {
+    // The embedded default has no bus: in-process followers (the read models, the live stream)
+    // follow the log itself, woken by this process's commits.
+    let bus_status = match bus.nats_url {
         Some(url) => {
             let max_age = std::time::Duration::from_secs(bus.nats_max_age_secs);
             let nats = convo_bus::JetStreamBus::connect(&url, &bus.nats_stream, &bus.nats_subject_prefix, max_age)
@@ -264,19 +265,16 @@ async fn serve(
                 prefix = bus.nats_subject_prefix,
                 "publishing events to NATS JetStream"
             );
-            runners.push(tokio::spawn(convo_bus::publish_for_ever(nats, log, backend, 500, bus_status.clone())));
+            let status = convo_store::ProjectionStatus::new("bus");
+            let follower = status.clone();
+            runners.push(tokio::spawn(async move { convo_bus::publish(nats, log, &backend, 500, follower).await }));
+            Some(status)
         }
-        None => {
-            // The embedded default: the same publisher on an in-process bus, for in-process
-            // subscribers (the live stream, webhooks).
-            let in_process = convo_bus::InProcessBus::new(4096);
-            tracing::info!("publishing events in process (no NATS_URL)");
-            runners.push(tokio::spawn(convo_bus::publish_for_ever(in_process, log, backend, 500, bus_status.clone())));
-        }
-    }
+        None => None,
+    };
     runners.push(tokio::spawn(purge_idempotency_keys(engine.backend.sql())));
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let config = convo_gateway::GatewayConfig { shutdown: Some(shutdown), bus: Some(bus_status), ..config };
+    let config = convo_gateway::GatewayConfig { shutdown: Some(shutdown), bus: bus_status, ..config };
     let app = convo_gateway::router(engine, read, &config);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     tracing::info!(%listen, backend = name, "convo is serving");

@@ -29,7 +29,7 @@ pub async fn healthz() -> &'static str {
 pub struct Readiness {
     pub status: Ready,
     pub store: StoreState,
-    /// The event publisher (NATS JetStream, or the in-process bus); absent when this node runs none.
+    /// The event publisher to NATS JetStream; absent when this node runs none (no `NATS_URL`).
     pub bus: Option<BusState>,
     /// Each read model: how far it has folded the log, and why it stopped if it did.
     pub projections: BTreeMap<String, ProjectionState>,
@@ -81,7 +81,8 @@ pub enum BusStatus {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProjectionState {
     pub position: i64,
-    /// Why it stopped: it cannot fold an event (fix and rebuild it).
+    /// Why it stopped (it cannot fold an event: fix and rebuild it; readiness fails), or why it
+    /// is failing while it retries (the store is away).
     pub error: Option<String>,
 }
 
@@ -110,13 +111,12 @@ pub async fn readyz<B: Backend>(State(state): State<AppState<B>>) -> (StatusCode
         Ok(head) => StoreState { status: StoreStatus::Up, head: Some(*head), error: None },
         Err(e) => StoreState { status: StoreStatus::Down, head: None, error: Some(e.clone()) },
     };
-    let projections: BTreeMap<String, ProjectionState> = state
-        .read
-        .statuses()
+    let statuses = state.read.statuses();
+    let projections: BTreeMap<String, ProjectionState> = statuses
         .iter()
         .map(|s| (s.name.to_owned(), ProjectionState { position: s.position(), error: s.error() }))
         .collect();
-    let stopped = projections.values().any(|p| p.error.is_some());
+    let stopped = statuses.iter().any(|s| s.stopped());
     let bus = state.bus.as_ref().map(|bus| {
         let position = bus.position();
         let error = bus.error();

@@ -14,8 +14,8 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use convo_store::{Backend, EventLog, LogEvent};
-use futures::{Stream, StreamExt};
+use convo_store::{Backend, EventLog, FollowError, Follower, Handled, LogEvent, ProjectionStatus, Start};
+use futures::Stream;
 use serde::Deserialize;
 use tokio::sync::{broadcast, mpsc, watch};
 
@@ -67,7 +67,8 @@ impl StreamHub {
     async fn subscribe<B: Backend>(&self, log: &EventLog<B>) -> broadcast::Receiver<Arc<LogEvent>> {
         let mut start = self.start.subscribe();
         self.started.call_once(|| {
-            tokio::spawn(pump(log.clone(), self.sender.clone(), self.start.clone()));
+            let pump = Pump { log: log.clone(), sender: self.sender.clone(), start: self.start.clone(), after: None };
+            tokio::spawn(convo_store::follow(pump, log.clone(), ProjectionStatus::new("stream"), PAGE));
         });
         let receiver = self.sender.subscribe();
         // The sender lives in the hub, so the wait ends when the follower has started.
@@ -76,53 +77,45 @@ impl StreamHub {
     }
 }
 
-/// Follows the log from its head and broadcasts every event, for ever.
-async fn pump<B: Backend>(
+/// The hub's follower of the log: from the log's readable head when it first starts (every
+/// client catches up from the log itself before that), it broadcasts every event. It stores no
+/// checkpoint: after a failure it resumes from the last event it broadcast, and clients resume
+/// with `Last-Event-ID`.
+struct Pump<B> {
     log: EventLog<B>,
     sender: broadcast::Sender<Arc<LogEvent>>,
     start: watch::Sender<Option<i64>>,
-) {
-    let mut backoff = convo_store::Backoff::new();
-    let mut after = loop {
-        match readable_head(&log).await {
-            Ok(head) => break head,
-            Err(e) => {
-                tracing::warn!(error = %e, "stream: cannot read the log's head; retrying");
-                backoff.wait().await;
-            }
-        }
-    };
-    start.send_replace(Some(after));
-    loop {
-        let mut tail = Box::pin(log.tail(after, PAGE));
-        while let Some(batch) = tail.next().await {
-            match batch {
-                Ok(events) => {
-                    for event in events {
-                        after = event.position;
-                        // No receivers is fine: nobody is listening right now.
-                        let _ = sender.send(event);
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "stream: reading the log failed; retrying");
-                    metrics::counter!("convo_store_errors_total", "component" => "stream").increment(1);
-                    break;
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    /// The last event broadcast (or where it first started).
+    after: Option<i64>,
 }
 
-/// The log's head once every event up to it is readable (on PostgreSQL, transactions that
-/// began before the head's may still be committing): from there on the broadcast carries all.
-async fn readable_head<B: Backend>(log: &EventLog<B>) -> Result<i64, convo_store::StoreError> {
-    let head = log.head().await?;
-    while head > 0 && !log.read(head - 1, 1).await?.iter().any(|e| e.position == head) {
-        tokio::time::sleep(Duration::from_millis(5)).await;
+impl<B: Backend> Follower for Pump<B> {
+    async fn start(&mut self) -> Result<Start, FollowError> {
+        let after = match self.after {
+            Some(after) => after,
+            None => {
+                let head = self.log.head().await?;
+                self.log.settle(head).await?;
+                self.start.send_replace(Some(head));
+                head
+            }
+        };
+        self.after = Some(after);
+        Ok(Start::at(after))
     }
-    Ok(head)
+
+    async fn handle(&mut self, events: &[Arc<LogEvent>], _progress: Start) -> Result<Handled, FollowError> {
+        for event in events {
+            // No receivers is fine: nobody is listening right now.
+            let _ = self.sender.send(event.clone());
+            self.after = Some(event.position);
+        }
+        Ok(Handled::Held)
+    }
+
+    async fn store(&mut self, _from: i64, _to: i64) -> Result<(), FollowError> {
+        Ok(())
+    }
 }
 
 /// One server-sent event of the live stream (heartbeats are comments, not events).

@@ -1,4 +1,4 @@
-//! The projection runner: follows the global log from a projection's checkpoint, folds each
+//! The projection runner: a follower of the global log (`convo_store::follow`) that folds each
 //! batch with the (pure) projection, and commits the changed rows with the new checkpoint in one
 //! transaction of the backend. A crash at any point neither loses nor double-applies an event.
 //! Several processes may run the same projection: the commit only succeeds from the checkpoint
@@ -8,10 +8,10 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
 
+use convo_domain::LogEvent;
 use convo_projection::{Projection, prepare};
-use convo_store::{Backend, CHECKPOINT_EVERY, EventLog, ProjectionStatus, SqlStore, StoreError};
+use convo_store::{Backend, EventLog, FollowError, Follower, Handled, ProjectionStatus, SqlStore, Start, StoreError};
 use futures::StreamExt;
 
 use crate::table::{SqlTable, TableStore};
@@ -34,7 +34,7 @@ pub trait ProjectionStore<P: Projection>: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// Runs `projection` for ever (until it fails on an event). Transient store errors are retried.
+/// Runs `projection` for ever (until it cannot fold an event), as a follower of the log.
 pub async fn run_projection<P, S, B>(
     projection: P,
     store: S,
@@ -46,25 +46,62 @@ pub async fn run_projection<P, S, B>(
     S: ProjectionStore<P>,
     B: Backend,
 {
-    let mut backoff = convo_store::Backoff::new();
-    loop {
-        match follow(&projection, &store, &log, &status, batch).await {
-            Ok(never) => match never {},
-            Err(RunError::Projection(e)) => {
-                tracing::error!(projection = P::NAME, error = %e, "projection stopped");
-                status.fail(e.to_string());
-                return;
-            }
-            Err(RunError::Store(StoreError::Conflict)) => {
-                tracing::debug!(projection = P::NAME, "another runner advanced the checkpoint; re-reading");
-            }
-            Err(RunError::Store(e)) => {
-                tracing::warn!(projection = P::NAME, error = %e, "projection store error; retrying");
-                metrics::counter!("convo_store_errors_total", "component" => P::NAME).increment(1);
-                backoff.wait().await;
-            }
-        }
+    convo_store::follow(Runner { projection, store }, log, status, batch).await;
+}
+
+/// A read model's runner: folds each batch and commits the rows it changed with the checkpoint,
+/// in one transaction guarded by the checkpoint the batch was read after. A batch that changes
+/// no row writes nothing: the subscription stores the checkpoint later.
+struct Runner<P, S> {
+    projection: P,
+    store: S,
+}
+
+impl<P: Projection, S: ProjectionStore<P>> Follower for Runner<P, S> {
+    async fn start(&mut self) -> Result<Start, FollowError> {
+        Ok(Start::at(self.store.checkpoint().await?))
     }
+
+    async fn handle(&mut self, events: &[Arc<LogEvent>], progress: Start) -> Result<Handled, FollowError> {
+        let last = events.last().map_or(progress.handled, |e| e.position);
+        let failed = match fold(&self.projection, &self.store, events).await {
+            Ok(changes) if changes.is_empty() => return Ok(Handled::Held),
+            Ok(changes) => {
+                self.store.commit(&changes, progress.stored, last).await?;
+                return Ok(Handled::Stored);
+            }
+            Err(RunError::Store(e)) => return Err(e.into()),
+            Err(RunError::Projection(e)) => e,
+        };
+        // Keep what comes before the event that cannot be folded, then stop at it; but only if
+        // the stored checkpoint is still the one folded from (the guard of that commit, even an
+        // empty one): a lazy commit lost when PostgreSQL crashed under a running runner leaves
+        // rows missing that the fold then trips over, and the answer is to fold again from what
+        // is stored (the guard fails: `Moved`), not to stop.
+        let before = &events[..events.partition_point(|e| e.position < failed.position)];
+        let to = before.last().map_or(progress.handled, |e| e.position);
+        let changes = fold(&self.projection, &self.store, before).await.map_err(|e| match e {
+            RunError::Store(e) => FollowError::from(e),
+            RunError::Projection(e) => FollowError::Stop { reason: e.to_string(), handled: progress.handled },
+        })?;
+        self.store.commit(&changes, progress.stored, to).await?;
+        Err(FollowError::Stop { reason: failed.to_string(), handled: to })
+    }
+
+    async fn store(&mut self, from: i64, to: i64) -> Result<(), FollowError> {
+        Ok(self.store.commit(&[], from, to).await?)
+    }
+}
+
+/// The rows `events` change, folded from the rows the store holds.
+async fn fold<P: Projection, S: ProjectionStore<P>, E: Borrow<LogEvent>>(
+    projection: &P,
+    store: &S,
+    events: &[E],
+) -> Result<Vec<(P::Key, Option<P::Row>)>, RunError> {
+    let prepared = prepare(projection, events.iter().map(Borrow::borrow)).map_err(RunError::Projection)?;
+    let loaded = store.load(&prepared.keys).await.map_err(RunError::Store)?;
+    prepared.apply(projection, loaded).map_err(RunError::Projection)
 }
 
 /// Why a runner, a rebuild or a verification stopped.
@@ -78,111 +115,7 @@ pub enum ProjectorError {
 
 use ProjectorError as RunError;
 
-enum Never {}
-
-async fn follow<P, S, B>(
-    projection: &P,
-    store: &S,
-    log: &EventLog<B>,
-    status: &ProjectionStatus,
-    batch: usize,
-) -> Result<Never, RunError>
-where
-    P: Projection,
-    S: ProjectionStore<P>,
-    B: Backend,
-{
-    // `stored` is what the store holds, `checkpoint` what has been folded: they differ only
-    // while the events after `stored` changed no row.
-    let mut stored = store.checkpoint().await.map_err(RunError::Store)?;
-    let mut checkpoint = stored;
-    let mut stored_at = Instant::now();
-    // What is stored is what queries read, even below what this runner had folded before (a
-    // lazy commit lost in a PostgreSQL crash): read-your-writes waits for the fold again.
-    status.restart_at(checkpoint);
-    let mut tail = Box::pin(log.tail(checkpoint, batch));
-    loop {
-        let next = if checkpoint > stored {
-            match tokio::time::timeout(CHECKPOINT_EVERY, tail.next()).await {
-                Ok(next) => next,
-                Err(_idle) => {
-                    store.commit(&[], stored, checkpoint).await.map_err(RunError::Store)?;
-                    (stored, stored_at) = (checkpoint, Instant::now());
-                    continue;
-                }
-            }
-        } else {
-            tail.next().await
-        };
-        let Some(events) = next else { break };
-        let mut events = events.map_err(RunError::Store)?;
-        let flush = stored_at.elapsed() >= CHECKPOINT_EVERY;
-        let failed = match fold_and_commit(projection, store, &events, stored, flush).await {
-            Ok(Some(folded)) => {
-                checkpoint = folded.last;
-                if folded.stored {
-                    (stored, stored_at) = (checkpoint, Instant::now());
-                }
-                status.advance(checkpoint);
-                // Lag: from the store recording the batch's last event to its rows committing.
-                if let Some(event) = events.last() {
-                    let lag = (chrono::Utc::now() - event.recorded_at).to_std().unwrap_or_default();
-                    metrics::histogram!("convo_projection_lag_seconds", "projection" => P::NAME)
-                        .record(lag.as_secs_f64());
-                }
-                // Commits gather while this one runs: the log's feed hands them over together.
-                continue;
-            }
-            Ok(None) => continue,
-            Err(RunError::Projection(e)) => e,
-            Err(other) => return Err(other),
-        };
-        // Keep what comes before the event that cannot be folded, then stop at it; but only if
-        // the stored checkpoint is still the one folded from (the guard of that commit, even an
-        // empty one): a lazy commit lost when PostgreSQL crashed under a running runner leaves
-        // rows missing that the fold then trips over, and the answer is to fold again from what
-        // is stored, not to stop.
-        events.retain(|e| e.position < failed.position);
-        if let Some(folded) = fold_and_commit(projection, store, &events, stored, true).await? {
-            status.advance(folded.last);
-        } else {
-            store.commit(&[], stored, checkpoint).await.map_err(RunError::Store)?;
-        }
-        return Err(RunError::Projection(failed));
-    }
-    Err(RunError::Store(StoreError::Connection("the log tail ended".into())))
-}
-
-/// What [`fold_and_commit`] did with a batch.
-struct Folded {
-    /// The batch's last position: the checkpoint now folded.
-    last: i64,
-    /// Whether the rows and the checkpoint were written (false: the batch changed no row and
-    /// storing the checkpoint could wait).
-    stored: bool,
-}
-
-/// Folds `events` and commits them from the stored checkpoint `from`; `None` if there were no
-/// events. A batch that changes no row is only committed (its checkpoint alone) when `flush`.
-async fn fold_and_commit<P: Projection, S: ProjectionStore<P>, E: Borrow<convo_domain::LogEvent>>(
-    projection: &P,
-    store: &S,
-    events: &[E],
-    from: i64,
-    flush: bool,
-) -> Result<Option<Folded>, RunError> {
-    let Some(last) = events.last().map(|e| e.borrow().position) else { return Ok(None) };
-    let prepared = prepare(projection, events.iter().map(Borrow::borrow)).map_err(RunError::Projection)?;
-    let loaded = store.load(&prepared.keys).await.map_err(RunError::Store)?;
-    let changes = prepared.apply(projection, loaded).map_err(RunError::Projection)?;
-    if changes.is_empty() && !flush {
-        return Ok(Some(Folded { last, stored: false }));
-    }
-    store.commit(&changes, from, last).await.map_err(RunError::Store)?;
-    Ok(Some(Folded { last, stored: true }))
-}
-
-/// [`fold_and_commit`] for a rebuild: the rows come from `writer` and the commit is queued
+/// [`fold`] and commit for a rebuild: the rows come from `writer` and the commit is queued
 /// behind the next page's fold; returns the batch's last position, `None` if it was empty.
 async fn fold_behind<P: Projection, S: ProjectionStore<P>>(
     projection: &P,

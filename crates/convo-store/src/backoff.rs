@@ -1,6 +1,6 @@
-//! How long a follower of the log (a read model's runner, the log feed, the bus publisher, the
-//! live stream's pump, the commit listener) waits before trying again after a failure: one
-//! schedule for all of them, so a database or NATS outage is retried the same way everywhere.
+//! How long a follower of the log (every `follow`er, the log feed, the commit listener) waits
+//! before trying again after a failure: one schedule for all of them, so a database or NATS
+//! outage is retried the same way everywhere.
 
 use std::time::Duration;
 
