@@ -216,16 +216,7 @@ impl<B: Backend> EventLog<B> {
         batch: usize,
     ) -> impl Stream<Item = Result<Vec<Arc<LogEvent>>, StoreError>> + Send + 'static {
         let batch = batch.max(1);
-        let start = Tail {
-            after,
-            batch,
-            log: self.clone(),
-            pages: None,
-            starting: None,
-            pending: None,
-            direct: false,
-            gap_until: None,
-        };
+        let start = Tail { after, batch, log: self.clone(), pages: None, mode: Mode::Unsubscribed };
         futures::stream::unfold(Some(start), move |state| async move {
             let mut tail = state?;
             match tail.next().await {
@@ -390,16 +381,25 @@ struct Tail<B> {
     log: EventLog<B>,
     /// The feed's broadcast, once subscribed.
     pages: Option<broadcast::Receiver<Arc<Page>>>,
-    /// Until the feed this tail subscribed to has started: where it will start.
-    starting: Option<watch::Receiver<Option<i64>>>,
-    /// A page taken from the feed and not yet used: it starts after a gap.
-    pending: Option<Arc<Page>>,
-    /// Reading the log itself to its readable end: after falling behind the feed further than
+    mode: Mode,
+}
+
+/// How a tail gets its next events.
+enum Mode {
+    /// Not subscribed to the feed: at first, and after the feed ended (its runtime stopped).
+    Unsubscribed,
+    /// Subscribed to a feed that has not started yet (it waits for the head to be readable):
+    /// reading what is readable from the log itself until the feed says where it starts.
+    Starting(watch::Receiver<Option<i64>>),
+    /// Reading the log itself up to `until`: what the feed had covered when this tail
+    /// subscribed, or where a page it got starts (that page, `then`, comes next). All of it is
+    /// readable: the feed read it, or settled it before starting.
+    Gap { until: i64, then: Option<Arc<Page>> },
+    /// Reading the log itself to its readable end, after falling further behind the feed than
     /// its ring of pages reaches (the ring then holds the latest pages, so the rest follows).
-    direct: bool,
-    /// Reading the log itself up to this position: what the feed had covered when this tail
-    /// subscribed, or the start of `pending`.
-    gap_until: Option<i64>,
+    Direct,
+    /// Taking the feed's pages, starting with `pending` if a page is already in hand.
+    Following { pending: Option<Arc<Page>> },
 }
 
 impl<B: Backend> Tail<B> {
@@ -424,111 +424,110 @@ impl<B: Backend> Tail<B> {
 
     async fn next(&mut self) -> Result<Vec<Arc<LogEvent>>, StoreError> {
         loop {
-            if self.pages.is_none() {
-                // Every event up to what the feed covered when this tail subscribed is read from
-                // the log (it is all readable: the feed read it, or settled it before starting);
-                // every event after it comes in the pages.
-                let subscription = self.log.subscribe();
-                self.pages = Some(subscription.pages);
-                match subscription.covered_now {
-                    Some(covered) => self.gap_until = Some(covered),
-                    None => self.starting = Some(subscription.covered),
+            // Each arm sets the mode the next step starts in (an error ends the tail).
+            match std::mem::replace(&mut self.mode, Mode::Following { pending: None }) {
+                Mode::Unsubscribed => {
+                    let subscription = self.log.subscribe();
+                    self.pages = Some(subscription.pages);
+                    self.mode = match subscription.covered_now {
+                        Some(covered) => Mode::Gap { until: covered, then: None },
+                        None => Mode::Starting(subscription.covered),
+                    };
                 }
-            }
-            if let Some(mut starting) = self.starting.take() {
-                let start = *starting.borrow_and_update();
-                if let Some(start) = start {
-                    self.gap_until = Some(start);
-                } else {
-                    // The feed has not started (it waits for the head to be readable): read
-                    // what is readable meanwhile, and look again when it starts or soon.
+                Mode::Starting(mut starting) => {
+                    let start = *starting.borrow_and_update();
+                    if let Some(start) = start {
+                        self.mode = Mode::Gap { until: start, then: None };
+                        continue;
+                    }
                     let (events, _) = self.read_itself(None).await?;
                     if !events.is_empty() {
-                        self.starting = Some(starting);
+                        self.mode = Mode::Starting(starting);
                         return Ok(events);
                     }
-                    match tokio::time::timeout(HORIZON_RETRY_MAX, starting.changed()).await {
+                    self.mode = match tokio::time::timeout(HORIZON_RETRY_MAX, starting.changed()).await {
                         // It stopped before starting (its runtime ends): subscribe again.
-                        Ok(Err(_stopped)) => self.pages = None,
-                        _ => self.starting = Some(starting),
+                        Ok(Err(_stopped)) => Mode::Unsubscribed,
+                        _ => Mode::Starting(starting),
+                    };
+                }
+                Mode::Gap { until, then } if until > self.after => {
+                    let (events, complete) = self.read_itself(Some(until)).await?;
+                    self.mode = if complete { Mode::Following { pending: then } } else { Mode::Gap { until, then } };
+                    if !events.is_empty() {
+                        return Ok(events);
                     }
-                    continue;
                 }
-            }
-            if self.gap_until.is_some_and(|until| until <= self.after) {
-                self.gap_until = None;
-            }
-            let Some(pages) = self.pages.as_mut() else { continue };
-            if let Some(until) = self.gap_until {
-                // The feed has read past the gap: it is all readable, and no read comes back
-                // empty while it is not fully read.
-                let (events, complete) = self.read_itself(Some(until)).await?;
-                if complete {
-                    self.gap_until = None;
-                }
-                if !events.is_empty() {
-                    return Ok(events);
-                }
-                continue;
-            }
-            if self.direct {
-                // Read to the readable end: from there on the feed's pages (and gaps read
-                // directly) carry the rest.
-                let (events, complete) = self.read_itself(None).await?;
-                self.direct = !complete;
-                if !events.is_empty() {
-                    return Ok(events);
-                }
-                continue;
-            }
-            let page = match self.pending.take() {
-                Some(page) => page,
-                None => match pages.recv().await {
-                    Ok(page) => page,
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        self.direct = true;
-                        continue;
+                Mode::Gap { then, .. } => self.mode = Mode::Following { pending: then },
+                Mode::Direct => {
+                    let (events, complete) = self.read_itself(None).await?;
+                    // From the readable end on, the feed's pages (and gaps read directly) carry the rest.
+                    self.mode = if complete { Mode::Following { pending: None } } else { Mode::Direct };
+                    if !events.is_empty() {
+                        return Ok(events);
                     }
-                    // The feed ended (its runtime stopped): start another, which tells this tail
-                    // up to where to read the log itself.
-                    Err(broadcast::error::RecvError::Closed) => {
-                        self.pages = None;
-                        continue;
-                    }
-                },
-            };
-            let mut events = Vec::new();
-            let mut next = Some(page);
-            // Take this page and the ones already waiting, up to a batch: a tail slower than
-            // the feed folds several pages at once.
-            while let Some(page) = next.take() {
-                if page.after > self.after {
-                    // Events between where this tail is and the page's start came before the
-                    // tail subscribed, or in pages it missed: read them from the log first.
-                    self.pending = Some(page);
-                    if events.is_empty() {
-                        self.gap_until = self.pending.as_ref().map(|p| p.after);
-                    }
-                    break;
                 }
-                let unseen = page.events.iter().filter(|e| e.position > self.after);
-                events.extend(unseen.cloned());
-                self.after = self.after.max(page.events.last().map_or(self.after, |e| e.position));
-                if events.len() >= self.batch {
-                    break;
-                }
-                next = match pages.try_recv() {
-                    Ok(page) => Some(page),
-                    Err(broadcast::error::TryRecvError::Lagged(_)) => {
-                        self.direct = true;
-                        None
+                Mode::Following { pending } => {
+                    if let Some(events) = self.take_pages(pending).await {
+                        return Ok(events);
                     }
-                    Err(_empty_or_closed) => None,
-                };
-            }
-            if !events.is_empty() {
-                return Ok(events);
+                }
             }
         }
+    }
+
+    /// The events of the next page and of those already waiting, up to a batch: a tail slower
+    /// than the feed folds several pages at once. `None` when it got none (the mode says what
+    /// to do next: read a gap, read directly, subscribe again).
+    async fn take_pages(&mut self, pending: Option<Arc<Page>>) -> Option<Vec<Arc<LogEvent>>> {
+        let Some(pages) = self.pages.as_mut() else {
+            self.mode = Mode::Unsubscribed;
+            return None;
+        };
+        let page = match pending {
+            Some(page) => page,
+            None => match pages.recv().await {
+                Ok(page) => page,
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    self.mode = Mode::Direct;
+                    return None;
+                }
+                // The feed ended (its runtime stopped): start another, which tells this tail up
+                // to where to read the log itself.
+                Err(broadcast::error::RecvError::Closed) => {
+                    self.mode = Mode::Unsubscribed;
+                    return None;
+                }
+            },
+        };
+        let mut events = Vec::new();
+        let mut next = Some(page);
+        while let Some(page) = next.take() {
+            if page.after > self.after {
+                // Events between where this tail is and the page's start came before it
+                // subscribed, or in pages it missed: read them from the log first.
+                self.mode = if events.is_empty() {
+                    Mode::Gap { until: page.after, then: Some(page) }
+                } else {
+                    Mode::Following { pending: Some(page) }
+                };
+                break;
+            }
+            let unseen = page.events.iter().filter(|e| e.position > self.after);
+            events.extend(unseen.cloned());
+            self.after = self.after.max(page.events.last().map_or(self.after, |e| e.position));
+            if events.len() >= self.batch {
+                break;
+            }
+            next = match pages.try_recv() {
+                Ok(page) => Some(page),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                    self.mode = Mode::Direct;
+                    None
+                }
+                Err(_empty_or_closed) => None,
+            };
+        }
+        (!events.is_empty()).then_some(events)
     }
 }
