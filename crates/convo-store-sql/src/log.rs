@@ -14,6 +14,11 @@ use crate::{Dialect, Query, Sql, SqlBackend, unavailable};
 pub(crate) const LOG_COLUMNS: &str = "global_position, workspace_id, aggregate_type, aggregate_id, sequence, \
                                       event_type, event_version, payload, metadata, recorded_at";
 
+/// The dialect's first `N` placeholders.
+fn placeholders<D: Dialect, const N: usize>() -> [String; N] {
+    std::array::from_fn(|i| D::placeholder(i + 1))
+}
+
 /// `filter`'s conditions (`{}` where its value goes), its values numbered from the second
 /// placeholder in the order [`bind_filter`] binds them.
 fn filter_sql<D: Dialect>(filter: &LogFilter) -> String {
@@ -77,42 +82,26 @@ where
     }
 
     async fn position_of(&self, aggregate_type: &str, aggregate_id: &str, sequence: usize) -> Result<i64, StoreError> {
-        let p = D::placeholder;
+        let [p1, p2, p3] = placeholders::<D, 3>();
         let sql = format!(
-            "SELECT global_position FROM events WHERE aggregate_type = {} AND aggregate_id = {} AND sequence = {}",
-            p(1),
-            p(2),
-            p(3)
+            "SELECT global_position FROM events WHERE aggregate_type = {p1} AND aggregate_id = {p2} AND sequence = {p3}"
         );
-        sqlx::query_scalar(&sql)
-            .bind(aggregate_type)
-            .bind(aggregate_id)
-            .bind(sequence as i64)
-            .fetch_one(&self.sql.pool)
-            .await
-            .map_err(D::map_sqlx)
+        let query = sqlx::query_scalar(&sql).bind(aggregate_type).bind(aggregate_id).bind(sequence as i64);
+        query.fetch_one(&self.sql.pool).await.map_err(D::map_sqlx)
     }
 
     async fn read_log(&self, after: i64, limit: usize, workspace: Option<&str>) -> Result<Vec<LogEvent>, StoreError> {
-        let p = D::placeholder;
+        let ([p1, p2, p3], readable) = (placeholders::<D, 3>(), D::READABLE);
+        // Two statements rather than `… IS NULL OR …`, so each keeps its index plan.
+        let in_workspace = workspace.map_or_else(String::new, |_| format!("AND workspace_id = {p3}"));
         let sql = format!(
             "SELECT {LOG_COLUMNS} FROM events
-              WHERE global_position > {} {} {}
+              WHERE global_position > {p1} {readable} {in_workspace}
               ORDER BY global_position
-              LIMIT {}",
-            p(1),
-            D::READABLE,
-            // Two statements rather than `… IS NULL OR …`, so each keeps its index plan.
-            workspace.map_or_else(String::new, |_| format!("AND workspace_id = {}", p(3))),
-            p(2)
+              LIMIT {p2}"
         );
         let query = sqlx::query(&sql).bind(after).bind(limit as i64);
-        self.sql
-            .log_events(match workspace {
-                Some(w) => query.bind(w),
-                None => query,
-            })
-            .await
+        self.sql.log_events(if let Some(w) = workspace { query.bind(w) } else { query }).await
     }
 
     async fn read_log_filtered(
@@ -121,24 +110,19 @@ where
         limit: usize,
         filter: &LogFilter,
     ) -> Result<Vec<LogEvent>, StoreError> {
+        let ([p1], readable, filtered) = (placeholders::<D, 1>(), D::READABLE, filter_sql::<D>(filter));
         let sql = format!(
             "SELECT {LOG_COLUMNS} FROM events
-              WHERE global_position > {} {} {}
+              WHERE global_position > {p1} {readable} {filtered}
               ORDER BY global_position
-              LIMIT {limit}",
-            D::placeholder(1),
-            D::READABLE,
-            filter_sql::<D>(filter)
+              LIMIT {limit}"
         );
         self.sql.log_events(bind_filter::<D>(sqlx::query(&sql).bind(after), filter)).await
     }
 
     async fn count_log_filtered(&self, after: i64, filter: &LogFilter) -> Result<u64, StoreError> {
-        let sql = format!(
-            "SELECT count(*) FROM events WHERE global_position > {} {}",
-            D::placeholder(1),
-            filter_sql::<D>(filter)
-        );
+        let ([p1], filtered) = (placeholders::<D, 1>(), filter_sql::<D>(filter));
+        let sql = format!("SELECT count(*) FROM events WHERE global_position > {p1} {filtered}");
         let query = bind_filter::<D>(sqlx::query(&sql).bind(after), filter);
         let row = query.fetch_one(&self.sql.pool).await.map_err(D::map_sqlx)?;
         Ok(u64::try_from(row.try_get::<i64, _>(0).map_err(D::map_sqlx)?).unwrap_or(0))
@@ -151,15 +135,11 @@ where
         after_sequence: i64,
         limit: usize,
     ) -> Result<Vec<LogEvent>, StoreError> {
-        let p = D::placeholder;
+        let [p1, p2, p3, p4] = placeholders::<D, 4>();
         let sql = format!(
             "SELECT {LOG_COLUMNS} FROM events
-              WHERE aggregate_type = {} AND aggregate_id = {} AND sequence > {}
-              ORDER BY sequence LIMIT {}",
-            p(1),
-            p(2),
-            p(3),
-            p(4)
+              WHERE aggregate_type = {p1} AND aggregate_id = {p2} AND sequence > {p3}
+              ORDER BY sequence LIMIT {p4}"
         );
         let query = sqlx::query(&sql).bind(aggregate_type).bind(aggregate_id).bind(after_sequence).bind(limit as i64);
         self.sql.log_events(query).await
@@ -170,12 +150,10 @@ where
     }
 
     async fn idempotent_events(&self, workspace: &str, key: &str) -> Result<Vec<LogEvent>, StoreError> {
+        let [p1, p2] = placeholders::<D, 2>();
+        let has_key = D::json_field_is("metadata", "idempotency_key", &p2);
         let sql = format!(
-            "SELECT {LOG_COLUMNS} FROM events
-              WHERE workspace_id = {} AND {}
-              ORDER BY global_position",
-            D::placeholder(1),
-            D::json_field_is("metadata", "idempotency_key", &D::placeholder(2))
+            "SELECT {LOG_COLUMNS} FROM events WHERE workspace_id = {p1} AND {has_key} ORDER BY global_position"
         );
         self.sql.log_events(sqlx::query(&sql).bind(workspace).bind(key)).await
     }
@@ -185,25 +163,17 @@ where
         conversation_id: &str,
         message_id: &str,
     ) -> Result<Vec<SerializedEvent>, StoreError> {
+        let [p1, p2] = placeholders::<D, 2>();
+        let about = D::json_field_is("payload", "message_id", &p2);
         let sql = format!(
             "SELECT {LOG_COLUMNS} FROM events
-              WHERE aggregate_type = 'conversation' AND aggregate_id = {} AND {}
-              ORDER BY sequence",
-            D::placeholder(1),
-            D::json_field_is("payload", "message_id", &D::placeholder(2))
+              WHERE aggregate_type = 'conversation' AND aggregate_id = {p1} AND {about}
+              ORDER BY sequence"
         );
         let events = self.sql.log_events(sqlx::query(&sql).bind(conversation_id).bind(message_id)).await?;
         let serialized = |e: LogEvent| {
-            let sequence = e.sequence as usize;
-            SerializedEvent::new(
-                e.aggregate_id,
-                sequence,
-                e.aggregate_type,
-                e.event_type,
-                e.event_version,
-                e.payload,
-                e.metadata,
-            )
+            let (id, sequence, aggregate_type) = (e.aggregate_id, e.sequence as usize, e.aggregate_type);
+            SerializedEvent::new(id, sequence, aggregate_type, e.event_type, e.event_version, e.payload, e.metadata)
         };
         Ok(events.into_iter().map(serialized).collect())
     }
