@@ -1,5 +1,6 @@
 //! Read-model and gateway tables on any dialect: the statements convo-read and convo-store
 //! write, run with the dialect's placeholders; rows and checkpoints commit in one transaction.
+//! Also where the log's rows are decoded, for the backend's reads.
 
 use std::marker::PhantomData;
 
