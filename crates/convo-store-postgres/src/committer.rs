@@ -17,8 +17,9 @@ use serde_json::Value;
 use sqlx::{PgPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::map_sqlx;
+use crate::PostgresDialect;
 use convo_store::StoreError;
+use convo_store_sql::{Dialect, persistence_error};
 
 /// Events appended in one statement at most (positions allow 65 536 per transaction).
 const MAX_EVENTS: usize = 2000;
@@ -97,15 +98,6 @@ async fn run(pool: PgPool, mut receiver: mpsc::UnboundedReceiver<Append>) {
     }
 }
 
-/// The error each caller of a failed append gets (one store error may answer a whole batch).
-fn persistence_error(e: &StoreError) -> PersistenceError {
-    match e {
-        StoreError::Conflict => PersistenceError::OptimisticLockError,
-        StoreError::Connection(reason) => PersistenceError::ConnectionError(reason.clone().into()),
-        other => PersistenceError::UnknownError(other.to_string().into()),
-    }
-}
-
 /// One statement, one round trip, its own transaction: every command's events in order, each
 /// taking its position from the column default in that order. The position of each command's
 /// last event, in the batch's order.
@@ -140,13 +132,12 @@ async fn insert(pool: &PgPool, batch: &[Append]) -> Result<Vec<i64>, StoreError>
     .bind(&metadata)
     .fetch_all(pool)
     .await
-    .map_err(map_sqlx)?;
-    let mut positions = HashMap::with_capacity(written.len());
-    for row in &written {
-        let key: (String, String, i64) =
-            (row.try_get(0).map_err(map_sqlx)?, row.try_get(1).map_err(map_sqlx)?, row.try_get(2).map_err(map_sqlx)?);
-        positions.insert(key, row.try_get::<i64, _>(3).map_err(map_sqlx)?);
-    }
+    .map_err(PostgresDialect::map_sqlx)?;
+    let positions = written
+        .iter()
+        .map(|row| Ok(((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?), row.try_get(3)?)))
+        .collect::<Result<HashMap<(String, String, i64), i64>, sqlx::Error>>()
+        .map_err(PostgresDialect::map_sqlx)?;
     batch
         .iter()
         .map(|a| {

@@ -1,23 +1,21 @@
 //! convo-store-sqlite: the embedded event store, one SQLite file, for `convo serve` on a bare
-//! machine. Same contract as PostgreSQL: events through sqlite-es, our migrations add the global
-//! position, recorded_at and the workspace. Durable by default: WAL with `synchronous=FULL`
-//! (sqlite-es's default pool uses NORMAL, which can lose the last commits on power loss).
+//! machine. The SQL adapter (convo-store-sql) on SQLite's [`SqliteDialect`]: same contract as
+//! PostgreSQL, sqlite-es reads each aggregate's events, our migrations add the global position,
+//! recorded_at and the workspace. Durable by default: WAL with `synchronous=FULL` (sqlite-es's
+//! default pool uses NORMAL, which can lose the last commits on power loss).
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-mod read_models;
-pub use read_models::SqliteSql;
-
 use chrono::{DateTime, Utc};
-use convo_store::{Backend, LogEvent, LogFilter, StoreError, detached};
-use cqrs_es::Aggregate;
-use cqrs_es::persist::{PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot};
+use convo_store::{Durability, StoreError, detached};
+use convo_store_sql::{Dialect, Query, Sql, SqlBackend, persistence_error};
+use cqrs_es::persist::{PersistenceError, SerializedEvent};
 use serde_json::Value;
 use sqlite_es::SqliteEventRepository;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::error::DatabaseError;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool};
 
 /// The embedded migrations, run by `convo migrate` and at start.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -35,80 +33,21 @@ pub async fn connect(data_dir: &Path) -> Result<SqlitePool, StoreError> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(30));
-    SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(map_sqlx)
+    SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(SqliteDialect::map_sqlx)
 }
 
 pub async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     MIGRATOR.run(pool).await.map_err(|e| StoreError::Database(format!("migration failed: {e}")))
 }
 
-/// Whether `db` says another writer took one of the sequences first: a violation of the events
-/// table's primary key (SQLITE_CONSTRAINT_PRIMARYKEY, 1555, on `events`: SQLite names no
-/// constraint, only its columns), and of no other unique index. Any other (SQLITE_CONSTRAINT_UNIQUE,
-/// 2067: two events given one position, say) is a defect, which retrying would only repeat.
-fn sequence_taken(db: &dyn sqlx::error::DatabaseError) -> bool {
-    db.code().as_deref() == Some("1555") && db.message().starts_with("UNIQUE constraint failed: events.")
-}
+pub type SqliteBackend = SqlBackend<SqliteDialect>;
+pub type SqliteSql = Sql<SqliteDialect>;
 
-fn map_sqlx(err: sqlx::Error) -> StoreError {
-    match err {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
-            StoreError::Connection(err.to_string())
-        }
-        sqlx::Error::Database(ref db) if sequence_taken(&**db) => StoreError::Conflict,
-        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => StoreError::Corrupt(err.to_string()),
-        other => StoreError::Database(other.to_string()),
-    }
-}
-
-#[derive(Clone)]
-pub struct SqliteBackend {
-    pool: SqlitePool,
-    repo: Arc<SqliteEventRepository>,
-}
-
-impl SqliteBackend {
-    pub fn new(pool: SqlitePool) -> Self {
-        let repo = Arc::new(SqliteEventRepository::new(pool.clone()));
-        Self { pool, repo }
-    }
-
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-}
-
-const LOG_COLUMNS: &str = "global_position, workspace_id, aggregate_type, aggregate_id, sequence, event_type, \
-                           event_version, payload, metadata, recorded_at";
-
-fn log_event(row: &sqlx::sqlite::SqliteRow) -> Result<LogEvent, sqlx::Error> {
-    Ok(LogEvent {
-        position: row.try_get("global_position")?,
-        workspace_id: row.try_get("workspace_id")?,
-        aggregate_type: row.try_get("aggregate_type")?,
-        aggregate_id: row.try_get("aggregate_id")?,
-        sequence: row.try_get("sequence")?,
-        event_type: row.try_get("event_type")?,
-        event_version: row.try_get("event_version")?,
-        payload: row.try_get::<Value, _>("payload")?,
-        metadata: row.try_get::<Value, _>("metadata")?,
-        recorded_at: row.try_get::<DateTime<Utc>, _>("recorded_at")?,
-        decoded: Default::default(),
-    })
-}
-
-/// `filter`'s conditions, its values numbered from `?2` in the order [`bind_filter`] binds them.
-fn filter_sql(filter: &LogFilter) -> String {
-    let conditions = [
-        (filter.workspace.is_some(), "workspace_id = ?"),
-        (filter.until_position.is_some(), "global_position <= ?"),
-        (filter.since.is_some(), "recorded_at >= ?"),
-        (filter.until.is_some(), "recorded_at < ?"),
-        (!filter.event_types.is_empty(), "event_type IN (SELECT value FROM json_each(?))"),
-    ];
-    let used = conditions.iter().filter(|(used, _)| *used).map(|(_, condition)| condition);
-    used.zip(2..).map(|(condition, n)| format!(" AND {}", condition.replace('?', &format!("?{n}")))).collect()
-}
+/// Transactions that write take the write lock up front. A deferred transaction that reads first
+/// (DROP TABLE IF EXISTS on a missing table, a guard that matches nothing yet) and writes later
+/// fails at once with "database is locked" when another connection committed in between: SQLite
+/// cannot upgrade a stale read snapshot and does not call the busy handler for it.
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
 /// A time as `recorded_at` stores it (milliseconds, text), rounded up: stored times are whole
 /// milliseconds, so comparing with the rounded-up time gives the same answer as with the time.
@@ -118,125 +57,91 @@ fn recorded_at_text(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
-fn bind_filter<'q>(
-    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-    filter: &'q LogFilter,
-) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
-    let mut query = query;
-    if let Some(w) = &filter.workspace {
-        query = query.bind(w);
-    }
-    if let Some(p) = filter.until_position {
-        query = query.bind(p);
-    }
-    if let Some(t) = filter.since {
-        query = query.bind(recorded_at_text(t));
-    }
-    if let Some(t) = filter.until {
-        query = query.bind(recorded_at_text(t));
-    }
-    if !filter.event_types.is_empty() {
-        query = query.bind(Value::from(filter.event_types.clone()).to_string());
-    }
-    query
-}
+/// SQLite's part of the SQL adapter.
+#[derive(Clone, Default)]
+pub struct SqliteDialect;
 
-impl Backend for SqliteBackend {
-    type Sql = read_models::SqliteSql;
+impl Dialect for SqliteDialect {
+    type Db = Sqlite;
+    type Repository = SqliteEventRepository;
+    const NAME: &'static str = "sqlite";
+    // One writer at a time: positions are assigned in commit order (decision 0002).
+    const READABLE: &'static str = "";
 
-    fn sql(&self) -> Self::Sql {
-        read_models::SqliteSql { pool: self.pool.clone() }
+    fn repository(pool: SqlitePool) -> SqliteEventRepository {
+        SqliteEventRepository::new(pool)
     }
 
-    fn name(&self) -> &'static str {
-        "sqlite"
+    fn placeholder(n: usize) -> String {
+        format!("?{n}")
     }
 
-    async fn position_of(&self, aggregate_type: &str, aggregate_id: &str, sequence: usize) -> Result<i64, StoreError> {
-        sqlx::query_scalar(
-            "SELECT global_position FROM events WHERE aggregate_type = ? AND aggregate_id = ? AND sequence = ?",
+    fn json_field_is(column: &str, field: &str, value: &str) -> String {
+        format!("json_extract({column}, '$.{field}') = {value}")
+    }
+
+    fn is_one_of(column: &str, list: &str) -> String {
+        format!("{column} IN (SELECT value FROM json_each({list}))")
+    }
+
+    fn bind_texts<'q>(query: Query<'q, Sqlite>, texts: &'q [String]) -> Query<'q, Sqlite> {
+        query.bind(Value::from(texts).to_string())
+    }
+
+    fn bind_time<'q>(query: Query<'q, Sqlite>, time: DateTime<Utc>) -> Query<'q, Sqlite> {
+        query.bind(recorded_at_text(time))
+    }
+
+    fn begin(_durability: Durability) -> &'static str {
+        BEGIN_WRITE
+    }
+
+    fn rows_affected(done: &SqliteQueryResult) -> u64 {
+        done.rows_affected()
+    }
+
+    /// SQLite has no CREATE TABLE … LIKE: the live table's own DDL under the new name.
+    async fn clone_statements(pool: &SqlitePool, live: &str, scratch: &str) -> Result<Vec<String>, StoreError> {
+        let ddl: Vec<String> = sqlx::query_scalar(
+            "SELECT sql FROM sqlite_master WHERE tbl_name = ?1 AND sql IS NOT NULL ORDER BY type DESC",
         )
-        .bind(aggregate_type)
-        .bind(aggregate_id)
-        .bind(sequence as i64)
-        .fetch_one(&self.pool)
+        .bind(live)
+        .fetch_all(pool)
         .await
-        .map_err(map_sqlx)
-    }
-
-    async fn read_log(&self, after: i64, limit: usize, workspace: Option<&str>) -> Result<Vec<LogEvent>, StoreError> {
-        let sql = format!(
-            "SELECT {LOG_COLUMNS} FROM events
-              WHERE global_position > ?1 {}
-              ORDER BY global_position LIMIT ?2",
-            if workspace.is_some() { "AND workspace_id = ?3" } else { "" }
-        );
-        let mut query = sqlx::query(&sql).bind(after).bind(limit as i64);
-        if let Some(w) = workspace {
-            query = query.bind(w);
+        .map_err(Self::map_sqlx)?;
+        if ddl.is_empty() {
+            return Err(StoreError::Database(format!("no table {live}")));
         }
-        let rows = query.fetch_all(&self.pool).await.map_err(map_sqlx)?;
-        rows.iter().map(log_event).collect::<Result<_, _>>().map_err(map_sqlx)
+        Ok(ddl.iter().map(|statement| statement.replace(live, scratch)).collect())
     }
 
-    async fn read_log_filtered(
-        &self,
-        after: i64,
-        limit: usize,
-        filter: &LogFilter,
-    ) -> Result<Vec<LogEvent>, StoreError> {
-        let sql = format!(
-            "SELECT {LOG_COLUMNS} FROM events WHERE global_position > ?1 {} ORDER BY global_position LIMIT {limit}",
-            filter_sql(filter)
-        );
-        let rows = bind_filter(sqlx::query(&sql).bind(after), filter).fetch_all(&self.pool).await.map_err(map_sqlx)?;
-        rows.iter().map(log_event).collect::<Result<_, _>>().map_err(map_sqlx)
+    /// SQLITE_CONSTRAINT_PRIMARYKEY, 1555, on `events` (SQLite names no constraint, only its
+    /// columns); SQLITE_CONSTRAINT_UNIQUE, 2067, is another unique index.
+    fn sequence_taken(db: &dyn DatabaseError) -> bool {
+        db.code().as_deref() == Some("1555") && db.message().starts_with("UNIQUE constraint failed: events.")
     }
 
-    async fn count_log_filtered(&self, after: i64, filter: &LogFilter) -> Result<u64, StoreError> {
-        let sql = format!("SELECT count(*) FROM events WHERE global_position > ?1 {}", filter_sql(filter));
-        let row = bind_filter(sqlx::query(&sql).bind(after), filter).fetch_one(&self.pool).await.map_err(map_sqlx)?;
-        Ok(u64::try_from(row.try_get::<i64, _>(0).map_err(map_sqlx)?).unwrap_or(0))
-    }
-
-    async fn aggregate_events(
-        &self,
-        aggregate_type: &str,
-        aggregate_id: &str,
-        after_sequence: i64,
-        limit: usize,
-    ) -> Result<Vec<LogEvent>, StoreError> {
-        let sql = format!(
-            "SELECT {LOG_COLUMNS} FROM events
-              WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence > ?3
-              ORDER BY sequence LIMIT ?4"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(aggregate_type)
-            .bind(aggregate_id)
-            .bind(after_sequence)
-            .bind(limit as i64)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_sqlx)?;
-        rows.iter().map(log_event).collect::<Result<_, _>>().map_err(map_sqlx)
+    /// A file has no server to go away; a lost file or worker is an I/O or driver error.
+    fn server_away(_db: &dyn DatabaseError) -> bool {
+        false
     }
 
     /// The events and their last position in one IMMEDIATE transaction: the write lock is
     /// taken (waiting on the busy handler) before anything is read, so a concurrent commit can
-    /// never make the transaction fail with "database is locked".
-    async fn append<A: Aggregate>(&self, events: &[SerializedEvent]) -> Result<i64, PersistenceError> {
+    /// never make the transaction fail with "database is locked". (The position is the trigger's,
+    /// so `RETURNING` cannot give it.)
+    async fn append(
+        &self,
+        pool: &SqlitePool,
+        aggregate_type: &'static str,
+        events: &[SerializedEvent],
+    ) -> Result<i64, PersistenceError> {
         let last = events.last().ok_or_else(|| PersistenceError::UnknownError("no events to append".into()))?;
-        let map = |e: sqlx::Error| match map_sqlx(e) {
-            StoreError::Conflict => PersistenceError::OptimisticLockError,
-            StoreError::Connection(reason) => PersistenceError::ConnectionError(reason.into()),
-            other => PersistenceError::UnknownError(Box::new(other)),
-        };
-        // In a task of its own: a cancelled `begin` must not leave the connection in a transaction.
-        let (pool, events, aggregate_type) = (self.pool.clone(), events.to_vec(), A::TYPE);
+        let map = |e| persistence_error(&Self::map_sqlx(e));
+        let (pool, events) = (pool.clone(), events.to_vec());
         let (last_id, last_sequence) = (last.aggregate_id.clone(), last.sequence as i64);
         detached(async move {
-            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(map)?;
+            let mut tx = pool.begin_with(BEGIN_WRITE).await.map_err(map)?;
             for event in &events {
                 sqlx::query(
                     "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
@@ -267,98 +172,5 @@ impl Backend for SqliteBackend {
         })
         .await
         .map_err(|e| PersistenceError::UnknownError(Box::new(e)))?
-    }
-
-    async fn idempotent_events(&self, workspace: &str, key: &str) -> Result<Vec<LogEvent>, StoreError> {
-        let sql = format!(
-            "SELECT {LOG_COLUMNS} FROM events
-              WHERE workspace_id = ?1 AND json_extract(metadata, '$.idempotency_key') = ?2
-              ORDER BY global_position"
-        );
-        let rows = sqlx::query(&sql).bind(workspace).bind(key).fetch_all(&self.pool).await.map_err(map_sqlx)?;
-        rows.iter().map(log_event).collect::<Result<_, _>>().map_err(map_sqlx)
-    }
-
-    async fn message_events(
-        &self,
-        conversation_id: &str,
-        message_id: &str,
-    ) -> Result<Vec<SerializedEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata
-               FROM events
-              WHERE aggregate_type = 'conversation' AND aggregate_id = ?
-                AND json_extract(payload, '$.message_id') = ?
-              ORDER BY sequence",
-        )
-        .bind(conversation_id)
-        .bind(message_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_sqlx)?;
-        rows.iter()
-            .map(|row| {
-                Ok(SerializedEvent::new(
-                    row.try_get("aggregate_id")?,
-                    row.try_get::<i64, _>("sequence")? as usize,
-                    row.try_get("aggregate_type")?,
-                    row.try_get("event_type")?,
-                    row.try_get("event_version")?,
-                    row.try_get::<Value, _>("payload")?,
-                    row.try_get::<Value, _>("metadata")?,
-                ))
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(map_sqlx)
-    }
-
-    async fn head(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar("SELECT coalesce(max(global_position), 0) FROM events")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_sqlx)
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(map_sqlx)
-    }
-}
-
-impl PersistedEventRepository for SqliteBackend {
-    async fn get_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        self.repo.get_events::<A>(aggregate_id).await
-    }
-
-    async fn get_last_events<A: Aggregate>(
-        &self,
-        aggregate_id: &str,
-        last_sequence: usize,
-    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        self.repo.get_last_events::<A>(aggregate_id, last_sequence).await
-    }
-
-    async fn get_snapshot<A: Aggregate>(
-        &self,
-        aggregate_id: &str,
-    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
-        self.repo.get_snapshot::<A>(aggregate_id).await
-    }
-
-    /// sqlite-es reports 1555 alone as a conflict, and events alone (snapshots are not used)
-    /// can only break the events table's primary key with it: the same mapping as `append`'s.
-    async fn persist<A: Aggregate>(
-        &self,
-        events: &[SerializedEvent],
-        snapshot_update: Option<(String, Value, usize)>,
-    ) -> Result<(), PersistenceError> {
-        self.repo.persist::<A>(events, snapshot_update).await
-    }
-
-    async fn stream_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<ReplayStream, PersistenceError> {
-        self.repo.stream_events::<A>(aggregate_id).await
-    }
-
-    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
-        self.repo.stream_all_events::<A>().await
     }
 }
