@@ -63,44 +63,20 @@ pub trait Backend: PersistedEventRepository + Clone + Send + Sync + 'static {
 
     /// Up to `limit` events matching `filter` after `after`, in commit order, with
     /// [`Backend::read_log`]'s guarantee. An empty answer means no match up to the last final
-    /// position. By default `read_log` filtered here; adapters filter in the database.
+    /// position.
     fn read_log_filtered(
         &self,
         after: i64,
         limit: usize,
         filter: &LogFilter,
-    ) -> impl Future<Output = Result<Vec<LogEvent>, StoreError>> + Send {
-        async move {
-            let mut after = after;
-            loop {
-                let page = self.read_log(after, limit, filter.workspace.as_deref()).await?;
-                let Some(last) = page.last().map(|e| e.position) else { return Ok(page) };
-                let matching: Vec<LogEvent> = page.into_iter().filter(|e| filter.matches(e)).collect();
-                if !matching.is_empty() || filter.until_position.is_some_and(|p| last >= p) {
-                    return Ok(matching);
-                }
-                after = last;
-            }
-        }
-    }
+    ) -> impl Future<Output = Result<Vec<LogEvent>, StoreError>> + Send;
 
-    /// How many committed events after `after` match `filter`. By default counted by reading;
-    /// adapters count in the database.
+    /// How many committed events after `after` match `filter`.
     fn count_log_filtered(
         &self,
         after: i64,
         filter: &LogFilter,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
-        async move {
-            let (mut after, mut count) = (after, 0);
-            loop {
-                let page = self.read_log_filtered(after, 1000, filter).await?;
-                let Some(last) = page.last() else { return Ok(count) };
-                after = last.position;
-                count += page.len() as u64;
-            }
-        }
-    }
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// One aggregate's events after `after_sequence`, in sequence order.
     fn aggregate_events(
@@ -128,21 +104,11 @@ pub trait Backend: PersistedEventRepository + Clone + Send + Sync + 'static {
 
     /// Appends one command's events (one aggregate, consecutive sequences) atomically and
     /// returns the global position of the last one. A sequence already taken is
-    /// `OptimisticLockError`. By default cqrs-es's `persist` then a position lookup; adapters
-    /// that can do it in one round trip override it.
+    /// `OptimisticLockError`.
     fn append<A: cqrs_es::Aggregate>(
         &self,
         events: &[SerializedEvent],
-    ) -> impl Future<Output = Result<i64, cqrs_es::persist::PersistenceError>> + Send {
-        async move {
-            use cqrs_es::persist::PersistenceError;
-            let last = events.last().ok_or_else(|| PersistenceError::UnknownError("no events to append".into()))?;
-            self.persist::<A>(events, None).await?;
-            self.position_of(A::TYPE, &last.aggregate_id, last.sequence)
-                .await
-                .map_err(|e| PersistenceError::UnknownError(Box::new(e)))
-        }
-    }
+    ) -> impl Future<Output = Result<i64, cqrs_es::persist::PersistenceError>> + Send;
 
     /// The position of the latest committed event (0 for an empty log). Events up to it may
     /// not all be readable yet on PostgreSQL, while transactions that started before them run.
