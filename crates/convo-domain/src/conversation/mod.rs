@@ -21,7 +21,8 @@ use uuid::Uuid;
 
 pub use command::{ConversationAction, ConversationCommand, ConversationKind, ConversationStatus, DeliveryFailure};
 pub use error::ConversationError;
-pub use event::{ConversationChange, ConversationEvent};
+pub(crate) use event::agent_assigned_names_its_assignee;
+pub use event::{Assignee, AssigneeKind, ConversationChange, ConversationEvent};
 pub use group::{
     GroupAction, GroupRole, GroupSettings, GroupState, InitialMember, JoinRequestOutcome, JoinedVia, LeftReason,
     MemberAddMode, NewMember, SettingsPatch,
@@ -495,7 +496,10 @@ impl Conversation {
                 if self.assignee.as_deref() == Some(agent_id.as_str()) {
                     return Ok(vec![]);
                 }
-                C::AgentAssigned { agent_id, previous: self.assignee.clone() }
+                C::AgentAssigned {
+                    assignee: Assignee::agent(agent_id),
+                    previous: self.assignee.clone().map(Assignee::agent),
+                }
             }
             A::UnassignAgent => match &self.assignee {
                 None => return Ok(vec![]),
@@ -648,7 +652,7 @@ impl Aggregate for Conversation {
                 }
             }
             C::ReactionSet { .. } | C::ReactionRemoved { .. } | C::MessageEdited { .. } => {}
-            C::AgentAssigned { agent_id, .. } => self.assignee = Some(agent_id),
+            C::AgentAssigned { assignee, .. } => self.assignee = Some(assignee.id),
             C::AgentUnassigned { .. } => self.assignee = None,
             C::TeamAssigned { team_id, .. } => self.team = Some(team_id),
             C::TeamUnassigned { .. } => self.team = None,

@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use uuid::Uuid;
 
 use super::{
-    Conversation, ConversationAction as A, ConversationChange as C, ConversationCommand, ConversationError,
+    Assignee, Conversation, ConversationAction as A, ConversationChange as C, ConversationCommand, ConversationError,
     ConversationEvent, ConversationKind, ConversationServices, ConversationStatus, DeliveryFailure, InboxLookup,
     MAX_CLOCK_SKEW, MessageLookup, RECENT_MESSAGES, message_facts,
 };
@@ -1234,7 +1234,7 @@ fn assign_team(team_id: &str) -> ConversationCommand {
 }
 
 fn agent_assigned(agent_id: &str, previous: Option<&str>) -> C {
-    C::AgentAssigned { agent_id: agent_id.into(), previous: previous.map(Into::into) }
+    C::AgentAssigned { assignee: Assignee::agent(agent_id), previous: previous.map(Assignee::agent) }
 }
 
 fn team_assigned(team_id: &str, previous: Option<&str>) -> C {
@@ -1672,7 +1672,8 @@ fn every_event_round_trips_under_its_pinned_type_name() {
         let json = serde_json::to_value(&event).expect("the event serializes");
         assert_eq!(json["type"], name);
         assert_eq!(event.event_type(), name);
-        assert_eq!(event.event_version(), crate::EVENT_VERSION_1);
+        let version = if name == "AgentAssigned" { "2.0.0" } else { crate::EVENT_VERSION_1 };
+        assert_eq!(event.event_version(), version, "{name}");
         assert_eq!(json["actor"]["kind"], "agent");
         assert!(json["occurred_at"].is_string(), "{name}");
         let back: ConversationEvent = serde_json::from_value(json).expect("the event deserializes");
