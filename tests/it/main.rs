@@ -23,3 +23,4 @@ mod schemas;
 mod support;
 mod tenancy;
 mod upstream;
+mod versions;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::window::MAX_WINDOW_SECS;
-use crate::{Actor, ChannelPolicy, ChannelType, Clock, EVENT_VERSION_1};
+use crate::{Actor, ChannelPolicy, ChannelType, Clock};
 
 /// Longest inbox name accepted.
 pub const MAX_INBOX_NAME_CHARS: usize = 200;
@@ -100,7 +100,7 @@ impl DomainEvent for InboxEvent {
         .to_owned()
     }
     fn event_version(&self) -> String {
-        EVENT_VERSION_1.to_owned()
+        crate::versions::current_version(&self.event_type()).to_owned()
     }
 }
 

@@ -12,6 +12,7 @@ pub mod inbox;
 pub mod log;
 pub mod message;
 pub mod text;
+pub mod versions;
 pub mod window;
 
 pub use actor::{Actor, ActorKind};
@@ -24,11 +25,8 @@ pub use conversation::{
 pub use inbox::{Inbox, InboxCommand, InboxError, InboxEvent, InboxFacts};
 pub use log::LogEvent;
 pub use message::{DeliveryStatus, Direction, MessageContent, MessageFacts};
+pub use versions::{DecodeError, EVENT_VERSION_1, decode, upcast};
 pub use window::{ChannelPolicy, Window, WindowActor, WindowFailure, WindowState};
-
-/// The version every event type starts at. A changed shape gets a new version and an upcaster.
-/// It must parse as semver: cqrs-es skips upcasters silently for versions that do not.
-pub const EVENT_VERSION_1: &str = "1.0.0";
 
 /// The namespace of deterministic conversation ids (UUIDv5).
 pub const CONVERSATION_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6c0e_7f1a_2b3c_4d5e_8f90_a1b2_c3d4_e5f6);

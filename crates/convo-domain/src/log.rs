@@ -1,13 +1,15 @@
 //! The global log's envelope: one stored event with its position, as readers (projections,
-//! the bus, the HTTP log endpoints) receive it.
+//! the bus, the HTTP log endpoints) receive it. Its payload is as stored, at the version it
+//! was written at; the domain events it decodes to are always the current version's.
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{Conversation, ConversationEvent, Inbox, InboxEvent};
+use crate::{Conversation, ConversationEvent, DecodeError, Inbox, InboxEvent, versions};
 
 /// One event as the global log serves it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -66,12 +68,40 @@ impl LogEvent {
     fn domain_event(&self) -> &DomainEvent {
         use cqrs_es::Aggregate;
         self.decoded.0.get_or_init(|| match self.aggregate_type.as_str() {
-            Conversation::TYPE => {
-                DomainEvent::Conversation(ConversationEvent::deserialize(&self.payload).map_err(|e| e.to_string()))
-            }
-            Inbox::TYPE => DomainEvent::Inbox(InboxEvent::deserialize(&self.payload).map_err(|e| e.to_string())),
+            Conversation::TYPE => DomainEvent::Conversation(self.decode::<Conversation>()),
+            Inbox::TYPE => DomainEvent::Inbox(self.decode::<Inbox>()),
             _ => DomainEvent::Other,
         })
+    }
+
+    fn decode<A: cqrs_es::Aggregate>(&self) -> Result<A::Event, String> {
+        crate::decode::<A>(&self.event_type, &self.event_version, &self.payload).map_err(|e| e.to_string())
+    }
+
+    /// This event as the current version reads it: its payload upcast and its version the
+    /// current one (itself, not a copy, when it is current). For readers that hand events on
+    /// rather than fold them, such as the export.
+    pub fn upcast(&self) -> Result<Cow<'_, Self>, DecodeError> {
+        use cqrs_es::Aggregate;
+        if ![Conversation::TYPE, Inbox::TYPE].contains(&self.aggregate_type.as_str()) {
+            return Ok(Cow::Borrowed(self)); // not the domain's: nothing to read it as
+        }
+        match crate::upcast(&self.event_type, &self.event_version, &self.payload)? {
+            Cow::Borrowed(_) => Ok(Cow::Borrowed(self)),
+            Cow::Owned(payload) => Ok(Cow::Owned(Self {
+                position: self.position,
+                workspace_id: self.workspace_id.clone(),
+                aggregate_type: self.aggregate_type.clone(),
+                aggregate_id: self.aggregate_id.clone(),
+                sequence: self.sequence,
+                event_type: self.event_type.clone(),
+                event_version: versions::current_version(&self.event_type).to_owned(),
+                payload,
+                metadata: self.metadata.clone(),
+                recorded_at: self.recorded_at,
+                decoded: self.decoded.clone(),
+            })),
+        }
     }
 
     /// The conversation event inside, if this is one (decoded once per event).
@@ -88,5 +118,63 @@ impl LogEvent {
             DomainEvent::Inbox(decoded) => Some(decoded.as_ref().map_err(String::as_str)),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::conversation::{Assignee, ConversationChange};
+
+    fn stored(event_type: &str, event_version: &str, payload: Value) -> LogEvent {
+        LogEvent {
+            position: 7,
+            workspace_id: None,
+            aggregate_type: "conversation".into(),
+            aggregate_id: "c".into(),
+            sequence: 3,
+            event_type: event_type.into(),
+            event_version: event_version.into(),
+            payload,
+            metadata: json!({}),
+            recorded_at: DateTime::from_timestamp(1_767_225_600, 0).expect("a time"),
+            decoded: Decoded::default(),
+        }
+    }
+
+    fn assigned(version: &str, fields: Value) -> LogEvent {
+        let mut payload = json!({"type": "AgentAssigned", "occurred_at": "2026-01-01T00:00:00Z",
+                                 "actor": {"kind": "agent", "id": "lead"}});
+        payload.as_object_mut().expect("an object").extend(fields.as_object().cloned().unwrap_or_default());
+        stored("AgentAssigned", version, payload)
+    }
+
+    #[test]
+    fn readers_of_the_log_see_an_older_version_in_the_current_shape() {
+        let old = assigned("1.0.0", json!({"agent_id": "ada"}));
+        let new = assigned("2.0.0", json!({"assignee": {"kind": "agent", "id": "ada"}}));
+        let want = ConversationChange::AgentAssigned { assignee: Assignee::agent("ada"), previous: None };
+        for event in [&old, &new] {
+            assert_eq!(event.conversation_event().expect("a conversation event").map(|e| &e.change), Ok(&want));
+        }
+        let upcast = old.upcast().expect("upcast");
+        assert!(matches!(upcast, Cow::Owned(_)));
+        assert_eq!((upcast.event_version.as_str(), &upcast.payload), ("2.0.0", &new.payload));
+        assert_eq!(upcast.position, old.position);
+        assert!(matches!(new.upcast(), Ok(Cow::Borrowed(e)) if std::ptr::eq(e, &new)), "a current event is itself");
+    }
+
+    #[test]
+    fn a_newer_version_is_a_decoding_error_that_names_it() {
+        let future = assigned("3.0.0", json!({"assignee": {"kind": "agent", "id": "ada"}}));
+        let error = future.conversation_event().expect("a conversation event").expect_err("not readable");
+        assert!(error.contains("AgentAssigned 3.0.0"), "{error}");
+        assert!(matches!(future.upcast(), Err(DecodeError::UnknownVersion { .. })));
+        // Events of aggregates the domain does not own are not its to read.
+        let probe = LogEvent { aggregate_type: "probe".into(), ..stored("Probed", "9", json!({})) };
+        assert!(probe.conversation_event().is_none());
+        assert!(matches!(probe.upcast(), Ok(Cow::Borrowed(_))));
     }
 }

@@ -1,6 +1,8 @@
 //! convo-export: the global log (all of it, or a workspace, a position or time range, some
 //! event types) to JSON Lines or Apache Parquet, streaming: pages are read from the store while
-//! the previous ones are encoded, so memory stays flat whatever the size of the log.
+//! the previous ones are encoded, so memory stays flat whatever the size of the log. Every
+//! event is exported at its type's current version (`LogEvent::upcast`): a log that older
+//! builds wrote exports as if the current one had written all of it.
 //! `convo export` is the command line; docs/EXPORT.md the user's guide and the Parquet layout.
 
 mod table;
@@ -67,6 +69,8 @@ pub enum ExportError {
     Io { path: String, source: std::io::Error },
     #[error("encoding an event: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("reading an event: {0}")]
+    Decode(#[from] convo_domain::DecodeError),
     #[error("writing Parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
     #[error("building a Parquet batch: {0}")]
@@ -209,7 +213,7 @@ fn write<W: Write + Send>(
             let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
             while let Some(page) = pages.blocking_recv() {
                 for event in &page {
-                    serde_json::to_writer(&mut out, event)?;
+                    serde_json::to_writer(&mut out, event.upcast()?.as_ref())?;
                     out.write_all(b"\n").map_err(io)?;
                 }
                 done += page.len() as u64;

@@ -41,6 +41,11 @@ impl Row<'_> {
     }
 }
 
+/// The id of an assignee (`AgentAssigned`) that is an agent.
+fn agent_id(assignee: &Value) -> Option<&str> {
+    (assignee.get("kind")? == "agent").then(|| assignee.get("id")?.as_str()).flatten()
+}
+
 /// Microseconds since the epoch of an RFC 3339 payload field.
 fn micros(value: Option<&Value>) -> Option<i64> {
     let parsed = chrono::DateTime::parse_from_rfc3339(value?.as_str()?).ok()?;
@@ -93,7 +98,7 @@ pub const COLUMNS: &[Column] = &[
         "event_version",
         false,
         Text(|r| Some(&r.event.event_version)),
-        "The payload's schema version, e.g. `1.0.0`.",
+        "The payload's schema version: its type's current one, e.g. `1.0.0`.",
     ),
     column(
         "actor_kind",
@@ -161,10 +166,20 @@ pub const COLUMNS: &[Column] = &[
         Text(|r| if r.event.event_type == "StatusChanged" { r.text("to") } else { None }),
         "The conversation's new status (`StatusChanged`).",
     ),
-    column("agent_id", true, Text(|r| r.text("agent_id")), "The agent assigned or unassigned."),
+    column(
+        "agent_id",
+        true,
+        Text(|r| r.text("agent_id").or_else(|| r.field("assignee").and_then(agent_id))),
+        "The agent assigned or unassigned.",
+    ),
     column("team_id", true, Text(|r| r.text("team_id")), "The team assigned or unassigned."),
     column("user_id", true, Text(|r| r.text("user_id")), "The user whose read marker moved (`ReadMarkerMoved`)."),
-    column("payload", false, Text(|r| Some(&r.payload)), "The whole event as stored, as JSON text."),
+    column(
+        "payload",
+        false,
+        Text(|r| Some(&r.payload)),
+        "The whole event at its type's current version, as JSON text.",
+    ),
     column("metadata", false, Text(|r| Some(&r.metadata)), "The command's metadata, as JSON text."),
 ];
 
@@ -221,8 +236,9 @@ impl<W: Write + Send> ParquetSink<W> {
             })
             .collect();
         for event in events {
+            let event = event.upcast()?;
             let row = Row {
-                event,
+                event: &event,
                 payload: serde_json::to_string(&event.payload)?,
                 metadata: serde_json::to_string(&event.metadata)?,
             };

@@ -10,7 +10,9 @@
 //! - a conflict (another process won) catches up with `get_last_events(version)` and decides
 //!   again, a bounded number of times; a decision that writes nothing (a rejection, a repeat)
 //!   proves nothing, so it is made again after a catch-up; a long history is never replayed
-//!   twice; any other error evicts the entry, so the next command reloads.
+//!   twice; any other error evicts the entry, so the next command reloads;
+//! - stored events are read with `convo_domain::decode`, which upcasts older versions: the
+//!   aggregate only ever applies the current shape.
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
@@ -143,8 +145,9 @@ where
         current.checked = Instant::now();
         for event in stored {
             current.version = event.sequence;
-            let envelope = EventEnvelope::<A>::try_from(event)?;
-            current.state.apply(envelope.payload);
+            let decoded = convo_domain::decode::<A>(&event.event_type, &event.event_version, &event.payload)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            current.state.apply(decoded);
         }
         Ok(current)
     }

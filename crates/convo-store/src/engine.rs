@@ -10,7 +10,6 @@ use convo_domain::inbox::InboxServices;
 use convo_domain::{
     Clock, Conversation, ConversationServices, Inbox, InboxFacts, InboxLookup, MessageFacts, MessageLookup,
 };
-use cqrs_es::EventEnvelope;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use uuid::Uuid;
@@ -95,7 +94,7 @@ impl<B: Backend> MessageLookup for MessagesFromLog<B> {
                 .map_err(|e| e.to_string())?;
             let events = stored
                 .into_iter()
-                .map(|e| EventEnvelope::<Conversation>::try_from(e).map(|e| e.payload))
+                .map(|e| convo_domain::decode::<Conversation>(&e.event_type, &e.event_version, &e.payload))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| e.to_string())?;
             Ok(message_facts(&events, message_id))

@@ -201,7 +201,7 @@ impl Projection for InboxProjection {
                     last.preview = String::new();
                 }
             }
-            C::AgentAssigned { agent_id, .. } => row.assignee = Some(agent_id),
+            C::AgentAssigned { assignee, .. } => row.assignee = Some(assignee.id),
             C::AgentUnassigned { .. } => row.assignee = None,
             C::TeamAssigned { team_id, .. } => row.team = Some(team_id),
             C::TeamUnassigned { .. } => row.team = None,

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
-use convo_domain::conversation::{ConversationChange, ConversationKind, ConversationStatus};
+use convo_domain::conversation::{Assignee, ConversationChange, ConversationKind, ConversationStatus};
 use convo_domain::message::{Direction, InteractiveOption};
 use convo_domain::{Actor, ChannelType, ConversationEvent, DeliveryStatus, LogEvent, MessageContent};
 use convo_projection::{Changes, ProjectionError, prepare};
@@ -55,7 +55,7 @@ impl Log {
             aggregate_id: conversation.to_string(),
             sequence: *sequence,
             event_type: event.change.event_type().to_owned(),
-            event_version: "1.0".to_owned(),
+            event_version: convo_domain::versions::current_version(event.change.event_type()).to_owned(),
             payload: serde_json::to_value(&event).expect("an event serializes"),
             metadata: json!({}),
             recorded_at: at + Duration::milliseconds(5),
@@ -545,7 +545,7 @@ fn delivery_reports_reactions_and_read_markers_move_the_version_and_only_reactio
 #[test]
 fn assigning_an_agent_and_a_team_sets_them_and_unassigning_clears_them() {
     let mut log = given_started();
-    log.then(t(10), ConversationChange::AgentAssigned { agent_id: "ada".to_owned(), previous: None })
+    log.then(t(10), ConversationChange::AgentAssigned { assignee: Assignee::agent("ada"), previous: None })
         .then(t(20), ConversationChange::TeamAssigned { team_id: "billing".to_owned(), previous: None });
 
     assert_eq!(
@@ -562,7 +562,10 @@ fn assigning_an_agent_and_a_team_sets_them_and_unassigning_clears_them() {
 
     log.then(
         t(30),
-        ConversationChange::AgentAssigned { agent_id: "grace".to_owned(), previous: Some("ada".to_owned()) },
+        ConversationChange::AgentAssigned {
+            assignee: Assignee::agent("grace"),
+            previous: Some(Assignee::agent("ada")),
+        },
     )
     .then(t(40), ConversationChange::TeamUnassigned { team_id: "billing".to_owned() });
 
@@ -729,7 +732,7 @@ fn busy_log() -> Log {
     let mut log = given_started();
     log.then(t(10), inbound(M1, 1, t(8), "hello"))
         .append(OTHER_CONVERSATION, t(12), started(OTHER_CONVERSATION))
-        .then(t(20), ConversationChange::AgentAssigned { agent_id: "ada".to_owned(), previous: None })
+        .then(t(20), ConversationChange::AgentAssigned { assignee: Assignee::agent("ada"), previous: None })
         .then(t(30), sent(M2, 2, "hi, how can I help?"))
         .append(OTHER_CONVERSATION, t(31), inbound(M3, 1, t(31), "anyone?"))
         .then(t(40), edited(M2, "Hi! How can I help?"))

@@ -1,16 +1,18 @@
 //! Conversation events: immutable, past-tense facts. Stored as
 //! `{"type": "...", "occurred_at": ..., "actor": {...}, ...fields}` with an explicit
 //! event_type and event_version; the serde names are pinned so renaming Rust code never
-//! breaks stored events.
+//! breaks stored events. A changed shape is a new version: its upcaster from the old one is
+//! written here, beside the event, and listed in [`crate::versions::UPCASTERS`].
 
 use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::command::{ConversationKind, ConversationStatus, DeliveryFailure};
 use super::group::{GroupRole, GroupSettings, InitialMember, JoinRequestOutcome, JoinedVia, LeftReason};
-use crate::{Actor, ChannelType, DeliveryStatus, EVENT_VERSION_1, MessageContent};
+use crate::{Actor, ChannelType, DeliveryStatus, MessageContent};
 
 /// A conversation event as stored and published: the envelope (`occurred_at`, `actor`) beside
 /// the fields of the change, whose `type` is the event type.
@@ -108,13 +110,15 @@ pub enum ConversationChange {
     /// A message was deleted; views keep a tombstone.
     #[serde(rename = "MessageDeleted")]
     MessageDeleted { message_id: Uuid },
-    /// An agent was assigned, replacing the previous one if any.
+    /// An agent was assigned, replacing the previous assignee if any (since 2.0.0 an
+    /// `Assignee`; 1.0.0 had a bare `agent_id`).
     #[serde(rename = "AgentAssigned")]
     AgentAssigned {
-        agent_id: String,
-        /// The agent it replaced.
+        /// Who the conversation is assigned to now.
+        assignee: Assignee,
+        /// The assignee it replaced.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        previous: Option<String>,
+        previous: Option<Assignee>,
     },
     /// The assigned agent was removed.
     #[serde(rename = "AgentUnassigned")]
@@ -299,6 +303,48 @@ impl DomainEvent for ConversationEvent {
         self.change.event_type().to_owned()
     }
     fn event_version(&self) -> String {
-        EVENT_VERSION_1.to_owned()
+        crate::versions::current_version(self.change.event_type()).to_owned()
     }
+}
+
+/// Who a conversation is assigned to: the kind says which directory the id names, so that
+/// another kind of assignee is a new kind, not another version of `AgentAssigned`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Assignee {
+    pub kind: AssigneeKind,
+    /// The assignee's id in the directory its kind names.
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AssigneeKind {
+    /// A human agent: `PUT /v1/conversations/{id}/assignee`'s `agent_id`.
+    Agent,
+}
+
+impl Assignee {
+    pub fn agent(id: impl Into<String>) -> Self {
+        Self { kind: AssigneeKind::Agent, id: id.into() }
+    }
+}
+
+/// `AgentAssigned` 1.0.0 to 2.0.0: `agent_id` (and `previous`, an agent id too) become
+/// assignees of kind `agent`, the only assignees 1.0.0 had.
+pub(crate) fn agent_assigned_names_its_assignee(event: &mut Map<String, Value>) -> Result<(), String> {
+    let agent = |id: Value| -> Result<Value, String> {
+        match id {
+            Value::String(id) => Ok(json!({"kind": "agent", "id": id})),
+            other => Err(format!("an agent id is a string, not {other}")),
+        }
+    };
+    let agent_id = event.remove("agent_id").ok_or("missing field `agent_id`")?;
+    event.insert("assignee".to_owned(), agent(agent_id)?);
+    match event.remove("previous") {
+        None | Some(Value::Null) => {}
+        Some(previous) => {
+            event.insert("previous".to_owned(), agent(previous)?);
+        }
+    }
+    Ok(())
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use convo_domain::EVENT_VERSION_1;
+use convo_domain::versions::{current_version, older_versions};
 use serde_json::{Map, Value, json};
 
 /// Where the events catalogue is committed, relative to the workspace root.
@@ -208,8 +208,8 @@ fn event_schemas_of(openapi: &Value) -> Vec<EventSchema> {
                     all_required.push(name.clone());
                 }
             }
-            // Events of version 1.0.0; a new version adds its own file and keeps the old one.
-            let event_version = EVENT_VERSION_1;
+            // The current version's; the older ones the domain reads keep their committed files.
+            let event_version = current_version(&event_type);
             let mut schema = json!({
                 "$schema": DRAFT,
                 "$id": format!("{BASE_ID}/events/{event_type}.{event_version}.json"),
@@ -362,7 +362,10 @@ fn catalogue(events: &[EventSchema]) -> String {
          Events are forever: a changed shape is a new `event_version` with an upcaster, and each\n\
          version keeps its JSON Schema in [`schemas/events/`](../schemas/events/), named\n\
          `<event_type>.<event_version>.json`. Types named below are defined in\n\
-         [`schemas/openapi.json`](../schemas/openapi.json) (`components.schemas`) and in each event's `$defs`.\n",
+         [`schemas/openapi.json`](../schemas/openapi.json) (`components.schemas`) and in each event's `$defs`.\n\n\
+         The log and NATS serve each event as it was stored, at the version it was written at; the\n\
+         engine reads an older version through its upcaster, so its rules, read models, time travel\n\
+         and exports see the current version only. How to add a version: [below](#adding-a-version).\n",
     );
     let mut aggregates: Vec<&str> = events.iter().map(|e| e.aggregate_type).collect();
     aggregates.dedup();
@@ -383,13 +386,23 @@ fn catalogue(events: &[EventSchema]) -> String {
             let schema = &e.schema;
             let _ = write!(
                 doc,
-                "\n### {}\n\n{}\n\n- version: `{}`; schema: [`{}`](../{})\n- produced by: {}\n\n",
+                "\n### {}\n\n{}\n\n- version: `{}`; schema: [`{}`](../{})\n",
                 e.event_type,
                 one_line(schema["description"].as_str().unwrap_or_default()),
                 e.event_version,
                 e.path().display(),
                 e.path().display(),
-                produced_by.get(e.event_type.as_str()).copied().unwrap_or_default(),
+            );
+            let older: Vec<String> = older_versions(&e.event_type)
+                .map(|v| format!("[`{v}`](../schemas/events/{}.{v}.json)", e.event_type))
+                .collect();
+            if !older.is_empty() {
+                let _ = writeln!(doc, "- older versions, read through their upcasters: {}", older.join(", "));
+            }
+            let _ = write!(
+                doc,
+                "- produced by: {}\n\n",
+                produced_by.get(e.event_type.as_str()).copied().unwrap_or_default()
             );
             // Required fields in declaration order, then the optional ones; the envelope is above.
             let required: Vec<&str> =
@@ -416,8 +429,35 @@ fn catalogue(events: &[EventSchema]) -> String {
         }
     }
     types(events, &mut doc);
+    doc.push_str(ADDING_A_VERSION);
     doc
 }
+
+/// The catalogue's last section: how an event's shape changes.
+const ADDING_A_VERSION: &str = "\n## Adding a version\n\n\
+A change that a consumer of the current version could not read (a field renamed, removed or of\n\
+another type; a new required field) is a new version of the event. An optional new field is not\n\
+(consumers ignore fields they do not know), and neither is a new event type. Step by step:\n\n\
+1. Change the event's variant (`convo-domain/src/conversation/event.rs`, or `inbox.rs`) to the new\n   \
+shape, and follow the compiler: the rules that write it, `apply`, the projections that fold it,\n   \
+the export's columns that read its fields (`convo-export/src/table.rs`).\n\
+2. Beside the variant, write the upcaster: a function that rewrites a stored payload of the\n   \
+previous version into the new shape, and says what is missing when it cannot.\n\
+3. List it last among its event type's upcasters in `UPCASTERS` (`convo-domain/src/versions.rs`),\n   \
+`from` the previous version `to` the new one (the next major version: it is a breaking change).\n   \
+From then on the event is written at the new version, and every reader upcasts the older ones\n   \
+on the way in (`convo_domain::decode`): aggregate loading, the log's decoding for read models,\n   \
+rebuilds, verification and time travel, and the export. A version that no upcaster names and\n   \
+that is not the current one (written by a newer build) is an error, never a guess.\n\
+4. Test the upcaster where it lives: an old payload decodes to the new event, and equals what\n   \
+the new version writes.\n\
+5. Regenerate the contract (`CONVO_WRITE_SCHEMAS=1 cargo test -p convo-tests --test it schemas`):\n   \
+this adds the new version's schema to `schemas/events/` and updates this catalogue. The old\n   \
+version's schema stays as it was published, never regenerated; add a sample of the old version\n   \
+to `older_versions` in `tests/it/schemas.rs`, which checks it against that schema and its upcast\n   \
+against the new one.\n\
+6. Show a log holding both versions reading as if all of it had been written at the new one, as\n   \
+`tests/it/versions.rs` does for `AgentAssigned` 1.0.0 and 2.0.0.\n";
 
 /// The envelope's fields, described once at the top of the catalogue.
 const ENVELOPE: [&str; 3] = ["type", "occurred_at", "actor"];

@@ -1,5 +1,4 @@
-//! Group conversations: members and their roles over time, the group's metadata and settings,
-//! join requests, the invite link, the inbox leaving, and activity-only groups.
+//! The rules of group commands, each deciding the events of one command from the group's state.
 //!
 //! Who does a change decides which rules apply:
 //! - an `agent`, a `bot` or the API (`system`) asks the engine to do it through the inbox's own
@@ -9,13 +8,17 @@
 //!   that already happened, recorded as reported (the channel enforced its rules), except what
 //!   no channel allows (removing or demoting the creator).
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{ConversationChange as C, ConversationError, MAX_ID_CHARS, required_id};
+use super::{
+    GroupAction, GroupRole, GroupSettings, GroupState, InitialMember, JoinRequestOutcome, JoinedVia, LeftReason,
+    MemberAddMode, NewMember,
+};
+use crate::conversation::{
+    Context, Conversation, ConversationChange as C, ConversationError, ConversationKind, MAX_CLOCK_SKEW, MAX_ID_CHARS,
+    required_id,
+};
 use crate::{Actor, ActorKind};
 
 /// Most members a group keeps (WhatsApp allows 1 024; other channels more).
@@ -31,312 +34,83 @@ pub const MAX_DESCRIPTION_CHARS: usize = 2_048;
 /// Most members one message mentions.
 pub const MAX_MENTIONS: usize = 256;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum GroupRole {
-    Admin,
-    Member,
-}
-
-/// How a member came into the group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum JoinedVia {
-    /// Created the group.
-    Created,
-    /// Added by an admin (or, in member-add mode `everyone`, by a member), or listed at creation.
-    Added,
-    /// Joined through the invite link.
-    InviteLink,
-    /// Asked to join and was approved.
-    JoinRequest,
-}
-
-/// Who may add members.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum MemberAddMode {
-    #[default]
-    Admins,
-    Everyone,
-}
-
-/// A group's settings.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct GroupSettings {
-    /// Only admins may send.
-    #[serde(default)]
-    pub announce: bool,
-    /// Joins through the invite link wait for an admin's approval.
-    #[serde(default)]
-    pub join_approval: bool,
-    #[serde(default)]
-    pub member_add_mode: MemberAddMode,
-    /// Activity-only (soft-disabled): no message bodies are kept, only activity, which still
-    /// moves the conversation up the inbox and shows an unread dot.
-    #[serde(default)]
-    pub activity_only: bool,
-}
-
-/// A change to some settings; absent fields stay as they are.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SettingsPatch {
-    #[serde(default)]
-    pub announce: Option<bool>,
-    #[serde(default)]
-    pub join_approval: Option<bool>,
-    #[serde(default)]
-    pub member_add_mode: Option<MemberAddMode>,
-    #[serde(default)]
-    pub activity_only: Option<bool>,
-}
-
-impl GroupSettings {
-    fn patched(mut self, patch: SettingsPatch) -> Self {
-        self.announce = patch.announce.unwrap_or(self.announce);
-        self.join_approval = patch.join_approval.unwrap_or(self.join_approval);
-        self.member_add_mode = patch.member_add_mode.unwrap_or(self.member_add_mode);
-        self.activity_only = patch.activity_only.unwrap_or(self.activity_only);
-        self
-    }
-}
-
-/// A member to add: their id on the channel (e.g. a phone number), role and name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewMember {
-    #[schema(value_type = crate::text::Id)]
-    pub member_id: String,
-    #[serde(default = "member_role")]
-    pub role: GroupRole,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
-}
-
-fn member_role() -> GroupRole {
-    GroupRole::Member
-}
-
-/// A member as the group's creation recorded them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct InitialMember {
-    pub member_id: String,
-    pub role: GroupRole,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
-    pub via: JoinedVia,
-}
-
-/// Why a member is no longer in the group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum LeftReason {
-    /// They left.
-    Left,
-    /// Someone removed them.
-    Removed,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum JoinRequestOutcome {
-    Approved,
-    Rejected,
-}
-
-/// A group command.
-#[derive(Debug, Clone, PartialEq)]
-pub enum GroupAction {
-    /// Create the group conversation, or record an existing channel group whose conversation an
-    /// inbound message already started.
-    Create {
+impl Conversation {
+    /// `CreateGroup`: a new group conversation, or the creation of a channel group whose
+    /// conversation an inbound message already started (once).
+    #[allow(clippy::too_many_arguments)] // the command's fields, as the caller gave them
+    pub(in crate::conversation) async fn create_group(
+        &self,
+        cx: &Context<'_>,
         inbox_id: Uuid,
-        /// The group's id on the channel: with the inbox, it names the conversation.
         group_id: String,
         subject: String,
         description: Option<String>,
         picture_url: Option<String>,
-        /// The member who created the group: an admin who can be neither demoted nor removed.
         creator: String,
-        /// The inbox's own member in the group (its number).
         self_member: String,
-        /// The other initial members.
         members: Vec<NewMember>,
         settings: GroupSettings,
         invite_code: Option<String>,
-    },
-    AddMembers {
-        members: Vec<NewMember>,
-        /// `added`, or `invite_link` for members who joined through the link.
-        via: JoinedVia,
-        /// With `invite_link`: the code used, checked against the current one when known.
-        invite_code: Option<String>,
-    },
-    RemoveMember {
-        member_id: String,
-    },
-    /// Promote, demote and/or rename a member.
-    UpdateMember {
-        member_id: String,
-        role: Option<GroupRole>,
-        display_name: Option<String>,
-    },
-    Update {
-        subject: Option<String>,
-        description: Option<String>,
-        picture_url: Option<String>,
-        settings: SettingsPatch,
-    },
-    RequestToJoin {
-        request_id: Uuid,
-        member_id: String,
-        display_name: Option<String>,
-    },
-    ResolveJoinRequest {
-        request_id: Uuid,
-        outcome: JoinRequestOutcome,
-    },
-    RotateInviteLink {
-        invite_code: String,
-    },
-    /// The inbox's own member leaves the group.
-    Leave,
-    /// Activity in an activity-only group: `messages` messages up to `at`, bodies not kept.
-    RecordActivity {
-        at: DateTime<Utc>,
-        messages: u32,
-    },
-}
-
-impl GroupAction {
-    pub const fn name(&self) -> &'static str {
-        match self {
-            Self::Create { .. } => "create_group",
-            Self::AddMembers { .. } => "add_group_members",
-            Self::RemoveMember { .. } => "remove_group_member",
-            Self::UpdateMember { .. } => "update_group_member",
-            Self::Update { .. } => "update_group",
-            Self::RequestToJoin { .. } => "request_to_join_group",
-            Self::ResolveJoinRequest { .. } => "resolve_group_join_request",
-            Self::RotateInviteLink { .. } => "rotate_group_invite_link",
-            Self::Leave => "leave_group",
-            Self::RecordActivity { .. } => "record_group_activity",
+    ) -> Result<Vec<C>, ConversationError> {
+        let ws = cx.workspace_id;
+        required_id("group_id", &group_id)?;
+        let id = crate::conversation_id(ws, inbox_id, &group_id);
+        let mut changes = Vec::with_capacity(2);
+        match &self.group {
+            _ if self.conversation_id.is_none() => {}
+            Some(group) if self.started(ws)? == id && !group.created => {}
+            Some(_) if self.started(ws)? == id => return Err(ConversationError::GroupExists),
+            _ => return Err(ConversationError::NotFound),
         }
+        let created = created(
+            group_id.clone(),
+            subject,
+            description,
+            picture_url,
+            creator,
+            self_member,
+            members,
+            settings,
+            invite_code,
+        )?;
+        let inbox = self.inbox(cx, inbox_id).await?;
+        if self.conversation_id.is_none() {
+            let display_name = match &created {
+                C::GroupCreated { subject, .. } => Some(subject.clone()),
+                _ => None,
+            };
+            changes.push(C::Started {
+                conversation_id: id,
+                workspace_id: ws,
+                inbox_id,
+                channel: inbox.channel,
+                kind: ConversationKind::Group,
+                thread_key: group_id,
+                display_name,
+            });
+        }
+        changes.push(created);
+        Ok(changes)
     }
-}
 
-/// A current member, as the aggregate remembers them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MemberState {
-    pub role: GroupRole,
-    pub display_name: Option<String>,
-}
-
-/// What the aggregate knows of a group.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct GroupState {
-    /// A `GroupCreated` was recorded (a group started by an inbound message has none yet).
-    pub created: bool,
-    pub subject: Option<String>,
-    pub description: Option<String>,
-    pub picture_url: Option<String>,
-    pub creator: Option<String>,
-    pub self_member: Option<String>,
-    pub members: BTreeMap<String, MemberState>,
-    pub settings: GroupSettings,
-    pub invite_code: Option<String>,
-    /// Pending join requests: request id → member id.
-    pub pending: BTreeMap<Uuid, String>,
-    /// The inbox's member left or was removed: readable, nothing can be sent.
-    pub left: bool,
-    /// Latest activity in an activity-only group.
-    pub last_activity_at: Option<DateTime<Utc>>,
+    /// Any other group command, on a group conversation: its activity reopens it, like an
+    /// inbound message.
+    pub(in crate::conversation) fn group_action(
+        &self,
+        cx: &Context<'_>,
+        action: GroupAction,
+    ) -> Result<Vec<C>, ConversationError> {
+        self.started(cx.workspace_id)?;
+        let group = self.group.as_ref().ok_or(ConversationError::NotAGroup)?;
+        let mut changes = group.decide(cx.actor, action, cx.now)?;
+        if matches!(changes.first(), Some(C::GroupActivityRecorded { .. })) {
+            self.reopen(&mut changes);
+        }
+        Ok(changes)
+    }
 }
 
 impl GroupState {
-    fn is_admin(&self, member: &str) -> bool {
-        self.members.get(member).is_some_and(|m| m.role == GroupRole::Admin)
-    }
-
-    /// The inbox's own member is an admin.
-    pub fn inbox_is_admin(&self) -> bool {
-        self.self_member.as_deref().is_some_and(|m| self.is_admin(m))
-    }
-
-    /// Folds a group event.
-    pub(super) fn apply(&mut self, change: &C) {
-        match change {
-            C::GroupCreated {
-                subject,
-                description,
-                picture_url,
-                creator,
-                self_member,
-                members,
-                settings,
-                invite_code,
-                ..
-            } => {
-                self.created = true;
-                self.subject = Some(subject.clone());
-                self.description.clone_from(description);
-                self.picture_url.clone_from(picture_url);
-                self.creator = Some(creator.clone());
-                self.self_member = Some(self_member.clone());
-                self.members = members
-                    .iter()
-                    .map(|m| (m.member_id.clone(), MemberState { role: m.role, display_name: m.display_name.clone() }))
-                    .collect();
-                self.settings = *settings;
-                self.invite_code.clone_from(invite_code);
-                self.left = !self.members.contains_key(self_member);
-            }
-            C::GroupMemberAdded { member_id, role, display_name, .. } => {
-                self.members.insert(member_id.clone(), MemberState { role: *role, display_name: display_name.clone() });
-                if self.self_member.as_ref() == Some(member_id) {
-                    self.left = false;
-                }
-            }
-            C::GroupMemberRemoved { member_id, .. } => {
-                self.members.remove(member_id);
-            }
-            C::GroupMemberRoleChanged { member_id, to, .. } => {
-                if let Some(m) = self.members.get_mut(member_id) {
-                    m.role = *to;
-                }
-            }
-            C::GroupMemberRenamed { member_id, display_name } => {
-                if let Some(m) = self.members.get_mut(member_id) {
-                    m.display_name = Some(display_name.clone());
-                }
-            }
-            C::GroupInfoUpdated { subject, description, picture_url } => {
-                info_update(&mut self.subject, subject);
-                info_update(&mut self.description, description);
-                info_update(&mut self.picture_url, picture_url);
-            }
-            C::GroupSettingsChanged { settings } => self.settings = *settings,
-            C::GroupJoinRequested { request_id, member_id, .. } => {
-                self.pending.insert(*request_id, member_id.clone());
-            }
-            C::GroupJoinRequestResolved { request_id, .. } => {
-                self.pending.remove(request_id);
-            }
-            C::GroupInviteLinkRotated { invite_code } => self.invite_code = Some(invite_code.clone()),
-            C::GroupLeft { member_id, .. } => {
-                self.left = true;
-                if let Some(m) = member_id {
-                    self.members.remove(m);
-                }
-            }
-            C::GroupActivityRecorded { at, .. } => {
-                self.last_activity_at = Some(self.last_activity_at.map_or(*at, |t| t.max(*at)));
-            }
-            _ => {}
-        }
-    }
-
     /// Who performs a change: the reporting member (a `contact` actor), or the inbox's own member.
     fn performer<'a>(&self, actor: &'a Actor) -> Performer<'a> {
         match actor.kind {
@@ -374,12 +148,7 @@ impl GroupState {
     }
 
     /// The events of a group command on an existing group conversation.
-    pub(super) fn decide(
-        &self,
-        actor: &Actor,
-        action: GroupAction,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<C>, ConversationError> {
+    fn decide(&self, actor: &Actor, action: GroupAction, now: DateTime<Utc>) -> Result<Vec<C>, ConversationError> {
         use GroupAction as A;
         let performer = self.performer(actor);
         let changes = match action {
@@ -568,7 +337,7 @@ impl GroupState {
                         "activity is recorded for activity-only groups; this group keeps messages",
                     ));
                 }
-                if at > now + super::MAX_CLOCK_SKEW {
+                if at > now + MAX_CLOCK_SKEW {
                     return Err(ConversationError::validation("at", "must not be in the future"));
                 }
                 if messages == 0 {
@@ -578,13 +347,6 @@ impl GroupState {
             }
         };
         Ok(changes)
-    }
-}
-
-/// Folds one field of a `GroupInfoUpdated`: absent leaves it, an empty string clears it.
-pub fn info_update(current: &mut Option<String>, update: &Option<String>) {
-    if let Some(value) = update {
-        *current = (!value.is_empty()).then(|| value.clone());
     }
 }
 
@@ -605,7 +367,7 @@ fn limited(field: &str, value: &str, min: usize, max: usize) -> Result<(), Conve
 }
 
 /// 1 to [`MAX_MEMBERS_PER_COMMAND`] distinct members with valid ids and names.
-pub(super) fn validate_new_members(members: &[NewMember]) -> Result<(), ConversationError> {
+fn validate_new_members(members: &[NewMember]) -> Result<(), ConversationError> {
     if members.is_empty() || members.len() > MAX_MEMBERS_PER_COMMAND {
         return Err(ConversationError::validation("members", format!("give 1 to {MAX_MEMBERS_PER_COMMAND} members")));
     }
@@ -624,7 +386,7 @@ pub(super) fn validate_new_members(members: &[NewMember]) -> Result<(), Conversa
 
 /// The `GroupCreated` of a create command, checked.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn created(
+fn created(
     group_id: String,
     subject: String,
     description: Option<String>,
@@ -699,7 +461,7 @@ pub(super) fn created(
 }
 
 /// Mentions: at most [`MAX_MENTIONS`], distinct, valid member ids.
-pub(super) fn validate_mentions(mentions: &[String]) -> Result<(), ConversationError> {
+pub(in crate::conversation) fn validate_mentions(mentions: &[String]) -> Result<(), ConversationError> {
     if mentions.len() > MAX_MENTIONS {
         return Err(ConversationError::validation("mentions", format!("at most {MAX_MENTIONS} mentions")));
     }
