@@ -205,6 +205,12 @@ impl Conversation {
         }
         if !minted_id {
             self.check_new_message_id(cx, message_id).await?;
+        } else if self.recent_message(message_id).is_some() {
+            // An id the gateway minted is new, unless it derived it from an Idempotency-Key
+            // whose earlier attempt was written meanwhile (its answer lost, its lease run out):
+            // that one is among the recent messages, and sending it again would be a second
+            // message with the same id. The refusal lets the retry answer what was written.
+            return Err(ConversationError::DuplicateMessage(message_id));
         }
         let inbox = self.own_inbox(cx).await?;
         self.check_window(&inbox, actor, &content, cx.now)?;

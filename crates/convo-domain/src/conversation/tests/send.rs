@@ -216,6 +216,21 @@ fn sending_with_a_message_id_already_used_is_a_duplicate() {
 }
 
 #[test]
+fn a_minted_id_a_written_attempt_of_the_same_request_used_is_a_duplicate() {
+    // The gateway mints a send's id from its Idempotency-Key: a retry whose first attempt was
+    // written meanwhile carries the same id, and must not send the message a second time.
+    let s = Scenario::new();
+    let minted = |id| {
+        command(agent(), A::SendMessage { minted_id: true, mentions: vec![], message_id: id, content: text("hi") })
+    };
+    s.given(conversation_with_reply()).when(minted(OUT1)).then_expect_error(ConversationError::DuplicateMessage(OUT1));
+    let sent = s.given(conversation_with_reply()).when(minted(OUT2)).inspect_result().expect("a new minted id is sent");
+    assert!(
+        matches!(sent.as_slice(), [e] if matches!(e.change, C::MessageSent { message_id, .. } if message_id == OUT2))
+    );
+}
+
+#[test]
 fn a_message_id_used_before_the_recent_messages_is_still_a_duplicate() {
     let s = Scenario::new();
     s.given(long_conversation())
