@@ -13,11 +13,16 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use convo_store::{Backend, Claim, LogEvent, StoredResponse, tenancy::sha256};
+use convo_store::{Backend, LogEvent};
 use uuid::Uuid;
 
 use crate::error::Code;
+use crate::tenancy::sha256;
 use crate::{ApiError, AppState};
+
+mod claims;
+
+pub use claims::{Claim, IDEMPOTENCY_LEASE_MS, Idempotency, StoredResponse};
 
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 /// Set on an answer that repeats an earlier one.

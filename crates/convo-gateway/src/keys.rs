@@ -4,11 +4,12 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use convo_store::{ApiKey, Backend, IssuedKey, Scope, TenancyError};
+use convo_store::Backend;
 use serde::Deserialize;
 
 use crate::extract::{ApiJson, ApiPath, Workspace};
 use crate::paging::{self, ListQuery, Listed, Page, Paging};
+use crate::tenancy::{ApiKey, IssuedKey, Scope, TenancyError};
 use crate::{ApiError, AppState};
 
 /// A new API key of the caller's workspace.
@@ -93,7 +94,6 @@ impl From<TenancyError> for ApiError {
             TenancyError::UnknownWorkspace => Self::not_found(err.to_string()),
             TenancyError::Validation { field, reason } => Self::validation(field, reason),
             TenancyError::Store(e) => e.into(),
-            other => Self::internal(&other),
         }
     }
 }

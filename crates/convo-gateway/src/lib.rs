@@ -22,6 +22,7 @@ pub mod openapi;
 mod paging;
 mod queries;
 mod stream;
+pub mod tenancy;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -31,13 +32,17 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::{delete, get, patch, post, put};
 use convo_read::ReadModels;
-use convo_store::{Backend, Engine, Idempotency, Tenancy};
+use convo_store::{Backend, Engine};
 
 pub use auth::{Principal, RateLimit};
 pub use error::{ApiError, Code};
-pub use idempotency::{IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER, request_fingerprint};
+pub use idempotency::{
+    Claim, IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_LEASE_MS, Idempotency, REPLAYED_HEADER, StoredResponse,
+    request_fingerprint,
+};
 pub use observe::{REQUEST_ID_HEADER, metrics_handle};
 pub use openapi::openapi;
+pub use tenancy::{ApiKey, IssuedKey, Scope, Tenancy, TenancyError};
 
 /// The gateway's limits. Binaries fill it from their settings; tests use the defaults.
 #[derive(Debug, Clone)]
@@ -111,7 +116,7 @@ impl<B: Backend> Clone for AppState<B> {
 pub fn router<B: Backend>(engine: Arc<Engine<B>>, read: Arc<ReadModels<B>>, config: &GatewayConfig) -> Router {
     let tenancy = Arc::new(Tenancy::new(engine.backend.sql()));
     let limiter = config.rate_limit.map(|limit| Arc::new(auth::Limiter::new(limit)));
-    let idempotency = Arc::new(Idempotency::new(engine.backend.sql(), convo_store::IDEMPOTENCY_LEASE_MS));
+    let idempotency = Arc::new(Idempotency::new(engine.backend.sql(), IDEMPOTENCY_LEASE_MS));
     let hub = Arc::new(stream::StreamHub::new(
         config.stream_buffer,
         config.stream_slow_after,
