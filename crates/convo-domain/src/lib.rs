@@ -11,6 +11,7 @@ pub mod conversation;
 pub mod inbox;
 pub mod log;
 pub mod message;
+pub mod outcome;
 pub mod text;
 pub mod window;
 
@@ -24,6 +25,7 @@ pub use conversation::{
 pub use inbox::{Inbox, InboxCommand, InboxError, InboxEvent, InboxFacts};
 pub use log::LogEvent;
 pub use message::{DeliveryStatus, Direction, MessageContent, MessageFacts};
+pub use outcome::{Outcome, Written};
 pub use window::{ChannelPolicy, Window, WindowActor, WindowFailure, WindowState};
 
 /// The version every event type starts at. A changed shape gets a new version and an upcaster.
