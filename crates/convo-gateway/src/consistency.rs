@@ -22,7 +22,7 @@ pub const MIN_POSITION_HEADER: &str = "x-convo-min-position";
 
 /// The consistency token of a query: a global position, and the parameter or header it came in
 /// (which a refusal names).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct MinPosition(Option<(i64, &'static str)>);
 
 impl MinPosition {
