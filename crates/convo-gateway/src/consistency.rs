@@ -26,27 +26,21 @@ pub const MIN_POSITION_HEADER: &str = "x-convo-min-position";
 pub struct MinPosition(Option<(i64, &'static str)>);
 
 impl MinPosition {
-    /// Read from the `min_position` parameter (its value, if any: `None` when absent), else the
-    /// header; a malformed or negative one in either is 422.
+    /// Read from the `min_position` parameter (its value, when given), else the header; a
+    /// malformed or negative one in either is 422 naming it.
     fn read(parameter: Option<&str>, headers: &HeaderMap) -> Result<Self, ApiError> {
-        let header = match headers.get(MIN_POSITION_HEADER) {
-            None => None,
-            Some(v) => Some(v.to_str().ok().and_then(|v| v.trim().parse().ok()).filter(|p: &i64| *p >= 0).ok_or_else(
-                || ApiError::parameter(MIN_POSITION_HEADER, "must be a position: an integer, 0 or more"),
-            )?),
+        let position = |text: &str, field: &'static str| {
+            text.parse()
+                .ok()
+                .filter(|p: &i64| *p >= 0)
+                .map(|p| (p, field))
+                .ok_or_else(|| ApiError::parameter(field, "must be a position: an integer, 0 or more"))
         };
-        let parameter = parameter
-            .map(|text| {
-                text.parse()
-                    .ok()
-                    .filter(|p: &i64| *p >= 0)
-                    .ok_or_else(|| ApiError::parameter("min_position", "must be a position: an integer, 0 or more"))
-            })
-            .transpose()?;
-        Ok(Self(match parameter {
-            Some(p) => Some((p, "min_position")),
-            None => header.map(|p| (p, MIN_POSITION_HEADER)),
-        }))
+        let header = headers.get(MIN_POSITION_HEADER);
+        let header =
+            header.map(|v| position(v.to_str().unwrap_or_default().trim(), MIN_POSITION_HEADER)).transpose()?;
+        let parameter = parameter.map(|text| position(text, "min_position")).transpose()?;
+        Ok(Self(parameter.or(header)))
     }
 
     /// This token, or `position` (named `field`) when that is further: membership at a position
