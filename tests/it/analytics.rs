@@ -5,8 +5,9 @@
 use axum::Router;
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
+use convo_gateway::Scope;
 use convo_read::ReadModels;
-use convo_store::{Backend, Scope, SqlStore};
+use convo_store::{Backend, SqlStore};
 use serde_json::{Value, json};
 
 use crate::support::{

@@ -201,7 +201,7 @@ async fn the_publisher_resumes_with_nothing_lost_when_nats_stops_and_starts_agai
     let config = convo_gateway::GatewayConfig { bus: Some(status), ..crate::support::test_config() };
     let app = crate::support::authed(
         convo_gateway::router(t.engine.clone(), crate::support::read_models(&t), &config),
-        crate::support::api_key(&t, crate::support::API_WS, &[convo_store::Scope::Read]).await,
+        crate::support::api_key(&t, crate::support::API_WS, &[convo_gateway::Scope::Read]).await,
     );
     workload(&t).await;
     let first = whole_log(&t.engine).await;
@@ -250,7 +250,7 @@ async fn the_example_connector_delivers_outbound_messages_and_reports_back() {
         prefix: bus.stream().to_owned(), // the test's stream and prefix share a name
         consumer: "connector-example".into(),
         api_url: api_url.clone(),
-        api_key: crate::support::api_key(&t, crate::support::API_WS, &[convo_store::Scope::Connector]).await,
+        api_key: crate::support::api_key(&t, crate::support::API_WS, &[convo_gateway::Scope::Connector]).await,
     }));
 
     let http = reqwest::Client::new();

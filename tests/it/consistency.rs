@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use convo_gateway::Scope;
 use convo_read::ReadModels;
-use convo_store::{Backend, Scope};
+use convo_store::Backend;
 use serde_json::{Value, json};
 
 use tower::ServiceExt;

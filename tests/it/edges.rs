@@ -12,7 +12,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use convo_gateway::GatewayConfig;
-use convo_store::Scope;
+use convo_gateway::Scope;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};

@@ -128,7 +128,7 @@ async fn a_retry_after_a_lost_answer_answers_what_was_written_without_writing_ag
     let t = engine(pg.backend.clone());
     let config = convo_gateway::GatewayConfig { request_timeout: Duration::from_millis(500), ..test_config() };
     let router = convo_gateway::router(t.engine.clone(), read_models(&t), &config);
-    let app = authed(router, api_key(&t, API_WS, &[convo_store::Scope::Admin]).await);
+    let app = authed(router, api_key(&t, API_WS, &[convo_gateway::Scope::Admin]).await);
     let (conversation, version) = conversation_on(&app, t.clock_now()).await;
 
     let blocker = Blocker::hold(&pg.url, &conversation, version + 1).await;
@@ -137,7 +137,7 @@ async fn a_retry_after_a_lost_answer_answers_what_was_written_without_writing_ag
     assert_eq!(first.0, StatusCode::SERVICE_UNAVAILABLE, "{}", first.1);
     blocker.release().await; // the send's append goes through now, its answer long gone
     // While its lease runs, the key is in flight, or (once the append is in the log) answered.
-    t.clock.advance(chrono::Duration::milliseconds(convo_store::IDEMPOTENCY_LEASE_MS + 1));
+    t.clock.advance(chrono::Duration::milliseconds(convo_gateway::IDEMPOTENCY_LEASE_MS + 1));
     let retry = send().await;
     assert_eq!(retry.0, StatusCode::CREATED, "{}", retry.1);
     let sent: Vec<_> =
@@ -311,9 +311,9 @@ async fn postgresql_goes_away_and_comes_back(fault: Fault) {
     read.consistency_wait = Duration::from_secs(30);
     let read = std::sync::Arc::new(read);
     read.spawn(&engine.log);
-    let key = convo_store::Tenancy::new(engine.backend.sql());
+    let key = convo_gateway::Tenancy::new(engine.backend.sql());
     key.create_workspace_with_id(API_WS, "test").await.expect("a workspace");
-    let token = key.create_key(API_WS, "test", &[convo_store::Scope::Admin]).await.expect("a key").token;
+    let token = key.create_key(API_WS, "test", &[convo_gateway::Scope::Admin]).await.expect("a key").token;
     let app = authed(convo_gateway::router(engine.clone(), read, &test_config()), token);
     let (conversation, version) = conversation_on(&app, chrono::Utc::now()).await;
 
@@ -414,7 +414,7 @@ async fn a_runner_whose_last_commits_were_lost_folds_them_again_instead_of_stopp
     let t = engine(pg.backend.clone());
     let app = authed(
         convo_gateway::router(t.engine.clone(), read_models(&t), &test_config()),
-        api_key(&t, API_WS, &[convo_store::Scope::Admin]).await,
+        api_key(&t, API_WS, &[convo_gateway::Scope::Admin]).await,
     );
     let before = t.engine.log.head().await.expect("the head");
     let (conversation, _) = conversation_on(&app, t.clock_now()).await;

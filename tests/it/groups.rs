@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::StatusCode;
+use convo_gateway::Scope;
 use convo_read::ReadModels;
-use convo_store::{Backend, Scope};
+use convo_store::Backend;
 use serde_json::{Value, json};
 
 use crate::support::{

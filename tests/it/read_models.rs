@@ -398,7 +398,7 @@ async fn a_position_not_reached_in_time_is_503_with_retry_after<B: Backend>(back
     let read = std::sync::Arc::new(read);
     let app = crate::support::authed(
         convo_gateway::router(t.engine.clone(), read, &crate::support::test_config()),
-        crate::support::api_key(&t, crate::support::API_WS, &[convo_store::Scope::Admin]).await,
+        crate::support::api_key(&t, crate::support::API_WS, &[convo_gateway::Scope::Admin]).await,
     );
     let inbox = new_inbox(&app, "sms").await;
     let done = inbound(&app, &inbox, "+4917500001", t.clock_now(), "hello").await;
@@ -498,7 +498,7 @@ async fn the_log_endpoints_serve_one_workspace_in_order_and_one_conversation_by_
     let app = app(&t).await;
     let other = uuid::Uuid::from_u128(0xbeef);
     let other_key =
-        crate::support::api_key(&t, other, &[convo_store::Scope::Write, convo_store::Scope::Connector]).await;
+        crate::support::api_key(&t, other, &[convo_gateway::Scope::Write, convo_gateway::Scope::Connector]).await;
     let as_other = |method: &str, uri: &str, body: Option<Value>| {
         let mut request =
             Request::builder().method(method).uri(uri).header("authorization", format!("Bearer {other_key}"));
@@ -822,7 +822,7 @@ async fn verify_finds_no_difference_after_a_workload_and_a_rebuild_repairs_a_tam
     let read = read_models(&t);
     let app = crate::support::authed(
         convo_gateway::router(t.engine.clone(), read.clone(), &crate::support::test_config()),
-        crate::support::api_key(&t, crate::support::API_WS, &[convo_store::Scope::Admin]).await,
+        crate::support::api_key(&t, crate::support::API_WS, &[convo_gateway::Scope::Admin]).await,
     );
     let now = t.clock_now();
     let inbox = new_inbox(&app, "sms").await;

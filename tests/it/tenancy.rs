@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
-use convo_store::{Backend, Scope, SqlStore, SqlValue};
+use convo_gateway::Scope;
+use convo_store::{Backend, SqlStore, SqlValue};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -790,7 +791,7 @@ async fn scopes_limit_what_a_key_may_do<B: Backend>(backend: B) {
 
     // The database holds the token's SHA-256, never the token or its secret.
     assert_eq!(
-        convo_store::tenancy::sha256("abc"),
+        convo_gateway::tenancy::sha256("abc"),
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
         "the hash is SHA-256 in lower-case hex"
     );
@@ -799,7 +800,7 @@ async fn scopes_limit_what_a_key_may_do<B: Backend>(backend: B) {
         .text_rows(&sql.sql("SELECT secret_hash FROM api_keys WHERE key_id = {1}"), &[SqlValue::Text(read_id.clone())])
         .await
         .expect("read api_keys");
-    assert_eq!(stored, [convo_store::tenancy::sha256(&read_token)], "only the token's SHA-256 is stored");
+    assert_eq!(stored, [convo_gateway::tenancy::sha256(&read_token)], "only the token's SHA-256 is stored");
     let columns = sql
         .text_rows("SELECT key_id || ' ' || workspace_id || ' ' || secret_hash || ' ' || COALESCE(revoked_at, '') FROM api_keys", &[])
         .await

@@ -156,7 +156,7 @@ async fn a_log_of_two_versions_reads_as_if_all_were_written_at_the_current_one<B
     let read = read_models(&t);
     let app = authed(
         convo_gateway::router(t.engine.clone(), read.clone(), &test_config()),
-        api_key(&t, API_WS, &[convo_store::Scope::Admin]).await,
+        api_key(&t, API_WS, &[convo_gateway::Scope::Admin]).await,
     );
     let id = convo_domain::conversation_id(API_WS, INBOX, CONTACT);
     let c = format!("/v1/conversations/{id}");

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use convo_store::{Backend, Scope, Tenancy};
+use convo_gateway::{Scope, Tenancy};
+use convo_store::Backend;
 use convo_store_postgres::PostgresBackend;
 use futures::StreamExt;
 use serde_json::{Value, json};

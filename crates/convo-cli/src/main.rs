@@ -97,7 +97,7 @@ enum KeysCommand {
         workspace: uuid::Uuid,
         /// read, write or admin (admin includes write, write includes read); repeatable.
         #[arg(long = "scope", required = true)]
-        scopes: Vec<convo_store::Scope>,
+        scopes: Vec<convo_gateway::Scope>,
         /// A name to recognise the key by.
         #[arg(long, default_value = "")]
         name: String,
@@ -413,12 +413,12 @@ async fn projections(backend: backend::AnyBackend, command: ProjectionsCommand) 
 /// On the embedded default's first start, a workspace and an admin key, so the quick start
 /// works with nothing else to set up. The key is printed once, on stdout.
 async fn first_run(backend: &backend::AnyBackend) -> anyhow::Result<()> {
-    let tenancy = convo_store::Tenancy::new(backend.sql());
+    let tenancy = convo_gateway::Tenancy::new(backend.sql());
     if !tenancy.workspaces().await?.is_empty() {
         return Ok(());
     }
     let workspace = tenancy.create_workspace("dev").await?;
-    let scopes = [convo_store::Scope::Admin];
+    let scopes = [convo_gateway::Scope::Admin];
     let issued = tenancy.create_key(workspace.workspace_id, "dev", &scopes).await?;
     println!("Created workspace \"dev\" ({}) and an admin API key, shown only this once:", workspace.workspace_id);
     println!();
@@ -430,7 +430,7 @@ async fn first_run(backend: &backend::AnyBackend) -> anyhow::Result<()> {
 
 /// Forgets idempotency keys older than 24 hours, hourly.
 async fn purge_idempotency_keys(sql: backend::AnySql) {
-    let keys = convo_store::Idempotency::new(sql, 0);
+    let keys = convo_gateway::Idempotency::new(sql, 0);
     loop {
         match keys.purge(chrono::Utc::now().timestamp_millis()).await {
             Ok(n) if n > 0 => tracing::info!(purged = n, "idempotency keys older than 24 hours forgotten"),
@@ -442,7 +442,7 @@ async fn purge_idempotency_keys(sql: backend::AnySql) {
 }
 
 async fn workspaces(backend: backend::AnyBackend, command: WorkspacesCommand) -> anyhow::Result<()> {
-    let tenancy = convo_store::Tenancy::new(backend.sql());
+    let tenancy = convo_gateway::Tenancy::new(backend.sql());
     match command {
         WorkspacesCommand::Create { name } => {
             let workspace = tenancy.create_workspace(&name).await?;
@@ -458,7 +458,7 @@ async fn workspaces(backend: backend::AnyBackend, command: WorkspacesCommand) ->
 }
 
 async fn keys(backend: backend::AnyBackend, command: KeysCommand) -> anyhow::Result<()> {
-    let tenancy = convo_store::Tenancy::new(backend.sql());
+    let tenancy = convo_gateway::Tenancy::new(backend.sql());
     match command {
         KeysCommand::Create { workspace, scopes, name } => {
             let issued = tenancy.create_key(workspace, &name, &scopes).await?;
@@ -488,7 +488,7 @@ async fn keys(backend: backend::AnyBackend, command: KeysCommand) -> anyhow::Res
     Ok(())
 }
 
-fn scope_list(scopes: &[convo_store::Scope]) -> String {
+fn scope_list(scopes: &[convo_gateway::Scope]) -> String {
     scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
 }
 

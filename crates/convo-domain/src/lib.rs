@@ -11,6 +11,7 @@ pub mod conversation;
 pub mod inbox;
 pub mod log;
 pub mod message;
+pub mod outcome;
 pub mod text;
 pub mod versions;
 pub mod window;
@@ -25,6 +26,7 @@ pub use conversation::{
 pub use inbox::{Inbox, InboxCommand, InboxError, InboxEvent, InboxFacts};
 pub use log::LogEvent;
 pub use message::{DeliveryStatus, Direction, MessageContent, MessageFacts};
+pub use outcome::{Outcome, Written};
 pub use versions::{DecodeError, EVENT_VERSION_1, decode, upcast};
 pub use window::{ChannelPolicy, Window, WindowActor, WindowFailure, WindowState};
 

@@ -3,25 +3,15 @@
 use axum::extract::State;
 use convo_projection_response_times::{ResponseSummary, ResponseTime};
 use convo_store::Backend;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::consistency::ReadQuery;
+use crate::conversations::{OnAConversation, conversation};
 use crate::extract::{ApiPath, Workspace};
 use crate::paging::{self, ListQuery, Listed, Page, Paginated, Paging};
-use crate::queries::{MinPositionHeader, consistent, conversation, min_position};
 use crate::{ApiError, AppState};
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ResponseTimesParams {
-    /// Consistency token: wait (bounded) until the read models reach this global position, e.g. a
-    /// command's `position`; one beyond the log's head is 422. The `X-Convo-Min-Position` header
-    /// is an alternative.
-    #[param(minimum = 0)]
-    pub min_position: Option<i64>,
-}
 
 /// The summary, and one page of the conversation's responses in order.
 #[derive(Debug, Serialize, ToSchema)]
@@ -45,24 +35,21 @@ impl Paginated for ResponseTimesPage {
     get,
     path = "/v1/conversations/{conversation_id}/response-times",
     tag = "conversations",
-    params(("conversation_id" = Uuid, Path, description = "The conversation"), ResponseTimesParams, Paging<paging::ResponseTimes>),
+    params(("conversation_id" = Uuid, Path, description = "The conversation"), ReadQuery, Paging<paging::ResponseTimes>),
     responses(
         (status = 200, description = "The summary and one page of responses", body = ResponseTimesPage),
-        (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`validation`: a parameter is invalid (`field` names it)", body = ApiError, content_type = "application/problem+json"),
+        OnAConversation,
     ),
     security(("apiKey" = ["read"])),
 )]
 pub async fn response_times<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
-    MinPositionHeader(header): MinPositionHeader,
     ApiPath(conversation_id): ApiPath<Uuid>,
-    ListQuery(paging, p): ListQuery<paging::ResponseTimes, ResponseTimesParams>,
+    ListQuery(paging, ReadQuery(_, token)): ListQuery<paging::ResponseTimes, ReadQuery>,
 ) -> Result<Listed<ResponseTimesPage>, ApiError> {
-    let token = min_position(p.min_position, header)?;
     let read = &state.read;
-    consistent(&state, &[&read.inbox_status, &read.response_times_status], token).await?;
+    token.wait(&state, &[&read.inbox_status, &read.response_times_status]).await?;
     let known = conversation(&state, ws, conversation_id).await?;
     let after = paging.cursor.map_or(0, i64::cast_unsigned);
     let found = read.response_times.conversation(ws, conversation_id, after, paging.fetch()).await?;

@@ -19,11 +19,12 @@ use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use convo_domain::{Actor, ActorKind};
-use convo_store::{ApiKey, Backend, Scope};
+use convo_store::Backend;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::error::Code;
+use crate::tenancy::{ApiKey, Scope};
 use crate::{ApiError, AppState};
 
 /// The authenticated caller of a request, put in its extensions by [`authenticate`].

@@ -188,6 +188,18 @@ impl Code {
         }
     }
 
+    /// Whether its answer says when to retry (`Retry-After`, 1 second unless said otherwise).
+    pub const fn retries(self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited
+                | Self::IdempotencyKeyInFlight
+                | Self::NotYetConsistent
+                | Self::Unavailable
+                | Self::Timeout
+        )
+    }
+
     /// What it means, for the document's table of codes.
     pub const fn meaning(self) -> &'static str {
         match self {
@@ -259,7 +271,7 @@ pub struct ApiError {
     /// Extra members for some codes (the failing field, the window's expiry, …).
     #[serde(flatten, skip_serializing_if = "serde_json::Map::is_empty")]
     pub extra: serde_json::Map<String, serde_json::Value>,
-    /// Seconds, for a `Retry-After` header.
+    /// Seconds, for a `Retry-After` header (1 for a code that [`Code::retries`]).
     #[serde(skip)]
     pub retry_after: Option<u32>,
     /// The command may have been written although it failed (see [`MaybeWritten`]).
@@ -302,7 +314,7 @@ impl ApiError {
             code,
             errors: Vec::new(),
             extra: serde_json::Map::new(),
-            retry_after: None,
+            retry_after: code.retries().then_some(1),
             maybe_written: false,
         }
     }
@@ -447,7 +459,7 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::Connection(_) => {
                 tracing::error!(error = %err, "store unreachable");
-                Self::new(Code::Unavailable, "the event store is unreachable; retry later").retry_after(1)
+                Self::new(Code::Unavailable, "the event store is unreachable; retry later")
             }
             StoreError::Conflict => Self::new(Code::Conflict, "the resource changed concurrently; retry"),
             other => Self::internal(&other),
@@ -495,7 +507,7 @@ impl From<ConversationError> for ApiError {
             E::Validation { field, reason } => Self::validation(&field, reason),
             E::Lookup(reason) => {
                 tracing::error!(%reason, "lookup failed");
-                Self::new(Code::Unavailable, "the event store is unreachable; retry later").retry_after(1)
+                Self::new(Code::Unavailable, "the event store is unreachable; retry later")
             }
         }
     }
@@ -524,8 +536,7 @@ impl<E: std::error::Error + Into<ApiError>> From<CommandError<E>> for ApiError {
                     Code::Unavailable,
                     "the event store failed while the command was being committed: it may have been written; \
                      retry with the same Idempotency-Key to learn which",
-                )
-                .retry_after(1);
+                );
                 unknown.maybe_written = true;
                 unknown
             }

@@ -1,8 +1,10 @@
 //! Request extractors whose rejections are problem+json, never axum's plain-text defaults.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::ApiError;
@@ -91,6 +93,59 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> 
             .map(|axum::extract::Path(v)| Self(v))
             .map_err(|e| ApiError::parameter("path", e.body_text()))
     }
+}
+
+/// Query-string parameters; unknown ones and malformed values are a 422 validation error.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| Self(v))
+            .map_err(|e| ApiError::parameter("query", e.body_text()))
+    }
+}
+
+/// What the parameters of a query string are read into once a list has taken its own from it
+/// (`ListQuery<L, Q>`): [`NoParams`], or a read's `ReadQuery`.
+pub trait QueryParams: Sized {
+    /// From `query`, the query string's remaining segments as sent, and the request's headers.
+    fn from_query(query: &str, headers: &HeaderMap) -> Result<Self, ApiError>;
+}
+
+/// The parameters of a query that has none of its own.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
+
+impl QueryParams for NoParams {
+    fn from_query(query: &str, _: &HeaderMap) -> Result<Self, ApiError> {
+        params(query)
+    }
+}
+
+/// `T` from a query string: unknown parameters and malformed values are 422 `validation`.
+pub(crate) fn params<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    serde_urlencoded::from_str(query).map_err(|e| ApiError::parameter("query", format!("{e}")))
+}
+
+/// A query string's parameters in order, each with its name and value decoded beside the
+/// segment as it was sent.
+pub(crate) fn query_pairs(query: &str) -> Result<Vec<(String, String, &str)>, ApiError> {
+    query
+        .split('&')
+        .filter(|segment| !segment.is_empty())
+        .map(|segment| {
+            serde_urlencoded::from_str::<Vec<(String, String)>>(segment)
+                .ok()
+                .and_then(|pairs| pairs.into_iter().next())
+                .map(|(name, value)| (name, value, segment))
+                .ok_or_else(|| ApiError::parameter("query", format!("cannot decode {segment:?}")))
+        })
+        .collect()
 }
 
 /// serde's derive reads a struct from a JSON object, and also from an array of its fields in

@@ -1,11 +1,9 @@
-//! Group endpoints (DOMAIN.md's table): create, members (with membership at a past position),
+//! Groups (DOMAIN.md's table): create, members (with membership at a past position),
 //! metadata and settings, join requests, the invite link, leaving, and activity. Commands go
 //! through the `Conversation` aggregate (`convo_domain::conversation::group` holds the rules);
 //! queries read the groups read model.
 
-use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use convo_domain::Actor;
 use convo_domain::conversation::{
@@ -20,11 +18,77 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::commands::{ActorOnly, Answer, CommandResponse, execute, run};
+use crate::command::{ActorOnly, AgentActorOnly, Answer, CommandResponse, answer, execute, run};
+use crate::consistency::{ReadQuery, not_negative};
+use crate::conversations::conversation;
 use crate::extract::{ApiJson, ApiPath, OptionalJson, Workspace};
+use crate::openapi::problems;
 use crate::paging::{self, ListQuery, Listed, Page, Paginated, Paging};
-use crate::queries::{ConsistencyParams, MinPositionHeader, consistent, conversation, min_position, not_negative};
 use crate::{ApiError, AppState};
+
+problems! {
+    /// Creating a group.
+    CreatingAGroup = [
+        NotFound => "no such inbox in this workspace (`inbox_id`)",
+        Conflict => "the group is already recorded",
+        InboxRequired => "the inbox was deleted",
+    ];
+    /// A command or query on a group conversation.
+    AGroup = [NotFound => "no such conversation in this workspace", NotAGroup];
+    /// Adding members.
+    AddingMembers = [
+        NotGroupAdmin => "member-add mode is `admins` and the inbox is not an admin",
+        NotFound => "no such conversation in this workspace",
+        JoinApprovalRequired,
+        InviteLinkRevoked,
+        GroupLeft,
+        NotAGroup,
+    ];
+    /// Changing a member's role or name.
+    UpdatingAMember = [
+        NotGroupAdmin => "only an admin changes roles",
+        NotFound => "no such conversation, or no such current member (`member_id`)",
+        CreatorProtected => "the creator cannot be demoted",
+        GroupLeft,
+        NotAGroup,
+    ];
+    /// Removing a member.
+    RemovingAMember = [
+        NotGroupAdmin => "only an admin removes members",
+        NotFound => "no such conversation in this workspace",
+        CreatorProtected => "the creator cannot be removed",
+        GroupLeft,
+        NotAGroup,
+    ];
+    /// Changing the group's metadata and settings.
+    UpdatingTheGroup = [
+        NotGroupAdmin => "only an admin changes settings",
+        NotFound => "no such conversation in this workspace",
+        GroupLeft,
+        NotAGroup,
+    ];
+    /// Resetting the invite link.
+    RotatingTheLink = [NotGroupAdmin, NotFound => "no such conversation in this workspace", GroupLeft, NotAGroup];
+    /// Approving or rejecting a join request.
+    ResolvingARequest = [
+        NotGroupAdmin,
+        NotFound => "no such conversation, or no such pending request (`request_id`)",
+        GroupLeft,
+        NotAGroup,
+    ];
+    /// Recording activity.
+    RecordingActivity = [
+        NotFound => "no such conversation in this workspace",
+        NotAGroup,
+        Validation => "the group keeps messages",
+    ];
+    /// The members, now or at a position.
+    MembersAt = [
+        NotFound => "no such conversation in this workspace",
+        NotAGroup,
+        Validation => "`at_position` is beyond the log's head",
+    ];
+}
 
 fn group(action: GroupAction) -> ConversationAction {
     ConversationAction::Group(action)
@@ -80,9 +144,7 @@ pub struct CreateGroup {
     request_body = CreateGroup,
     responses(
         (status = 201, description = "The group conversation exists with its members: `conversation_id`, version and position", body = CommandResponse),
-        (status = 404, description = "`notFound` (with `inbox_id`): no such inbox in this workspace", body = ApiError, content_type = "application/problem+json"),
-        (status = 409, description = "`conflict`: the group is already recorded", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`validation`: a field is invalid (`field` names it); `inboxRequired`: the inbox was deleted", body = ApiError, content_type = "application/problem+json"),
+        CreatingAGroup,
     ),
     security(("apiKey" = ["write"]), ("apiKey" = ["connector"])),
 )]
@@ -106,7 +168,7 @@ pub async fn create_group<B: Backend>(
         invite_code: body.invite_code,
     });
     let actor = caller.member_or_agent(body.actor)?;
-    execute(&state, ws, conversation_id, actor, action, StatusCode::CREATED, None).await
+    execute(&state, ws, conversation_id, actor, action, None).await
 }
 
 /// Members joining: added, or through the invite link.
@@ -139,9 +201,7 @@ pub struct AddMembers {
     request_body = AddMembers,
     responses(
         (status = 200, description = "The members are in the group (those already in: unchanged)", body = CommandResponse),
-        (status = 403, description = "`notGroupAdmin`: member-add mode is `admins` and the inbox is not an admin", body = ApiError, content_type = "application/problem+json"),
-        (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`joinApprovalRequired`, `inviteLinkRevoked`, `groupLeft`, `notAGroup`, `validation`", body = ApiError, content_type = "application/problem+json"),
+        AddingMembers,
     ),
     security(("apiKey" = ["write"]), ("apiKey" = ["connector"])),
 )]
@@ -158,7 +218,7 @@ pub async fn add_members<B: Backend>(
         invite_code: body.invite_code,
     });
     let actor = caller.member_or_agent(body.actor)?;
-    execute(&state, ws, conversation_id, actor, action, StatusCode::OK, None).await
+    execute(&state, ws, conversation_id, actor, action, None).await
 }
 
 /// Promote, demote and/or rename a member.
@@ -186,9 +246,7 @@ pub struct UpdateMember {
     request_body = UpdateMember,
     responses(
         (status = 200, description = "The member has the role and name (unchanged ones: nothing written)", body = CommandResponse),
-        (status = 403, description = "`notGroupAdmin`: only an admin changes roles", body = ApiError, content_type = "application/problem+json"),
-        (status = 404, description = "`notFound`: no such conversation, or no such current member (`member_id`)", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`creatorProtected`: the creator cannot be demoted; `groupLeft`, `notAGroup`, `validation`", body = ApiError, content_type = "application/problem+json"),
+        UpdatingAMember,
     ),
     security(("apiKey" = ["write"]), ("apiKey" = ["connector"])),
 )]
@@ -201,7 +259,7 @@ pub async fn update_member<B: Backend>(
 ) -> Answer {
     let action = group(GroupAction::UpdateMember { member_id, role: body.role, display_name: body.display_name });
     let actor = caller.member_or_agent(body.actor)?;
-    execute(&state, ws, conversation_id, actor, action, StatusCode::OK, None).await
+    execute(&state, ws, conversation_id, actor, action, None).await
 }
 
 /// Remove a member (an admin's); with a `contact` actor naming the member themselves, they left.
@@ -216,9 +274,7 @@ pub async fn update_member<B: Backend>(
     request_body = Option<ActorOnly>,
     responses(
         (status = 200, description = "The member is out of the group (removing again changes nothing); removing the inbox's own member marks the group left", body = CommandResponse),
-        (status = 403, description = "`notGroupAdmin`: only an admin removes members", body = ApiError, content_type = "application/problem+json"),
-        (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`creatorProtected`: the creator cannot be removed; `groupLeft`, `notAGroup`", body = ApiError, content_type = "application/problem+json"),
+        RemovingAMember,
     ),
     security(("apiKey" = ["write"]), ("apiKey" = ["connector"])),
 )]
@@ -230,8 +286,7 @@ pub async fn remove_member<B: Backend>(
     OptionalJson(body): OptionalJson<ActorOnly>,
 ) -> Answer {
     let actor = caller.member_or_agent(body.and_then(|b| b.actor))?;
-    execute(&state, ws, conversation_id, actor, group(GroupAction::RemoveMember { member_id }), StatusCode::OK, None)
-        .await
+    execute(&state, ws, conversation_id, actor, group(GroupAction::RemoveMember { member_id }), None).await
 }
 
 /// The group's subject, description, picture and settings; absent fields stay as they are.
@@ -265,9 +320,7 @@ pub struct UpdateGroup {
     request_body = UpdateGroup,
     responses(
         (status = 200, description = "The group has the given values (unchanged ones: nothing written)", body = CommandResponse),
-        (status = 403, description = "`notGroupAdmin`: only an admin changes settings", body = ApiError, content_type = "application/problem+json"),
-        (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`groupLeft`, `notAGroup`, `validation`", body = ApiError, content_type = "application/problem+json"),
+        UpdatingTheGroup,
     ),
     security(("apiKey" = ["write"]), ("apiKey" = ["connector"])),
 )]
@@ -285,7 +338,7 @@ pub async fn update_group<B: Backend>(
         settings: body.settings.unwrap_or_default(),
     });
     let actor = caller.member_or_agent(body.actor)?;
-    execute(&state, ws, conversation_id, actor, action, StatusCode::OK, None).await
+    execute(&state, ws, conversation_id, actor, action, None).await
 }
 
 /// Someone asks to join.
@@ -316,8 +369,7 @@ pub struct RequestToJoin {
     responses(
         (status = 201, description = "The request waits for an admin (`request_id`)", body = CommandResponse),
         (status = 200, description = "No approval needed: the member joined; or they were already in or waiting", body = CommandResponse),
-        (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`notAGroup`, `validation`", body = ApiError, content_type = "application/problem+json"),
+        AGroup,
     ),
     security(("apiKey" = ["connector"])),
 )]
@@ -332,11 +384,11 @@ pub async fn request_to_join<B: Backend>(
     let actor = caller.channel_fact(body.actor.clone(), Actor::contact(body.member_id.clone()))?;
     let action =
         group(GroupAction::RequestToJoin { request_id, member_id: body.member_id, display_name: body.display_name });
-    let committed = run(&state, ws, conversation_id, actor, action).await?;
+    let (committed, outcome) = run(&state, ws, conversation_id, actor, action).await?;
+    // Named while it waits, also when it was already waiting (nothing written).
     let pending = committed.state.group.as_ref().is_some_and(|g| g.pending.contains_key(&request_id));
-    let status = if pending && !committed.events.is_empty() { StatusCode::CREATED } else { StatusCode::OK };
     let request_id = pending.then_some(request_id);
-    Ok((status, Json(CommandResponse { request_id, ..CommandResponse::of(conversation_id, &committed) })))
+    answer(&outcome, CommandResponse { request_id, ..CommandResponse::of(conversation_id, &committed) })
 }
 
 async fn resolve<B: Backend>(
@@ -349,7 +401,7 @@ async fn resolve<B: Backend>(
 ) -> Answer {
     let actor = caller.member_or_agent(body.and_then(|b| b.actor))?;
     let action = group(GroupAction::ResolveJoinRequest { request_id, outcome });
-    execute(&state, ws, conversation_id, actor, action, StatusCode::OK, None).await
+    execute(&state, ws, conversation_id, actor, action, None).await
 }
 
 /// Approve a pending join request (an admin's): the member joins.
@@ -364,9 +416,7 @@ async fn resolve<B: Backend>(
     request_body = Option<ActorOnly>,
     responses(
         (status = 200, description = "Approved: the member is in the group", body = CommandResponse),
-        (status = 403, description = "`notGroupAdmin`", body = ApiError, content_type = "application/problem+json"),
-        (status = 404, description = "`notFound`: no such conversation, or no such pending request (`request_id`)", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`groupLeft`, `notAGroup`", body = ApiError, content_type = "application/problem+json"),
+        ResolvingARequest,
     ),
     security(("apiKey" = ["write"]), ("apiKey" = ["connector"])),
 )]
@@ -392,9 +442,7 @@ pub async fn approve_join_request<B: Backend>(
     request_body = Option<ActorOnly>,
     responses(
         (status = 200, description = "Rejected", body = CommandResponse),
-        (status = 403, description = "`notGroupAdmin`", body = ApiError, content_type = "application/problem+json"),
-        (status = 404, description = "`notFound`: no such conversation, or no such pending request (`request_id`)", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`groupLeft`, `notAGroup`", body = ApiError, content_type = "application/problem+json"),
+        ResolvingARequest,
     ),
     security(("apiKey" = ["write"]), ("apiKey" = ["connector"])),
 )]
@@ -429,9 +477,7 @@ pub struct RotateInviteLink {
     request_body = Option<RotateInviteLink>,
     responses(
         (status = 200, description = "The group's invite code is `invite_code`", body = CommandResponse),
-        (status = 403, description = "`notGroupAdmin`", body = ApiError, content_type = "application/problem+json"),
-        (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`groupLeft`, `notAGroup`, `validation`", body = ApiError, content_type = "application/problem+json"),
+        RotatingTheLink,
     ),
     security(("apiKey" = ["write"]), ("apiKey" = ["connector"])),
 )]
@@ -446,10 +492,11 @@ pub async fn rotate_invite_link<B: Backend>(
     // Random even under an Idempotency-Key: an invite code must not be derivable from one.
     let invite_code = body.invite_code.unwrap_or_else(|| Uuid::new_v4().simple().to_string());
     let actor = caller.member_or_agent(body.actor)?;
-    let committed =
+    let (committed, outcome) =
         run(&state, ws, conversation_id, actor, group(GroupAction::RotateInviteLink { invite_code })).await?;
+    // The code in force, also when it was already this one (nothing written).
     let invite_code = committed.state.group.as_ref().and_then(|g| g.invite_code.clone());
-    Ok((StatusCode::OK, Json(CommandResponse { invite_code, ..CommandResponse::of(conversation_id, &committed) })))
+    answer(&outcome, CommandResponse { invite_code, ..CommandResponse::of(conversation_id, &committed) })
 }
 
 /// The inbox leaves the group: the conversation stays readable, nothing can be sent.
@@ -458,11 +505,10 @@ pub async fn rotate_invite_link<B: Backend>(
     path = "/v1/conversations/{conversation_id}/leave",
     tag = "groups",
     params(("conversation_id" = Uuid, Path, description = "The group conversation")),
-    request_body = Option<crate::commands::AgentActorOnly>,
+    request_body = Option<AgentActorOnly>,
     responses(
         (status = 200, description = "The group is left (leaving again changes nothing)", body = CommandResponse),
-        (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`notAGroup`", body = ApiError, content_type = "application/problem+json"),
+        AGroup,
     ),
     security(("apiKey" = ["write"])),
 )]
@@ -474,7 +520,7 @@ pub async fn leave_group<B: Backend>(
     OptionalJson(body): OptionalJson<ActorOnly>,
 ) -> Answer {
     let actor = caller.agent_action(body.and_then(|b| b.actor))?;
-    execute(&state, ws, conversation_id, actor, group(GroupAction::Leave), StatusCode::OK, None).await
+    execute(&state, ws, conversation_id, actor, group(GroupAction::Leave), None).await
 }
 
 /// Activity in an activity-only group (connectors): messages happened, their bodies not kept.
@@ -501,8 +547,7 @@ pub struct RecordActivity {
     request_body = RecordActivity,
     responses(
         (status = 200, description = "The activity is recorded", body = CommandResponse),
-        (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`notAGroup`; `validation`: the group keeps messages, or a field is invalid", body = ApiError, content_type = "application/problem+json"),
+        RecordingActivity,
     ),
     security(("apiKey" = ["connector"])),
 )]
@@ -515,7 +560,7 @@ pub async fn record_activity<B: Backend>(
 ) -> Answer {
     let action = group(GroupAction::RecordActivity { at: body.at, messages: body.messages.unwrap_or(1) });
     let actor = caller.channel_fact(body.actor, crate::auth::channel())?;
-    execute(&state, ws, conversation_id, actor, action, StatusCode::OK, None).await
+    execute(&state, ws, conversation_id, actor, action, None).await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -526,9 +571,6 @@ pub struct MembersParams {
     /// when it was sent), with their role then; absent: the current members.
     #[param(minimum = 0)]
     pub at_position: Option<i64>,
-    /// Consistency token, as on every query.
-    #[param(minimum = 0)]
-    pub min_position: Option<i64>,
 }
 
 /// One page of members (the inbox's own member first, then admins, then by when they joined),
@@ -568,30 +610,22 @@ async fn group_view<B: Backend>(
     get,
     path = "/v1/conversations/{conversation_id}/members",
     tag = "groups",
-    params(("conversation_id" = Uuid, Path, description = "The group conversation"), MembersParams, Paging<paging::Members>),
+    params(("conversation_id" = Uuid, Path, description = "The group conversation"), ReadQuery<MembersParams>, Paging<paging::Members>),
     responses(
         (status = 200, description = "One page of members", body = MembersPage),
-        (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`notAGroup`; `validation`: a parameter is invalid (`field` names it), or `at_position` is beyond the log's head", body = ApiError, content_type = "application/problem+json"),
+        MembersAt,
     ),
     security(("apiKey" = ["read"])),
 )]
 pub async fn list_members<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
-    MinPositionHeader(header): MinPositionHeader,
     ApiPath(conversation_id): ApiPath<Uuid>,
-    ListQuery(paging, p): ListQuery<paging::Members, MembersParams>,
+    ListQuery(paging, ReadQuery(p, token)): ListQuery<paging::Members, ReadQuery<MembersParams>>,
 ) -> Result<Listed<MembersPage>, ApiError> {
     let at_position = not_negative("at_position", p.at_position)?;
-    // Membership at a position needs the read model to have folded up to it.
-    let token = match (min_position(p.min_position, header)?, at_position) {
-        (Some((m, field)), Some(a)) => Some(if a > m { (a, "at_position") } else { (m, field) }),
-        (token, None) => token,
-        (None, Some(a)) => Some((a, "at_position")),
-    };
     let read = &state.read;
-    consistent(&state, &[&read.inbox_status, &read.groups_status], token).await?;
+    token.at_least(at_position, "at_position").wait(&state, &[&read.inbox_status, &read.groups_status]).await?;
     let summary = group_view(&state, ws, conversation_id).await?;
     let rows = read.groups.members(ws, conversation_id, at_position, paging.cursor.as_ref(), paging.fetch()).await?;
     let page = paging.page(rows, MemberCursor::of);
@@ -604,24 +638,21 @@ pub async fn list_members<B: Backend>(
     get,
     path = "/v1/conversations/{conversation_id}/join-requests",
     tag = "groups",
-    params(("conversation_id" = Uuid, Path, description = "The group conversation"), ConsistencyParams, Paging<paging::JoinRequests>),
+    params(("conversation_id" = Uuid, Path, description = "The group conversation"), ReadQuery, Paging<paging::JoinRequests>),
     responses(
         (status = 200, description = "One page of the pending join requests, oldest first", body = Page<JoinRequest>),
-        (status = 404, description = "`notFound`: no such conversation in this workspace", body = ApiError, content_type = "application/problem+json"),
-        (status = 422, description = "`notAGroup`; `validation`", body = ApiError, content_type = "application/problem+json"),
+        AGroup,
     ),
     security(("apiKey" = ["read"])),
 )]
 pub async fn list_join_requests<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
-    MinPositionHeader(header): MinPositionHeader,
     ApiPath(conversation_id): ApiPath<Uuid>,
-    ListQuery(paging, p): ListQuery<paging::JoinRequests, ConsistencyParams>,
+    ListQuery(paging, ReadQuery(_, token)): ListQuery<paging::JoinRequests, ReadQuery>,
 ) -> Result<Listed<Page<JoinRequest>>, ApiError> {
-    let token = min_position(p.min_position, header)?;
     let read = &state.read;
-    consistent(&state, &[&read.inbox_status, &read.groups_status], token).await?;
+    token.wait(&state, &[&read.inbox_status, &read.groups_status]).await?;
     group_view(&state, ws, conversation_id).await?;
     let rows = read.groups.join_requests(ws, conversation_id, paging.cursor.as_ref(), paging.fetch()).await?;
     Ok(paging.answer(paging.page(rows, JoinRequestCursor::of)))

@@ -13,11 +13,18 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use convo_store::{Backend, Claim, LogEvent, StoredResponse, tenancy::sha256};
+use convo_domain::{Outcome, Written};
+use convo_store::{Backend, LogEvent};
 use uuid::Uuid;
 
+use crate::command::CommandResponse;
 use crate::error::Code;
+use crate::tenancy::sha256;
 use crate::{ApiError, AppState};
+
+mod claims;
+
+pub use claims::{Claim, IDEMPOTENCY_LEASE_MS, Idempotency, StoredResponse};
 
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 /// Set on an answer that repeats an earlier one.
@@ -46,16 +53,6 @@ pub(crate) fn mint_id(workspace: Uuid, purpose: &str) -> Uuid {
         Err(_) => Uuid::now_v7(),
     }
 }
-
-/// Events whose command answers 201 Created.
-const CREATING_EVENTS: [&str; 6] = [
-    "InboxCreated",
-    "ConversationStarted",
-    "InboundMessageReceived",
-    "MessageSent",
-    "GroupCreated",
-    "GroupJoinRequested",
-];
 
 pub(crate) async fn idempotent<B: Backend>(State(state): State<AppState<B>>, request: Request, next: Next) -> Response {
     // Commands only (an unsupported method goes on to its 405).
@@ -101,7 +98,6 @@ pub(crate) async fn idempotent<B: Backend>(State(state): State<AppState<B>>, req
                     Code::IdempotencyKeyInFlight,
                     "a request with this Idempotency-Key is still being processed; retry later",
                 )
-                .retry_after(1)
                 .into_response(),
                 Err(e) => e.into_response(),
             }
@@ -219,20 +215,21 @@ fn replay(stored: StoredResponse) -> Response {
     response
 }
 
-/// The answer a command gave, rebuilt from the events it wrote.
+/// The answer a command gave, rebuilt from the events it wrote: what they name, as the domain
+/// reads them (`Outcome`), and where they left its conversation or inbox.
 fn recovered(events: &[LogEvent]) -> StoredResponse {
     let last = &events[events.len() - 1];
-    let id_field = if last.aggregate_type == "inbox" { "inbox_id" } else { "conversation_id" };
-    let mut body =
-        serde_json::json!({ id_field: last.aggregate_id, "version": last.sequence, "position": last.position });
-    if let Some(message_id) = events.iter().find_map(|e| e.payload.get("message_id")) {
-        body["message_id"] = message_id.clone();
-    }
-    for (event_type, field) in [("GroupJoinRequested", "request_id"), ("GroupInviteLinkRotated", "invite_code")] {
-        if let Some(value) = events.iter().filter(|e| e.event_type == event_type).find_map(|e| e.payload.get(field)) {
-            body[field] = value.clone();
-        }
-    }
-    let created = events.iter().any(|e| CREATING_EVENTS.contains(&e.event_type.as_str()));
-    StoredResponse { status: if created { 201 } else { 200 }, body }
+    // The command's name, as `command_metadata` recorded it.
+    let command = last.metadata.get("command").and_then(|c| c.as_str()).unwrap_or_default();
+    let outcome = Outcome::of(command, events.iter().filter_map(Written::of));
+    let id = Uuid::parse_str(&last.aggregate_id).unwrap_or_default();
+    let version = usize::try_from(last.sequence).unwrap_or_default();
+    let response = CommandResponse {
+        message_id: outcome.message_id,
+        request_id: outcome.request_id,
+        invite_code: outcome.invite_code.clone(),
+        ..CommandResponse::new(&last.aggregate_type, id, version, Some(last.position))
+    };
+    let body = serde_json::to_value(response).unwrap_or_default();
+    StoredResponse { status: crate::command::status(&outcome).as_u16(), body }
 }

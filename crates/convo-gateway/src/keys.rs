@@ -4,12 +4,21 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use convo_store::{ApiKey, Backend, IssuedKey, Scope, TenancyError};
+use convo_store::Backend;
 use serde::Deserialize;
 
 use crate::extract::{ApiJson, ApiPath, Workspace};
+use crate::openapi::problems;
 use crate::paging::{self, ListQuery, Listed, Page, Paging};
+use crate::tenancy::{ApiKey, IssuedKey, Scope, TenancyError};
 use crate::{ApiError, AppState};
+
+problems! {
+    /// Creating a key.
+    Scopes = [Validation => "no scope, or an unknown one"];
+    /// A command on a key.
+    AKey = [NotFound => "no live key with this id in this workspace"];
+}
 
 /// A new API key of the caller's workspace.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -31,7 +40,7 @@ pub struct CreateKey {
     request_body = CreateKey,
     responses(
         (status = 201, description = "The key, with its token (shown this once)", body = IssuedKey),
-        (status = 422, description = "`validation`: no scope, or an unknown one", body = ApiError, content_type = "application/problem+json"),
+        Scopes,
     ),
     security(("apiKey" = ["admin"])),
 )]
@@ -71,7 +80,7 @@ pub async fn list_keys<B: Backend>(
     params(("key_id" = String, Path, description = "The key's id (after `cvk_`, before the next `_`)")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 404, description = "`notFound`: no live key with this id in this workspace", body = ApiError, content_type = "application/problem+json"),
+        AKey,
     ),
     security(("apiKey" = ["admin"])),
 )]
@@ -93,7 +102,6 @@ impl From<TenancyError> for ApiError {
             TenancyError::UnknownWorkspace => Self::not_found(err.to_string()),
             TenancyError::Validation { field, reason } => Self::validation(field, reason),
             TenancyError::Store(e) => e.into(),
-            other => Self::internal(&other),
         }
     }
 }

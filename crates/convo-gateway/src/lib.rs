@@ -6,22 +6,32 @@
 // response at once: its size costs nothing, and boxing it would only add an allocation.
 #![allow(clippy::result_large_err)]
 
+// The resources, each with its handlers and their request and response types (the routes are
+// in `api`, one block per resource).
 mod analytics;
+mod conversations;
+mod groups;
+mod inboxes;
+mod keys;
+mod log;
+mod messages;
+mod read_state;
+mod stream;
+
+// What they share.
 mod auth;
-mod commands;
+mod command;
+mod consistency;
 mod edge;
 mod error;
 mod extract;
-mod groups;
 mod health;
 mod idempotency;
 mod input;
-mod keys;
 mod observe;
 pub mod openapi;
 mod paging;
-mod queries;
-mod stream;
+pub mod tenancy;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -29,15 +39,19 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::routing::{delete, get, patch, post, put};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use convo_read::ReadModels;
-use convo_store::{Backend, Engine, Idempotency, Tenancy};
+use convo_store::{Backend, Engine};
 
 pub use auth::{Principal, RateLimit};
 pub use error::{ApiError, Code};
-pub use idempotency::{IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER, request_fingerprint};
+pub use idempotency::{
+    Claim, IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_LEASE_MS, Idempotency, REPLAYED_HEADER, StoredResponse,
+    request_fingerprint,
+};
 pub use observe::{REQUEST_ID_HEADER, metrics_handle};
 pub use openapi::openapi;
+pub use tenancy::{ApiKey, IssuedKey, Scope, Tenancy, TenancyError};
 
 /// The gateway's limits. Binaries fill it from their settings; tests use the defaults.
 #[derive(Debug, Clone)]
@@ -111,7 +125,7 @@ impl<B: Backend> Clone for AppState<B> {
 pub fn router<B: Backend>(engine: Arc<Engine<B>>, read: Arc<ReadModels<B>>, config: &GatewayConfig) -> Router {
     let tenancy = Arc::new(Tenancy::new(engine.backend.sql()));
     let limiter = config.rate_limit.map(|limit| Arc::new(auth::Limiter::new(limit)));
-    let idempotency = Arc::new(Idempotency::new(engine.backend.sql(), convo_store::IDEMPOTENCY_LEASE_MS));
+    let idempotency = Arc::new(Idempotency::new(engine.backend.sql(), IDEMPOTENCY_LEASE_MS));
     let hub = Arc::new(stream::StreamHub::new(
         config.stream_buffer,
         config.stream_slow_after,
@@ -155,59 +169,89 @@ async fn timeout(
     use axum::response::IntoResponse;
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::new(Code::Timeout, "the request took too long; retry").retry_after(1).into_response(),
+        Err(_) => ApiError::new(Code::Timeout, "the request took too long; retry").into_response(),
     }
 }
 
-/// The `/v1` routes, behind authentication.
+/// The `/v1` routes, resource by resource, behind authentication.
 fn api<B: Backend>(state: AppState<B>) -> Router<AppState<B>> {
-    use analytics::*;
-    use commands::*;
-    use groups::*;
-    use keys::*;
-    use queries::*;
     // Idempotency inside authentication (it needs the workspace), on the handlers only, so an
     // unsupported method still answers 405.
     let idempotent = axum::middleware::from_fn_with_state(state.clone(), idempotency::idempotent::<B>);
-    let c = |handlers: axum::routing::MethodRouter<AppState<B>>| handlers.route_layer(idempotent.clone());
-    let conversation = "/v1/conversations/{conversation_id}";
-    let message = "/v1/conversations/{conversation_id}/messages/{message_id}";
-    let member = "/v1/conversations/{conversation_id}/members/{member_id}";
-    let request = "/v1/conversations/{conversation_id}/join-requests/{request_id}";
+    let c = |handlers: MethodRouter<AppState<B>>| handlers.route_layer(idempotent.clone());
     Router::new()
-        .route("/v1/keys", c(post(create_key::<B>).get(list_keys::<B>)))
-        .route("/v1/keys/{key_id}", c(delete(revoke_key::<B>)))
-        .route("/v1/inboxes", c(post(create_inbox::<B>).get(list_inboxes::<B>)))
-        .route("/v1/inboxes/{inbox_id}", c(delete(delete_inbox::<B>)))
-        .route("/v1/inbound-messages", c(post(receive_inbound::<B>)))
-        .route("/v1/conversations", c(get(list_conversations::<B>)))
-        .route("/v1/events", c(get(list_events::<B>)))
+        // keys.rs
+        .route("/v1/keys", c(post(keys::create_key::<B>).get(keys::list_keys::<B>)))
+        .route("/v1/keys/{key_id}", c(delete(keys::revoke_key::<B>)))
+        // inboxes.rs
+        .route("/v1/inboxes", c(post(inboxes::create_inbox::<B>).get(inboxes::list_inboxes::<B>)))
+        .route("/v1/inboxes/{inbox_id}", c(delete(inboxes::delete_inbox::<B>)))
+        // messages.rs
+        .route("/v1/inbound-messages", c(post(messages::receive_inbound::<B>)))
+        .route(
+            "/v1/conversations/{conversation_id}/messages",
+            c(post(messages::send_message::<B>).get(messages::list_messages::<B>)),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}/messages/{message_id}",
+            c(patch(messages::edit_message::<B>).delete(messages::delete_message::<B>)),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}/messages/{message_id}/status",
+            c(post(messages::record_status::<B>)),
+        )
+        .route("/v1/conversations/{conversation_id}/messages/{message_id}/reactions", c(post(messages::react::<B>)))
+        // conversations.rs
+        .route("/v1/conversations", c(get(conversations::list_conversations::<B>)))
+        .route("/v1/conversations/{conversation_id}", c(get(conversations::get_conversation::<B>)))
+        .route("/v1/conversations/{conversation_id}/window", c(get(conversations::get_window::<B>)))
+        .route(
+            "/v1/conversations/{conversation_id}/assignee",
+            c(put(conversations::assign_agent::<B>).delete(conversations::unassign_agent::<B>)),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}/team",
+            c(put(conversations::assign_team::<B>).delete(conversations::unassign_team::<B>)),
+        )
+        .route("/v1/conversations/{conversation_id}/archive", c(post(conversations::archive::<B>)))
+        .route("/v1/conversations/{conversation_id}/unarchive", c(post(conversations::unarchive::<B>)))
+        .route("/v1/conversations/{conversation_id}/status", c(post(conversations::change_status::<B>)))
+        // analytics.rs
+        .route("/v1/conversations/{conversation_id}/response-times", c(get(analytics::response_times::<B>)))
+        // read_state.rs
+        .route("/v1/conversations/{conversation_id}/read", c(post(read_state::mark_read::<B>)))
+        .route("/v1/users/{user_id}/unread-summary", c(get(read_state::unread_summary::<B>)))
+        // groups.rs
+        .route("/v1/groups", c(post(groups::create_group::<B>)))
+        .route(
+            "/v1/conversations/{conversation_id}/members",
+            c(post(groups::add_members::<B>).get(groups::list_members::<B>)),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}/members/{member_id}",
+            c(patch(groups::update_member::<B>).delete(groups::remove_member::<B>)),
+        )
+        .route("/v1/conversations/{conversation_id}/group", c(patch(groups::update_group::<B>)))
+        .route(
+            "/v1/conversations/{conversation_id}/join-requests",
+            c(post(groups::request_to_join::<B>).get(groups::list_join_requests::<B>)),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}/join-requests/{request_id}/approve",
+            c(post(groups::approve_join_request::<B>)),
+        )
+        .route(
+            "/v1/conversations/{conversation_id}/join-requests/{request_id}/reject",
+            c(post(groups::reject_join_request::<B>)),
+        )
+        .route("/v1/conversations/{conversation_id}/invite-link/rotate", c(post(groups::rotate_invite_link::<B>)))
+        .route("/v1/conversations/{conversation_id}/leave", c(post(groups::leave_group::<B>)))
+        .route("/v1/conversations/{conversation_id}/activity", c(post(groups::record_activity::<B>)))
+        // log.rs
+        .route("/v1/events", c(get(log::list_events::<B>)))
+        .route("/v1/conversations/{conversation_id}/events", c(get(log::conversation_events::<B>)))
+        // stream.rs
         .route("/v1/stream", c(get(stream::stream::<B>)))
-        .route("/v1/users/{user_id}/unread-summary", c(get(unread_summary::<B>)))
-        .route(&format!("{conversation}/events"), c(get(conversation_events::<B>)))
-        .route(&format!("{conversation}/window"), c(get(get_window::<B>)))
-        .route(&format!("{conversation}/response-times"), c(get(response_times::<B>)))
-        .route(conversation, c(get(get_conversation::<B>)))
-        .route(&format!("{conversation}/messages"), c(post(send_message::<B>).get(list_messages::<B>)))
-        .route(&format!("{message}/status"), c(post(record_status::<B>)))
-        .route(&format!("{message}/reactions"), c(post(react::<B>)))
-        .route(message, c(patch(edit_message::<B>).delete(delete_message::<B>)))
-        .route(&format!("{conversation}/assignee"), c(put(assign_agent::<B>).delete(unassign_agent::<B>)))
-        .route(&format!("{conversation}/team"), c(put(assign_team::<B>).delete(unassign_team::<B>)))
-        .route(&format!("{conversation}/archive"), c(post(archive::<B>)))
-        .route(&format!("{conversation}/unarchive"), c(post(unarchive::<B>)))
-        .route(&format!("{conversation}/read"), c(post(mark_read::<B>)))
-        .route(&format!("{conversation}/status"), c(post(change_status::<B>)))
-        .route("/v1/groups", c(post(create_group::<B>)))
-        .route(&format!("{conversation}/members"), c(post(add_members::<B>).get(list_members::<B>)))
-        .route(member, c(patch(update_member::<B>).delete(remove_member::<B>)))
-        .route(&format!("{conversation}/group"), c(patch(update_group::<B>)))
-        .route(&format!("{conversation}/join-requests"), c(post(request_to_join::<B>).get(list_join_requests::<B>)))
-        .route(&format!("{request}/approve"), c(post(approve_join_request::<B>)))
-        .route(&format!("{request}/reject"), c(post(reject_join_request::<B>)))
-        .route(&format!("{conversation}/invite-link/rotate"), c(post(rotate_invite_link::<B>)))
-        .route(&format!("{conversation}/leave"), c(post(leave_group::<B>)))
-        .route(&format!("{conversation}/activity"), c(post(record_activity::<B>)))
         // Set before the layers below, so that they wrap the 405 too (axum keeps it when
         // `router` sets the public routes' own).
         .method_not_allowed_fallback(method_not_allowed)

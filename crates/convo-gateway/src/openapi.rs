@@ -5,19 +5,22 @@
 
 mod files;
 
+use std::collections::BTreeMap;
+
 use axum::Router;
 use axum::http::header;
 use axum::routing::get;
 use serde_json::{Value, json};
-use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{Content, Header, ObjectBuilder, Ref, Required, Response, Type};
+use utoipa::openapi::{Content, Header, ObjectBuilder, Ref, RefOr, Required, Response, Type};
 use utoipa::{Modify, OpenApi};
 use utoipa_scalar::{Scalar, Servable};
 
 pub use files::{EVENTS_CATALOGUE, event_schemas, schema_files};
 
-use crate::{commands, queries};
+use crate::Code;
+use crate::{analytics, conversations, groups, inboxes, keys, log, messages, read_state};
 
 /// The name of the security scheme: `Authorization: Bearer <key>`.
 pub const SECURITY_SCHEME: &str = "apiKey";
@@ -37,53 +40,53 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
                        version in `schemas/events/`."
     ),
     paths(
-        commands::create_inbox,
-        queries::list_inboxes,
-        commands::delete_inbox,
-        commands::receive_inbound,
-        queries::list_conversations,
-        queries::get_conversation,
-        queries::get_window,
-        commands::send_message,
-        queries::list_messages,
-        crate::analytics::response_times,
-        commands::record_status,
-        commands::react,
-        commands::edit_message,
-        commands::delete_message,
-        commands::assign_agent,
-        commands::unassign_agent,
-        commands::assign_team,
-        commands::unassign_team,
-        commands::archive,
-        commands::unarchive,
-        commands::mark_read,
-        commands::change_status,
-        queries::unread_summary,
-        queries::list_events,
-        queries::conversation_events,
+        inboxes::create_inbox,
+        inboxes::list_inboxes,
+        inboxes::delete_inbox,
+        messages::receive_inbound,
+        conversations::list_conversations,
+        conversations::get_conversation,
+        conversations::get_window,
+        messages::send_message,
+        messages::list_messages,
+        analytics::response_times,
+        messages::record_status,
+        messages::react,
+        messages::edit_message,
+        messages::delete_message,
+        conversations::assign_agent,
+        conversations::unassign_agent,
+        conversations::assign_team,
+        conversations::unassign_team,
+        conversations::archive,
+        conversations::unarchive,
+        read_state::mark_read,
+        conversations::change_status,
+        read_state::unread_summary,
+        log::list_events,
+        log::conversation_events,
         crate::stream::stream,
-        crate::keys::create_key,
-        crate::keys::list_keys,
-        crate::keys::revoke_key,
-        crate::groups::create_group,
-        crate::groups::list_members,
-        crate::groups::add_members,
-        crate::groups::update_member,
-        crate::groups::remove_member,
-        crate::groups::update_group,
-        crate::groups::request_to_join,
-        crate::groups::list_join_requests,
-        crate::groups::approve_join_request,
-        crate::groups::reject_join_request,
-        crate::groups::rotate_invite_link,
-        crate::groups::leave_group,
-        crate::groups::record_activity,
+        keys::create_key,
+        keys::list_keys,
+        keys::revoke_key,
+        groups::create_group,
+        groups::list_members,
+        groups::add_members,
+        groups::update_member,
+        groups::remove_member,
+        groups::update_group,
+        groups::request_to_join,
+        groups::list_join_requests,
+        groups::approve_join_request,
+        groups::reject_join_request,
+        groups::rotate_invite_link,
+        groups::leave_group,
+        groups::record_activity,
         crate::health::healthz,
         crate::health::readyz,
         crate::observe::render_metrics,
     ),
-    components(schemas(convo_domain::ConversationEvent, convo_domain::InboxEvent)),
+    components(schemas(convo_domain::ConversationEvent, convo_domain::InboxEvent, crate::ApiError)),
     tags(
         (name = "inboxes", description = "Connected channel accounts and their messaging policy"),
         (name = "groups", description = "Group conversations: members and roles over time, settings, join requests, the invite link, leaving, activity-only groups"),
@@ -252,10 +255,127 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/docs", get(move || async move { axum::response::Html(ui) }))
 }
 
+/// One problem an operation may answer: its code, and what it means there (`None`: what the
+/// code means in the `Code` table).
+pub(crate) type Problem = (Code, Option<&'static str>);
+
+/// Declares sets of problems, each a type whose responses (`IntoResponses`) a handler's
+/// `#[utoipa::path]` lists beside its answer: the problems that operation may answer beyond
+/// those every operation of its kind may ([`Conventions`]). Each is a `Code`, optionally with
+/// what it means there: `NotFound => "no such inbox in this workspace"`. Statuses come from the
+/// codes, so none is written here.
+macro_rules! problems {
+    ($($(#[$attr:meta])* $name:ident = [$($code:ident $(=> $detail:literal)?),+ $(,)?];)+) => {$(
+        $(#[$attr])*
+        pub(crate) struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> std::collections::BTreeMap<
+                String,
+                utoipa::openapi::RefOr<utoipa::openapi::Response>,
+            > {
+                $crate::openapi::problem_responses(&[$(($crate::Code::$code, None$(.or(Some($detail)))?)),+])
+            }
+        }
+    )+};
+}
+pub(crate) use problems;
+
+/// The responses of `problems`: one per status, naming each code answered with it.
+pub(crate) fn problem_responses(problems: &[Problem]) -> BTreeMap<String, RefOr<Response>> {
+    let mut responses = BTreeMap::new();
+    add_problems(&mut responses, problems);
+    responses
+}
+
+/// Adds `problems` to `responses`: each to the problem response of its code's status, created
+/// when there is none, so that one response names every code answered with its status (and
+/// says `Retry-After` when one of them does).
+fn add_problems(responses: &mut BTreeMap<String, RefOr<Response>>, problems: &[Problem]) {
+    for &(code, detail) in problems {
+        let response = responses.entry(code.status().as_u16().to_string()).or_insert_with(|| {
+            let mut response = Response::new("");
+            response
+                .content
+                .insert(PROBLEM_JSON.to_owned(), Content::new(Some(Ref::from_schema_name("Problem"))).into());
+            response.into()
+        });
+        let RefOr::T(response) = response else { continue };
+        let meaning = detail.map_or_else(|| as_a_clause(code.meaning()), str::to_owned);
+        if !response.description.is_empty() {
+            response.description.push_str("; ");
+        }
+        response.description.push_str(&format!("`{}`: {meaning}", code.name()));
+        if code.retries() {
+            response.headers.entry("Retry-After".to_owned()).or_insert_with(|| {
+                let mut retry = Header::new(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)));
+                retry.description = Some("Seconds to wait before retrying".to_owned());
+                retry.into()
+            });
+        }
+    }
+}
+
+/// A code's meaning (a sentence) as a clause of a description: `The body is not JSON.` becomes
+/// `the body is not JSON`.
+fn as_a_clause(sentence: &str) -> String {
+    let sentence = sentence.trim_end_matches('.');
+    let mut chars = sentence.chars();
+    chars.next().map(|first| first.to_lowercase().chain(chars).collect()).unwrap_or_default()
+}
+
+/// What every operation of `/v1` may answer.
+const EVERY_OPERATION: &[Problem] = &[
+    (Code::Unauthorized, Some("no API key, or an unknown or revoked one")),
+    (Code::Forbidden, Some("the key lacks the scope this operation needs")),
+    (Code::Validation, Some("a path or query parameter is invalid (`field` names it)")),
+    (Code::RateLimited, Some("the key is over its rate limit; retry after `Retry-After`")),
+    (Code::Internal, Some("an unexpected error; it is logged, never described")),
+];
+
+/// What every command may answer.
+const EVERY_COMMAND: &[Problem] = &[
+    (Code::ActorNotAllowed, Some("the key may not act as the `actor` the command names")),
+    (Code::IdempotencyKeyReused, Some("this `Idempotency-Key` was used with another request")),
+    (Code::Conflict, Some("the conversation changed concurrently too often, retry")),
+    (Code::IdempotencyKeyInFlight, Some("a request with this `Idempotency-Key` is still running")),
+    (Code::Unavailable, Some("the event store is unreachable")),
+    (
+        Code::Timeout,
+        Some(
+            "the request took too long (it either committed or wrote nothing: retry with the same \
+             `Idempotency-Key` to know)",
+        ),
+    ),
+];
+
+/// What a command with a body may answer.
+const A_BODY: &[Problem] = &[
+    (Code::MalformedRequest, Some("the body is not JSON")),
+    (Code::Validation, Some("a field of the body is invalid (`errors` points at it)")),
+    (Code::PayloadTooLarge, Some("the body is larger than the gateway's limit")),
+];
+
+/// What a command whose body is required may answer.
+const A_REQUIRED_BODY: &[Problem] = &[(Code::UnsupportedMediaType, Some("the body is not `application/json`"))];
+
+/// What a query with a consistency token may answer, beyond any query.
+const A_CONSISTENCY_TOKEN: &[Problem] = &[
+    (Code::Validation, Some("`min_position` is beyond the log's head: no command answered it")),
+    (
+        Code::NotYetConsistent,
+        Some("a read model has not reached `min_position` within the wait, retry after `Retry-After`"),
+    ),
+    (Code::ReadModelStopped, Some("a read model stopped on an event (see /readyz)")),
+];
+
+/// What every query may answer.
+const EVERY_QUERY: &[Problem] =
+    &[(Code::Unavailable, Some("the store is unreachable")), (Code::Timeout, Some("the request took too long"))];
+
 /// What every operation shares, added in one place rather than on each handler: the security
-/// scheme, the `Idempotency-Key` and `X-Convo-Min-Position` headers, a list's `Link` header,
-/// and the problems any request can meet (authentication, rate limit, malformed body,
-/// contention, store outage).
+/// scheme, the `Idempotency-Key` header, a list's `Link` header, and the problems any request of
+/// its kind can meet (authentication, rate limit, malformed body, contention, store outage).
 struct Conventions;
 
 impl Modify for Conventions {
@@ -280,10 +400,8 @@ impl Modify for Conventions {
             ),
         );
         // The table of error codes, from the one `Code` table.
-        if let Some(utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(code))) =
-            components.schemas.get_mut("Code")
-        {
-            let rows: String = crate::Code::ALL
+        if let Some(RefOr::T(utoipa::openapi::schema::Schema::Object(code))) = components.schemas.get_mut("Code") {
+            let rows: String = Code::ALL
                 .iter()
                 .map(|c| format!("\n| `{}` | {} | {} |", c.name(), c.status().as_u16(), c.meaning()))
                 .collect();
@@ -295,25 +413,12 @@ impl Modify for Conventions {
         // The probes and metrics are open, outside `/v1`: none of the API's conventions.
         for item in openapi.paths.paths.iter_mut().filter(|(path, _)| path.starts_with("/v1")).map(|(_, item)| item) {
             for (read, op) in operations(item) {
+                add_problems(&mut op.responses.responses, EVERY_OPERATION);
                 if read {
                     conventions_of_a_query(op);
                 } else {
                     conventions_of_a_command(op);
                 }
-                add_problem(op, 401, "`unauthorized`: no API key, or an unknown or revoked one");
-                add_problem(
-                    op,
-                    403,
-                    "`forbidden`: the key lacks the scope this operation needs; `actorNotAllowed`: the key may not \
-                     act as the `actor` the command names",
-                );
-                add_problem(op, 422, "`validation`: a path or query parameter is invalid (`field` names it)");
-                add_problem_with_retry(
-                    op,
-                    429,
-                    "`rateLimited`: the key is over its rate limit; retry after `Retry-After`",
-                );
-                add_problem(op, 500, "`internal`: an unexpected error; it is logged, never described");
             }
         }
     }
@@ -327,49 +432,39 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = (bool, &mut Operation
 }
 
 fn conventions_of_a_command(op: &mut Operation) {
-    let parameters = op.parameters.get_or_insert_with(Vec::new);
     // 1 to 255 of `u8::is_ascii_graphic`, as `idempotency::idempotent` checks.
     let key = ObjectBuilder::new()
         .schema_type(Type::String)
         .min_length(Some(1))
         .max_length(Some(255))
         .pattern(Some("^[!-~]+$"));
-    parameters.push(
-        header_parameter(
-            crate::IDEMPOTENCY_KEY_HEADER,
+    let key = ParameterBuilder::new()
+        .name(crate::IDEMPOTENCY_KEY_HEADER)
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
             "Makes the command safe to retry (1 to 255 visible ASCII characters, per workspace, kept 24 \
              hours): the same key with the same request answers the first response again, marked \
              `Idempotent-Replayed`, without writing; with another request it is 422 \
              `idempotencyKeyReused`; while the first runs, 409 `idempotencyKeyInFlight`.",
-            key,
-        )
-        .into(),
-    );
+        ))
+        .schema(Some(key))
+        .build();
+    op.parameters.get_or_insert_with(Vec::new).push(key.into());
     if let Some(body) = op.request_body.as_ref() {
-        let required = matches!(body, utoipa::openapi::RefOr::T(b) if b.required == Some(Required::True));
-        add_problem(op, 400, "`malformedRequest`: the body is not JSON");
-        add_problem(op, 413, "`payloadTooLarge`: the body is larger than the gateway's limit");
+        let required = matches!(body, RefOr::T(b) if b.required == Some(Required::True));
+        add_problems(&mut op.responses.responses, A_BODY);
         if required {
-            add_problem(op, 415, "`unsupportedMediaType`: the body is not `application/json`");
+            add_problems(&mut op.responses.responses, A_REQUIRED_BODY);
         }
     }
-    add_problem_with_retry(
-        op,
-        409,
-        "`conflict`: the conversation changed concurrently too often, retry; `idempotencyKeyInFlight`: \
-         a request with this `Idempotency-Key` is still running",
-    );
-    add_problem_with_retry(
-        op,
-        503,
-        "`unavailable`: the event store is unreachable; `timeout`: the request took too long (it either \
-         committed or wrote nothing: retry with the same `Idempotency-Key` to know)",
-    );
+    add_problems(&mut op.responses.responses, EVERY_COMMAND);
 }
 
 fn conventions_of_a_query(op: &mut Operation) {
-    let pages = op.parameters.iter().flatten().any(|p| matches!(p, utoipa::openapi::RefOr::T(p) if p.name == "cursor"));
-    if let (true, Some(utoipa::openapi::RefOr::T(ok))) = (pages, op.responses.responses.get_mut("200")) {
+    let takes = |name: &str| op.parameters.iter().flatten().any(|p| matches!(p, RefOr::T(p) if p.name == name));
+    let (pages, token) = (takes("cursor"), takes(crate::consistency::MIN_POSITION_HEADER));
+    if let (true, Some(RefOr::T(ok))) = (pages, op.responses.responses.get_mut("200")) {
         let mut link = Header::new(ObjectBuilder::new().schema_type(Type::String));
         link.description = Some(
             "`<…>; rel=\"next\"` (RFC 8288) when another page follows: this request with `cursor` set to \
@@ -378,58 +473,8 @@ fn conventions_of_a_query(op: &mut Operation) {
         );
         ok.headers.insert("Link".to_owned(), link.into());
     }
-    let takes_min_position =
-        op.parameters.iter().flatten().any(|p| matches!(p, utoipa::openapi::RefOr::T(p) if p.name == "min_position"));
-    if takes_min_position {
-        let position = ObjectBuilder::new()
-            .schema_type(Type::Integer)
-            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64)))
-            .minimum(Some(0));
-        op.parameters.get_or_insert_with(Vec::new).push(
-            header_parameter(queries::MIN_POSITION_HEADER, "The `min_position` parameter, as a header.", position)
-                .into(),
-        );
-        add_problem_with_retry(
-            op,
-            503,
-            "`notYetConsistent`: a read model has not reached `min_position` within the wait, retry \
-             after `Retry-After`; `readModelStopped`: a read model stopped on an event (see /readyz); \
-             `unavailable`: the store is unreachable; `timeout`: the request took too long",
-        );
-    } else {
-        add_problem_with_retry(
-            op,
-            503,
-            "`unavailable`: the store is unreachable; `timeout`: the request took too long",
-        );
+    if token {
+        add_problems(&mut op.responses.responses, A_CONSISTENCY_TOKEN);
     }
-}
-
-fn header_parameter(name: &str, description: &str, schema: ObjectBuilder) -> Parameter {
-    ParameterBuilder::new()
-        .name(name)
-        .parameter_in(ParameterIn::Header)
-        .required(Required::False)
-        .description(Some(description))
-        .schema(Some(schema))
-        .build()
-}
-
-fn problem(description: &str) -> Response {
-    let mut response = Response::new(description);
-    response.content.insert(PROBLEM_JSON.to_owned(), Content::new(Some(Ref::from_schema_name("Problem"))).into());
-    response
-}
-
-fn add_problem(op: &mut Operation, status: u16, description: &str) {
-    op.responses.responses.entry(status.to_string()).or_insert_with(|| problem(description).into());
-}
-
-fn add_problem_with_retry(op: &mut Operation, status: u16, description: &str) {
-    let mut response = problem(description);
-    let seconds = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1));
-    let mut retry = Header::new(seconds);
-    retry.description = Some("Seconds to wait before retrying".to_owned());
-    response.headers.insert("Retry-After".to_owned(), retry.into());
-    op.responses.responses.entry(status.to_string()).or_insert_with(|| response.into());
+    add_problems(&mut op.responses.responses, EVERY_QUERY);
 }

@@ -13,8 +13,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use convo_read::{Cursor, JoinRequestCursor, MemberCursor};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::ArrayBuilder;
 use utoipa::openapi::{KnownFormat, ObjectBuilder, Ref, Required, SchemaFormat, Type};
@@ -22,6 +21,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::ApiError;
+use crate::extract::{NoParams, QueryParams, query_pairs};
 
 /// One page of a list: how every list answers.
 // In the document, `Page_<item's schema>`: one component per list, all alike.
@@ -72,14 +72,10 @@ pub trait List {
     fn decode(text: &str) -> Option<Self::Cursor>;
 }
 
-/// A list's query string: its paging and its own parameters `Q` (unknown parameters and
-/// malformed values are 422 `validation`, as everywhere).
+/// A list's query string: its paging and its own parameters `Q`: [`NoParams`] for a list of
+/// the log, a `ReadQuery` for a list of a read model (unknown parameters and malformed values
+/// are 422 `validation`, as everywhere).
 pub struct ListQuery<L: List, Q = NoParams>(pub Paging<L>, pub Q);
-
-/// The own parameters of a list that has none.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NoParams {}
 
 /// The `limit` and `cursor` of a list request, and what it takes to link to the next page.
 pub struct Paging<L: List> {
@@ -91,7 +87,7 @@ pub struct Paging<L: List> {
     list: PhantomData<fn() -> L>,
 }
 
-impl<S: Send + Sync, L: List, Q: DeserializeOwned> FromRequestParts<S> for ListQuery<L, Q> {
+impl<S: Send + Sync, L: List, Q: QueryParams> FromRequestParts<S> for ListQuery<L, Q> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
@@ -99,11 +95,7 @@ impl<S: Send + Sync, L: List, Q: DeserializeOwned> FromRequestParts<S> for ListQ
         let uri = parts.extensions.get::<OriginalUri>().map_or(&parts.uri, |original| &original.0);
         let (mut limit, mut cursor, mut after) = (None, None, None);
         let (mut own, mut kept) = (Vec::new(), Vec::new());
-        for segment in uri.query().unwrap_or_default().split('&').filter(|s| !s.is_empty()) {
-            let (name, value) = serde_urlencoded::from_str::<Vec<(String, String)>>(segment)
-                .ok()
-                .and_then(|pairs| pairs.into_iter().next())
-                .ok_or_else(|| ApiError::parameter("query", format!("cannot decode {segment:?}")))?;
+        for (name, value, segment) in query_pairs(uri.query().unwrap_or_default())? {
             // The next page is this request with its cursor replaced: all else is kept as sent.
             if name != "cursor" && name != "after" {
                 kept.push(segment.to_owned());
@@ -121,8 +113,7 @@ impl<S: Send + Sync, L: List, Q: DeserializeOwned> FromRequestParts<S> for ListQ
                 return Err(ApiError::parameter(&name, "given more than once"));
             }
         }
-        let params = serde_urlencoded::from_str::<Q>(&own.join("&"))
-            .map_err(|e| ApiError::parameter("query", format!("{e}")))?;
+        let params = Q::from_query(&own.join("&"), &parts.headers)?;
         let limit = match limit {
             None => L::DEFAULT_LIMIT,
             Some(text) => decimal(&text)
@@ -252,7 +243,7 @@ fn decimal(text: &str) -> Option<i64> {
 /// The cursor of a list that pages by a number (a position, a sequence, a message's seq).
 const NUMBER_PATTERN: &str = "^[0-9]{1,18}$";
 
-// The lists. Each keeps the keyset its query pages by (crates/convo-store/src/read.rs).
+// The lists. Each keeps the keyset its query pages by (`convo-read/src/models/`).
 
 /// `GET /v1/conversations`: the sort value and the id of the last conversation.
 pub struct Conversations;

@@ -19,8 +19,8 @@ use futures::Stream;
 use serde::Deserialize;
 use tokio::sync::{broadcast, mpsc, watch};
 
+use crate::extract::ApiQuery;
 use crate::extract::Workspace;
-use crate::queries::ApiQuery;
 use crate::{ApiError, AppState};
 
 const PAGE: usize = 500;

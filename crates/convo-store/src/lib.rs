@@ -14,20 +14,16 @@ mod backoff;
 mod engine;
 mod error;
 mod follow;
-pub mod idempotency;
 mod log;
 mod sql;
-pub mod tenancy;
 
 pub use aggregate_store::{AggregateStore, Committed, RetryPolicy};
 pub use backoff::Backoff;
 pub use engine::{DEFAULT_CACHE_CAPACITY, Engine, metadata};
 pub use error::{CommandError, StoreError};
 pub use follow::{CHECKPOINT_EVERY, FollowError, Follower, Handled, ProjectionStatus, Start, follow};
-pub use idempotency::{Claim, IDEMPOTENCY_LEASE_MS, Idempotency, StoredResponse};
 pub use log::{EventLog, LogEvent, LogFilter, LogNotifier};
 pub use sql::{Checkpoint, Durability, SqlStore, SqlValue, Statement};
-pub use tenancy::{ApiKey, IssuedKey, Scope, Tenancy, TenancyError};
 
 use std::future::Future;
 

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{SqlStore, SqlValue, StoreError};
+use convo_store::{SqlStore, SqlValue, StoreError};
 
 /// How long keys are kept at least, in milliseconds (24 hours).
 pub const IDEMPOTENCY_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::{SqlStore, SqlValue, StoreError};
+use convo_store::{SqlStore, SqlValue, StoreError};
 
 /// How long a verified (or unknown) key is trusted without asking the database again.
 pub const KEY_CACHE_TTL: Duration = Duration::from_secs(10);

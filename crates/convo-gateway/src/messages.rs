@@ -1,0 +1,400 @@
+//! Messages: inbound ones a connector reports (finding or creating the thread's conversation),
+//! outbound ones an agent or a bot sends within the messaging window, their delivery reports,
+//! reactions, edits and deletions, through the `Conversation` aggregate; and a conversation's
+//! timeline, from the timeline read model.
+
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use convo_domain::conversation::{ConversationAction, ConversationKind, DeliveryFailure};
+use convo_domain::{Actor, DeliveryStatus, MessageContent};
+use convo_projection_timeline::TimelineMessage;
+use convo_store::Backend;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::command::{ActorOnly, AgentActor, Answer, CommandResponse, execute};
+use crate::consistency::ReadQuery;
+use crate::conversations::OnAConversation;
+use crate::extract::{ApiJson, ApiPath, OptionalJson, Workspace};
+use crate::openapi::problems;
+use crate::paging::{self, ListQuery, Listed, Page, Paging};
+use crate::{ApiError, AppState};
+
+problems! {
+    /// Recording an inbound message.
+    Inbound = [
+        NotFound => "no such inbox in this workspace, `inbox_id` says which (another workspace's is answered the same)",
+        NotFound => "the derived conversation belongs to another thread kind",
+        Conflict => "the `message_id` is already used in this conversation",
+        InboxRequired => "the inbox was deleted",
+    ];
+    /// Sending a message.
+    Sending = [
+        NotFound => "no such conversation in this workspace",
+        Conflict => "the `message_id` is already used in this conversation",
+        MessagingWindowClosed => "outside the window only templates may be sent (`forActor`, `expiresAt`)",
+        InboxRequired => "the conversation's inbox was deleted",
+        UnsupportedChannel => "the channel cannot carry this content (`channel`, `content_type`)",
+        GroupLeft,
+        AnnounceOnly => "the group is in announce mode and the inbox is not an admin",
+        ActivityOnly => "the group keeps activity only, no messages",
+        MentionNotMember => "a mention is not a current member of the group (`member_id`)",
+    ];
+    /// A command on a message of a conversation.
+    OnAMessage = [NotFound => "no such conversation, or no such message in it (`message_id`)"];
+    /// A change to a message of a conversation.
+    ChangingAMessage = [
+        NotFound => "no such conversation, or no such message in it (`message_id`)",
+        MessageDeleted => "the message was deleted",
+    ];
+}
+
+/// An inbound message as a connector reports it. Exactly one of `contact_id` (direct
+/// conversation) and `group_id` (group conversation) is required; with the inbox it names the thread.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = ReceiveInboundMessage)]
+#[serde(deny_unknown_fields)]
+pub struct InboundMessage {
+    pub inbox_id: Uuid,
+    /// The contact's id on the channel (direct conversations); exactly one of this and `group_id`.
+    #[serde(default)]
+    #[schema(value_type = Option<convo_domain::text::Id>)]
+    pub contact_id: Option<String>,
+    /// The group's id on the channel (group conversations).
+    #[serde(default)]
+    #[schema(value_type = Option<convo_domain::text::Id>)]
+    pub group_id: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// The member who wrote a group message: required, not blank, with `group_id`.
+    #[serde(default)]
+    pub sender: Option<String>,
+    #[serde(default)]
+    pub message_id: Option<Uuid>,
+    #[serde(default)]
+    pub channel_message_id: Option<String>,
+    /// When the contact sent it; the messaging window counts from here. At most 5 minutes
+    /// ahead of the server's clock, or `validation`.
+    pub sent_at: DateTime<Utc>,
+    pub content: MessageContent,
+    /// Member ids the message mentions (group messages only), as the channel reported them.
+    #[serde(default)]
+    #[schema(value_type = Vec<convo_domain::text::Id>, max_items = 256)]
+    pub mentions: Vec<String>,
+}
+
+/// Record an inbound message (connectors): finds or creates the thread's conversation.
+#[utoipa::path(
+    post,
+    path = "/v1/inbound-messages",
+    tag = "messages",
+    request_body = InboundMessage,
+    responses(
+        (status = 201, description = "The message is recorded in the thread's conversation, created, reopened or unarchived as needed", body = CommandResponse),
+        (status = 200, description = "The same inbound message again (a connector's retry): it was recorded once, nothing changed", body = CommandResponse),
+        Inbound,
+    ),
+    security(("apiKey" = ["connector"])),
+)]
+pub async fn receive_inbound<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+    ApiJson(body): ApiJson<InboundMessage>,
+) -> Answer {
+    let (kind, thread_key) = match (body.contact_id, body.group_id) {
+        (Some(contact), None) => (ConversationKind::Direct, contact),
+        (None, Some(group)) => (ConversationKind::Group, group),
+        _ => return Err(ApiError::validation("contact_id", "exactly one of contact_id and group_id is required")),
+    };
+    let conversation_id = convo_domain::conversation_id(ws, body.inbox_id, &thread_key);
+    let actor = Actor::contact(body.sender.clone().unwrap_or_else(|| thread_key.clone()));
+    // Without an id of ours, the channel's message id names the message: a retry is the same message.
+    let message_id = body
+        .message_id
+        .or_else(|| body.channel_message_id.as_deref().map(|c| convo_domain::inbound_message_id(conversation_id, c)))
+        .unwrap_or_else(|| crate::idempotency::mint_id(ws, "message"));
+    let action = ConversationAction::ReceiveInboundMessage {
+        inbox_id: body.inbox_id,
+        thread_key,
+        kind,
+        display_name: body.display_name,
+        message_id,
+        channel_message_id: body.channel_message_id,
+        sent_at: body.sent_at,
+        content: body.content,
+        sender: body.sender,
+        mentions: body.mentions,
+    };
+    execute(&state, ws, conversation_id, actor, action, Some(message_id)).await
+}
+
+/// An outbound message from an agent or a bot.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessage {
+    /// The message's id; generated when absent. Connectors report statuses for it.
+    #[serde(default)]
+    pub message_id: Option<Uuid>,
+    /// Who does it; by default the key's: the API itself (`system`, `api`) for a write key.
+    #[serde(default)]
+    #[schema(value_type = Option<AgentActor>)]
+    pub actor: Option<Actor>,
+    pub content: MessageContent,
+    /// Members to mention (group conversations only): each must be a current member, or
+    /// `mentionNotMember`. Stored as member ids, so a renamed member still resolves.
+    #[serde(default)]
+    #[schema(value_type = Vec<convo_domain::text::Id>, max_items = 256)]
+    pub mentions: Vec<String>,
+}
+
+/// Send a message as an agent or a bot, within the messaging window.
+#[utoipa::path(
+    post,
+    path = "/v1/conversations/{conversation_id}/messages",
+    tag = "messages",
+    params(("conversation_id" = Uuid, Path, description = "The conversation")),
+    request_body = SendMessage,
+    responses(
+        (status = 201, description = "The message is accepted for delivery (`MessageSent` published to connectors)", body = CommandResponse),
+        Sending,
+    ),
+    security(("apiKey" = ["write"])),
+)]
+pub async fn send_message<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+    caller: Caller,
+    ApiPath(conversation_id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<SendMessage>,
+) -> Answer {
+    // An id minted here is new, or (derived from an Idempotency-Key) was minted by a retry of
+    // this request moments ago: the conversation need not look it up past the 256 messages it
+    // remembers, which would be a query per send.
+    let minted_id = body.message_id.is_none();
+    let message_id = body.message_id.unwrap_or_else(|| crate::idempotency::mint_id(ws, "message"));
+    let action =
+        ConversationAction::SendMessage { message_id, minted_id, content: body.content, mentions: body.mentions };
+    execute(&state, ws, conversation_id, caller.agent_action(body.actor)?, action, Some(message_id)).await
+}
+
+/// A delivery status report from a connector: `sent`, `delivered`, `read`, or `failed` with a failure.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = RecordDeliveryStatus)]
+#[serde(deny_unknown_fields)]
+pub struct StatusReport {
+    pub status: DeliveryStatus,
+    #[serde(default)]
+    pub failure: Option<DeliveryFailure>,
+    /// When the channel reported it; defaults to now.
+    #[serde(default)]
+    pub reported_at: Option<DateTime<Utc>>,
+    /// Who reports it; by default the connector (`system`, `connector`).
+    #[serde(default)]
+    pub actor: Option<Actor>,
+}
+
+/// Report an outbound message's delivery status (connectors).
+#[utoipa::path(
+    post,
+    path = "/v1/conversations/{conversation_id}/messages/{message_id}/status",
+    tag = "messages",
+    params(
+        ("conversation_id" = Uuid, Path, description = "The conversation"),
+        ("message_id" = Uuid, Path, description = "The message"),
+    ),
+    request_body = StatusReport,
+    responses(
+        (status = 200, description = "The report is recorded if it moves the status forward; late or duplicate reports change nothing", body = CommandResponse),
+        OnAMessage,
+    ),
+    security(("apiKey" = ["connector"])),
+)]
+pub async fn record_status<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+    caller: Caller,
+    ApiPath((conversation_id, message_id)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(body): ApiJson<StatusReport>,
+) -> Answer {
+    let action = ConversationAction::RecordDeliveryStatus {
+        message_id,
+        status: body.status,
+        failure: body.failure,
+        reported_at: body.reported_at.unwrap_or_else(Utc::now),
+    };
+    let actor = caller.channel_fact(body.actor, crate::auth::channel())?;
+    execute(&state, ws, conversation_id, actor, action, Some(message_id)).await
+}
+
+/// A reaction to a message.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = React)]
+#[serde(deny_unknown_fields)]
+pub struct Reaction {
+    /// Who reacts: a contact (a `connector` key) or an agent, a bot or the API (a `write` key);
+    /// by default the key's.
+    #[serde(default)]
+    pub actor: Option<Actor>,
+    /// The emoji (at most 16 characters); empty removes the actor's reaction.
+    #[schema(max_length = 16)]
+    pub emoji: String,
+}
+
+/// Set, replace or remove (empty emoji) the actor's reaction to a message.
+#[utoipa::path(
+    post,
+    path = "/v1/conversations/{conversation_id}/messages/{message_id}/reactions",
+    tag = "messages",
+    params(
+        ("conversation_id" = Uuid, Path, description = "The conversation"),
+        ("message_id" = Uuid, Path, description = "The message"),
+    ),
+    request_body = Reaction,
+    responses(
+        (status = 200, description = "The actor's reaction is set, replaced, or removed (empty `emoji`)", body = CommandResponse),
+        ChangingAMessage,
+    ),
+    security(("apiKey" = ["write"]), ("apiKey" = ["connector"])),
+)]
+pub async fn react<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+    caller: Caller,
+    ApiPath((conversation_id, message_id)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(body): ApiJson<Reaction>,
+) -> Answer {
+    let action = ConversationAction::React { message_id, emoji: body.emoji };
+    execute(&state, ws, conversation_id, caller.member_or_agent(body.actor)?, action, Some(message_id)).await
+}
+
+/// New content for a message (text only).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditMessage {
+    /// Who does it; by default the key's: the API itself (`system`, `api`) for a write key.
+    #[serde(default)]
+    pub actor: Option<Actor>,
+    pub content: MessageContent,
+}
+
+/// Replace a message's content (text only).
+#[utoipa::path(
+    patch,
+    path = "/v1/conversations/{conversation_id}/messages/{message_id}",
+    tag = "messages",
+    params(
+        ("conversation_id" = Uuid, Path, description = "The conversation"),
+        ("message_id" = Uuid, Path, description = "The message"),
+    ),
+    request_body = EditMessage,
+    responses(
+        (status = 200, description = "The message's content is replaced", body = CommandResponse),
+        ChangingAMessage,
+    ),
+    security(("apiKey" = ["write"]), ("apiKey" = ["connector"])),
+)]
+pub async fn edit_message<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+    caller: Caller,
+    ApiPath((conversation_id, message_id)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(body): ApiJson<EditMessage>,
+) -> Answer {
+    let action = ConversationAction::EditMessage { message_id, content: body.content };
+    execute(&state, ws, conversation_id, caller.member_or_agent(body.actor)?, action, Some(message_id)).await
+}
+
+/// Delete a message, keeping a tombstone.
+#[utoipa::path(
+    delete,
+    path = "/v1/conversations/{conversation_id}/messages/{message_id}",
+    tag = "messages",
+    params(
+        ("conversation_id" = Uuid, Path, description = "The conversation"),
+        ("message_id" = Uuid, Path, description = "The message"),
+    ),
+    request_body = Option<ActorOnly>,
+    responses(
+        (status = 200, description = "The message is deleted (a tombstone stays; deleting again changes nothing)", body = CommandResponse),
+        OnAMessage,
+    ),
+    security(("apiKey" = ["write"]), ("apiKey" = ["connector"])),
+)]
+pub async fn delete_message<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+    caller: Caller,
+    ApiPath((conversation_id, message_id)): ApiPath<(Uuid, Uuid)>,
+    OptionalJson(body): OptionalJson<ActorOnly>,
+) -> Answer {
+    let actor = caller.member_or_agent(body.and_then(|b| b.actor))?;
+    let action = ConversationAction::DeleteMessage { message_id };
+    execute(&state, ws, conversation_id, actor, action, Some(message_id)).await
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TimelineParams {
+    /// `asc` (oldest first, the default) or `desc` (newest first).
+    #[param(inline)]
+    pub order: Option<Order>,
+}
+
+/// The order of a timeline page.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    Asc,
+    Desc,
+}
+
+/// Page through a conversation's timeline: messages with status, reactions, edits and tombstones.
+#[utoipa::path(
+    get,
+    path = "/v1/conversations/{conversation_id}/messages",
+    tag = "messages",
+    params(("conversation_id" = Uuid, Path, description = "The conversation"), ReadQuery<TimelineParams>, Paging<paging::Messages>),
+    responses(
+        (status = 200, description = "One page of the timeline, by seq in `order`", body = Page<TimelineMessage>),
+        OnAConversation,
+    ),
+    security(("apiKey" = ["read"])),
+)]
+pub async fn list_messages<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(workspace_id): Workspace,
+    ApiPath(conversation_id): ApiPath<Uuid>,
+    ListQuery(paging, ReadQuery(p, token)): ListQuery<paging::Messages, ReadQuery<TimelineParams>>,
+) -> Result<Listed<Page<TimelineMessage>>, ApiError> {
+    let descending = matches!(p.order, Some(Order::Desc));
+    let read = &state.read;
+    token.wait(&state, &[&read.inbox_status, &read.timeline_status, &read.groups_status]).await?;
+    if read.inbox.get(workspace_id, conversation_id).await?.is_none() {
+        return Err(ApiError::not_found("conversation not found"));
+    }
+    let after = paging.cursor.map(i64::cast_unsigned);
+    let rows = read.timeline.page(workspace_id, conversation_id, after, descending, paging.fetch()).await?;
+    let mut page = paging.page(rows, |m| m.seq.cast_signed());
+    let items = &mut page.items;
+    // Mentions are stored as member ids: resolve each to the member's latest name.
+    let mut mentioned: Vec<String> =
+        items.iter().flat_map(|m| m.mentions.iter().map(|x| x.member_id.clone())).collect();
+    if !mentioned.is_empty() {
+        mentioned.sort();
+        mentioned.dedup();
+        let names: std::collections::HashMap<String, Option<String>> = read
+            .groups
+            .latest(workspace_id, conversation_id, &mentioned)
+            .await?
+            .into_iter()
+            .map(|m| (m.member_id, m.display_name))
+            .collect();
+        for mention in items.iter_mut().flat_map(|m| m.mentions.iter_mut()) {
+            mention.display_name = names.get(&mention.member_id).cloned().flatten();
+        }
+    }
+    Ok(paging.answer(page))
+}
