@@ -1,6 +1,6 @@
 //! The committed contract, derived from the OpenAPI document: `schemas/openapi.json`, one
 //! standalone JSON Schema (draft 2020-12) per event type and version and per command body, and
-//! the events catalogue. `tests/it/schemas.rs` fails when the committed files drift from these.
+//! the events catalogue. `tests/it/schemas/` fails when the committed files drift from these.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -454,7 +454,7 @@ the new version writes.\n\
 5. Regenerate the contract (`CONVO_WRITE_SCHEMAS=1 cargo test -p convo-tests --test it schemas`):\n   \
 this adds the new version's schema to `schemas/events/` and updates this catalogue. The old\n   \
 version's schema stays as it was published, never regenerated; add a sample of the old version\n   \
-to `older_versions` in `tests/it/schemas.rs`, which checks it against that schema and its upcast\n   \
+to `older_versions` in `tests/it/schemas/`, which checks it against that schema and its upcast\n   \
 against the new one.\n\
 6. Show a log holding both versions reading as if all of it had been written at the new one, as\n   \
 `tests/it/versions.rs` does for `AgentAssigned` 1.0.0 and 2.0.0.\n";
