@@ -4,9 +4,9 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use convo_bus::{JetStreamBus, POSITION_HEADER, publish};
+use convo_bus::{JetStreamBus, POSITION_HEADER, Publisher, publish};
 use convo_domain::ChannelType;
-use convo_store::{Backend, LogEvent, ProjectionStatus};
+use convo_store::{Backend, FollowError, Follower, LogEvent, ProjectionStatus};
 use uuid::Uuid;
 
 use crate::support::{engine, on_both_backends, whole_log};
@@ -14,6 +14,7 @@ use crate::support::{engine, on_both_backends, whole_log};
 on_both_backends!(
     every_event_is_published_once_in_log_order,
     a_publisher_killed_between_publishing_and_checkpointing_leaves_no_duplicate_and_no_gap,
+    a_publisher_paused_past_the_duplicate_window_appends_nothing_when_it_resumes,
 );
 
 fn nats_url() -> String {
@@ -101,7 +102,7 @@ async fn a_publisher_killed_between_publishing_and_checkpointing_leaves_no_dupli
     let log = whole_log(&t.engine).await;
     // A first publisher published the first 20 events and died before checkpointing them.
     let first: Vec<_> = log[..20].iter().cloned().map(std::sync::Arc::new).collect();
-    bus.publish(&first).await.expect("publish");
+    bus.publish(&first, 0).await.expect("publish");
     // A new one starts from the (older) checkpoint.
     let publisher = {
         let (bus, log, backend) = (bus.clone(), t.engine.log.clone(), backend.clone());
@@ -110,6 +111,41 @@ async fn a_publisher_killed_between_publishing_and_checkpointing_leaves_no_dupli
     let contents = stream_contents(&bus, log.len()).await;
     publisher.abort();
     assert_published_once_in_order(&log, &contents);
+    let _ = bus.context().delete_stream(bus.stream()).await;
+}
+
+/// A publisher reads a batch, then stalls (a long GC pause, SIGSTOP, a cut-off network) for
+/// longer than JetStream's duplicate window while another takes over and publishes everything.
+/// When it wakes up it appends nothing: each message is conditional on the stream's last
+/// sequence, which is no longer the one it knew. Without that precondition its batch would be
+/// appended a second time, out of order, since the window no longer remembers the message ids.
+async fn a_publisher_paused_past_the_duplicate_window_appends_nothing_when_it_resumes<B: Backend>(backend: B) {
+    let t = engine(backend.clone());
+    let bus = bus().await;
+    let window = Duration::from_millis(300);
+    let stream = bus.context().get_stream(bus.stream()).await.expect("stream");
+    let config =
+        async_nats::jetstream::stream::Config { duplicate_window: window, ..stream.cached_info().config.clone() };
+    bus.context().update_stream(config).await.expect("a short duplicate window");
+    workload(&t).await;
+    let log = whole_log(&t.engine).await;
+    let events: Vec<_> = log.iter().cloned().map(std::sync::Arc::new).collect();
+
+    let mut paused = Publisher::new(bus.clone(), backend.sql());
+    let paused_at = paused.start().await.expect("start");
+    assert_eq!(paused_at.handled, 0, "the stream is empty");
+    let mut other = Publisher::new(bus.clone(), backend.sql());
+    let other_at = other.start().await.expect("start");
+    other.handle(&events, other_at).await.expect("the other publisher publishes everything");
+    // Past the duplicate window: JetStream no longer recognises the message ids.
+    tokio::time::sleep(window * 3).await;
+
+    let resumed = paused.handle(&events[..10], paused_at).await;
+    assert!(matches!(resumed, Err(FollowError::Moved)), "refused, and told to start again: {resumed:?}");
+    assert_published_once_in_order(&log, &stream_contents(&bus, log.len()).await);
+    // Started again, it resumes after what the stream holds: nothing is left to publish.
+    let restarted = paused.start().await.expect("start");
+    assert_eq!(restarted.handled, log.last().expect("events").position);
     let _ = bus.context().delete_stream(bus.stream()).await;
 }
 

@@ -7,6 +7,9 @@
 //!   `Convo-Position`, so a publisher that restarts resumes after the last event the stream has
 //!   even when its own checkpoint is older (a crash between publish and checkpoint) and the
 //!   duplicate window has passed.
+//! - Each message is appended only right after the stream's message the publisher knows is last
+//!   (`Nats-Expected-Last-Sequence`): a publisher paused past the duplicate window while another
+//!   took over appends nothing when it wakes up, and starts again from what the stream holds.
 //! - The payload is the log event as JSON: position, workspace, aggregate, sequence, type,
 //!   version, the event, metadata and recorded_at.
 
@@ -29,6 +32,10 @@ pub enum BusError {
     Nats(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The stream's last message is not the one this publisher appended after: another
+    /// publisher appended meanwhile (it took over while this one was paused or cut off).
+    #[error("another publisher appended to the stream: {0}")]
+    Fenced(String),
 }
 
 fn nats(e: impl std::fmt::Display) -> BusError {
@@ -88,24 +95,31 @@ impl JetStreamBus {
         &self.context
     }
 
-    /// The position of the last event the stream holds (0 when empty).
-    pub async fn last_published(&self) -> Result<i64, BusError> {
+    /// The stream's last message: its sequence and the log position it carries ((0, 0) when
+    /// the stream is empty).
+    pub async fn last(&self) -> Result<(u64, i64), BusError> {
         let stream = self.context.get_stream(&self.stream).await.map_err(nats)?;
         let last = stream.get_info().await.map_err(nats)?.state.last_sequence;
         if last == 0 {
-            return Ok(0);
+            return Ok((0, 0));
         }
         let message = stream.get_raw_message(last).await.map_err(nats)?;
-        Ok(message.headers.get(POSITION_HEADER).and_then(|v| v.as_str().parse().ok()).unwrap_or(0))
+        Ok((last, message.headers.get(POSITION_HEADER).and_then(|v| v.as_str().parse().ok()).unwrap_or(0)))
     }
 
-    /// Publishes `events` in order and waits until JetStream has stored every one.
-    pub async fn publish(&self, events: &[Arc<LogEvent>]) -> Result<(), BusError> {
+    /// Publishes `events` in order right after the stream's message `after_sequence`, and waits
+    /// until JetStream has stored every one; answers the new last sequence. Each message is
+    /// appended only if the stream's last message is still the one before it (JetStream's
+    /// expected-last-sequence), so a publisher that lost its turn (paused past the duplicate
+    /// window while another took over) appends nothing, and the stream keeps every event once,
+    /// in log order: [`BusError::Fenced`].
+    pub async fn publish(&self, events: &[Arc<LogEvent>], after_sequence: u64) -> Result<u64, BusError> {
         let mut acks = Vec::with_capacity(events.len());
-        for event in events {
+        for (expected, event) in (after_sequence..).zip(events) {
             let mut headers = async_nats::HeaderMap::new();
             headers.insert("Nats-Msg-Id", message_id(event).as_str());
             headers.insert(POSITION_HEADER, event.position.to_string().as_str());
+            headers.insert(async_nats::header::NATS_EXPECTED_LAST_SEQUENCE, expected.to_string().as_str());
             let payload = serde_json::to_vec(event.as_ref()).map_err(nats)?;
             let ack = self
                 .context
@@ -114,10 +128,17 @@ impl JetStreamBus {
                 .map_err(nats)?;
             acks.push(ack);
         }
+        let mut last = after_sequence;
         for ack in acks {
-            ack.await.map_err(nats)?;
+            match ack.await {
+                Ok(ack) => last = ack.sequence,
+                Err(e) if e.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => {
+                    return Err(BusError::Fenced(e.to_string()));
+                }
+                Err(e) => return Err(nats(e)),
+            }
         }
-        Ok(())
+        Ok(last)
     }
 }
 
@@ -131,27 +152,39 @@ pub async fn publish<B: Backend>(
     batch: usize,
     status: Arc<ProjectionStatus>,
 ) {
-    let checkpoint = Checkpoint::new(backend.sql(), format!("bus:{}", bus.stream));
-    convo_store::follow(Publisher { bus, checkpoint }, log, status, batch).await;
+    convo_store::follow(Publisher::new(bus, backend.sql()), log, status, batch).await;
 }
 
 /// The publisher: its checkpoint only bounds what a restart reads again, since the stream says
 /// what it holds; so it is stored lazily, and a publisher resumes after the last event the
 /// stream has even when its checkpoint is older (a crash between publishing and storing it).
-struct Publisher<S> {
+/// It appends only right after the message it knows is last ([`JetStreamBus::publish`]): one
+/// that finds another publisher appended meanwhile starts again from what the stream holds.
+pub struct Publisher<S> {
     bus: JetStreamBus,
     checkpoint: Checkpoint<S>,
+    /// The stream's last sequence as this publisher left it.
+    last_sequence: u64,
+}
+
+impl<S: SqlStore> Publisher<S> {
+    /// A publisher to `bus` whose checkpoint is in `sql`.
+    pub fn new(bus: JetStreamBus, sql: S) -> Self {
+        let checkpoint = Checkpoint::new(sql, format!("bus:{}", bus.stream));
+        Self { bus, checkpoint, last_sequence: 0 }
+    }
 }
 
 impl<S: SqlStore> Follower for Publisher<S> {
     async fn start(&mut self) -> Result<Start, FollowError> {
         let stored = self.checkpoint.read().await?;
-        let published = self.bus.last_published().await.map_err(retry)?;
+        let (sequence, published) = self.bus.last().await.map_err(retry)?;
+        self.last_sequence = sequence;
         Ok(Start { stored, handled: stored.max(published) })
     }
 
     async fn handle(&mut self, events: &[Arc<LogEvent>], _progress: Start) -> Result<Handled, FollowError> {
-        self.bus.publish(events).await.map_err(retry)?;
+        self.last_sequence = self.bus.publish(events, self.last_sequence).await.map_err(retry)?;
         tracing::trace!(position = events.last().map(|e| e.position), "published");
         Ok(Handled::Held)
     }
@@ -164,6 +197,7 @@ impl<S: SqlStore> Follower for Publisher<S> {
 fn retry(e: BusError) -> FollowError {
     match e {
         BusError::Store(e) => e.into(),
+        BusError::Fenced(_) => FollowError::Moved,
         e => FollowError::Retry(e.to_string()),
     }
 }
