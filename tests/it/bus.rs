@@ -132,10 +132,10 @@ async fn a_publisher_paused_past_the_duplicate_window_appends_nothing_when_it_re
     let events: Vec<_> = log.iter().cloned().map(std::sync::Arc::new).collect();
 
     let mut paused = Publisher::new(bus.clone(), backend.sql());
-    let paused_at = paused.start().await.expect("start");
+    let paused_at = paused.start(None).await.expect("start");
     assert_eq!(paused_at.handled, 0, "the stream is empty");
     let mut other = Publisher::new(bus.clone(), backend.sql());
-    let other_at = other.start().await.expect("start");
+    let other_at = other.start(None).await.expect("start");
     other.handle(&events, other_at).await.expect("the other publisher publishes everything");
     // Past the duplicate window: JetStream no longer recognises the message ids.
     tokio::time::sleep(window * 3).await;
@@ -144,7 +144,7 @@ async fn a_publisher_paused_past_the_duplicate_window_appends_nothing_when_it_re
     assert!(matches!(resumed, Err(FollowError::Moved)), "refused, and told to start again: {resumed:?}");
     assert_published_once_in_order(&log, &stream_contents(&bus, log.len()).await);
     // Started again, it resumes after what the stream holds: nothing is left to publish.
-    let restarted = paused.start().await.expect("start");
+    let restarted = paused.start(None).await.expect("start");
     assert_eq!(restarted.handled, log.last().expect("events").position);
     let _ = bus.context().delete_stream(bus.stream()).await;
 }

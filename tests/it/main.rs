@@ -15,6 +15,7 @@ mod gateway;
 mod groups;
 mod history;
 mod http;
+mod leases;
 mod lists;
 mod model;
 mod postgres_log;

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
 use convo_store::{
-    Backend, Checkpoint, EventLog, FollowError, Follower, Handled, LogEvent, ProjectionStatus, SqlStore, Start,
-    StoreError,
+    Backend, Checkpoint, EventLog, Fence, FollowError, Follower, Handled, LEASE_TTL, Lease, LogEvent, ProjectionStatus,
+    SqlStore, Start, StoreError,
 };
 
 /// What subjects start with; the stream captures `convo.>`.
@@ -144,7 +144,8 @@ impl JetStreamBus {
 
 /// Publishes the log to `bus` for ever, as a follower of the log (`convo_store::follow`):
 /// started again after it stops (NATS away, a store error) on the followers' backoff, with
-/// `status` saying whether it works (for `/readyz`).
+/// `status` saying whether it works (for `/readyz`); only while this process holds the
+/// publisher's lease, so that of several processes one publishes.
 pub async fn publish<B: Backend>(
     bus: JetStreamBus,
     log: EventLog<B>,
@@ -152,7 +153,8 @@ pub async fn publish<B: Backend>(
     batch: usize,
     status: Arc<ProjectionStatus>,
 ) {
-    convo_store::follow(Publisher::new(bus, backend.sql()), log, status, batch).await;
+    let lease = Lease::new(backend.sql(), Publisher::<B::Sql>::name(&bus), LEASE_TTL);
+    convo_store::follow(Publisher::new(bus, backend.sql()), log, status, batch, Some(lease)).await;
 }
 
 /// The publisher: its checkpoint only bounds what a restart reads again, since the stream says
@@ -170,13 +172,19 @@ pub struct Publisher<S> {
 impl<S: SqlStore> Publisher<S> {
     /// A publisher to `bus` whose checkpoint is in `sql`.
     pub fn new(bus: JetStreamBus, sql: S) -> Self {
-        let checkpoint = Checkpoint::new(sql, format!("bus:{}", bus.stream));
+        let checkpoint = Checkpoint::new(sql, Self::name(&bus));
         Self { bus, checkpoint, last_sequence: 0 }
+    }
+
+    /// Its checkpoint's and its lease's name.
+    pub fn name(bus: &JetStreamBus) -> String {
+        format!("bus:{}", bus.stream)
     }
 }
 
 impl<S: SqlStore> Follower for Publisher<S> {
-    async fn start(&mut self) -> Result<Start, FollowError> {
+    async fn start(&mut self, fence: Option<Fence>) -> Result<Start, FollowError> {
+        self.checkpoint.fence(fence);
         let stored = self.checkpoint.read().await?;
         let (sequence, published) = self.bus.last().await.map_err(retry)?;
         self.last_sequence = sequence;

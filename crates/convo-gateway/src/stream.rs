@@ -14,7 +14,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use convo_store::{Backend, EventLog, FollowError, Follower, Handled, LogEvent, ProjectionStatus, Start};
+use convo_store::{Backend, EventLog, Fence, FollowError, Follower, Handled, LogEvent, ProjectionStatus, Start};
 use futures::Stream;
 use serde::Deserialize;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -68,7 +68,8 @@ impl StreamHub {
         let mut start = self.start.subscribe();
         self.started.call_once(|| {
             let pump = Pump { log: log.clone(), sender: self.sender.clone(), start: self.start.clone(), after: None };
-            tokio::spawn(convo_store::follow(pump, log.clone(), ProjectionStatus::new("stream"), PAGE));
+            // Every gateway runs its own pump (its clients are its own): no lease.
+            tokio::spawn(convo_store::follow(pump, log.clone(), ProjectionStatus::new("stream"), PAGE, None));
         });
         let receiver = self.sender.subscribe();
         // The sender lives in the hub, so the wait ends when the follower has started.
@@ -90,7 +91,7 @@ struct Pump<B> {
 }
 
 impl<B: Backend> Follower for Pump<B> {
-    async fn start(&mut self) -> Result<Start, FollowError> {
+    async fn start(&mut self, _fence: Option<Fence>) -> Result<Start, FollowError> {
         let after = match self.after {
             Some(after) => after,
             None => {

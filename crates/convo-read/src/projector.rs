@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use convo_domain::LogEvent;
 use convo_projection::{Projection, prepare};
-use convo_store::{Backend, EventLog, FollowError, Follower, Handled, ProjectionStatus, SqlStore, Start, StoreError};
+use convo_store::{
+    Backend, EventLog, Fence, FollowError, Follower, Handled, Lease, ProjectionStatus, SqlStore, Start, StoreError,
+};
 use futures::StreamExt;
 
 use crate::table::{SqlTable, TableStore};
@@ -21,6 +23,9 @@ use crate::write_behind::WriteBehind;
 pub trait ProjectionStore<P: Projection>: Clone + Send + Sync + 'static {
     /// The position of the last event folded (0: none).
     fn checkpoint(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    /// This store, its checkpoint moving only while `fence`'s lease holds.
+    fn fenced(&self, fence: Option<Fence>) -> Self;
 
     fn load(&self, keys: &[P::Key]) -> impl Future<Output = Result<HashMap<P::Key, P::Row>, StoreError>> + Send;
 
@@ -34,19 +39,21 @@ pub trait ProjectionStore<P: Projection>: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// Runs `projection` for ever (until it cannot fold an event), as a follower of the log.
+/// Runs `projection` for ever (until it cannot fold an event), as a follower of the log, while
+/// `lease` is this process's (or always, without one).
 pub async fn run_projection<P, S, B>(
     projection: P,
     store: S,
     log: EventLog<B>,
     status: Arc<ProjectionStatus>,
     batch: usize,
+    lease: Option<Lease<B::Sql>>,
 ) where
     P: Projection,
     S: ProjectionStore<P>,
     B: Backend,
 {
-    convo_store::follow(Runner { projection, store }, log, status, batch).await;
+    convo_store::follow(Runner { projection, store }, log, status, batch, lease).await;
 }
 
 /// A read model's runner: folds each batch and commits the rows it changed with the checkpoint,
@@ -58,7 +65,8 @@ struct Runner<P, S> {
 }
 
 impl<P: Projection, S: ProjectionStore<P>> Follower for Runner<P, S> {
-    async fn start(&mut self) -> Result<Start, FollowError> {
+    async fn start(&mut self, fence: Option<Fence>) -> Result<Start, FollowError> {
+        self.store = self.store.fenced(fence);
         Ok(Start::at(self.store.checkpoint().await?))
     }
 

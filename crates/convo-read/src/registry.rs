@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use convo_domain::LogEvent;
 use convo_projection::Projection;
-use convo_store::{Backend, EventLog, ProjectionStatus, StoreError};
+use convo_store::{Backend, EventLog, LEASE_TTL, Lease, ProjectionStatus, StoreError};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use serde::Serialize;
@@ -108,7 +108,8 @@ where
     }
 
     fn spawn(&self, log: &EventLog<B>, status: Arc<ProjectionStatus>, batch: usize) -> JoinHandle<()> {
-        tokio::spawn(projector::run_projection(P::default(), self.clone(), log.clone(), status, batch))
+        let lease = Lease::new(self.store.clone(), P::NAME, LEASE_TTL);
+        tokio::spawn(projector::run_projection(P::default(), self.clone(), log.clone(), status, batch, Some(lease)))
     }
 
     fn rebuild<'a>(
@@ -152,7 +153,8 @@ impl<B: Backend> ReadModels<B> {
             .ok_or_else(|| ProjectorError::Store(StoreError::Database(format!("no read model named {name}"))))
     }
 
-    /// Starts one runner task per read model, following `log`.
+    /// Starts one runner task per read model, following `log`, each running while it holds its
+    /// model's lease (decision 0003): of several processes, one runs each model.
     pub fn spawn(&self, log: &EventLog<B>) -> Vec<JoinHandle<()>> {
         self.hosted().into_iter().map(|(model, status)| model.spawn(log, status.clone(), self.batch)).collect()
     }

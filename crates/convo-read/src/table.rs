@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 
 use convo_projection::Projection;
-use convo_store::{Checkpoint, Durability, SqlStore, SqlValue, Statement, StoreError};
+use convo_store::{Checkpoint, Durability, Fence, SqlStore, SqlValue, Statement, StoreError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -42,6 +42,8 @@ pub struct TableStore<P, T, S> {
     pub table: String,
     /// The checkpoint's name: `P::NAME`, or a scratch copy's.
     pub checkpoint_name: String,
+    /// The lease its checkpoint moves under, when a runner holds one.
+    pub fence: Option<Fence>,
     _table: PhantomData<fn() -> (P, T)>,
 }
 
@@ -51,6 +53,7 @@ impl<P, T, S: Clone> Clone for TableStore<P, T, S> {
             store: self.store.clone(),
             table: self.table.clone(),
             checkpoint_name: self.checkpoint_name.clone(),
+            fence: self.fence.clone(),
             _table: PhantomData,
         }
     }
@@ -64,11 +67,19 @@ where
     S: SqlStore,
 {
     pub fn new(store: S) -> Self {
-        Self { store, table: T::TABLE.to_owned(), checkpoint_name: P::NAME.to_owned(), _table: PhantomData }
+        Self {
+            store,
+            table: T::TABLE.to_owned(),
+            checkpoint_name: P::NAME.to_owned(),
+            fence: None,
+            _table: PhantomData,
+        }
     }
 
     fn checkpoint_row(&self) -> Checkpoint<S> {
-        Checkpoint::new(self.store.clone(), self.checkpoint_name.clone())
+        let mut checkpoint = Checkpoint::new(self.store.clone(), self.checkpoint_name.clone());
+        checkpoint.fence(self.fence.clone());
+        checkpoint
     }
 
     /// A scratch copy next to the live table (`<table>__<suffix>`), empty, with its own checkpoint.
@@ -77,6 +88,7 @@ where
             store: self.store.clone(),
             table: format!("{}__{suffix}", T::TABLE),
             checkpoint_name: format!("{}__{suffix}", P::NAME),
+            fence: None,
             _table: PhantomData,
         };
         self.store.clone_table(T::TABLE, &scratch.table).await?;
@@ -182,6 +194,10 @@ where
 {
     async fn checkpoint(&self) -> Result<i64, StoreError> {
         self.checkpoint_row().read().await
+    }
+
+    fn fenced(&self, fence: Option<Fence>) -> Self {
+        Self { fence, ..self.clone() }
     }
 
     async fn load(&self, keys: &[P::Key]) -> Result<HashMap<P::Key, P::Row>, StoreError> {

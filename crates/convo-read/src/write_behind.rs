@@ -169,6 +169,10 @@ mod tests {
             Ok(self.state.lock().unwrap().1)
         }
 
+        fn fenced(&self, _fence: Option<convo_store::Fence>) -> Self {
+            self.clone()
+        }
+
         async fn load(&self, keys: &[u32]) -> Result<HashMap<u32, String>, StoreError> {
             let state = self.state.lock().unwrap();
             Ok(keys.iter().filter_map(|k| state.0.get(k).map(|row| (*k, row.clone()))).collect())

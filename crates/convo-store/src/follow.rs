@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use tokio::sync::watch;
 
-use crate::{Backend, Backoff, EventLog, LogEvent, StoreError};
+use crate::{Backend, Backoff, EventLog, Fence, Lease, LogEvent, StoreError};
 
 /// Where a follower resumes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,8 +68,9 @@ impl From<StoreError> for FollowError {
 /// What follows the log, in log order, from a checkpoint of its own.
 pub trait Follower: Send + 'static {
     /// Where it resumes (read again at every start, so after a failure it resumes from what is
-    /// stored, not from what it had handled in memory).
-    fn start(&mut self) -> impl Future<Output = Result<Start, FollowError>> + Send;
+    /// stored, not from what it had handled in memory). Its checkpoint is to move only while
+    /// `fence` holds, when it runs under a lease.
+    fn start(&mut self, fence: Option<Fence>) -> impl Future<Output = Result<Start, FollowError>> + Send;
 
     /// Handles the next `events` (all after `progress.handled`). It may store the checkpoint
     /// with what it writes, moving it from `progress.stored` to the batch's last position.
@@ -83,17 +84,60 @@ pub trait Follower: Send + 'static {
     fn store(&mut self, from: i64, to: i64) -> impl Future<Output = Result<(), FollowError>> + Send;
 }
 
-/// Runs `follower` on `log` for ever (until it stops), `batch` events at most at a time.
+/// Runs `follower` on `log` for ever (until it stops), `batch` events at most at a time. With a
+/// `lease`, only while this process holds it: until then (another process runs it) the
+/// follower stands by, its status following the stored checkpoint, and takes over once the
+/// lease expires; its writes are fenced by the lease's token.
 pub async fn follow<B: Backend, F: Follower>(
     mut follower: F,
     log: EventLog<B>,
     status: Arc<ProjectionStatus>,
     batch: usize,
+    lease: Option<Lease<B::Sql>>,
 ) {
     let mut backoff = Backoff::new();
+    // The lease while this runner holds it; let go when the runner ends (or is aborted), so
+    // another takes over at once rather than after it expires.
+    let mut held: Option<Held<B::Sql>> = None;
     loop {
         let handled = status.position();
-        match subscribe(&mut follower, &log, &status, batch).await {
+        let fence = match (&lease, held.as_ref().map(|h| h.fence.clone())) {
+            (None, _) => None,
+            // Still ours (the follower restarts after its checkpoint moved, say): go on with it.
+            (Some(lease), Some(fence)) => match lease.renew(&fence).await {
+                Ok(true) => Some(fence),
+                Ok(false) => {
+                    held = None;
+                    continue;
+                }
+                Err(e) => {
+                    status.fail(e.to_string());
+                    backoff.wait().await;
+                    continue;
+                }
+            },
+            (Some(lease), None) => match lease.acquire().await {
+                Ok(Some(fence)) => {
+                    held = Some(Held { lease: lease.clone(), fence: fence.clone() });
+                    Some(fence)
+                }
+                Ok(None) => {
+                    // Another process runs it: what it stores is what this process's readers see.
+                    if let Ok(start) = follower.start(None).await {
+                        status.advance(start.handled);
+                    }
+                    tokio::time::sleep(lease.renew_every()).await;
+                    continue;
+                }
+                Err(e) => {
+                    status.fail(e.to_string());
+                    backoff.wait().await;
+                    continue;
+                }
+            },
+        };
+        let holding = lease.as_ref().zip(fence);
+        match subscribe(&mut follower, &log, &status, batch, holding).await {
             Ok(never) => match never {},
             Err(FollowError::Stop { reason, handled }) => {
                 tracing::error!(follower = status.name, error = %reason, "stopped");
@@ -120,14 +164,34 @@ pub async fn follow<B: Backend, F: Follower>(
 
 enum Never {}
 
+/// A lease this runner holds, released when dropped.
+struct Held<S: crate::SqlStore> {
+    lease: Lease<S>,
+    fence: Fence,
+}
+
+impl<S: crate::SqlStore> Drop for Held<S> {
+    fn drop(&mut self) {
+        let (lease, fence) = (self.lease.clone(), self.fence.clone());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { lease.release(&fence).await });
+        }
+    }
+}
+
 /// One catch-up subscription, from the follower's start until an error.
 async fn subscribe<B: Backend, F: Follower>(
     follower: &mut F,
     log: &EventLog<B>,
     status: &ProjectionStatus,
     batch: usize,
+    lease: Option<(&Lease<B::Sql>, Fence)>,
 ) -> Result<Never, FollowError> {
-    let mut progress = follower.start().await?;
+    let mut progress = follower.start(lease.as_ref().map(|(_, fence)| fence.clone())).await?;
+    // A holder renews its lease while it runs (also while the log is quiet), and stops at once
+    // when it finds the lease gone: another process took it over.
+    let renew_every = lease.as_ref().map_or(CHECKPOINT_EVERY, |(lease, _)| lease.renew_every());
+    let mut renewed_at = Instant::now();
     let mut stored_at = Instant::now();
     // What is stored is what readers see, even below what was handled before (a lazy commit
     // lost in a PostgreSQL crash): read-your-writes waits for it to be handled again.
@@ -135,17 +199,23 @@ async fn subscribe<B: Backend, F: Follower>(
     status.recover();
     let mut tail = Box::pin(log.tail(progress.handled, batch));
     loop {
-        let next = if progress.handled > progress.stored {
-            match tokio::time::timeout(CHECKPOINT_EVERY, tail.next()).await {
-                Ok(next) => next,
-                Err(_quiet) => {
-                    follower.store(progress.stored, progress.handled).await?;
-                    (progress.stored, stored_at) = (progress.handled, Instant::now());
-                    continue;
-                }
+        if let Some((lease, fence)) = &lease
+            && renewed_at.elapsed() >= renew_every
+        {
+            if !lease.renew(fence).await? {
+                return Err(FollowError::Moved);
             }
-        } else {
-            tail.next().await
+            renewed_at = Instant::now();
+        }
+        let wait = if progress.handled > progress.stored { CHECKPOINT_EVERY.min(renew_every) } else { renew_every };
+        let next = match tokio::time::timeout(wait, tail.next()).await {
+            Ok(next) => next,
+            Err(_quiet) if progress.handled > progress.stored && stored_at.elapsed() >= CHECKPOINT_EVERY => {
+                follower.store(progress.stored, progress.handled).await?;
+                (progress.stored, stored_at) = (progress.handled, Instant::now());
+                continue;
+            }
+            Err(_quiet) => continue,
         };
         let Some(events) = next else { return Err(FollowError::Retry("the log's tail ended".into())) };
         let events = events?;

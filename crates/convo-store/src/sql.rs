@@ -114,16 +114,24 @@ pub trait SqlStore: Clone + Send + Sync + 'static {
         durability: Durability,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
+
 /// A named checkpoint in `projection_checkpoints`: read models, scratch copies and publishers
-/// each have one, and move it only from the value they read (a guard against a second runner).
+/// each have one, and move it only from the value they read (a guard against a second runner)
+/// and, when fenced, only while their lease still carries its token (decision 0003).
 pub struct Checkpoint<S> {
     store: S,
     name: String,
+    fence: Option<crate::Fence>,
 }
 
 impl<S: SqlStore> Checkpoint<S> {
     pub fn new(store: S, name: impl Into<String>) -> Self {
-        Self { store, name: name.into() }
+        Self { store, name: name.into(), fence: None }
+    }
+
+    /// Moves it only while `fence`'s lease holds from now on (or unfenced, with `None`).
+    pub fn fence(&mut self, fence: Option<crate::Fence>) {
+        self.fence = fence;
     }
 
     fn name(&self) -> [SqlValue; 1] {
@@ -140,10 +148,15 @@ impl<S: SqlStore> Checkpoint<S> {
 
     /// The statement moving it from `from` to `to`: affects one row, or none if it moved meanwhile.
     pub fn guard(&self, from: i64, to: i64) -> Statement {
-        (
-            self.store.sql("UPDATE projection_checkpoints SET position = {3} WHERE name = {1} AND position = {2}"),
-            vec![SqlValue::Text(self.name.clone()), SqlValue::Int(from), SqlValue::Int(to)],
-        )
+        let mut sql =
+            self.store.sql("UPDATE projection_checkpoints SET position = {3} WHERE name = {1} AND position = {2}");
+        let mut values = vec![SqlValue::Text(self.name.clone()), SqlValue::Int(from), SqlValue::Int(to)];
+        if let Some(fence) = &self.fence {
+            let (condition, fence_values) = fence.condition(&self.store, values.len() + 1);
+            sql = format!("{sql} AND {condition}");
+            values.extend(fence_values);
+        }
+        (sql, values)
     }
 
     /// Moves it from `from` to `to`, or fails with [`StoreError::Conflict`] if it is no longer `from`.

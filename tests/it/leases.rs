@@ -1,0 +1,85 @@
+//! Leases on both backends (decision 0003): of two runners of one read model, one folds and the
+//! other stands by, following the stored checkpoint, until the first ends; and a runner that
+//! stalled past its lease, while another took it over, writes nothing when it wakes up.
+
+use std::time::Duration;
+
+use convo_domain::ChannelType;
+use convo_projection_inbox::InboxProjection;
+use convo_read::{ProjectionStore, ReadModels, run_projection};
+use convo_store::{Backend, Lease, ProjectionStatus, SqlStore, SqlValue, StoreError};
+
+use crate::support::{engine, on_both_backends};
+
+on_both_backends!(
+    one_of_two_runners_folds_and_the_other_takes_over_when_it_ends,
+    a_runner_that_stalled_past_its_lease_writes_nothing,
+);
+
+/// The lease's token: how many times it changed hands (`None`: never taken).
+async fn token<S: SqlStore>(sql: &S, name: &str) -> Option<i64> {
+    let query = sql.sql("SELECT token FROM follower_leases WHERE name = {1}");
+    sql.scalar(&query, &[SqlValue::Text(name.into())]).await.expect("the lease")
+}
+
+async fn messages<B: Backend>(t: &crate::support::TestEngine<B>, inbox: uuid::Uuid, n: usize) -> i64 {
+    for i in 0..n {
+        t.inbound(inbox, &format!("+4917700{:03}", i % 5), "hello").await;
+    }
+    t.engine.log.head().await.expect("head")
+}
+
+async fn one_of_two_runners_folds_and_the_other_takes_over_when_it_ends<B: Backend>(backend: B) {
+    let t = engine(backend.clone());
+    let read = ReadModels::new(&backend);
+    let ttl = Duration::from_millis(500);
+    let runner = |status| {
+        let lease = Lease::new(backend.sql(), "inbox", ttl);
+        tokio::spawn(run_projection(InboxProjection, read.inbox.clone(), t.engine.log.clone(), status, 50, Some(lease)))
+    };
+    let (first_status, second_status) = (ProjectionStatus::new("inbox"), ProjectionStatus::new("inbox"));
+    let first = runner(first_status.clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while token(&backend.sql(), "inbox").await.is_none() {
+        assert!(tokio::time::Instant::now() < deadline, "the first runner takes the lease");
+        tokio::task::yield_now().await;
+    }
+    let second = runner(second_status.clone());
+    let inbox = t.create_inbox(ChannelType::Sms).await;
+    let head = messages(&t, inbox, 20).await;
+    assert!(first_status.wait_for(head, Duration::from_secs(10)).await, "the holder folds");
+    // The one standing by follows what the holder stores, so reads on its node see the writes.
+    assert!(second_status.wait_for(head, Duration::from_secs(10)).await, "the other follows the checkpoint");
+    assert_eq!(token(&backend.sql(), "inbox").await, Some(1), "the lease never changed hands");
+
+    first.abort(); // let go as it ends
+    let head = messages(&t, inbox, 10).await;
+    assert!(second_status.wait_for(head, Duration::from_secs(10)).await, "the other takes over and folds");
+    assert_eq!(token(&backend.sql(), "inbox").await, Some(2), "taken over once");
+    second.abort();
+}
+
+async fn a_runner_that_stalled_past_its_lease_writes_nothing<B: Backend>(backend: B) {
+    let t = engine(backend.clone());
+    let read = ReadModels::new(&backend);
+    let inbox = t.create_inbox(ChannelType::Sms).await;
+    let head = messages(&t, inbox, 3).await;
+
+    let stalled = Lease::new(backend.sql(), "inbox", Duration::from_millis(200));
+    let stalled_fence = stalled.acquire().await.expect("acquire").expect("nobody holds it");
+    // The holder stalls (SIGSTOP, a long pause) past its lease; another runner takes it over.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let other = Lease::new(backend.sql(), "inbox", Duration::from_secs(30));
+    let other_fence = other.acquire().await.expect("acquire").expect("it expired");
+    assert_eq!(other_fence.token, stalled_fence.token + 1);
+
+    // The stalled one wakes up: it cannot renew, and its fenced commit writes nothing.
+    assert!(!stalled.renew(&stalled_fence).await.expect("renew"), "its lease is gone");
+    let from = read.inbox.checkpoint().await.expect("checkpoint");
+    let refused = read.inbox.fenced(Some(stalled_fence)).commit(&[], from, head).await;
+    assert!(matches!(refused, Err(StoreError::Conflict)), "{refused:?}");
+    assert_eq!(read.inbox.checkpoint().await.expect("checkpoint"), from, "nothing written");
+    // The holder's commit goes through.
+    read.inbox.fenced(Some(other_fence)).commit(&[], from, head).await.expect("the holder commits");
+    assert_eq!(read.inbox.checkpoint().await.expect("checkpoint"), head);
+}
