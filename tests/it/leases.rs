@@ -9,11 +9,15 @@ use convo_projection_inbox::InboxProjection;
 use convo_read::{ProjectionStore, ReadModels, run_projection};
 use convo_store::{Backend, Lease, ProjectionStatus, SqlStore, SqlValue, StoreError};
 
-use crate::support::{engine, on_both_backends};
+use axum::http::StatusCode;
+use serde_json::json;
+
+use crate::support::{API_WS, api_key, authed, call, engine, on_both_backends, test_config};
 
 on_both_backends!(
     one_of_two_runners_folds_and_the_other_takes_over_when_it_ends,
     a_runner_that_stalled_past_its_lease_writes_nothing,
+    an_api_node_without_runners_reads_the_writes_a_worker_folds,
 );
 
 /// The lease's token: how many times it changed hands (`None`: never taken).
@@ -82,4 +86,31 @@ async fn a_runner_that_stalled_past_its_lease_writes_nothing<B: Backend>(backend
     // The holder's commit goes through.
     read.inbox.fenced(Some(other_fence)).commit(&[], from, head).await.expect("the holder commits");
     assert_eq!(read.inbox.checkpoint().await.expect("checkpoint"), head);
+}
+
+/// `convo serve --role api` beside `--role worker`: the API node runs no runner, yet a query
+/// with the `min_position` its own command returned sees the write, once the worker folded it;
+/// the worker serves only the operations endpoints.
+async fn an_api_node_without_runners_reads_the_writes_a_worker_folds<B: Backend>(backend: B) {
+    let t = engine(backend.clone());
+    let worker = std::sync::Arc::new(ReadModels::new(&backend));
+    let runners = worker.spawn(&t.engine.log);
+    let api_models = std::sync::Arc::new(ReadModels::new(&backend));
+    let watch = api_models.watch(Duration::from_millis(50));
+    let key = api_key(&t, API_WS, &[convo_gateway::Scope::Admin]).await;
+    let api = authed(convo_gateway::router(t.engine.clone(), api_models, &test_config()), key.clone());
+
+    let created = call(&api, "POST", "/v1/inboxes", Some(json!({"name": "Support", "channel_type": "sms"}))).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let uri = format!("/v1/inboxes?min_position={}", created.body["position"]);
+    let listed = call(&api, "GET", &uri, None).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    assert_eq!(listed.body["items"][0]["inbox_id"], created.body["inbox_id"], "the API node reads its write");
+
+    let config = convo_gateway::GatewayConfig { serve_api: false, ..test_config() };
+    let ops = authed(convo_gateway::router(t.engine.clone(), worker, &config), key);
+    assert_eq!(call(&ops, "GET", "/readyz", None).await.status, StatusCode::OK);
+    assert_eq!(call(&ops, "GET", "/v1/inboxes", None).await.status, StatusCode::NOT_FOUND, "a worker serves no API");
+    watch.abort();
+    runners.iter().for_each(tokio::task::JoinHandle::abort);
 }

@@ -47,6 +47,11 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "CONVO_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// What this node does: `api` takes commands and queries, `worker` follows the log (read
+        /// models, the bus publisher, the key purge, each under a lease so one worker runs it),
+        /// `all` both. Several nodes share one PostgreSQL (docs/decisions/0003).
+        #[arg(long, env = "CONVO_ROLE", value_enum, default_value_t = Role::All)]
+        role: Role,
         #[command(flatten)]
         bus: BusSettings,
         #[command(flatten)]
@@ -162,6 +167,24 @@ enum ProjectionsCommand {
     },
 }
 
+/// What a `convo serve` node does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Role {
+    Api,
+    Worker,
+    All,
+}
+
+impl Role {
+    fn api(self) -> bool {
+        self != Role::Worker
+    }
+
+    fn worker(self) -> bool {
+        self != Role::Api
+    }
+}
+
 /// Where events fan out to.
 #[derive(Args)]
 struct BusSettings {
@@ -220,9 +243,9 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(backend = backend.name(), "schema is up to date");
             Ok(())
         }
-        Command::Serve { listen, bus, limits } => {
+        Command::Serve { listen, role, bus, limits } => {
             let embedded = s.database_url.is_none();
-            serve(backend, listen, bus, limits.gateway_config(), embedded).await
+            serve(backend, listen, role, bus, limits.gateway_config(), embedded).await
         }
         Command::Workspaces { command } => workspaces(backend, command).await,
         Command::Keys { command } => keys(backend, command).await,
@@ -239,6 +262,7 @@ async fn main() -> anyhow::Result<()> {
 async fn serve(
     backend: backend::AnyBackend,
     listen: SocketAddr,
+    role: Role,
     bus: BusSettings,
     config: convo_gateway::GatewayConfig,
     embedded: bool,
@@ -249,12 +273,17 @@ async fn serve(
     }
     let read = Arc::new(ReadModels::new(&backend));
     let engine = Arc::new(Engine::new(backend, Arc::new(SystemClock)));
-    let mut runners = read.spawn(&engine.log);
+    let mut runners = if role.worker() {
+        read.spawn(&engine.log)
+    } else {
+        // An API node runs no runner: its read-your-writes waits follow what workers store.
+        vec![read.watch(std::time::Duration::from_millis(100))]
+    };
     runners.extend(engine.backend.relay_commits(engine.log.notifier()));
     let (log, backend) = (engine.log.clone(), engine.backend.clone());
     // The embedded default has no bus: in-process followers (the read models, the live stream)
     // follow the log itself, woken by this process's commits.
-    let bus_status = match bus.nats_url {
+    let bus_status = match bus.nats_url.filter(|_| role.worker()) {
         Some(url) => {
             let max_age = std::time::Duration::from_secs(bus.nats_max_age_secs);
             let nats = convo_bus::JetStreamBus::connect(&url, &bus.nats_stream, &bus.nats_subject_prefix, max_age)
@@ -272,12 +301,15 @@ async fn serve(
         }
         None => None,
     };
-    runners.push(tokio::spawn(purge_idempotency_keys(engine.backend.sql())));
+    if role.worker() {
+        runners.push(tokio::spawn(purge_idempotency_keys(engine.backend.sql())));
+    }
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let config = convo_gateway::GatewayConfig { shutdown: Some(shutdown), bus: bus_status, ..config };
+    let config =
+        convo_gateway::GatewayConfig { shutdown: Some(shutdown), bus: bus_status, serve_api: role.api(), ..config };
     let app = convo_gateway::router(engine, read, &config);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
-    tracing::info!(%listen, backend = name, "convo is serving");
+    tracing::info!(%listen, backend = name, ?role, "convo is serving");
     // On SIGTERM or Ctrl-C: stop accepting, end live streams, finish in-flight requests.
     let graceful = async move {
         shutdown_signal().await;

@@ -72,6 +72,9 @@ pub struct GatewayConfig {
     /// Turns `true` when the server shuts down: live streams end, so a graceful shutdown only
     /// waits for in-flight commands and queries.
     pub shutdown: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Whether this node serves the API (`/v1`, the OpenAPI document); a worker node
+    /// (`convo serve --role worker`) serves only `/healthz`, `/readyz` and `/metrics`.
+    pub serve_api: bool,
     /// The bus publisher's progress and state, for `/readyz`.
     pub bus: Option<Arc<convo_store::ProjectionStatus>>,
 }
@@ -89,6 +92,7 @@ impl Default for GatewayConfig {
             stream_slow_after: Duration::from_secs(2),
             stream_heartbeat: Duration::from_secs(15),
             shutdown: None,
+            serve_api: true,
             bus: None,
         }
     }
@@ -143,12 +147,13 @@ pub fn router<B: Backend>(engine: Arc<Engine<B>>, read: Arc<ReadModels<B>>, conf
         bus: config.bus.clone(),
     };
     metrics_handle();
-    Router::new()
+    let operations = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz::<B>))
-        .route("/metrics", get(observe::render_metrics))
-        .merge(openapi::routes())
-        .merge(api(state.clone()))
+        .route("/metrics", get(observe::render_metrics));
+    let routes =
+        if config.serve_api { operations.merge(openapi::routes()).merge(api(state.clone())) } else { operations };
+    routes
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(axum::extract::DefaultBodyLimit::max(config.body_limit))

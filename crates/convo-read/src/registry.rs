@@ -159,6 +159,24 @@ impl<B: Backend> ReadModels<B> {
         self.hosted().into_iter().map(|(model, status)| model.spawn(log, status.clone(), self.batch)).collect()
     }
 
+    /// For a node that serves queries and runs no runner (`convo serve --role api`): one task
+    /// that moves each model's status to its stored checkpoint every `every`, so read-your-writes
+    /// waits there for what the workers commit.
+    pub fn watch(self: &Arc<Self>, every: Duration) -> JoinHandle<()> {
+        let read = self.clone();
+        tokio::spawn(async move {
+            loop {
+                for (model, status) in read.hosted() {
+                    match model.checkpoint().await {
+                        Ok(position) => status.advance(position),
+                        Err(e) => tracing::debug!(model = status.name, error = %e, "cannot read a checkpoint"),
+                    }
+                }
+                tokio::time::sleep(every).await;
+            }
+        })
+    }
+
     /// Rebuilds read model `name` from the first event and swaps it in; events folded.
     pub async fn rebuild(
         &self,
