@@ -88,6 +88,34 @@ async fn a_runner_that_stalled_past_its_lease_writes_nothing<B: Backend>(backend
     assert_eq!(read.inbox.checkpoint().await.expect("checkpoint"), head);
 }
 
+/// On PostgreSQL, a worker announces its runners' progress and an API node follows it
+/// (LISTEN/NOTIFY), without polling: the API node's read of its own write ends as soon as the
+/// worker has folded it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_api_node_learns_a_workers_progress_by_notification() {
+    let pg = crate::support::TestPg::new().await;
+    let t = engine(pg.backend.clone());
+    let worker = std::sync::Arc::new(ReadModels::new(&pg.backend));
+    let mut tasks = worker.spawn(&t.engine.log);
+    tasks.extend(pg.backend.relay_progress(worker.statuses(), vec![]));
+    let api_models = std::sync::Arc::new(ReadModels::new(&pg.backend));
+    tasks.extend(pg.backend.relay_progress(vec![], api_models.statuses()));
+    let key = api_key(&t, API_WS, &[convo_gateway::Scope::Admin]).await;
+    let api = authed(convo_gateway::router(t.engine.clone(), api_models.clone(), &test_config()), key);
+    for name in ["First", "Second", "Third"] {
+        let created = call(&api, "POST", "/v1/inboxes", Some(json!({"name": name, "channel_type": "sms"}))).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        let position = created.body["position"].as_i64().expect("a position");
+        assert!(
+            api_models.inboxes_status.wait_for(position, Duration::from_secs(5)).await,
+            "the API node learns the worker folded {position}"
+        );
+        let listed = call(&api, "GET", &format!("/v1/inboxes?min_position={position}"), None).await;
+        assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    }
+    tasks.iter().for_each(tokio::task::JoinHandle::abort);
+}
+
 /// `convo serve --role api` beside `--role worker`: the API node runs no runner, yet a query
 /// with the `min_position` its own command returned sees the write, once the worker folded it;
 /// the worker serves only the operations endpoints.

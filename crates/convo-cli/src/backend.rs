@@ -94,6 +94,13 @@ impl Backend for AnyBackend {
     fn relay_commits(&self, notifier: &convo_store::LogNotifier) -> Vec<tokio::task::JoinHandle<()>> {
         both!(self, b => b.relay_commits(notifier))
     }
+    fn relay_progress(
+        &self,
+        announce: Vec<std::sync::Arc<convo_store::ProjectionStatus>>,
+        follow: Vec<std::sync::Arc<convo_store::ProjectionStatus>>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        both!(self, b => b.relay_progress(announce, follow))
+    }
     async fn ping(&self) -> Result<(), StoreError> {
         both!(self, b => b.ping().await)
     }

@@ -273,11 +273,22 @@ async fn serve(
     }
     let read = Arc::new(ReadModels::new(&backend));
     let engine = Arc::new(Engine::new(backend, Arc::new(SystemClock)));
-    let mut runners = if role.worker() {
-        read.spawn(&engine.log)
-    } else {
-        // An API node runs no runner: its read-your-writes waits follow what workers store.
-        vec![read.watch(std::time::Duration::from_millis(100))]
+    let mut runners = match role {
+        Role::All => read.spawn(&engine.log),
+        // A worker announces how far its runners are (LISTEN/NOTIFY on PostgreSQL)...
+        Role::Worker => {
+            let mut runners = read.spawn(&engine.log);
+            runners.extend(engine.backend.relay_progress(read.statuses(), vec![]));
+            runners
+        }
+        // ...and an API node, which runs no runner, follows that, so a read-your-writes wait
+        // there ends when a worker has folded; polling the stored checkpoints covers a missed
+        // notification.
+        Role::Api => {
+            let mut runners = engine.backend.relay_progress(vec![], read.statuses());
+            runners.push(read.watch(std::time::Duration::from_secs(1)));
+            runners
+        }
     };
     runners.extend(engine.backend.relay_commits(engine.log.notifier()));
     let (log, backend) = (engine.log.clone(), engine.backend.clone());

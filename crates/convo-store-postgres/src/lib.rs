@@ -11,7 +11,7 @@ use std::time::Duration;
 mod committer;
 
 use chrono::{DateTime, Utc};
-use convo_store::{Durability, LogNotifier, StoreError};
+use convo_store::{Durability, LogNotifier, ProjectionStatus, StoreError};
 use convo_store_sql::{Dialect, Query, Sql, SqlBackend};
 use cqrs_es::persist::{PersistenceError, SerializedEvent};
 use postgres_es::PostgresEventRepository;
@@ -153,6 +153,21 @@ impl Dialect for PostgresDialect {
             tokio::spawn(listen(pool.clone(), notifier.clone())),
         ]
     }
+
+    fn relay_progress(
+        pool: &PgPool,
+        announce: Vec<Arc<ProjectionStatus>>,
+        follow: Vec<Arc<ProjectionStatus>>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        if !announce.is_empty() {
+            tasks.push(tokio::spawn(announce_progress(pool.clone(), announce)));
+        }
+        if !follow.is_empty() {
+            tasks.push(tokio::spawn(listen_progress(pool.clone(), follow)));
+        }
+        tasks
+    }
 }
 
 /// The channel commits are announced on.
@@ -169,6 +184,56 @@ async fn announce(pool: PgPool, notifier: LogNotifier) {
             sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(position.to_string()).execute(&pool).await
         {
             tracing::debug!(error = %e, "could not announce a commit; readers will poll");
+        }
+    }
+}
+
+/// The channel followers' progress is announced on: `name:position` pairs, comma-separated.
+const PROGRESS_CHANNEL: &str = "convo_progress";
+
+/// Announces this process's followers' positions as they move, coalesced like commits: one
+/// NOTIFY carries every follower's position, and while it is in flight later moves only raise
+/// what the next one carries.
+async fn announce_progress(pool: PgPool, statuses: Vec<Arc<ProjectionStatus>>) {
+    let mut changes: Vec<_> = statuses.iter().map(|s| s.changes()).collect();
+    loop {
+        let moved = futures::future::select_all(changes.iter_mut().map(|c| Box::pin(c.changed()))).await;
+        if moved.0.is_err() {
+            return; // the follower is gone
+        }
+        drop(moved);
+        let payload: Vec<String> =
+            statuses.iter().zip(&mut changes).map(|(s, c)| format!("{}:{}", s.name, *c.borrow_and_update())).collect();
+        let notify = sqlx::query("SELECT pg_notify($1, $2)").bind(PROGRESS_CHANNEL).bind(payload.join(","));
+        if let Err(e) = notify.execute(&pool).await {
+            tracing::debug!(error = %e, "could not announce progress; API nodes will poll");
+        }
+    }
+}
+
+/// Moves this process's statuses to what other processes' followers announce.
+async fn listen_progress(pool: PgPool, statuses: Vec<Arc<ProjectionStatus>>) {
+    let mut backoff = convo_store::Backoff::new();
+    loop {
+        let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot listen for progress; API nodes will poll");
+                backoff.wait().await;
+                continue;
+            }
+        };
+        if listener.listen(PROGRESS_CHANNEL).await.is_err() {
+            backoff.wait().await;
+            continue;
+        }
+        backoff.reset();
+        while let Ok(notification) = listener.recv().await {
+            for (name, position) in notification.payload().split(',').filter_map(|pair| pair.split_once(':')) {
+                if let (Some(status), Ok(position)) = (statuses.iter().find(|s| s.name == name), position.parse()) {
+                    status.advance(position);
+                }
+            }
         }
     }
 }

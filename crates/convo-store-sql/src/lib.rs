@@ -90,6 +90,16 @@ pub trait Dialect: Clone + Default + Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Relays followers' progress between processes (`Backend::relay_progress`); nothing by
+    /// default.
+    fn relay_progress(
+        _pool: &Pool<Self::Db>,
+        _announce: Vec<std::sync::Arc<convo_store::ProjectionStatus>>,
+        _follow: Vec<std::sync::Arc<convo_store::ProjectionStatus>>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        Vec::new()
+    }
+
     /// The one mapping of this database's errors to the store's.
     fn map_sqlx(err: sqlx::Error) -> StoreError {
         match err {

@@ -189,6 +189,14 @@ where
         D::relay_commits(&self.sql.pool, notifier)
     }
 
+    fn relay_progress(
+        &self,
+        announce: Vec<std::sync::Arc<convo_store::ProjectionStatus>>,
+        follow: Vec<std::sync::Arc<convo_store::ProjectionStatus>>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        D::relay_progress(&self.sql.pool, announce, follow)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.sql.pool).await.map(|_| ()).map_err(D::map_sqlx)
     }

@@ -4,7 +4,8 @@
 //! log from there in batches, stores a checkpoint that nothing else moves at most every
 //! [`CHECKPOINT_EVERY`] and when the log goes quiet, keeps the follower's
 //! [`ProjectionStatus`] and lag metric, and starts it again after a failure on the
-//! [`Backoff`](crate::Backoff) schedule. Leases (one process per follower) go here.
+//! [`Backoff`](crate::Backoff) schedule, under a [`Lease`] so that of several processes one
+//! runs each follower (decision 0003).
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -265,6 +266,11 @@ impl ProjectionStatus {
 
     pub fn position(&self) -> i64 {
         *self.position.borrow()
+    }
+
+    /// Changes whenever the position does: what a relay of progress to other nodes follows.
+    pub fn changes(&self) -> watch::Receiver<i64> {
+        self.position.subscribe()
     }
 
     /// Why it stopped, or why it is failing while it retries.

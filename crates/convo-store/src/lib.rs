@@ -118,6 +118,19 @@ pub trait Backend: PersistedEventRepository + Clone + Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Relays followers' progress between processes (`convo serve --role worker` and `api`):
+    /// the positions of `announce` (this process's runners) out, as they move, and other
+    /// processes' into `follow` (statuses of the same names here), so a read-your-writes wait on
+    /// a node that runs no runner ends as soon as a worker has folded. Single-process backends
+    /// (SQLite) need nothing.
+    fn relay_progress(
+        &self,
+        _announce: Vec<std::sync::Arc<ProjectionStatus>>,
+        _follow: Vec<std::sync::Arc<ProjectionStatus>>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        Vec::new()
+    }
+
     /// Whether the database answers.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
