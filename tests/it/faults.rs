@@ -78,46 +78,67 @@ fn event(aggregate_id: &str, sequence: usize, body: &str) -> SerializedEvent {
     )
 }
 
-/// 32 valid commands and one whose row PostgreSQL refuses (a NUL in jsonb), committed as one
-/// group: the 32 succeed, the one fails alone.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn one_command_refused_inside_postgresql_fails_alone_in_its_group_commit() {
-    let pg = TestPg::new().await;
+/// Appends `events` (one command each) as one group commit: a first append waits on a held row,
+/// so these queue up behind it and go in one batch; their results, in order.
+async fn one_group_commit(
+    pg: &TestPg,
+    events: Vec<SerializedEvent>,
+) -> Vec<Result<i64, cqrs_es::persist::PersistenceError>> {
     let backend = pg.backend.clone();
-    // The first append waits on a held row, so the next 33 queue up and go in one batch.
     let blocker = Blocker::hold(&pg.url, "first", 1).await;
     let first = {
         let backend = backend.clone();
         tokio::spawn(async move { backend.append::<convo_domain::Conversation>(&[event("first", 1, "ok")]).await })
     };
     sessions_waiting_on_a_lock(&pg.url, 1).await;
-    // Polled once, an append is in the committer's queue.
-    let mut batch: Vec<_> = (0..33)
-        .map(|i| {
+    let mut batch: Vec<_> = events
+        .into_iter()
+        .map(|e| {
             let backend = backend.clone();
-            let body = if i == 16 { "refused \u{0}" } else { "ok" };
-            Box::pin(
-                async move { backend.append::<convo_domain::Conversation>(&[event(&format!("c{i}"), 1, body)]).await },
-            )
+            Box::pin(async move { backend.append::<convo_domain::Conversation>(&[e]).await })
         })
         .collect();
+    // Polled once, an append is in the committer's queue.
     for append in &mut batch {
         assert!(futures::poll!(append.as_mut()).is_pending());
     }
     blocker.release().await;
     assert!(first.await.expect("join").is_ok());
-    let mut failed = Vec::new();
-    for (i, result) in futures::future::join_all(batch).await.into_iter().enumerate() {
-        if result.is_err() {
-            failed.push(i);
-        }
-    }
-    assert_eq!(failed, vec![16], "only the refused command fails");
-    let written: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_id LIKE 'c%'")
-        .fetch_one(backend.pool())
+    futures::future::join_all(batch).await
+}
+
+async fn written(pg: &TestPg) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_id LIKE 'c%'")
+        .fetch_one(pg.backend.pool())
         .await
-        .expect("count");
-    assert_eq!(written, 32);
+        .expect("count")
+}
+
+/// 32 valid commands and one whose row PostgreSQL refuses (a NUL in jsonb), committed as one
+/// group: the 32 succeed, the one fails alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_command_refused_inside_postgresql_fails_alone_in_its_group_commit() {
+    let pg = TestPg::new().await;
+    let events = (0..33).map(|i| event(&format!("c{i}"), 1, if i == 16 { "refused \u{0}" } else { "ok" })).collect();
+    let failed: Vec<usize> =
+        one_group_commit(&pg, events).await.iter().enumerate().filter(|(_, r)| r.is_err()).map(|(i, _)| i).collect();
+    assert_eq!(failed, vec![16], "only the refused command fails");
+    assert_eq!(written(&pg).await, 32);
+}
+
+/// Two commands for one conversation decided on the same version (two gateways' commands for
+/// it, arriving in turn) in one group commit among 31 others: the first is written, the second
+/// alone is a conflict (which its gateway retries on the new version); the others are written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_conflict_inside_a_group_commit_fails_only_the_loser() {
+    let pg = TestPg::new().await;
+    let mut events: Vec<_> = (0..32).map(|i| event(&format!("c{i}"), 1, "ok")).collect();
+    events.insert(20, event("c7", 1, "the same version, decided elsewhere"));
+    let results = one_group_commit(&pg, events).await;
+    let failed: Vec<usize> = results.iter().enumerate().filter(|(_, r)| r.is_err()).map(|(i, _)| i).collect();
+    assert_eq!(failed, vec![20], "only the loser fails");
+    assert!(matches!(results[20], Err(cqrs_es::persist::PersistenceError::OptimisticLockError)), "{:?}", results[20]);
+    assert_eq!(written(&pg).await, 32);
 }
 
 /// A send commits after its request timed out (503): a retry with the same Idempotency-Key
