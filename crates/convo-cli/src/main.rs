@@ -473,14 +473,25 @@ async fn first_run(backend: &backend::AnyBackend) -> anyhow::Result<()> {
 
 /// Forgets idempotency keys older than 24 hours, hourly.
 async fn purge_idempotency_keys(sql: backend::AnySql) {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+    // One worker purges (decision 0003); another takes over within two hours of its end. A late
+    // purge by a stalled holder only deletes what is expired anyway, so it needs no fence.
+    let lease = convo_store::Lease::new(sql.clone(), "idempotency_purge", 2 * EVERY);
     let keys = convo_gateway::Idempotency::new(sql, 0);
+    let mut held = None;
     loop {
-        match keys.purge(chrono::Utc::now().timestamp_millis()).await {
-            Ok(n) if n > 0 => tracing::info!(purged = n, "idempotency keys older than 24 hours forgotten"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "could not purge idempotency keys"),
+        held = match held {
+            Some(fence) if lease.renew(&fence).await.unwrap_or(false) => Some(fence),
+            _ => lease.acquire().await.ok().flatten(),
+        };
+        if held.is_some() {
+            match keys.purge(chrono::Utc::now().timestamp_millis()).await {
+                Ok(n) if n > 0 => tracing::info!(purged = n, "idempotency keys older than 24 hours forgotten"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not purge idempotency keys"),
+            }
         }
-        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        tokio::time::sleep(EVERY).await;
     }
 }
 
