@@ -8,7 +8,9 @@
 #      and the API node keeps taking commands and reading its own writes;
 #   3. SIGCONT: the stalled worker wakes up and writes nothing (the leases stay where they are);
 #   4. kill -9 of the new holder: the first takes over again (measured);
-#   5. every acknowledged command is in the log once, and every read model equals a rebuild.
+#   5. SIGTERM of the holder (a rolling deploy): it lets its leases go as it stops, and a new
+#      worker takes over within a renewal period, without waiting for them to expire;
+#   6. every acknowledged command is in the log once, and every read model equals a rebuild.
 # Prints one line per check and the takeover times; exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -94,7 +96,14 @@ took="$(wait_for_tokens 3 "after kill -9 of b")"
 send_and_read 20
 echo "ok 4: kill -9 of b: a took every lease over in $took ms; 20 more commands read back"
 
+start worker c
+kill -TERM "$(cat "$work/a.pid")"
+took="$(wait_for_tokens 4 "after SIGTERM of a")"
+[ "$took" -lt 2500 ] || fail "after SIGTERM of a, c took the leases over only in $took ms: they were not released"
+send_and_read 10
+echo "ok 5: SIGTERM of a: it let its leases go, c took them over in $took ms; 10 more commands read back"
+
 inbound="$(sql "SELECT count(*) FROM events WHERE event_type = 'InboundMessageReceived'")"
 [ "$inbound" = "$sent" ] || fail "$sent commands acknowledged, $inbound in the log"
 verify="$("$convo" projections verify 2>/dev/null)" || fail "verify: $verify"
-echo "ok 5: all $sent acknowledged commands are in the log once; every read model equals a rebuild"
+echo "ok 6: all $sent acknowledged commands are in the log once; every read model equals a rebuild"

@@ -329,6 +329,11 @@ async fn serve(
     };
     axum::serve(listener, app).with_graceful_shutdown(graceful).await.context("serving HTTP")?;
     runners.iter().for_each(tokio::task::JoinHandle::abort);
+    // Aborted runners let their leases go: another worker takes over at once.
+    for runner in runners {
+        let _ = runner.await;
+    }
+    convo_store::released(std::time::Duration::from_secs(2)).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -174,9 +174,11 @@ struct Held<S: crate::SqlStore> {
 impl<S: crate::SqlStore> Drop for Held<S> {
     fn drop(&mut self) {
         let (lease, fence) = (self.lease.clone(), self.fence.clone());
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move { lease.release(&fence).await });
-        }
+        crate::lease::releasing(async move {
+            if let Err(e) = lease.release(&fence).await {
+                tracing::debug!(lease = fence.name, error = %e, "could not release a lease; it expires");
+            }
+        });
     }
 }
 

@@ -47,6 +47,26 @@ pub struct Lease<S> {
     ttl: Duration,
 }
 
+/// Releases started by runners that ended (their leases are let go in a task, since a runner
+/// ends by being dropped): a process that shuts down waits for them ([`released`]), so another
+/// process takes over at once rather than after the leases expire.
+static RELEASES: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>> = std::sync::Mutex::new(Vec::new());
+
+pub(crate) fn releasing(release: impl std::future::Future<Output = ()> + Send + 'static) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let mut releases = RELEASES.lock().unwrap_or_else(|e| e.into_inner());
+        releases.retain(|r| !r.is_finished());
+        releases.push(runtime.spawn(release));
+    }
+}
+
+/// Waits (at most `timeout`) for the leases of the runners that ended to be released: what a
+/// process does last when it shuts down, after aborting its runners.
+pub async fn released(timeout: Duration) {
+    let releases: Vec<_> = std::mem::take(&mut *RELEASES.lock().unwrap_or_else(|e| e.into_inner()));
+    let _ = tokio::time::timeout(timeout, futures::future::join_all(releases)).await;
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
