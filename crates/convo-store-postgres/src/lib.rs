@@ -213,52 +213,46 @@ async fn announce_progress(pool: PgPool, statuses: Vec<Arc<ProjectionStatus>>) {
 
 /// Moves this process's statuses to what other processes' followers announce.
 async fn listen_progress(pool: PgPool, statuses: Vec<Arc<ProjectionStatus>>) {
-    let mut backoff = convo_store::Backoff::new();
-    loop {
-        let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::debug!(error = %e, "cannot listen for progress; API nodes will poll");
-                backoff.wait().await;
-                continue;
-            }
-        };
-        if listener.listen(PROGRESS_CHANNEL).await.is_err() {
-            backoff.wait().await;
-            continue;
-        }
-        backoff.reset();
-        while let Ok(notification) = listener.recv().await {
-            for (name, position) in notification.payload().split(',').filter_map(|pair| pair.split_once(':')) {
-                if let (Some(status), Ok(position)) = (statuses.iter().find(|s| s.name == name), position.parse()) {
-                    status.advance(position);
-                }
+    listen_on(pool, PROGRESS_CHANNEL, |payload| {
+        for (name, position) in payload.split(',').filter_map(|pair| pair.split_once(':')) {
+            if let (Some(status), Ok(position)) = (statuses.iter().find(|s| s.name == name), position.parse()) {
+                status.advance(position);
             }
         }
-    }
+    })
+    .await
 }
 
 /// Wakes this process's tails on other processes' commits.
 async fn listen(pool: PgPool, notifier: LogNotifier) {
+    listen_on(pool, CHANNEL, |payload| {
+        if let Ok(position) = payload.parse() {
+            notifier.remote(position);
+        }
+    })
+    .await
+}
+
+/// Hands every notification on `channel` to `on`, for ever: a lost connection is made again on
+/// the followers' backoff (meanwhile readers poll).
+async fn listen_on(pool: PgPool, channel: &str, mut on: impl FnMut(&str)) {
     let mut backoff = convo_store::Backoff::new();
     loop {
         let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
             Ok(l) => l,
             Err(e) => {
-                tracing::debug!(error = %e, "cannot listen for commits; readers will poll");
+                tracing::debug!(channel, error = %e, "cannot listen; readers poll meanwhile");
                 backoff.wait().await;
                 continue;
             }
         };
-        if listener.listen(CHANNEL).await.is_err() {
+        if listener.listen(channel).await.is_err() {
             backoff.wait().await;
             continue;
         }
         backoff.reset();
         while let Ok(notification) = listener.recv().await {
-            if let Ok(position) = notification.payload().parse() {
-                notifier.remote(position);
-            }
+            on(notification.payload());
         }
     }
 }
