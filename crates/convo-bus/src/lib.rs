@@ -12,15 +12,17 @@
 //!   took over appends nothing when it wakes up, and starts again from what the stream holds.
 //! - The payload is the log event as JSON: position, workspace, aggregate, sequence, type,
 //!   version, the event, metadata and recorded_at.
+//! - [`JetStreamBus::verify`] compares what the stream holds with the log (`convo bus verify`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, stream};
+use async_nats::jetstream::{self, consumer, stream};
 use convo_store::{
     Backend, Checkpoint, EventLog, Fence, FollowError, Follower, Handled, LEASE_TTL, Lease, LogEvent, ProjectionStatus,
     SqlStore, Start, StoreError,
 };
+use futures::StreamExt;
 
 /// What subjects start with; the stream captures `convo.>`.
 pub const SUBJECT_PREFIX: &str = "convo";
@@ -74,8 +76,7 @@ impl JetStreamBus {
     /// Connects and creates (or updates) the stream capturing `<prefix>.>`, keeping messages for
     /// `max_age` (zero: for ever). The engine's prefix is [`SUBJECT_PREFIX`].
     pub async fn connect(url: &str, stream: &str, prefix: &str, max_age: Duration) -> Result<Self, BusError> {
-        let client = async_nats::connect(url).await.map_err(nats)?;
-        let context = jetstream::new(client);
+        let bus = Self::open(url, stream, prefix).await?;
         let config = stream::Config {
             name: stream.to_owned(),
             subjects: vec![format!("{prefix}.>")],
@@ -83,8 +84,14 @@ impl JetStreamBus {
             duplicate_window: Duration::from_secs(120),
             ..Default::default()
         };
-        context.create_or_update_stream(config).await.map_err(nats)?;
-        Ok(Self { context, stream: stream.to_owned(), prefix: prefix.to_owned() })
+        bus.context.create_or_update_stream(config).await.map_err(nats)?;
+        Ok(bus)
+    }
+
+    /// Connects to the stream as it is, changing nothing (to read it: [`Self::verify`]).
+    pub async fn open(url: &str, stream: &str, prefix: &str) -> Result<Self, BusError> {
+        let client = async_nats::connect(url).await.map_err(nats)?;
+        Ok(Self { context: jetstream::new(client), stream: stream.to_owned(), prefix: prefix.to_owned() })
     }
 
     pub fn stream(&self) -> &str {
@@ -140,6 +147,112 @@ impl JetStreamBus {
         }
         Ok(last)
     }
+}
+
+/// What a stream holds against the log ([`JetStreamBus::verify`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StreamCheck {
+    /// Messages in the stream.
+    pub messages: u64,
+    /// Log events compared: all of them, or from the stream's first message's position on
+    /// when older messages have aged out (`max_age`).
+    pub events: u64,
+    /// Log positions up to the stream's last message that it does not hold: lost.
+    pub missing: Vec<i64>,
+    /// Positions the stream holds more than once.
+    pub duplicated: Vec<i64>,
+    /// Messages whose position is not after the one before them in the stream.
+    pub out_of_order: u64,
+    /// Positions in the stream that are not in the log.
+    pub unknown: Vec<i64>,
+    /// Log events after the stream's last message: not published yet.
+    pub behind: u64,
+}
+
+impl StreamCheck {
+    /// The stream holds every event of the log once, in log order, and nothing else.
+    pub fn is_exact(&self) -> bool {
+        self.missing.is_empty()
+            && self.duplicated.is_empty()
+            && self.out_of_order == 0
+            && self.unknown.is_empty()
+            && self.behind == 0
+    }
+}
+
+impl std::fmt::Display for StreamCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn first(positions: &[i64]) -> String {
+            let shown: Vec<String> = positions.iter().take(10).map(i64::to_string).collect();
+            let more = if positions.len() > 10 { ", …" } else { "" };
+            if positions.is_empty() { String::new() } else { format!(" ({}{more})", shown.join(", ")) }
+        }
+        write!(
+            f,
+            "{} messages for {} log events: {} missing{}, {} duplicated{}, {} out of order, {} not in the log{}, {} not published yet",
+            self.messages,
+            self.events,
+            self.missing.len(),
+            first(&self.missing),
+            self.duplicated.len(),
+            first(&self.duplicated),
+            self.out_of_order,
+            self.unknown.len(),
+            first(&self.unknown),
+            self.behind
+        )
+    }
+}
+
+impl JetStreamBus {
+    /// Reads the whole stream (headers only, with an ordered consumer) and compares the
+    /// positions it holds, in stream order, with the log's.
+    pub async fn verify<B: Backend>(&self, log: &EventLog<B>) -> Result<StreamCheck, BusError> {
+        let mut stream = self.context.get_stream(&self.stream).await.map_err(nats)?;
+        let state = stream.info().await.map_err(nats)?.state.clone();
+        let mut positions = Vec::with_capacity(usize::try_from(state.messages).unwrap_or(0));
+        if state.messages > 0 {
+            let config = consumer::pull::OrderedConfig { headers_only: true, ..Default::default() };
+            let mut messages = stream.create_consumer(config).await.map_err(nats)?.messages().await.map_err(nats)?;
+            while let Some(message) = messages.next().await {
+                let message = message.map_err(nats)?;
+                let position = message.headers.as_ref().and_then(|h| h.get(POSITION_HEADER));
+                positions.push(position.and_then(|v| v.as_str().parse().ok()).unwrap_or(-1));
+                if message.info().map_err(nats)?.stream_sequence >= state.last_sequence {
+                    break;
+                }
+            }
+        }
+        // Nothing aged out: compare from the log's start; otherwise from what the stream keeps.
+        let from = if state.first_sequence <= 1 { 0 } else { positions.iter().copied().min().unwrap_or(0) - 1 };
+        let mut logged = Vec::new();
+        let mut pages = std::pin::pin!(log.read_to_head(from, 1000));
+        while let Some(page) = pages.next().await {
+            logged.extend(page?.iter().map(|e| e.position));
+        }
+        Ok(compare(&positions, &logged))
+    }
+}
+
+/// The stream's positions (in stream order) against the log's (ascending).
+fn compare(stream: &[i64], log: &[i64]) -> StreamCheck {
+    let mut check = StreamCheck { messages: stream.len() as u64, events: log.len() as u64, ..StreamCheck::default() };
+    check.out_of_order = stream.windows(2).filter(|w| w[1] <= w[0]).count() as u64;
+    let mut held = stream.to_vec();
+    held.sort_unstable();
+    check.duplicated = held.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
+    check.duplicated.dedup();
+    held.dedup();
+    let last = held.last().copied().unwrap_or(i64::MIN);
+    check.unknown = held.iter().copied().filter(|p| log.binary_search(p).is_err()).collect();
+    for &position in log {
+        if position > last {
+            check.behind += 1;
+        } else if held.binary_search(&position).is_err() {
+            check.missing.push(position);
+        }
+    }
+    check
 }
 
 /// Publishes the log to `bus` for ever, as a follower of the log (`convo_store::follow`):
@@ -207,5 +320,22 @@ fn retry(e: BusError) -> FollowError {
         BusError::Store(e) => e.into(),
         BusError::Fenced(_) => FollowError::Moved,
         e => FollowError::Retry(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compare;
+
+    #[test]
+    fn the_comparison_names_what_is_missing_duplicated_out_of_order_or_not_yet_published() {
+        assert!(compare(&[1, 2, 4], &[1, 2, 4]).is_exact());
+        let check = compare(&[1, 4, 3, 3, 9], &[1, 2, 3, 4, 5, 6]);
+        assert_eq!(check.missing, vec![2, 5, 6]);
+        assert_eq!(check.duplicated, vec![3]);
+        assert_eq!(check.out_of_order, 2);
+        assert_eq!(check.unknown, vec![9]);
+        assert_eq!(compare(&[1, 2], &[1, 2, 3, 4]).behind, 2);
+        assert!(!compare(&[], &[1]).is_exact());
     }
 }

@@ -79,6 +79,11 @@ enum Command {
     },
     /// Export the global log to JSON Lines or Apache Parquet (docs/EXPORT.md).
     Export(convo_export::ExportArgs),
+    /// The NATS JetStream stream the events fan out to.
+    Bus {
+        #[command(subcommand)]
+        command: BusCommand,
+    },
     /// Look at one aggregate's history.
     Inspect {
         #[command(subcommand)]
@@ -164,6 +169,19 @@ enum ProjectionsCommand {
     Verify {
         /// One read model (default: all).
         name: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BusCommand {
+    /// Compare the stream with the log: every event once, in log order, nothing else. Exits
+    /// non-zero on any difference, also on events not published yet once --wait-secs is over.
+    Verify {
+        #[command(flatten)]
+        bus: BusSettings,
+        /// How long to wait for the publisher to reach the log's head.
+        #[arg(long, default_value_t = 0)]
+        wait_secs: u64,
     },
 }
 
@@ -255,6 +273,7 @@ async fn main() -> anyhow::Result<()> {
             let log = convo_store::EventLog::new(backend, convo_store::LogNotifier::default());
             convo_export::run(&log, &args).await.map(|_| ()).map_err(Into::into)
         }
+        Command::Bus { command: BusCommand::Verify { bus, wait_secs } } => verify_bus(backend, bus, wait_secs).await,
         Command::Inspect { command } => inspect::run(backend, command).await,
     }
 }
@@ -455,6 +474,25 @@ async fn projections(backend: backend::AnyBackend, command: ProjectionsCommand) 
             }
         }
     }
+    Ok(())
+}
+
+async fn verify_bus(backend: backend::AnyBackend, bus: BusSettings, wait_secs: u64) -> anyhow::Result<()> {
+    let url = bus.nats_url.context("NATS_URL (or --nats-url) names the NATS server")?;
+    let nats = convo_bus::JetStreamBus::open(&url, &bus.nats_stream, &bus.nats_subject_prefix)
+        .await
+        .with_context(|| format!("connecting to NATS at {url}"))?;
+    let log = convo_store::EventLog::new(backend, convo_store::LogNotifier::default());
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(wait_secs);
+    let check = loop {
+        let check = nats.verify(&log).await?;
+        if check.behind == 0 || std::time::Instant::now() >= give_up {
+            break check;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    println!("stream {}: {check}", bus.nats_stream);
+    anyhow::ensure!(check.is_exact(), "the stream differs from the log");
     Ok(())
 }
 
