@@ -30,10 +30,16 @@ const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 /// Opens a pool; fails (does not panic) when the server is unreachable.
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, StoreError> {
     // Readers of the log wait below the cluster's oldest open transaction (decision 0002): a
-    // transaction left open by a cancelled task must not hold every reader back for long.
+    // transaction left open by a cancelled task must not hold every reader back for long. And a
+    // process stalled in the middle of a transaction (SIGSTOP, a long pause) must not hold its
+    // row locks past its leases: PostgreSQL ends such a transaction once it has been idle for
+    // the lease's TTL, so the worker taking the leases over waits behind it at most until
+    // then (a commit the stalled one finishes before that is caught by the checkpoint's
+    // compare-and-set: the new holder starts again from it).
+    let idle = format!("{}ms", convo_store::LEASE_TTL.as_millis());
     let options = PgConnectOptions::from_str(url)
         .map_err(|e| StoreError::Connection(e.to_string()))?
-        .options([("idle_in_transaction_session_timeout", "10s")]);
+        .options([("idle_in_transaction_session_timeout", idle.as_str())]);
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))

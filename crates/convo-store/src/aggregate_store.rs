@@ -82,7 +82,6 @@ pub struct AggregateStore<A: Aggregate, B> {
     retry: RetryPolicy,
     notifier: LogNotifier,
     events_loaded: AtomicU64,
-    conflicts: AtomicU64,
 }
 
 impl<A, B> AggregateStore<A, B>
@@ -99,7 +98,6 @@ where
             retry: RetryPolicy::default(),
             notifier,
             events_loaded: AtomicU64::new(0),
-            conflicts: AtomicU64::new(0),
         }
     }
 
@@ -112,11 +110,6 @@ where
     /// How many stored events this store has read to build aggregates, since it started.
     pub fn events_loaded(&self) -> u64 {
         self.events_loaded.load(Ordering::Relaxed)
-    }
-
-    /// How many optimistic-concurrency conflicts this store has retried, since it started.
-    pub fn conflicts_retried(&self) -> u64 {
-        self.conflicts.load(Ordering::Relaxed)
     }
 
     fn slot(&self, id: &str) -> Slot<A> {
@@ -274,10 +267,16 @@ where
                     // Another writer got there first. What we knew up to `current.version` is still
                     // true: keep it, catch up with the winner's events and decide again.
                     tracing::debug!(aggregate = A::TYPE, id, attempt, "conflict, retrying");
-                    self.conflicts.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("convo_command_conflicts_total", "aggregate" => A::TYPE).increment(1);
                     *guard = Some(current);
                     trust_cache = false;
-                    tokio::time::sleep(self.retry.delay(attempt)).await;
+                    // Decided on the cache, which another process had moved past (commands to
+                    // one conversation through two API nodes): catch up and decide again at
+                    // once. Decided on what was just read: a writer raced this one, so back off
+                    // with jitter first.
+                    if caught_up {
+                        tokio::time::sleep(self.retry.delay(attempt)).await;
+                    }
                     attempt += 1;
                 }
                 Err(PersistenceError::OptimisticLockError) => {

@@ -138,12 +138,17 @@ impl<S: SqlStore> Checkpoint<S> {
         [SqlValue::Text(self.name.clone())]
     }
 
-    /// The position (0 for a new checkpoint, which this creates).
+    /// The position (0 for a new checkpoint, which this creates). Only a plain read when it
+    /// exists: a standby polling it never waits on the row lock of a holder's open transaction
+    /// (an `INSERT … ON CONFLICT` would, behind a holder stalled in the middle of a commit).
     pub async fn read(&self) -> Result<i64, StoreError> {
+        let read = self.store.sql("SELECT position FROM projection_checkpoints WHERE name = {1}");
+        if let Some(position) = self.store.scalar(&read, &self.name()).await? {
+            return Ok(position);
+        }
         let init = "INSERT INTO projection_checkpoints (name, position) VALUES ({1}, 0) ON CONFLICT (name) DO NOTHING";
         self.store.execute(&self.store.sql(init), &self.name()).await?;
-        let read = "SELECT position FROM projection_checkpoints WHERE name = {1}";
-        Ok(self.store.scalar(&self.store.sql(read), &self.name()).await?.unwrap_or(0))
+        Ok(self.store.scalar(&read, &self.name()).await?.unwrap_or(0))
     }
 
     /// The statement moving it from `from` to `to`: affects one row, or none if it moved meanwhile.
