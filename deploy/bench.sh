@@ -2,9 +2,10 @@
 # The benchmark (docs/BENCHMARKS.md): builds convo-bench and the convo server in release and runs
 # every section against the PostgreSQL at CONVO_BENCH_DATABASE_URL (default: the local one, user
 # postgres), in scratch databases it creates and drops; the server runs as its own `convo serve`
-# process. Prints the machine and its load, then the Markdown; also written to
-# $CARGO_TARGET_DIR/bench.md (or BENCH_OUT). Extra arguments go to convo-bench (e.g.
-# --duration-secs 10, --clients 1,8,32, --sections engine,queries, --smoke). About 10 minutes.
+# process (the scale section: one `--role all`, then two `--role api` and a `--role worker`).
+# Prints the machine and its load, then the Markdown; also written to $CARGO_TARGET_DIR/bench.md
+# (or BENCH_OUT). Extra arguments go to convo-bench (e.g. --duration-secs 10, --clients 1,8,32,
+# --sections engine,queries,scale, --smoke). About 11 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/convo-target}"

@@ -1,5 +1,5 @@
 //! CPU time, read from `/proc`: what a measurement cost the machine, split between the server
-//! under test, PostgreSQL (every `postgres` process) and the benchmark's own clients. On a
+//! process(es) under test, PostgreSQL (every `postgres` process) and the benchmark's own clients. On a
 //! machine whose cores all of them share, the cost per command says more than commands per
 //! second, which move with whatever else the machine runs.
 
@@ -19,7 +19,8 @@ pub struct Snapshot {
 /// CPU seconds used between two snapshots.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Used {
-    /// `None` when the server runs inside the benchmark's process (then it is part of `bench`).
+    /// Every server process together; `None` when the server runs inside the benchmark's
+    /// process (then it is part of `bench`).
     pub server: Option<f64>,
     pub postgres: f64,
     pub bench: f64,
@@ -38,8 +39,8 @@ fn process(pid: &str) -> Option<(String, f64)> {
 }
 
 impl Snapshot {
-    /// Now, for the server process `server` (`None`: the server runs in this process).
-    pub fn take(server: Option<u32>) -> Self {
+    /// Now, for the server processes `servers` together (none: the server runs in this process).
+    pub fn take(servers: &[u32]) -> Self {
         let mut postgres = HashMap::new();
         if let Ok(entries) = std::fs::read_dir("/proc") {
             for entry in entries.flatten() {
@@ -54,7 +55,8 @@ impl Snapshot {
             }
         }
         Self {
-            server: server.and_then(|pid| process(&pid.to_string())).map(|(_, s)| s),
+            server: (!servers.is_empty())
+                .then(|| servers.iter().filter_map(|pid| process(&pid.to_string())).map(|(_, s)| s).sum()),
             bench: process("self").map_or(0.0, |(_, s)| s),
             postgres,
         }

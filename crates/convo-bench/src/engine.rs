@@ -1,6 +1,7 @@
 //! The engine end to end: HTTP clients with keep-alive sending messages to random
-//! conversations through the server under test, and, under the heaviest load, how long an
-//! acknowledged command takes to show in the inbox query.
+//! conversations through the server under test (or, for the scale section, through several API
+//! nodes in turn), and, under the heaviest load, how long an acknowledged command takes to show
+//! in the conversation query.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,7 +43,24 @@ impl EngineResult {
 pub struct LagResult {
     pub clients: usize,
     pub errors: usize,
+    /// Acknowledged -> visible on the node that took the command.
     pub latencies: Latencies,
+    /// Read-your-writes: how long the `min_position` read itself took, on the node that took
+    /// the command and (with several nodes) on the next one.
+    pub same_node: Latencies,
+    pub cross_node: Latencies,
+}
+
+/// Where a level's clients send, and which commands they follow.
+#[derive(Clone)]
+pub struct Load {
+    /// The API nodes' base URLs: each client's consecutive commands go to the nodes in turn.
+    pub nodes: Vec<String>,
+    /// The clients send to the first `conversations` of the target's, at random.
+    pub conversations: usize,
+    /// Every n-th acknowledged command of each client is probed: read with `min_position` on the
+    /// node that took it and, with several nodes, at the same moment on the next one.
+    pub probe_every: Option<usize>,
 }
 
 /// The gateway's address, a write key, its workspace, the inbox and the conversations.
@@ -121,15 +139,20 @@ pub async fn run(
     settings: &Settings,
     duration: Duration,
 ) -> anyhow::Result<(Vec<EngineResult>, LagResult)> {
-    caught_up(pool, server, CATCH_UP).await?;
+    caught_up(pool, std::slice::from_mut(server), CATCH_UP).await?;
+    let load = Arc::new(Load {
+        nodes: vec![target.base.clone()],
+        conversations: target.conversations.len(),
+        probe_every: Some(settings.lag_every),
+    });
     let heaviest = settings.clients.iter().copied().max().unwrap_or(1);
     let mut results = Vec::with_capacity(settings.clients.len());
     let mut lag = LagResult { clients: heaviest, ..LagResult::default() };
     let mut lag_taken = false;
     for &n in &settings.clients {
-        let before = crate::cpu::Snapshot::take(server.pid());
-        let (mut result, level_lag) = level(target, n, duration, Some(settings.lag_every)).await?;
-        result.cpu = crate::cpu::Snapshot::take(server.pid()).since(&before);
+        let before = crate::cpu::Snapshot::take(server.pid().as_slice());
+        let (mut result, level_lag) = level(target, &load, n, duration).await?;
+        result.cpu = crate::cpu::Snapshot::take(server.pid().as_slice()).since(&before);
         eprintln!(
             "engine  {n:>3} clients: {:>8.0} cmd/s, p50 {:.2} ms, p99 {:.2} ms",
             result.per_second(),
@@ -146,23 +169,24 @@ pub async fn run(
         }
         results.push(result);
         // The next level starts with the read models idle, not folding this one's backlog.
-        caught_up(pool, server, CATCH_UP).await?;
+        caught_up(pool, std::slice::from_mut(server), CATCH_UP).await?;
     }
     Ok((results, lag))
 }
 
 /// The longest the read models may take to fold what a level wrote.
-const CATCH_UP: Duration = Duration::from_secs(120);
+pub const CATCH_UP: Duration = Duration::from_secs(120);
 
-async fn level(
+/// `clients` clients sending `load` for `duration`; with probes, what they saw.
+pub async fn level(
     target: &Arc<Target>,
+    load: &Arc<Load>,
     clients: usize,
     duration: Duration,
-    probe_every: Option<usize>,
 ) -> anyhow::Result<(EngineResult, Option<LagResult>)> {
     let start = Instant::now();
     let deadline = start + duration;
-    let tasks: Vec<_> = (0..clients).map(|_| tokio::spawn(client(target.clone(), deadline, probe_every))).collect();
+    let tasks: Vec<_> = (0..clients).map(|i| tokio::spawn(client(target.clone(), load.clone(), i, deadline))).collect();
     let mut result = EngineResult {
         errors: 0,
         elapsed: Duration::ZERO,
@@ -178,13 +202,18 @@ async fn level(
         probes.extend(client_probes);
     }
     result.elapsed = start.elapsed();
-    let lag = match probe_every {
+    let lag = match load.probe_every {
         None => None,
         Some(_) => {
             let mut lag = LagResult { clients, ..LagResult::default() };
-            for probe in futures::future::join_all(probes).await {
+            let (cross, probes): (Vec<bool>, Vec<Probe>) = probes.into_iter().unzip();
+            for (cross, probe) in cross.into_iter().zip(futures::future::join_all(probes).await) {
                 match probe.context("a lag probe panicked")? {
-                    Ok(seen) => lag.latencies.push(seen),
+                    Ok((_, read)) if cross => lag.cross_node.push(read),
+                    Ok((seen, read)) => {
+                        lag.latencies.push(seen);
+                        lag.same_node.push(read);
+                    }
                     Err(e) => {
                         lag.errors += 1;
                         eprintln!("lag probe failed: {e:#}");
@@ -197,18 +226,27 @@ async fn level(
     Ok((result, lag))
 }
 
-type Probe = tokio::task::JoinHandle<anyhow::Result<Duration>>;
+/// A probe's acknowledged -> visible and its read's own duration.
+type Probe = tokio::task::JoinHandle<anyhow::Result<(Duration, Duration)>>;
 
-/// Sends messages to random conversations until `deadline`, one at a time; every
-/// `probe_every`-th acknowledged one is handed to a probe that does not hold the client back.
-async fn client(target: Arc<Target>, deadline: Instant, probe_every: Option<usize>) -> (Latencies, usize, Vec<Probe>) {
+/// Client number `index`: sends messages to random conversations of `load` until `deadline`,
+/// one at a time, each to the next node in turn (starting at `index`); every `probe_every`-th
+/// acknowledged one is handed to probes (`true`: on another node than the one that took it)
+/// that do not hold the client back.
+async fn client(
+    target: Arc<Target>,
+    load: Arc<Load>,
+    index: usize,
+    deadline: Instant,
+) -> (Latencies, usize, Vec<(bool, Probe)>) {
     let (mut latencies, mut errors, mut probes) = (Latencies::default(), 0, Vec::new());
     let body = json!({"actor": {"kind": "agent", "id": "bench"},
                       "content": {"type": "text", "body": "a benchmark message of an ordinary length"}});
-    let mut sent = 0usize;
+    let (mut sent, mut node) = (0usize, index % load.nodes.len());
     while Instant::now() < deadline {
-        let conversation = target.conversations[fastrand::usize(..target.conversations.len())];
-        let uri = format!("{}/v1/conversations/{conversation}/messages", target.base);
+        node = (node + 1) % load.nodes.len();
+        let conversation = target.conversations[fastrand::usize(..load.conversations)];
+        let uri = format!("{}/v1/conversations/{conversation}/messages", load.nodes[node]);
         let began = Instant::now();
         let answer = async {
             let answer = target.http.post(uri).bearer_auth(&target.key).json(&body).send().await?;
@@ -223,10 +261,15 @@ async fn client(target: Arc<Target>, deadline: Instant, probe_every: Option<usiz
             Ok(answer) => {
                 latencies.push(acknowledged - began);
                 sent += 1;
-                if probe_every.is_some_and(|every| sent.is_multiple_of(every)) {
+                if load.probe_every.is_some_and(|every| sent.is_multiple_of(every)) {
                     let version = answer["version"].as_i64().unwrap_or(i64::MAX);
                     let position = answer["position"].as_i64().unwrap_or(i64::MAX);
-                    probes.push(tokio::spawn(probe(target.clone(), conversation, version, position, acknowledged)));
+                    let others = usize::from(load.nodes.len() > 1);
+                    for (cross, node) in (node..=node + others).enumerate() {
+                        let base = load.nodes[node % load.nodes.len()].clone();
+                        let seen = probe(target.clone(), base, conversation, version, position, acknowledged);
+                        probes.push((cross > 0, tokio::spawn(seen)));
+                    }
                 }
             }
             Err(e) => {
@@ -240,19 +283,23 @@ async fn client(target: Arc<Target>, deadline: Instant, probe_every: Option<usiz
     (latencies, errors, probes)
 }
 
-/// Asks for the conversation with `min_position` at the acknowledged command's position: the
-/// server answers as soon as its inbox read model has folded that far (it waits on the runner's
-/// progress, up to its consistency wait), so one request measures acknowledged -> visible
-/// without adding load. (Polling every millisecond instead added about a thousand requests a
-/// second per probe in flight, which at this engine's rates starved the runners it measured.)
+/// Asks `base` for the conversation with `min_position` at the acknowledged command's position;
+/// acknowledged -> answered, and how long the read itself took. The server answers as soon as
+/// its read model has folded that far (it waits on the runner's progress, or on an API node on
+/// the workers' progress notifications, up to its consistency wait), so one request measures
+/// acknowledged -> visible without adding load. (Polling every millisecond instead added about
+/// a thousand requests a second per probe in flight, which at this engine's rates starved the
+/// runners it measured.)
 async fn probe(
     target: Arc<Target>,
+    base: String,
     conversation: Uuid,
     version: i64,
     position: i64,
     acknowledged: Instant,
-) -> anyhow::Result<Duration> {
-    let uri = format!("{}/v1/conversations/{conversation}?min_position={position}", target.base);
+) -> anyhow::Result<(Duration, Duration)> {
+    let uri = format!("{base}/v1/conversations/{conversation}?min_position={position}");
+    let asked = Instant::now();
     loop {
         let answer = target.http.get(&uri).bearer_auth(&target.key).send().await?;
         let status = answer.status();
@@ -266,7 +313,7 @@ async fn probe(
                 "min_position {position} answered version {} before {version}",
                 seen["version"]
             );
-            return Ok(acknowledged.elapsed());
+            return Ok((acknowledged.elapsed(), asked.elapsed()));
         }
         anyhow::ensure!(acknowledged.elapsed() < LAG_GIVE_UP, "version {version} not visible after {LAG_GIVE_UP:?}");
     }

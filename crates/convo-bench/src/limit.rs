@@ -45,7 +45,7 @@ async fn level(url: &str, clients: usize, duration: Duration) -> anyhow::Result<
     for _ in 0..clients {
         connections.push(sqlx::PgConnection::connect(url).await.context("connecting a limit client")?);
     }
-    let before = crate::cpu::Snapshot::take(None);
+    let before = crate::cpu::Snapshot::take(&[]);
     let start = Instant::now();
     let deadline = start + duration;
     let tasks: Vec<_> = connections.drain(..).map(|conn| tokio::spawn(client(conn, deadline))).collect();
@@ -65,7 +65,7 @@ async fn level(url: &str, clients: usize, duration: Duration) -> anyhow::Result<
         result.latencies.extend(latencies);
     }
     result.elapsed = start.elapsed();
-    result.cpu = crate::cpu::Snapshot::take(None).since(&before);
+    result.cpu = crate::cpu::Snapshot::take(&[]).since(&before);
     for connection in connections {
         let _ = connection.close().await;
     }

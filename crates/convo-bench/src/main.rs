@@ -1,21 +1,23 @@
 //! `convo-bench`: measures, against one PostgreSQL in one run, the raw single-row INSERT limit;
 //! the engine's send-message commands over HTTP at the same concurrencies, and projection lag
 //! under the heaviest load; queries with many conversations loaded; command latency on one
-//! conversation with a long history; the server's peak memory; and read-model rebuilds from a
-//! 1M-event log beside the raw read of that log. Prints Markdown (docs/BENCHMARKS.md).
+//! conversation with a long history; the server's peak memory; one node against two API nodes
+//! and a worker on one database; and read-model rebuilds from a 1M-event log beside the raw read
+//! of that log. Prints Markdown (docs/BENCHMARKS.md).
 
 mod cpu;
 mod engine;
+mod history;
 mod limit;
 mod queries;
 mod rebuild;
-mod scaling;
+mod scale;
 mod scratch;
 mod seed;
 mod server;
 mod stats;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,17 +32,18 @@ struct Settings {
     #[arg(long, env = "CONVO_BENCH_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     database_url: String,
     /// What to measure (default: all).
-    #[arg(long, value_delimiter = ',', default_value = "limit,engine,queries,scaling,rebuild")]
+    #[arg(long, value_delimiter = ',', default_value = "limit,engine,queries,history,scale,rebuild")]
     sections: Vec<Section>,
     /// The `convo` binary to run as the server (`convo serve`, out of process, so its peak memory
     /// is its own). Default: `convo` beside this binary (target/release/convo); with --smoke or
-    /// --in-process and no value, the gateway runs inside the benchmark's process instead.
+    /// --in-process and no value, the gateway runs inside the benchmark's process instead (the
+    /// scale section still runs `convo` beside this binary, and --smoke skips it without one).
     #[arg(long, env = "CONVO_BENCH_SERVER")]
     server_bin: Option<PathBuf>,
     /// Run the gateway inside the benchmark's process (its memory figure then includes the clients).
     #[arg(long)]
     in_process: bool,
-    /// Concurrent clients, one measurement per value.
+    /// Concurrent clients, one measurement per value (the scale section: the largest).
     #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
     clients: Vec<usize>,
     /// How long each measurement runs, in seconds.
@@ -62,12 +65,12 @@ struct Settings {
     /// Requests per query measured.
     #[arg(long, default_value_t = 300)]
     query_samples: usize,
-    /// Events the scaling conversation is driven to.
+    /// Events the history section's conversation is driven to.
     #[arg(long, default_value_t = 10_000)]
-    scaling_events: u64,
-    /// Commands compared at the start and at the end of the scaling run.
+    history_events: u64,
+    /// Commands compared at the start and at the end of the history run.
     #[arg(long, default_value_t = 500)]
-    scaling_window: usize,
+    history_window: usize,
     /// Also write the Markdown to this file.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -81,7 +84,8 @@ enum Section {
     Limit,
     Engine,
     Queries,
-    Scaling,
+    History,
+    Scale,
     Rebuild,
 }
 
@@ -94,8 +98,8 @@ impl Settings {
             self.lag_every = 5;
             self.query_conversations = 500;
             self.query_samples = 20;
-            self.scaling_events = 300;
-            self.scaling_window = 50;
+            self.history_events = 300;
+            self.history_window = 50;
         }
         self
     }
@@ -110,11 +114,16 @@ impl Settings {
 
     /// The server binary, or None for the gateway in this process.
     fn server_bin(&self) -> anyhow::Result<Option<PathBuf>> {
-        if let Some(bin) = &self.server_bin {
-            return Ok(Some(bin.clone()));
-        }
-        if self.smoke || self.in_process {
+        if self.server_bin.is_none() && (self.smoke || self.in_process) {
             return Ok(None);
+        }
+        self.process_bin().map(Some)
+    }
+
+    /// The server binary to run as processes: --server-bin, else `convo` beside this binary.
+    fn process_bin(&self) -> anyhow::Result<PathBuf> {
+        if let Some(bin) = &self.server_bin {
+            return Ok(bin.clone());
         }
         let beside = std::env::current_exe()?.with_file_name("convo");
         anyhow::ensure!(
@@ -122,7 +131,7 @@ impl Settings {
             "no server binary at {}: build it (cargo build --release -p convo-cli), pass --server-bin, or --in-process",
             beside.display()
         );
-        Ok(Some(beside))
+        Ok(beside)
     }
 }
 
@@ -140,7 +149,8 @@ pub struct Report {
     rows: Vec<Row>,
     lag: Option<engine::LagResult>,
     queries: Option<queries::QueriesResult>,
-    scaling: Option<scaling::ScalingResult>,
+    history: Option<history::HistoryResult>,
+    scale: Option<scale::ScaleResult>,
     /// Peak RSS in KiB, and whose.
     memory: Option<(Option<u64>, String)>,
     rebuild: Option<rebuild::RebuildResult>,
@@ -168,9 +178,9 @@ async fn main() -> anyhow::Result<()> {
     };
 
     let mut engines = None;
-    if [Section::Engine, Section::Queries, Section::Scaling].iter().any(|s| settings.wants(*s)) {
+    if [Section::Engine, Section::Queries, Section::History].iter().any(|s| settings.wants(*s)) {
         let db = scratch::ScratchDb::create(&settings.database_url, "engine").await?;
-        let served = served(&db.url, &settings, server_bin.as_ref(), duration, &mut report).await;
+        let served = served(&db.url, &settings, server_bin.as_deref(), duration, &mut report).await;
         db.drop_db().await;
         engines = served?;
     }
@@ -185,6 +195,18 @@ async fn main() -> anyhow::Result<()> {
             engine: engines.as_mut().and_then(Iterator::next),
         })
         .collect();
+
+    if settings.wants(Section::Scale) {
+        // Several `convo serve` processes: never in process; a smoke run without the binary skips.
+        match settings.process_bin() {
+            Ok(bin) => {
+                let clients = settings.clients.iter().copied().max().unwrap_or(1);
+                report.scale = Some(scale::run(&settings, &bin, clients, duration).await?);
+            }
+            Err(e) if settings.smoke => eprintln!("scale: skipped in the smoke run: {e:#}"),
+            Err(e) => return Err(e),
+        }
+    }
 
     if settings.wants(Section::Rebuild) {
         let db = scratch::ScratchDb::create(&settings.database_url, "rebuild").await?;
@@ -206,28 +228,34 @@ async fn main() -> anyhow::Result<()> {
             r.limit.as_ref().map_or(0, |l| l.errors)
                 + r.engine.as_ref().map_or(0, |e| e.errors + e.lag.as_ref().map_or(0, |l| l.errors))
         })
-        .sum();
+        .sum::<usize>()
+        + report.scale.as_ref().map_or(0, scale::ScaleResult::errors);
     anyhow::ensure!(failures == 0, "{failures} request(s) failed (see the table and the messages above)");
     anyhow::ensure!(
         report.rows.iter().all(|r| r.limit.as_ref().is_none_or(|l| l.transactions > 0)
-            && r.engine.as_ref().is_none_or(|e| e.latencies.count() > 0)),
-        "a level did nothing"
+            && r.engine.as_ref().is_none_or(|e| e.latencies.count() > 0))
+            && report
+                .scale
+                .iter()
+                .flat_map(|s| &s.topologies)
+                .all(|t| t.run.latencies.count() > 0 && t.hot.latencies.count() > 0 && t.lag.latencies.count() > 0),
+        "a level did nothing (or a scale run took no probe)"
     );
     anyhow::ensure!(report.lag.as_ref().is_none_or(|l| l.latencies.count() > 0), "no projection-lag sample was taken");
     Ok(())
 }
 
-/// The sections that need the server: engine and lag, queries, scaling, then its peak memory.
+/// The sections that need the server: engine and lag, queries, history, then its peak memory.
 async fn served(
     url: &str,
     settings: &Settings,
-    server_bin: Option<&PathBuf>,
+    server_bin: Option<&Path>,
     duration: Duration,
     report: &mut Report,
 ) -> anyhow::Result<Option<Vec<engine::EngineResult>>> {
     let pool = convo_store_postgres::connect(url, 4).await.context("connecting to the engine's database")?;
     convo_store_postgres::migrate(&pool).await.context("migrating the engine's database")?;
-    let mut server = server::Server::start(url, server_bin, settings.db_pool).await?;
+    let mut server = server::Server::start(url, server_bin, settings.db_pool, server::Role::All).await?;
     let result = async {
         let target = Arc::new(engine::Target::prepare(&pool, server.base(), settings.conversations).await?);
         let mut engines = None;
@@ -241,8 +269,8 @@ async fn served(
                 queries::run(&target, &pool, &mut server, settings.query_conversations, settings.query_samples).await?;
             report.queries = Some(result);
         }
-        if settings.wants(Section::Scaling) {
-            report.scaling = Some(scaling::run(&target, settings.scaling_events, settings.scaling_window).await?);
+        if settings.wants(Section::History) {
+            report.history = Some(history::run(&target, settings.history_events, settings.history_window).await?);
         }
         report.memory = Some((server.peak_rss_kib(), server.describe()));
         anyhow::Ok(engines)

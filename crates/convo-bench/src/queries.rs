@@ -48,7 +48,7 @@ pub async fn run(
     let events = log.append(pool).await?;
     let append = started.elapsed();
     eprintln!("queries: appended {conversations} conversations ({events} events) in {append:.1?}; folding");
-    let catch_up = caught_up(pool, server, Duration::from_secs(600)).await?;
+    let catch_up = caught_up(pool, std::slice::from_mut(server), Duration::from_secs(600)).await?;
     sqlx::query("ANALYZE").execute(pool).await?;
     let total: i64 = sqlx::query_scalar("SELECT count(*) FROM rm_inbox WHERE workspace_id = $1")
         .bind(&workspace)

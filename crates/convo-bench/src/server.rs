@@ -1,9 +1,9 @@
-//! The engine under test: a `convo serve` process (the release binary, so its memory is its own)
-//! or, for CI's smoke run, the same gateway wired in this process. Either way it serves one
-//! scratch database, and "caught up" is read from that database: every read model's checkpoint
-//! (`ReadModels::NAMES`) at the log's head.
+//! The engine under test: a `convo serve` process (the release binary, so its memory is its own;
+//! one of several roles on one database for the scale section) or, for CI's smoke run, the same
+//! gateway wired in this process. Either way it serves one scratch database, and "caught up" is
+//! read from that database: every read model's checkpoint (`ReadModels::NAMES`) at the log's head.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,19 +16,41 @@ use convo_store::{Backend, Engine};
 use convo_store_postgres::PostgresBackend;
 use sqlx::PgPool;
 
+/// What a `convo serve` process does (`convo serve --role`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Commands, queries and the read models' runners.
+    All,
+    /// Commands and queries; the read models' progress comes from workers (LISTEN/NOTIFY).
+    Api,
+    /// The read models' runners, under leases; only /healthz, /readyz and /metrics.
+    Worker,
+}
+
+impl Role {
+    fn arg(self) -> &'static str {
+        match self {
+            Role::All => "all",
+            Role::Api => "api",
+            Role::Worker => "worker",
+        }
+    }
+}
+
 pub enum Server {
     Process { child: Child, base: String, bin: PathBuf },
     InProcess { base: String, tasks: Vec<tokio::task::JoinHandle<()>>, pool: PgPool },
 }
 
 impl Server {
-    /// Starts `bin serve` against `url` (already migrated), or the gateway in this process.
-    pub async fn start(url: &str, bin: Option<&PathBuf>, db_pool: u32) -> anyhow::Result<Self> {
+    /// Starts `bin serve --role ROLE` against `url` (already migrated), or the gateway in this
+    /// process (`Role::All` only).
+    pub async fn start(url: &str, bin: Option<&Path>, db_pool: u32, role: Role) -> anyhow::Result<Self> {
         let server = match bin {
             Some(bin) => {
                 let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
                 let child = Command::new(bin)
-                    .arg("serve")
+                    .args(["serve", "--role", role.arg()])
                     .env("DATABASE_URL", url)
                     .env("CONVO_LISTEN", format!("127.0.0.1:{port}"))
                     .env("CONVO_RATE_LIMIT_PER_SEC", "0")
@@ -38,10 +60,11 @@ impl Server {
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .spawn()
-                    .with_context(|| format!("starting {} serve", bin.display()))?;
-                Server::Process { child, base: format!("http://127.0.0.1:{port}"), bin: bin.clone() }
+                    .with_context(|| format!("starting {} serve --role {}", bin.display(), role.arg()))?;
+                Server::Process { child, base: format!("http://127.0.0.1:{port}"), bin: bin.to_path_buf() }
             }
             None => {
+                anyhow::ensure!(role == Role::All, "only `--role all` runs in process");
                 let pool = convo_store_postgres::connect(url, db_pool).await.context("connecting the engine")?;
                 let backend = PostgresBackend::new(pool.clone());
                 let read = Arc::new(ReadModels::new(&backend));
@@ -92,6 +115,14 @@ impl Server {
         }
     }
 
+    /// Optimistic-concurrency conflicts the server has retried since it started, from its
+    /// `/metrics` (`convo_command_conflicts_total`, summed over aggregates).
+    pub async fn conflicts_retried(&self) -> anyhow::Result<u64> {
+        let metrics = reqwest::get(format!("{}/metrics", self.base())).await?.error_for_status()?.text().await?;
+        let values = metrics.lines().filter(|l| l.starts_with("convo_command_conflicts_total"));
+        Ok(values.filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum::<f64>() as u64)
+    }
+
     /// The server's process id (`None`: it runs in the benchmark's process).
     pub fn pid(&self) -> Option<u32> {
         match self {
@@ -135,8 +166,9 @@ impl Server {
     }
 }
 
-/// Waits until every read model's stored checkpoint has reached the log's head; how long it took.
-pub async fn caught_up(pool: &PgPool, server: &mut Server, limit: Duration) -> anyhow::Result<Duration> {
+/// Waits until every read model's stored checkpoint has reached the log's head (and fails when
+/// one of `servers` has exited); how long it took.
+pub async fn caught_up(pool: &PgPool, servers: &mut [Server], limit: Duration) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let names: Vec<String> = ReadModels::<PostgresBackend>::NAMES.iter().map(|n| (*n).to_owned()).collect();
     let head: i64 = sqlx::query_scalar("SELECT coalesce(max(global_position), 0) FROM events").fetch_one(pool).await?;
@@ -153,7 +185,7 @@ pub async fn caught_up(pool: &PgPool, server: &mut Server, limit: Duration) -> a
         if behind == 0 {
             return Ok(started.elapsed());
         }
-        server.check_alive()?;
+        servers.iter_mut().try_for_each(Server::check_alive)?;
         anyhow::ensure!(
             started.elapsed() < limit,
             "{behind} read model(s) did not reach the log's head ({head}) in {limit:?} (one may have stopped: see the server's log)"

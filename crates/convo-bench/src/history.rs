@@ -1,4 +1,4 @@
-//! Scaling with history: one conversation driven to many events through the engine, one
+//! Latency with history: one conversation driven to many events through the engine, one
 //! send-message command at a time; the first and the last commands' latencies compared, and
 //! then, at the same moments, a new conversation's first commands and the long one's next
 //! commands, alternating (on a shared machine, the first and last windows of a sequential run
@@ -13,7 +13,7 @@ use crate::engine::Target;
 use crate::stats::Latencies;
 
 #[derive(Debug)]
-pub struct ScalingResult {
+pub struct HistoryResult {
     pub events: u64,
     pub first: Latencies,
     pub last: Latencies,
@@ -26,7 +26,7 @@ pub struct ScalingResult {
 
 /// Sends to one new conversation until it holds `events` events; the first and last `window`
 /// commands' latencies.
-pub async fn run(target: &Target, events: u64, window: usize) -> anyhow::Result<ScalingResult> {
+pub async fn run(target: &Target, events: u64, window: usize) -> anyhow::Result<HistoryResult> {
     let conversation = target.open_conversation(&format!("+4918{:08}", fastrand::u32(..100_000_000))).await?;
     let path = format!("/v1/conversations/{conversation}/messages");
     let body = json!({"actor": {"kind": "agent", "id": "bench"},
@@ -52,7 +52,7 @@ pub async fn run(target: &Target, events: u64, window: usize) -> anyhow::Result<
         version = answer["version"].as_u64().context("no version in the send-message answer")?;
     }
     eprintln!(
-        "scaling: {commands} commands in {:.1?}, first {window} p50 {:.2} ms, last {window} p50 {:.2} ms",
+        "history: {commands} commands in {:.1?}, first {window} p50 {:.2} ms, last {window} p50 {:.2} ms",
         started.elapsed(),
         first.percentile_ms(50.0),
         last.percentile_ms(50.0)
@@ -71,9 +71,9 @@ pub async fn run(target: &Target, events: u64, window: usize) -> anyhow::Result<
         }
     }
     eprintln!(
-        "scaling: alternating, a new conversation p50 {:.2} ms, the long one p50 {:.2} ms",
+        "history: alternating, a new conversation p50 {:.2} ms, the long one p50 {:.2} ms",
         fresh.percentile_ms(50.0),
         long.percentile_ms(50.0)
     );
-    Ok(ScalingResult { events: version, first, last, tenths, fresh, long })
+    Ok(HistoryResult { events: version, first, last, tenths, fresh, long })
 }
