@@ -1,109 +1,183 @@
 #!/usr/bin/env bash
-# The multi-node fault suite (#16, decision 0003): two `convo serve --role worker` processes and
-# one `--role api` on one PostgreSQL (a scratch database on the server at CONVO_FAULTS_PG, default
-# the local one; the processes are this script's own). It stops the workers the two ways they die
-# in production and checks what a user would notice:
-#   1. one worker holds every follower's lease;
-#   2. SIGSTOP of the holder: the other takes every lease over within TTL + TTL/5 (measured),
-#      and the API node keeps taking commands and reading its own writes;
-#   3. SIGCONT: the stalled worker wakes up and writes nothing (the leases stay where they are);
-#   4. kill -9 of the new holder: the first takes over again (measured);
-#   5. SIGTERM of the holder (a rolling deploy): it lets its leases go as it stops, and a new
-#      worker takes over within a renewal period, without waiting for them to expire;
-#   6. every acknowledged command is in the log once, and every read model equals a rebuild.
-# Prints one line per check and the takeover times; exits non-zero on the first failure.
+# The multi-node fault suite (#16, docs/SCALING.md): `bash deploy/faults.sh [--short]`.
+#
+# Starts a PostgreSQL of its own (initdb in a temporary directory, its own port) and a NATS of
+# its own (its own port and store), never the machine's shared servers; on them two API nodes
+# (`convo serve --role api`) and two workers (`--role worker`, publishing to NATS). Then, one
+# phase per fault, 32 clients (deploy/faults.py) send commands to both API nodes, each with an
+# Idempotency-Key of its own, record every answer (2xx, 4xx, 5xx, unknown) and retry the 5xx
+# and unknown ones with the same key; the fault is injected while they run:
+#   1. kill -9 of an API node (started again on its port);
+#   2. SIGSTOP of the worker holding the followers' leases: the other takes them over
+#      (measured), and the stalled one, woken by SIGCONT, writes nothing;
+#   3. kill -9 of the worker holding the leases: the other takes them over (measured);
+#   4. SIGTERM of the worker holding the leases (a rolling deploy): it lets them go as it stops
+#      and a new worker takes over within a renewal period (measured); one worker from here on;
+#   5. PostgreSQL `pg_ctl restart -m fast`;
+#   6. kill -9 of the PostgreSQL postmaster, then a start (crash recovery);
+#   7. kill -9 of NATS, then a start on the same store;
+#   8. SIGTERM of one of the two API nodes (the clients go on with the other).
+# After each phase: every acknowledged command is in the log once and no retried one twice
+# (faults.py report), every read model equals a rebuild (`convo projections verify`), and the
+# JetStream stream holds exactly the log's events in log order (`convo bus verify`). Prints one
+# table row per phase; exits non-zero on the first failure. --short (CI) runs every phase with
+# less load around each fault.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/convo-target}"
+before=5 after=8
+if [ "${1:-}" = "--short" ]; then before=2 after=3; fi
 cargo build --quiet -p convo-cli
 convo="$CARGO_TARGET_DIR/debug/convo"
-server="${CONVO_FAULTS_PG:-postgres://postgres@127.0.0.1:5432}"
-db="convo_faults_$$"
-export DATABASE_URL="$server/$db"
+here="$(pwd)"
 work="$(mktemp -d)"
+chmod 755 "$work"
 pids=()
+pgbin="$(find /usr/lib/postgresql -maxdepth 2 -name bin | sort -V | tail -n 1)"
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 cleanup() {
     for pid in "${pids[@]}"; do kill -CONT "$pid" 2>/dev/null || true; kill -9 "$pid" 2>/dev/null || true; done
-    psql "$server/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+    as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -m immediate stop >/dev/null 2>&1 || true
     rm -rf "$work"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; for f in "$work"/*.log; do echo "== $f"; tail -5 "$f"; done; exit 1; }
-sql() { psql "$DATABASE_URL" -AtXc "$1"; }
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now_ms() { date +%s%3N; }
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-psql "$server/postgres" -qc "CREATE DATABASE $db" >/dev/null
+# PostgreSQL of our own.
+mkdir "$work/pg"
+[ "$(id -u)" = 0 ] && chown postgres "$work/pg"
+as_pg "$pgbin/initdb" -D "$work/pg/data" -A trust -U postgres -N >/dev/null
+pg_port="$(port)"
+pg_start() { # after a crash its old backends may hold the shared memory for a moment
+    for _ in $(seq 1 150); do
+        as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -w -l "$work/pg/server.log" \
+            -o "-p $pg_port -k $work/pg -c listen_addresses=127.0.0.1" start >/dev/null 2>&1 && return
+        sleep 0.2
+    done
+    fail "PostgreSQL did not start"
+}
+pg_start
+psql "postgres://postgres@127.0.0.1:$pg_port/postgres" -qc "CREATE DATABASE convo" >/dev/null
+export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/convo"
+sql() { psql "$DATABASE_URL" -AtXc "$1"; }
+
+# NATS of our own.
+nats_port="$(port)"
+export NATS_URL="nats://127.0.0.1:$nats_port"
+nats_start() {
+    nats-server -a 127.0.0.1 -p "$nats_port" -js -sd "$work/nats" >>"$work/nats.log" 2>&1 &
+    pids+=("$!"); echo "$!" >"$work/nats.pid"; disown "$!"
+    for _ in $(seq 1 100); do listening "$nats_port" && return; sleep 0.1; done
+    fail "NATS did not start"
+}
+nats_start
+
 "$convo" migrate >/dev/null 2>&1
 ws="$("$convo" workspaces create faults 2>/dev/null | tail -n 1)"
-key="$("$convo" keys create --workspace "$ws" --scope admin 2>&1 | grep -o 'cvk_[A-Za-z0-9_]*' | head -n 1)"
-auth="Authorization: Bearer $key"
+key="$("$convo" keys create --workspace "$ws" --scope admin 2>/dev/null | tail -n 1)"
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-start() { # role, name → pid
-    local p; p="$(port)"
-    "$convo" serve --role "$1" --listen "127.0.0.1:$p" >"$work/$2.log" 2>&1 &
+start() { # role, name[, port]: a `convo serve` node, recorded in $work/<name>.{pid,port}
+    local p="${3:-$(port)}"
+    CONVO_RATE_LIMIT_PER_SEC=0 CONVO_LOG=warn "$convo" serve --role "$1" --listen "127.0.0.1:$p" >>"$work/$2.log" 2>&1 &
     pids+=("$!"); echo "$!" >"$work/$2.pid"; echo "$p" >"$work/$2.port"
     disown "$!" # its kill -9 is the point, not news
     for _ in $(seq 1 100); do curl -sf "127.0.0.1:$p/healthz" >/dev/null && return; sleep 0.1; done
     fail "$2 did not start"
 }
-# The followers' leases (the hourly key purge's has a two-hour TTL and is left out).
-tokens() { sql "SELECT string_agg(name || '=' || token, ' ' ORDER BY name) FROM follower_leases WHERE name <> 'idempotency_purge'"; }
-all_tokens_are() { [ "$(sql "SELECT count(*) FROM follower_leases WHERE name <> 'idempotency_purge' AND token = $1")" = 6 ]; }
-wait_for_tokens() { # token, what → milliseconds it took
-    local started; started="$(now_ms)"
-    for _ in $(seq 1 300); do all_tokens_are "$1" && { echo $(( $(now_ms) - started )); return; }; sleep 0.05; done
-    fail "$2: the leases are at $(tokens)"
+pid() { cat "$work/$1.pid"; }
+# The followers' leases: every read model's and the publisher's (the hourly key purge's has a
+# two-hour TTL and is left out). Each takeover increments a lease's fencing token.
+leases() { sql "SELECT string_agg(name || '=' || token, ' ' ORDER BY name) FROM follower_leases WHERE name <> 'idempotency_purge'"; }
+all_at() { [ "$(sql "SELECT count(*) FILTER (WHERE token <> $1) = 0 AND count(*) = 7 FROM follower_leases WHERE name <> 'idempotency_purge'")" = t ]; }
+takeover() { # token, what → "first–last ms" once every lease is at that token (each lease's
+    # time is also written to $work/takeovers.log, with when the old holder's leases expired)
+    local started n=0 seen=0 first="" last; started="$(now_ms)"
+    local expiry; expiry="$(sql "SELECT max(expires_at_ms) FROM follower_leases WHERE name <> 'idempotency_purge'")"
+    if [ "$expiry" -gt 0 ]; then expiry="expire at +$(( expiry - started )) ms"; else expiry="were let go"; fi
+    echo "$2: the old holder's leases $expiry" >>"$work/takeovers.log"
+    for _ in $(seq 1 400); do
+        n="$(sql "SELECT count(*) FROM follower_leases WHERE name <> 'idempotency_purge' AND token = $1")"
+        if [ "$n" -gt 0 ] && [ -z "$first" ]; then first=$(( $(now_ms) - started )); fi
+        if [ "$n" != "$seen" ]; then
+            echo "  +$(( $(now_ms) - started )) ms: $(sql "SELECT string_agg(name, ' ') FROM follower_leases WHERE token = $1")" >>"$work/takeovers.log"
+            seen="$n"
+        fi
+        if [ "$n" = 7 ]; then last=$(( $(now_ms) - started )); echo "$2: $first–$last ms" >>"$work/takeovers.log"; echo "$first–$last ms"; return; fi
+        sleep 0.05
+    done
+    fail "$2: the leases are at $(leases)"
 }
 
 start worker a
-for _ in $(seq 1 100); do all_tokens_are 1 && break; sleep 0.1; done
-all_tokens_are 1 || fail "worker a did not take the leases: $(tokens)"
+for _ in $(seq 1 100); do all_at 1 && break; sleep 0.1; done
+all_at 1 || fail "worker a did not take the leases: $(leases)"
 start worker b
-start api api
-api="127.0.0.1:$(cat "$work/api.port")"
-inbox="$(curl -sf "$api/v1/inboxes" -H "$auth" -H 'content-type: application/json' \
+start api api1
+start api api2
+api1="http://127.0.0.1:$(cat "$work/api1.port")" api2="http://127.0.0.1:$(cat "$work/api2.port")"
+inbox="$(curl -sf "$api1/v1/inboxes" -H "Authorization: Bearer $key" -H 'content-type: application/json' \
     -d '{"name": "Faults", "channel_type": "sms"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["inbox_id"])')"
-sent=0
-send_and_read() { # n commands, each followed by a read of its own write on the API node
-    for _ in $(seq 1 "$1"); do
-        sent=$((sent + 1))
-        local answer position
-        answer="$(curl -sf "$api/v1/inbound-messages" -H "$auth" -H 'content-type: application/json' \
-            -d '{"inbox_id": "'"$inbox"'", "contact_id": "+49170000'"$((sent % 7))"'", "sent_at": "'"$(date -u +%FT%TZ)"'",
-                 "content": {"type": "text", "body": "message '"$sent"'"}}')" || fail "command $sent was refused"
-        position="$(echo "$answer" | python3 -c 'import json,sys; print(json.load(sys.stdin)["position"])')"
-        curl -sf "$api/v1/conversations?min_position=$position" -H "$auth" >/dev/null \
-            || fail "the API node did not read its write at $position"
-    done
+
+rows=()
+phase() { # number, title, the function that injects the fault (it may set $took)
+    local n="$1" title="$2" inject="$3" fault_ms verify
+    rm -f "$work/stop"
+    python3 deploy/faults.py clients --nodes "$api1,$api2" --key "$key" --inbox "$inbox" --phase "p$n" \
+        --stop "$work/stop" --out "$work/p$n.jsonl" &
+    local clients=$!
+    sleep "$before"
+    took="–"
+    fault_ms="$(now_ms)"
+    "$inject"
+    sleep "$after"
+    touch "$work/stop"
+    wait "$clients" || fail "$title: the clients failed"
+    verify="$("$convo" projections verify 2>&1)" || fail "$title: $verify"
+    verify="$("$convo" bus verify --wait-secs 30 2>&1)" || fail "$title: $verify"
+    rows+=("$(python3 deploy/faults.py report --attempts "$work/p$n.jsonl" --phase "p$n" --title "$n. $title" \
+        --database-url "$DATABASE_URL" --fault-ms "$fault_ms" --verify clean --takeover "$took")") \
+        || fail "$title: see above"
+    echo "ok $n: $title (${rows[-1]})"
 }
-send_and_read 20
-echo "ok 1: worker a holds every lease ($(tokens)); 20 commands read back on the API node"
 
-kill -STOP "$(cat "$work/a.pid")"
-took="$(wait_for_tokens 2 "after SIGSTOP of a")"
-send_and_read 20
-echo "ok 2: SIGSTOP of a: b took every lease over in $took ms (bound: TTL 5 s + 1 s); 20 more commands read back"
+kill_api() { kill -9 "$(pid api1)"; sleep 1; start api api1 "$(cat "$work/api1.port")"; }
+stop_worker() {
+    kill -STOP "$(pid a)"
+    took="$(takeover 2 "after SIGSTOP of a")"
+    kill -CONT "$(pid a)"
+    sleep 2 # its renewals come due within a second of waking: give it two to misbehave
+    all_at 2 || fail "a woke up and took leases back: $(leases)"
+}
+kill_worker() { kill -9 "$(pid b)"; took="$(takeover 3 "after kill -9 of b")"; }
+term_worker() {
+    start worker c
+    kill -TERM "$(pid a)"
+    took="$(takeover 4 "after SIGTERM of a")"
+    [ "$(echo "${took##*–}" | tr -dc 0-9)" -lt 2500 ] || fail "after SIGTERM of a, c took the leases only in $took: they were not let go"
+}
+restart_pg() { as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -m fast -w restart >/dev/null; }
+crash_pg() {
+    kill -9 "$(head -n 1 "$work/pg/data/postmaster.pid")"
+    sleep 1
+    pg_start
+}
+crash_nats() { kill -9 "$(cat "$work/nats.pid")"; sleep 1; nats_start; }
+term_api() { kill -TERM "$(pid api2)"; }
 
-kill -CONT "$(cat "$work/a.pid")"
-sleep 3 # a's renewals come due within a second of waking; give it three to misbehave
-all_tokens_are 2 || fail "a woke up and took leases back: $(tokens)"
-send_and_read 10
-echo "ok 3: a woke up and wrote nothing: the leases stay with b ($(tokens))"
+phase 1 "kill -9 of an API node" kill_api
+phase 2 "SIGSTOP of the worker holding the leases" stop_worker
+phase 3 "kill -9 of the worker holding the leases" kill_worker
+phase 4 "SIGTERM of the worker holding the leases" term_worker
+phase 5 "PostgreSQL restart -m fast" restart_pg
+phase 6 "kill -9 of the PostgreSQL postmaster" crash_pg
+phase 7 "kill -9 of NATS, restarted on its store" crash_nats
+phase 8 "SIGTERM of one of two API nodes" term_api
 
-kill -9 "$(cat "$work/b.pid")"
-took="$(wait_for_tokens 3 "after kill -9 of b")"
-send_and_read 20
-echo "ok 4: kill -9 of b: a took every lease over in $took ms; 20 more commands read back"
-
-start worker c
-kill -TERM "$(cat "$work/a.pid")"
-took="$(wait_for_tokens 4 "after SIGTERM of a")"
-[ "$took" -lt 2500 ] || fail "after SIGTERM of a, c took the leases over only in $took ms: they were not released"
-send_and_read 10
-echo "ok 5: SIGTERM of a: it let its leases go, c took them over in $took ms; 10 more commands read back"
-
-inbound="$(sql "SELECT count(*) FROM events WHERE event_type = 'InboundMessageReceived'")"
-[ "$inbound" = "$sent" ] || fail "$sent commands acknowledged, $inbound in the log"
-verify="$("$convo" projections verify 2>/dev/null)" || fail "verify: $verify"
-echo "ok 6: all $sent acknowledged commands are in the log once; every read model equals a rebuild"
+echo
+echo "| fault | commands | acknowledged | retried | answers 2xx / 4xx / 5xx / unknown | lost | duplicated | read models and stream verified | first 2xx after the fault | longest wait for a 2xx | leases taken over after |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+printf '%s\n' "${rows[@]}"
+echo; echo "Takeovers (from the fault):"; sed "s/^/  /" "$work/takeovers.log"
