@@ -78,11 +78,11 @@ fn event(aggregate_id: &str, sequence: usize, body: &str) -> SerializedEvent {
     )
 }
 
-/// Appends `events` (one command each) as one group commit: a first append waits on a held row,
-/// so these queue up behind it and go in one batch; their results, in order.
+/// Appends `commands` as one group commit: a first append waits on a held row, so these queue
+/// up behind it and go in one batch; their results, in order.
 async fn one_group_commit(
     pg: &TestPg,
-    events: Vec<SerializedEvent>,
+    commands: Vec<Vec<SerializedEvent>>,
 ) -> Vec<Result<i64, cqrs_es::persist::PersistenceError>> {
     let backend = pg.backend.clone();
     let blocker = Blocker::hold(&pg.url, "first", 1).await;
@@ -91,11 +91,11 @@ async fn one_group_commit(
         tokio::spawn(async move { backend.append::<convo_domain::Conversation>(&[event("first", 1, "ok")]).await })
     };
     sessions_waiting_on_a_lock(&pg.url, 1).await;
-    let mut batch: Vec<_> = events
+    let mut batch: Vec<_> = commands
         .into_iter()
-        .map(|e| {
+        .map(|events| {
             let backend = backend.clone();
-            Box::pin(async move { backend.append::<convo_domain::Conversation>(&[e]).await })
+            Box::pin(async move { backend.append::<convo_domain::Conversation>(&events).await })
         })
         .collect();
     // Polled once, an append is in the committer's queue.
@@ -119,26 +119,45 @@ async fn written(pg: &TestPg) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_command_refused_inside_postgresql_fails_alone_in_its_group_commit() {
     let pg = TestPg::new().await;
-    let events = (0..33).map(|i| event(&format!("c{i}"), 1, if i == 16 { "refused \u{0}" } else { "ok" })).collect();
+    let events =
+        (0..33).map(|i| vec![event(&format!("c{i}"), 1, if i == 16 { "refused \u{0}" } else { "ok" })]).collect();
     let failed: Vec<usize> =
         one_group_commit(&pg, events).await.iter().enumerate().filter(|(_, r)| r.is_err()).map(|(i, _)| i).collect();
     assert_eq!(failed, vec![16], "only the refused command fails");
     assert_eq!(written(&pg).await, 32);
 }
 
-/// Two commands for one conversation decided on the same version (two gateways' commands for
-/// it, arriving in turn) in one group commit among 31 others: the first is written, the second
-/// alone is a conflict (which its gateway retries on the new version); the others are written.
+/// Commands to one conversation through two API nodes: the other node wrote the version this
+/// node's command was decided on first. In this node's next group commit, among 31 others, that
+/// command alone is a conflict (its gateway decides it again on the new version) and nothing of
+/// it is written, not even its second event; the others commit together, in one transaction:
+/// the group commit does not fall apart into one transaction per command. Two commands of the
+/// batch decided on the same version of another conversation: the second alone is a conflict.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_conflict_inside_a_group_commit_fails_only_the_loser() {
     let pg = TestPg::new().await;
-    let mut events: Vec<_> = (0..32).map(|i| event(&format!("c{i}"), 1, "ok")).collect();
-    events.insert(20, event("c7", 1, "the same version, decided elsewhere"));
-    let results = one_group_commit(&pg, events).await;
+    let other_node = pg.backend.append::<convo_domain::Conversation>(&[event("c7", 1, "the other node's")]).await;
+    assert!(other_node.is_ok(), "{other_node:?}");
+    let mut commands: Vec<_> = (0..32).filter(|&i| i != 7).map(|i| vec![event(&format!("c{i}"), 1, "ok")]).collect();
+    commands.insert(20, vec![event("c7", 1, "this node's"), event("c7", 2, "this node's second")]);
+    commands.push(vec![event("c9", 1, "the same version, decided twice")]);
+    let results = one_group_commit(&pg, commands).await;
     let failed: Vec<usize> = results.iter().enumerate().filter(|(_, r)| r.is_err()).map(|(i, _)| i).collect();
-    assert_eq!(failed, vec![20], "only the loser fails");
-    assert!(matches!(results[20], Err(cqrs_es::persist::PersistenceError::OptimisticLockError)), "{:?}", results[20]);
-    assert_eq!(written(&pg).await, 32);
+    assert_eq!(failed, vec![20, 32], "only the losers fail");
+    for loser in &failed {
+        let result = &results[*loser];
+        assert!(matches!(result, Err(cqrs_es::persist::PersistenceError::OptimisticLockError)), "{result:?}");
+    }
+    assert_eq!(written(&pg).await, 32, "the other node's event and the 31 winners");
+    let c7: Vec<String> =
+        sqlx::query_scalar("SELECT payload->>'body' FROM events WHERE aggregate_id = 'c7' ORDER BY sequence")
+            .fetch_all(pg.backend.pool())
+            .await
+            .expect("c7");
+    assert_eq!(c7, vec!["the other node's"], "nothing of the loser is written");
+    let winners: Vec<i64> = results.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
+    let transactions: std::collections::HashSet<i64> = winners.iter().map(|p| p >> 16).collect();
+    assert_eq!(transactions.len(), 1, "the 31 winners commit in one transaction: {winners:?}");
 }
 
 /// A send commits after its request timed out (503): a retry with the same Idempotency-Key

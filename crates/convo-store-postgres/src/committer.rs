@@ -5,10 +5,20 @@
 //! commits transactions.
 //!
 //! Each command still commits atomically and only with its own sequences, and one command never
-//! fails another: when the statement fails for anything but the database being away (a
-//! command that lost a race with another process, a row PostgreSQL refuses), nothing of it was
-//! written, and each command of the batch is appended on its own, so only the culprit sees its
-//! error. Every caller is answered after the commit, so a 2xx still means durable.
+//! fails another:
+//! - a command that lost a race with another process (its first sequence is taken: commands to
+//!   one conversation through two API nodes) fails the plain statement; the batch is then
+//!   committed with a statement that leaves such commands out, and only they are answered with
+//!   a conflict: the rest of the batch still commits together. While conflicts keep coming
+//!   (within [`TOLERANT_FOR`] of the last), batches go straight to that statement, which costs
+//!   PostgreSQL more per row than the plain one a single node uses. A command owns its later
+//!   sequences once it owns its first (every writer appends from its aggregate's next
+//!   sequence), so it is written whole or not at all;
+//! - when the statement fails for anything but the database being away (a row PostgreSQL
+//!   refuses), nothing of it was written, and each command of the batch is appended on its
+//!   own, so only the culprit sees its error.
+//!
+//! Every caller is answered after the commit, so a 2xx still means durable.
 
 use std::collections::HashMap;
 
@@ -23,6 +33,48 @@ use convo_store_sql::{Dialect, persistence_error};
 
 /// Events appended in one statement at most (positions allow 65 536 per transaction).
 const MAX_EVENTS: usize = 2000;
+
+/// How long after a conflict batches are appended with the statement that tolerates them.
+const TOLERANT_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The batch as rows: one per event, with whether it is its command's first, in order.
+macro_rules! input {
+    () => {
+        "unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::bool[])
+             WITH ORDINALITY AS e(aggregate_type, aggregate_id, sequence, event_type, event_version, payload,
+                                  metadata, first, n)"
+    };
+}
+
+/// Every event, in order; fails whole if a sequence is taken.
+const PLAIN: &str = concat!(
+    "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+     SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata FROM ",
+    input!(),
+    " ORDER BY n RETURNING aggregate_type, aggregate_id, sequence, global_position"
+);
+
+/// Each command's first event, unless another writer holds its sequence; then the rest of the
+/// commands whose first event went in (the join waits for it, so a command's events take their
+/// positions in order).
+const TOLERANT: &str = concat!(
+    "WITH input AS (SELECT * FROM ",
+    input!(),
+    "), firsts AS (
+         INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata
+           FROM input WHERE first ORDER BY n
+         ON CONFLICT (aggregate_type, aggregate_id, sequence) DO NOTHING
+         RETURNING aggregate_type, aggregate_id, sequence, global_position
+     ), rest AS (
+         INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         SELECT i.aggregate_type, i.aggregate_id, i.sequence, i.event_type, i.event_version, i.payload, i.metadata
+           FROM input i JOIN firsts f ON f.aggregate_type = i.aggregate_type AND f.aggregate_id = i.aggregate_id
+          WHERE NOT i.first ORDER BY i.n
+         RETURNING aggregate_type, aggregate_id, sequence, global_position
+     )
+     SELECT * FROM firsts UNION ALL SELECT * FROM rest"
+);
 
 /// One command's events, and where its position goes.
 struct Append {
@@ -60,52 +112,83 @@ impl Committer {
 
 /// Takes whatever is queued (up to [`MAX_EVENTS`]), commits it, answers, and again.
 async fn run(pool: PgPool, mut receiver: mpsc::UnboundedReceiver<Append>) {
+    let mut last_conflict: Option<std::time::Instant> = None;
     while let Some(first) = receiver.recv().await {
         let mut events = first.events.len();
-        let mut batch = vec![first];
+        let mut queued = vec![first];
         while events < MAX_EVENTS {
             let Ok(next) = receiver.try_recv() else { break };
             events += next.events.len();
-            batch.push(next);
+            queued.push(next);
         }
-        metrics::histogram!("convo_append_batch_commands").record(batch.len() as f64);
-        match insert(&pool, &batch).await {
-            Ok(positions) => {
-                for (append, position) in batch.into_iter().zip(positions) {
-                    let _ = append.reply.send(Ok(position));
-                }
+        // One command per aggregate in a statement (a later one decided on the same version is
+        // a conflict, which its turn in the next statement finds). Through the aggregate store
+        // there is only ever one: it runs one command per aggregate at a time.
+        while !queued.is_empty() {
+            let mut seen = std::collections::HashSet::new();
+            let (batch, later): (Vec<Append>, Vec<Append>) =
+                queued.into_iter().partition(|a| seen.insert((a.aggregate_type, a.aggregate_id().to_owned())));
+            commit(&pool, batch, &mut last_conflict).await;
+            queued = later;
+        }
+    }
+}
+
+/// Commits `batch` in one statement and answers each command.
+async fn commit(pool: &PgPool, batch: Vec<Append>, last_conflict: &mut Option<std::time::Instant>) {
+    metrics::histogram!("convo_append_batch_commands").record(batch.len() as f64);
+    let tolerant = last_conflict.is_some_and(|at| at.elapsed() < TOLERANT_FOR);
+    let result = match insert(pool, &batch, tolerant).await {
+        Err(StoreError::Conflict) => insert(pool, &batch, true).await,
+        result => result,
+    };
+    if matches!(&result, Ok(positions) if positions.contains(&None)) {
+        *last_conflict = Some(std::time::Instant::now());
+    }
+    match result {
+        Ok(positions) => {
+            for (append, position) in batch.into_iter().zip(positions) {
+                let _ = append.reply.send(position.ok_or(PersistenceError::OptimisticLockError));
             }
-            Err(e) if batch.len() > 1 && !matches!(e, StoreError::Connection(_)) => {
-                // One command's sequence was taken or its row refused, and the statement wrote
-                // nothing: each on its own, so only that one fails. (When the database is away,
-                // each alone would fail the same way, later.)
-                metrics::counter!("convo_append_batch_splits_total").increment(1);
-                let singles = batch.into_iter().map(|append| {
-                    let pool = pool.clone();
-                    async move {
-                        let result = insert(&pool, std::slice::from_ref(&append)).await;
-                        let _ = append.reply.send(result.map(|p| p[0]).map_err(|e| persistence_error(&e)));
-                    }
-                });
-                futures::future::join_all(singles).await;
-            }
-            Err(e) => {
-                for append in batch {
-                    let _ = append.reply.send(Err(persistence_error(&e)));
-                }
+        }
+        Err(e) if batch.len() > 1 && !matches!(e, StoreError::Connection(_)) => {
+            // A row PostgreSQL refuses, and the statement wrote nothing: each on its own, so
+            // only that one fails. (When the database is away, each alone would fail the same
+            // way, later.)
+            metrics::counter!("convo_append_batch_splits_total").increment(1);
+            let singles = batch.into_iter().map(|append| async move {
+                let result = insert(pool, std::slice::from_ref(&append), true).await;
+                let written = result
+                    .map_err(|e| persistence_error(&e))
+                    .and_then(|positions| positions[0].ok_or(PersistenceError::OptimisticLockError));
+                let _ = append.reply.send(written);
+            });
+            futures::future::join_all(singles).await;
+        }
+        Err(e) => {
+            for append in batch {
+                let _ = append.reply.send(Err(persistence_error(&e)));
             }
         }
     }
 }
 
+impl Append {
+    fn aggregate_id(&self) -> &str {
+        self.events.first().map_or("", |e| e.aggregate_id.as_str())
+    }
+}
+
 /// One statement, one round trip, its own transaction: every command's events in order, each
 /// taking its position from the column default in that order. The position of each command's
-/// last event, in the batch's order.
-async fn insert(pool: &PgPool, batch: &[Append]) -> Result<Vec<i64>, StoreError> {
-    let rows = batch.iter().flat_map(|a| a.events.iter().map(move |e| (a.aggregate_type, e)));
-    let (mut types, mut ids, mut sequences, mut event_types, mut versions, mut payloads, mut metadata) =
-        (vec![], vec![], vec![], vec![], vec![], Vec::<&Value>::new(), Vec::<&Value>::new());
-    for (aggregate_type, e) in rows {
+/// last event, in the batch's order. The plain statement fails whole when a sequence is taken
+/// ([`StoreError::Conflict`]); the `tolerant` one leaves out each command whose first sequence
+/// is taken (its answer is `None`: it lost to another writer) and writes the rest.
+async fn insert(pool: &PgPool, batch: &[Append], tolerant: bool) -> Result<Vec<Option<i64>>, StoreError> {
+    let rows = batch.iter().flat_map(|a| a.events.iter().enumerate().map(move |(i, e)| (a.aggregate_type, i == 0, e)));
+    let (mut types, mut ids, mut sequences, mut event_types, mut versions, mut payloads, mut metadata, mut firsts) =
+        (vec![], vec![], vec![], vec![], vec![], Vec::<&Value>::new(), Vec::<&Value>::new(), vec![]);
+    for (aggregate_type, first, e) in rows {
         types.push(aggregate_type);
         ids.push(e.aggregate_id.as_str());
         sequences.push(e.sequence as i64);
@@ -113,39 +196,39 @@ async fn insert(pool: &PgPool, batch: &[Append]) -> Result<Vec<i64>, StoreError>
         versions.push(e.event_version.as_str());
         payloads.push(&e.payload);
         metadata.push(&e.metadata);
+        firsts.push(first);
     }
-    let written = sqlx::query(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-         SELECT e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload, e.metadata
-           FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
-                WITH ORDINALITY AS e(aggregate_type, aggregate_id, sequence, event_type, event_version, payload,
-                                     metadata, n)
-          ORDER BY e.n
-         RETURNING aggregate_type, aggregate_id, sequence, global_position",
-    )
-    .bind(&types)
-    .bind(&ids)
-    .bind(&sequences)
-    .bind(&event_types)
-    .bind(&versions)
-    .bind(&payloads)
-    .bind(&metadata)
-    .fetch_all(pool)
-    .await
-    .map_err(PostgresDialect::map_sqlx)?;
+    let written = sqlx::query(if tolerant { TOLERANT } else { PLAIN })
+        .bind(&types)
+        .bind(&ids)
+        .bind(&sequences)
+        .bind(&event_types)
+        .bind(&versions)
+        .bind(&payloads)
+        .bind(&metadata)
+        .bind(&firsts)
+        .fetch_all(pool)
+        .await
+        .map_err(PostgresDialect::map_sqlx)?;
     let positions = written
         .iter()
         .map(|row| Ok(((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?), row.try_get(3)?)))
         .collect::<Result<HashMap<(String, String, i64), i64>, sqlx::Error>>()
         .map_err(PostgresDialect::map_sqlx)?;
+    let position = |aggregate_type: &str, e: &SerializedEvent| {
+        positions.get(&(aggregate_type.to_owned(), e.aggregate_id.clone(), e.sequence as i64)).copied()
+    };
     batch
         .iter()
         .map(|a| {
-            let last = a.events.last().ok_or_else(|| StoreError::Database("no events to append".into()))?;
-            positions
-                .get(&(a.aggregate_type.to_owned(), last.aggregate_id.clone(), last.sequence as i64))
-                .copied()
-                .ok_or_else(|| StoreError::Database("an appended event's position was not returned".into()))
+            let (Some(first), Some(last)) = (a.events.first(), a.events.last()) else {
+                return Err(StoreError::Database("no events to append".into()));
+            };
+            match (position(a.aggregate_type, first), position(a.aggregate_type, last)) {
+                (None, _) => Ok(None),
+                (Some(_), Some(last)) => Ok(Some(last)),
+                (Some(_), None) => Err(StoreError::Database("an appended event's position was not returned".into())),
+            }
         })
         .collect()
 }
