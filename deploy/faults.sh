@@ -102,7 +102,7 @@ takeover() { # token, what → "first–last ms" once every lease is at that tok
         n="$(sql "SELECT count(*) FROM follower_leases WHERE name <> 'idempotency_purge' AND token = $1")"
         if [ "$n" -gt 0 ] && [ -z "$first" ]; then first=$(( $(now_ms) - started )); fi
         if [ "$n" != "$seen" ]; then
-            echo "  +$(( $(now_ms) - started )) ms: $(sql "SELECT string_agg(name, ' ') FROM follower_leases WHERE token = $1")" >>"$work/takeovers.log"
+            echo "  +$(( $(now_ms) - started )) ms: $(sql "SELECT string_agg(name, ' ' ORDER BY name) FROM follower_leases WHERE name <> 'idempotency_purge' AND token = $1")" >>"$work/takeovers.log"
             seen="$n"
         fi
         if [ "$n" = 7 ]; then last=$(( $(now_ms) - started )); echo "$2: $first–$last ms" >>"$work/takeovers.log"; echo "$first–$last ms"; return; fi

@@ -38,6 +38,10 @@ pub struct TopologyResult {
     pub events: u64,
     /// Optimistic-concurrency conflicts retried during the run, by every process together.
     pub conflicts: u64,
+    /// CPU seconds of the run by role: `--role all` or the API nodes together, and the worker.
+    pub cpu_by_role: Vec<(Role, f64)>,
+    /// Each process's peak resident set after the runs, in MiB.
+    pub peak_rss_mib: Vec<(Role, f64)>,
     pub hot: EngineResult,
     pub hot_conflicts: u64,
 }
@@ -106,7 +110,7 @@ async fn topology(
         .map(|(s, _)| s.base().to_owned())
         .collect();
     let result = match result {
-        Ok(()) => measure(&pool, &mut servers, (name, api), settings, clients, durations).await,
+        Ok(()) => measure(&pool, &mut servers, roles, (name, api), settings, clients, durations).await,
         Err(e) => Err(e),
     };
     for server in servers {
@@ -128,6 +132,7 @@ async fn conflicts(servers: &[Server]) -> anyhow::Result<u64> {
 async fn measure(
     pool: &PgPool,
     servers: &mut [Server],
+    roles: &[Role],
     (name, api): (&'static str, Vec<String>),
     settings: &Settings,
     clients: usize,
@@ -137,6 +142,19 @@ async fn measure(
     // The runners (the worker's, under leases) have folded the setup: the run starts idle.
     caught_up(pool, servers, CATCH_UP).await?;
     let pids: Vec<u32> = servers.iter().filter_map(Server::pid).collect();
+    let distinct: Vec<Role> = roles.iter().fold(vec![], |mut d, r| {
+        if !d.contains(r) {
+            d.push(*r);
+        }
+        d
+    });
+    let role_pids: Vec<(Role, Vec<u32>)> = distinct
+        .iter()
+        .map(|&role| {
+            (role, servers.iter().zip(roles).filter(|(_, r)| **r == role).filter_map(|(s, _)| s.pid()).collect())
+        })
+        .collect();
+    let by_role: Vec<crate::cpu::Snapshot> = role_pids.iter().map(|(_, p)| crate::cpu::Snapshot::take(p)).collect();
     let events = || sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events").fetch_one(pool);
 
     let (before, conflicts_before, cpu) =
@@ -146,6 +164,11 @@ async fn measure(
     // What the run cost includes folding what it appended.
     caught_up(pool, servers, CATCH_UP).await?;
     run.cpu = crate::cpu::Snapshot::take(&pids).since(&cpu);
+    let cpu_by_role = role_pids
+        .iter()
+        .zip(&by_role)
+        .map(|((role, p), before)| (*role, crate::cpu::Snapshot::take(p).since(before).server.unwrap_or(0.0)))
+        .collect();
     let events = u64::try_from(events().await? - before)?;
     let run_conflicts = conflicts(servers).await? - conflicts_before;
 
@@ -155,5 +178,17 @@ async fn measure(
     caught_up(pool, servers, CATCH_UP).await?;
     let hot_conflicts = conflicts(servers).await? - hot_before;
     let lag = lag.context("the run took no probe")?;
-    Ok(TopologyResult { name, run, lag, events, conflicts: run_conflicts, hot, hot_conflicts })
+    let peak_rss_mib =
+        servers.iter().zip(roles).map(|(s, r)| (*r, s.peak_rss_kib().unwrap_or(0) as f64 / 1024.0)).collect();
+    Ok(TopologyResult {
+        name,
+        run,
+        lag,
+        events,
+        conflicts: run_conflicts,
+        cpu_by_role,
+        peak_rss_mib,
+        hot,
+        hot_conflicts,
+    })
 }

@@ -28,7 +28,7 @@ pub enum Role {
 }
 
 impl Role {
-    fn arg(self) -> &'static str {
+    pub fn arg(self) -> &'static str {
         match self {
             Role::All => "all",
             Role::Api => "api",

@@ -266,8 +266,9 @@ fn scale_table(t: &mut String, s: &crate::scale::ScaleResult, settings: &Setting
          commands to {} conversations at random; with two API nodes each client sends its commands to them in \
          turn. Every {}th acknowledged command per client is read with `min_position` on the node that took it \
          (lag: acknowledged → visible; read-your-writes: that read's own time) and, at the same moment, on the \
-         other API node. CPU: every server process and every `postgres` process from the start of the run until \
-         the read models had folded it, per event appended. Hot: the same clients on {} conversations for {} s.\n",
+         other API node. CPU: every server process (and by role: the API nodes together, the worker) and every \
+         `postgres` process from the start of the run until the read models had folded it, per event appended. \
+         Peak RSS: each process's VmHWM after both runs. Hot: the same clients on {} conversations for {} s.\n",
         s.clients,
         s.duration.as_secs_f64(),
         settings.conversations,
@@ -277,19 +278,25 @@ fn scale_table(t: &mut String, s: &crate::scale::ScaleResult, settings: &Setting
     );
     let _ = writeln!(
         t,
-        "| topology | cmd/s | p50 / p99 ms | CPU µs per event (servers / PostgreSQL) | lag p50 / p99 ms | RYW same node p50 / p99 ms | RYW cross-node p50 / p99 ms | hot: cmd/s, p99 ms, conflicts retried, errors |"
+        "| topology | cmd/s | p50 / p99 ms | CPU µs per event: servers (by role) / PostgreSQL | peak RSS MiB per process | lag p50 / p99 ms | RYW same node p50 / p99 ms | RYW cross-node p50 / p99 ms | hot: cmd/s, p99 ms, conflicts retried, errors |"
     );
-    let _ = writeln!(t, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let _ = writeln!(t, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for r in &s.topologies {
         let per_event = |seconds: f64| 1e6 * seconds / r.events.max(1) as f64;
         let _ = writeln!(
             t,
-            "| {} | {:.0} | {} | {:.0} / {:.0} | {} | {} | {} | {:.0}, {:.2}, {}, {} |",
+            "| {} | {:.0} | {} | {:.0} ({}) / {:.0} | {} | {} | {} | {} | {:.0}, {:.2}, {}, {} |",
             r.name,
             r.run.per_second(),
             ms(&r.run.latencies),
             per_event(r.run.cpu.server.unwrap_or(f64::NAN)),
+            r.cpu_by_role
+                .iter()
+                .map(|(role, s)| format!("{}: {:.0}", role.arg(), per_event(*s)))
+                .collect::<Vec<_>>()
+                .join(", "),
             per_event(r.run.cpu.postgres),
+            r.peak_rss_mib.iter().map(|(role, m)| format!("{} {m:.0}", role.arg())).collect::<Vec<_>>().join(", "),
             ms(&r.lag.latencies),
             ms(&r.lag.same_node),
             if r.lag.cross_node.count() > 0 { ms(&r.lag.cross_node) } else { "–".to_owned() },
