@@ -88,10 +88,12 @@ start() { # role, name[, port]: a `convo serve` node, recorded in $work/<name>.{
     fail "$2 did not start"
 }
 pid() { cat "$work/$1.pid"; }
-# The followers' leases: every read model's and the publisher's (the hourly key purge's has a
-# two-hour TTL and is left out). Each takeover increments a lease's fencing token.
+# The followers' leases: every read model's, the publisher's and the webhooks' (the hourly key
+# purge's has a two-hour TTL and is left out). Each takeover increments a lease's fencing token.
 leases() { sql "SELECT string_agg(name || '=' || token, ' ' ORDER BY name) FROM follower_leases WHERE name <> 'idempotency_purge'"; }
-all_at() { [ "$(sql "SELECT count(*) FILTER (WHERE token <> $1) = 0 AND count(*) = 7 FROM follower_leases WHERE name <> 'idempotency_purge'")" = t ]; }
+# Nine: the six read models' runners, the publisher, the webhooks' fan-out and their sender.
+followers=9
+all_at() { [ "$(sql "SELECT count(*) FILTER (WHERE token <> $1) = 0 AND count(*) = $followers FROM follower_leases WHERE name <> 'idempotency_purge'")" = t ]; }
 takeover() { # token, what → "first–last ms" once every lease is at that token (each lease's
     # time is also written to $work/takeovers.log, with when the old holder's leases expired)
     local started n=0 seen=0 first="" last; started="$(now_ms)"
@@ -105,7 +107,7 @@ takeover() { # token, what → "first–last ms" once every lease is at that tok
             echo "  +$(( $(now_ms) - started )) ms: $(sql "SELECT string_agg(name, ' ' ORDER BY name) FROM follower_leases WHERE name <> 'idempotency_purge' AND token = $1")" >>"$work/takeovers.log"
             seen="$n"
         fi
-        if [ "$n" = 7 ]; then last=$(( $(now_ms) - started )); echo "$2: $first–$last ms" >>"$work/takeovers.log"; echo "$first–$last ms"; return; fi
+        if [ "$n" = "$followers" ]; then last=$(( $(now_ms) - started )); echo "$2: $first–$last ms" >>"$work/takeovers.log"; echo "$first–$last ms"; return; fi
         sleep 0.05
     done
     fail "$2: the leases are at $(leases)"

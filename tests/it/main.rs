@@ -25,3 +25,4 @@ mod support;
 mod tenancy;
 mod upstream;
 mod versions;
+mod webhooks;

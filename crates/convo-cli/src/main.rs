@@ -55,6 +55,8 @@ enum Command {
         #[command(flatten)]
         bus: BusSettings,
         #[command(flatten)]
+        webhooks: WebhookSettings,
+        #[command(flatten)]
         limits: LimitSettings,
     },
     /// Workspaces (tenants).
@@ -119,6 +121,29 @@ enum KeysCommand {
     },
     /// Revoke a key by its id (the part after `cvk_`, before the next `_`).
     Revoke { key_id: String },
+}
+
+/// How webhooks are delivered (docs/WEBHOOKS.md).
+#[derive(Args)]
+struct WebhookSettings {
+    /// When each attempt of a delivery is made, after the one before: Standard Webhooks'
+    /// schedule by default (units ms, s, m, h).
+    #[arg(long, env = "CONVO_WEBHOOK_SCHEDULE", default_value = "0,5s,5m,30m,2h,5h,10h,14h,20h,24h",
+          value_parser = convo_webhooks::parse_schedule)]
+    webhook_schedule: std::vec::Vec<std::time::Duration>,
+    /// An attempt not answered within this many seconds has failed.
+    #[arg(long, env = "CONVO_WEBHOOK_TIMEOUT_SECS", default_value_t = 15)]
+    webhook_timeout_secs: u64,
+}
+
+impl WebhookSettings {
+    fn config(&self) -> convo_webhooks::WebhookConfig {
+        convo_webhooks::WebhookConfig {
+            schedule: self.webhook_schedule.clone(),
+            timeout: std::time::Duration::from_secs(self.webhook_timeout_secs.max(1)),
+            ..convo_webhooks::WebhookConfig::default()
+        }
+    }
 }
 
 /// The gateway's limits.
@@ -261,9 +286,9 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(backend = backend.name(), "schema is up to date");
             Ok(())
         }
-        Command::Serve { listen, role, bus, limits } => {
+        Command::Serve { listen, role, bus, webhooks, limits } => {
             let embedded = s.database_url.is_none();
-            serve(backend, listen, role, bus, limits.gateway_config(), embedded).await
+            serve(backend, listen, role, bus, webhooks.config(), limits.gateway_config(), embedded).await
         }
         Command::Workspaces { command } => workspaces(backend, command).await,
         Command::Keys { command } => keys(backend, command).await,
@@ -283,6 +308,7 @@ async fn serve(
     listen: SocketAddr,
     role: Role,
     bus: BusSettings,
+    webhooks: convo_webhooks::WebhookConfig,
     config: convo_gateway::GatewayConfig,
     embedded: bool,
 ) -> anyhow::Result<()> {
@@ -333,6 +359,7 @@ async fn serve(
     };
     if role.worker() {
         runners.push(tokio::spawn(purge_idempotency_keys(engine.backend.sql())));
+        runners.extend(convo_webhooks::spawn(&engine.backend, engine.log.clone(), webhooks));
     }
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let config =

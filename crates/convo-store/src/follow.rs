@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use tokio::sync::watch;
 
+use crate::lease::Held;
 use crate::{Backend, Backoff, EventLog, Fence, Lease, LogEvent, StoreError};
 
 /// Where a follower resumes.
@@ -119,7 +120,7 @@ pub async fn follow<B: Backend, F: Follower>(
             },
             (Some(lease), None) => match lease.acquire().await {
                 Ok(Some(fence)) => {
-                    held = Some(Held { lease: lease.clone(), fence: fence.clone() });
+                    held = Some(lease.held(fence.clone()));
                     Some(fence)
                 }
                 Ok(None) => {
@@ -164,23 +165,6 @@ pub async fn follow<B: Backend, F: Follower>(
 }
 
 enum Never {}
-
-/// A lease this runner holds, released when dropped.
-struct Held<S: crate::SqlStore> {
-    lease: Lease<S>,
-    fence: Fence,
-}
-
-impl<S: crate::SqlStore> Drop for Held<S> {
-    fn drop(&mut self) {
-        let (lease, fence) = (self.lease.clone(), self.fence.clone());
-        crate::lease::releasing(async move {
-            if let Err(e) = lease.release(&fence).await {
-                tracing::debug!(lease = fence.name, error = %e, "could not release a lease; it expires");
-            }
-        });
-    }
-}
 
 /// One catch-up subscription, from the follower's start until an error.
 async fn subscribe<B: Backend, F: Follower>(

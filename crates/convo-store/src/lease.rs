@@ -67,6 +67,24 @@ pub async fn released(timeout: Duration) {
     let _ = tokio::time::timeout(timeout, futures::future::join_all(releases)).await;
 }
 
+/// A lease held, released when dropped (also when its task is aborted), so another process
+/// takes over at once; `released` waits for such releases at shutdown.
+pub struct Held<S: SqlStore> {
+    lease: Lease<S>,
+    pub fence: Fence,
+}
+
+impl<S: SqlStore> Drop for Held<S> {
+    fn drop(&mut self) {
+        let (lease, fence) = (self.lease.clone(), self.fence.clone());
+        releasing(async move {
+            if let Err(e) = lease.release(&fence).await {
+                tracing::debug!(lease = fence.name, error = %e, "could not release a lease; it expires");
+            }
+        });
+    }
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -78,6 +96,11 @@ impl<S: SqlStore> Lease<S> {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// `fence` (acquired from this lease) as a guard that lets it go when dropped.
+    pub fn held(&self, fence: Fence) -> Held<S> {
+        Held { lease: self.clone(), fence }
     }
 
     /// How often a holder renews: a few times per TTL, so one slow renewal does not lose it.

@@ -23,7 +23,7 @@ pub use backoff::Backoff;
 pub use engine::{DEFAULT_CACHE_CAPACITY, Engine, metadata};
 pub use error::{CommandError, StoreError};
 pub use follow::{CHECKPOINT_EVERY, FollowError, Follower, Handled, ProjectionStatus, Start, follow};
-pub use lease::{Fence, LEASE_TTL, Lease, released};
+pub use lease::{Fence, Held, LEASE_TTL, Lease, released};
 pub use log::{EventLog, LogEvent, LogFilter, LogNotifier};
 pub use sql::{Checkpoint, Durability, SqlStore, SqlValue, Statement};
 

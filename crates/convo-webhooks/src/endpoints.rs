@@ -1,0 +1,238 @@
+//! Webhook endpoints of a workspace, their signing secrets, and the attempt log, in the SQL
+//! store next to the log (`webhook_endpoints`, `webhook_attempts`; migration 0014).
+
+use chrono::{DateTime, Utc};
+use convo_store::{SqlStore, SqlValue, StoreError};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// An endpoint as the API shows it: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Endpoint {
+    pub endpoint_id: Uuid,
+    pub workspace_id: Uuid,
+    /// Where events are POSTed.
+    pub url: String,
+    pub description: String,
+    /// A disabled endpoint gets nothing; what it matched meanwhile is not delivered later.
+    pub enabled: bool,
+    /// The event types it gets (empty: every type).
+    pub event_types: Vec<String>,
+    /// Only events of this inbox and its conversations (none: every inbox).
+    pub inbox_id: Option<Uuid>,
+    /// It gets the events after this log position: those appended once it existed.
+    pub after_position: i64,
+    pub created_at: DateTime<Utc>,
+    /// Why it was disabled by the engine (a 410 from the receiver), if it was.
+    pub disabled_reason: Option<String>,
+}
+
+impl Endpoint {
+    /// Whether this endpoint gets `event`, whose inbox is `inbox` (when known).
+    pub fn matches(&self, event: &convo_store::LogEvent, inbox: Option<&str>) -> bool {
+        self.enabled
+            && event.position > self.after_position
+            && event.workspace_id.as_deref() == Some(self.workspace_id.to_string().as_str())
+            && (self.event_types.is_empty() || self.event_types.contains(&event.event_type))
+            && self.inbox_id.is_none_or(|wanted| inbox == Some(wanted.to_string().as_str()))
+    }
+}
+
+/// What creating an endpoint takes.
+#[derive(Debug, Clone)]
+pub struct NewEndpoint {
+    pub url: String,
+    pub description: String,
+    pub enabled: bool,
+    pub event_types: Vec<String>,
+    pub inbox_id: Option<Uuid>,
+}
+
+/// One attempt to deliver an event to an endpoint, as the attempt log shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Attempt {
+    pub endpoint_id: Uuid,
+    /// The delivery's `webhook-id`: the same for every attempt of one event.
+    pub webhook_id: String,
+    /// The event's position in the log.
+    pub position: i64,
+    pub event_type: String,
+    pub attempted_at: DateTime<Utc>,
+    /// `scheduled` (the dispatcher), `manual` (a verify call) or `replay`.
+    pub trigger: String,
+    /// 1 for the first attempt of a delivery.
+    pub attempt: u32,
+    pub succeeded: bool,
+    /// The receiver's status code, if it answered.
+    pub status_code: Option<u16>,
+    /// What went wrong without an answer (a timeout, a refused connection), or why an answer
+    /// is a failure.
+    pub error: Option<String>,
+    pub duration_ms: u64,
+    /// The first 4 KiB of the receiver's answer.
+    pub response_body: String,
+}
+
+/// The store of endpoints and attempts.
+#[derive(Clone)]
+pub struct Webhooks<S> {
+    sql: S,
+}
+
+fn corrupt(e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(format!("a stored webhook row: {e}"))
+}
+
+impl<S: SqlStore> Webhooks<S> {
+    pub fn new(sql: S) -> Self {
+        Self { sql }
+    }
+
+    pub fn sql(&self) -> &S {
+        &self.sql
+    }
+
+    /// Creates an endpoint that gets the events after `after_position` (the log's head now);
+    /// its signing secret (`whsec_…`) is in the answer and shown nowhere else.
+    pub async fn create(
+        &self,
+        workspace_id: Uuid,
+        new: NewEndpoint,
+        after_position: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(Endpoint, String), StoreError> {
+        let endpoint = Endpoint {
+            endpoint_id: Uuid::now_v7(),
+            workspace_id,
+            url: new.url,
+            description: new.description,
+            enabled: new.enabled,
+            event_types: new.event_types,
+            inbox_id: new.inbox_id,
+            after_position,
+            created_at: now,
+            disabled_reason: None,
+        };
+        let secret = crate::signing::new_secret();
+        let sql = "INSERT INTO webhook_endpoints (endpoint_id, workspace_id, secret, row) VALUES ({1}, {2}, {3}, {4})";
+        let values = [
+            SqlValue::Text(endpoint.endpoint_id.to_string()),
+            SqlValue::Text(workspace_id.to_string()),
+            SqlValue::Text(secret.clone()),
+            SqlValue::json(&endpoint).map_err(corrupt)?,
+        ];
+        self.sql.execute(&self.sql.sql(sql), &values).await?;
+        Ok((endpoint, secret))
+    }
+
+    /// The workspace's endpoints, oldest first.
+    pub async fn list(&self, workspace_id: Uuid) -> Result<Vec<Endpoint>, StoreError> {
+        let sql = self.sql.sql("SELECT row FROM webhook_endpoints WHERE workspace_id = {1} ORDER BY endpoint_id");
+        self.sql.json_rows(&sql, &[SqlValue::Text(workspace_id.to_string())]).await
+    }
+
+    pub async fn get(&self, workspace_id: Uuid, endpoint_id: Uuid) -> Result<Option<Endpoint>, StoreError> {
+        let sql = self.sql.sql("SELECT row FROM webhook_endpoints WHERE workspace_id = {1} AND endpoint_id = {2}");
+        let values = [SqlValue::Text(workspace_id.to_string()), SqlValue::Text(endpoint_id.to_string())];
+        Ok(self.sql.json_rows(&sql, &values).await?.into_iter().next())
+    }
+
+    /// Deletes an endpoint and what it has yet to be delivered (its attempts stay in the log);
+    /// false if the workspace has no such endpoint.
+    pub async fn delete(&self, workspace_id: Uuid, endpoint_id: Uuid) -> Result<bool, StoreError> {
+        let sql = self.sql.sql("DELETE FROM webhook_endpoints WHERE workspace_id = {1} AND endpoint_id = {2}");
+        let values = [SqlValue::Text(workspace_id.to_string()), SqlValue::Text(endpoint_id.to_string())];
+        if self.sql.execute(&sql, &values).await? == 0 {
+            return Ok(false);
+        }
+        let pending = self.sql.sql("DELETE FROM webhook_deliveries WHERE endpoint_id = {1} AND status = 'pending'");
+        self.sql.execute(&pending, &[SqlValue::Text(endpoint_id.to_string())]).await?;
+        Ok(true)
+    }
+
+    /// Every enabled endpoint of every workspace, with its secret: what the dispatcher sends to.
+    pub async fn enabled(&self) -> Result<Vec<(Endpoint, String)>, StoreError> {
+        // One query: the secret (no spaces in it) and the row, side by side.
+        let rows = self.sql.text_rows("SELECT secret || ' ' || row FROM webhook_endpoints", &[]).await?;
+        let mut enabled = Vec::with_capacity(rows.len());
+        for row in rows {
+            let (secret, row) = row.split_once(' ').ok_or_else(|| StoreError::Corrupt("an endpoint row".into()))?;
+            let endpoint: Endpoint = serde_json::from_str(row).map_err(corrupt)?;
+            if endpoint.enabled {
+                enabled.push((endpoint, secret.to_owned()));
+            }
+        }
+        Ok(enabled)
+    }
+
+    /// Disables an endpoint for `reason` (the receiver answered 410 Gone).
+    pub async fn disable(&self, endpoint: &Endpoint, reason: &str) -> Result<(), StoreError> {
+        let disabled = Endpoint { enabled: false, disabled_reason: Some(reason.to_owned()), ..endpoint.clone() };
+        let sql = self.sql.sql("UPDATE webhook_endpoints SET row = {2} WHERE endpoint_id = {1}");
+        let values = [SqlValue::Text(endpoint.endpoint_id.to_string()), SqlValue::json(&disabled).map_err(corrupt)?];
+        self.sql.execute(&sql, &values).await.map(drop)
+    }
+
+    /// The statement recording `attempt` of `workspace_id`.
+    pub fn record(&self, workspace_id: Uuid, attempt: &Attempt) -> Result<convo_store::Statement, StoreError> {
+        let sql = "INSERT INTO webhook_attempts (workspace_id, endpoint_id, position, status, attempted_ms, row)
+                   VALUES ({1}, {2}, {3}, {4}, {5}, {6})";
+        let values = vec![
+            SqlValue::Text(workspace_id.to_string()),
+            SqlValue::Text(attempt.endpoint_id.to_string()),
+            SqlValue::Int(attempt.position),
+            SqlValue::Text(if attempt.succeeded { "succeeded" } else { "failed" }.to_owned()),
+            SqlValue::Int(attempt.attempted_at.timestamp_millis()),
+            SqlValue::json(attempt).map_err(corrupt)?,
+        ];
+        Ok((self.sql.sql(sql), values))
+    }
+
+    /// The workspace's attempts, newest first: of one endpoint, one event, or succeeded or
+    /// failed only, before the attempt `before` (a cursor), `limit` of them.
+    pub async fn attempts(
+        &self,
+        workspace_id: Uuid,
+        filter: &AttemptFilter,
+    ) -> Result<Vec<(i64, Attempt)>, StoreError> {
+        let mut sql = String::from("SELECT attempt_id || ' ' || row FROM webhook_attempts WHERE workspace_id = {1}");
+        let mut values = vec![SqlValue::Text(workspace_id.to_string())];
+        let mut and = |clause: &str, value: SqlValue| {
+            values.push(value);
+            sql.push_str(&format!(" AND {clause} {{{}}}", values.len()));
+        };
+        if let Some(endpoint) = filter.endpoint_id {
+            and("endpoint_id =", SqlValue::Text(endpoint.to_string()));
+        }
+        if let Some(position) = filter.position {
+            and("position =", SqlValue::Int(position));
+        }
+        if let Some(succeeded) = filter.succeeded {
+            and("status =", SqlValue::Text(if succeeded { "succeeded" } else { "failed" }.to_owned()));
+        }
+        if let Some(before) = filter.before {
+            and("attempt_id <", SqlValue::Int(before));
+        }
+        values.push(SqlValue::Int(i64::from(filter.limit)));
+        sql.push_str(&format!(" ORDER BY attempt_id DESC LIMIT {{{}}}", values.len()));
+        let rows = self.sql.text_rows(&self.sql.sql(&sql), &values).await?;
+        rows.iter()
+            .map(|r| {
+                let (id, row) = r.split_once(' ').ok_or_else(|| StoreError::Corrupt("an attempt row".into()))?;
+                let id = id.parse().map_err(|_| StoreError::Corrupt("an attempt id".into()))?;
+                Ok((id, serde_json::from_str(row).map_err(corrupt)?))
+            })
+            .collect()
+    }
+}
+
+/// Which attempts to list.
+#[derive(Debug, Clone, Default)]
+pub struct AttemptFilter {
+    pub endpoint_id: Option<Uuid>,
+    pub position: Option<i64>,
+    pub succeeded: Option<bool>,
+    /// Only attempts before this one (the cursor of the page before).
+    pub before: Option<i64>,
+    pub limit: u32,
+}

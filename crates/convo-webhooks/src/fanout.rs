@@ -1,0 +1,106 @@
+//! The fan-out: a follower of the log that turns each event into one pending delivery per
+//! enabled endpoint whose filter matches it, written in the transaction that moves its
+//! checkpoint. A crash, a restart or a takeover resumes from that checkpoint, so every match
+//! becomes a delivery exactly once (the deliveries' key is (endpoint, position)).
+
+use std::sync::Arc;
+
+use convo_store::{
+    Backend, Checkpoint, Durability, EventLog, Fence, FollowError, Follower, Handled, LogEvent, SqlStore, SqlValue,
+    Start,
+};
+
+use crate::{Endpoint, Webhooks};
+
+/// The fan-out's checkpoint and lease name.
+pub const NAME: &str = "webhooks";
+
+pub struct Fanout<B: Backend> {
+    webhooks: Webhooks<B::Sql>,
+    log: EventLog<B>,
+    checkpoint: Checkpoint<B::Sql>,
+    /// Each conversation's inbox, as its first event says (for endpoints filtered by inbox).
+    inboxes: lru::LruCache<String, Option<String>>,
+}
+
+impl<B: Backend> Fanout<B> {
+    pub fn new(backend: &B, log: EventLog<B>) -> Self {
+        Self {
+            webhooks: Webhooks::new(backend.sql()),
+            log,
+            checkpoint: Checkpoint::new(backend.sql(), NAME),
+            inboxes: lru::LruCache::new(std::num::NonZeroUsize::new(100_000).expect("non-zero")),
+        }
+    }
+
+    /// The inbox `event` belongs to: an inbox's own events, or a conversation's (from its
+    /// first event), or none.
+    async fn inbox(&mut self, event: &LogEvent) -> Result<Option<String>, FollowError> {
+        if event.aggregate_type == "inbox" {
+            return Ok(Some(event.aggregate_id.clone()));
+        }
+        if let Some(inbox) = event.payload.get("inbox_id").and_then(|v| v.as_str()) {
+            return Ok(Some(inbox.to_owned()));
+        }
+        if let Some(known) = self.inboxes.get(&event.aggregate_id) {
+            return Ok(known.clone());
+        }
+        let first = self.log.read_aggregate(&event.aggregate_type, &event.aggregate_id, 0, 1).await?;
+        let inbox = first.first().and_then(|e| e.payload.get("inbox_id")).and_then(|v| v.as_str()).map(str::to_owned);
+        self.inboxes.put(event.aggregate_id.clone(), inbox.clone());
+        Ok(inbox)
+    }
+}
+
+/// The statement writing one pending delivery of the event at `position` to `endpoint`.
+fn delivery<S: SqlStore>(sql: &S, endpoint: &Endpoint, event: &LogEvent, now_ms: i64) -> convo_store::Statement {
+    let insert = "INSERT INTO webhook_deliveries (endpoint_id, position, stream, status, attempts, next_attempt_ms)
+                  VALUES ({1}, {2}, {3}, 'pending', 0, {4}) ON CONFLICT (endpoint_id, position) DO NOTHING";
+    let values = vec![
+        SqlValue::Text(endpoint.endpoint_id.to_string()),
+        SqlValue::Int(event.position),
+        SqlValue::Text(format!("{}:{}", event.aggregate_type, event.aggregate_id)),
+        SqlValue::Int(now_ms),
+    ];
+    (sql.sql(insert), values)
+}
+
+impl<B: Backend> Follower for Fanout<B> {
+    async fn start(&mut self, fence: Option<Fence>) -> Result<Start, FollowError> {
+        self.checkpoint.fence(fence);
+        Ok(Start::at(self.checkpoint.read().await?))
+    }
+
+    async fn handle(&mut self, events: &[Arc<LogEvent>], progress: Start) -> Result<Handled, FollowError> {
+        // Read for every batch: an endpoint created before an event was appended is seen by
+        // the batch that holds the event.
+        let endpoints = self.webhooks.enabled().await?;
+        if endpoints.is_empty() {
+            return Ok(Handled::Held);
+        }
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let filtered = endpoints.iter().any(|(e, _)| e.inbox_id.is_some());
+        let mut deliveries = Vec::new();
+        for event in events {
+            let inbox = if filtered { self.inbox(event).await? } else { None };
+            for (endpoint, _) in &endpoints {
+                if endpoint.matches(event, inbox.as_deref()) {
+                    deliveries.push(delivery(self.webhooks.sql(), endpoint, event, now_ms));
+                }
+            }
+        }
+        if deliveries.is_empty() {
+            return Ok(Handled::Held);
+        }
+        let last = events.last().map_or(progress.handled, |e| e.position);
+        let created = deliveries.len() as u64;
+        let sql = self.webhooks.sql();
+        sql.guarded_transaction(self.checkpoint.guard(progress.stored, last), deliveries, Durability::Flushed).await?;
+        metrics::counter!("convo_webhook_deliveries_created_total").increment(created);
+        Ok(Handled::Stored)
+    }
+
+    async fn store(&mut self, from: i64, to: i64) -> Result<(), FollowError> {
+        Ok(self.checkpoint.advance(from, to).await?)
+    }
+}

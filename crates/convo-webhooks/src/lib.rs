@@ -1,0 +1,106 @@
+//! convo-webhooks: every event an endpoint's filter matches, delivered from the log as a
+//! Standard Webhook (docs/WEBHOOKS.md, docs/decisions/0004-webhooks.md).
+//!
+//! - [`Webhooks`]: the endpoints of each workspace, their secrets, and the attempt log.
+//! - [`Fanout`]: a follower of the log (`convo_store::follow`, under a lease) that writes one
+//!   pending delivery per (endpoint, matching event) together with its checkpoint, so nothing
+//!   that matches is ever skipped, across restarts and takeovers.
+//! - [`deliver`]: the sender, under a lease of its own: sends due deliveries, each
+//!   conversation's in log order per endpoint, others in parallel; retries on the schedule;
+//!   logs every attempt.
+
+mod endpoints;
+mod fanout;
+mod sender;
+pub mod signing;
+
+use std::time::Duration;
+
+pub use endpoints::{Attempt, AttemptFilter, Endpoint, NewEndpoint, Webhooks};
+pub use fanout::Fanout;
+pub use sender::deliver;
+
+/// How deliveries are made.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// When each attempt is made, after the one before (the first: at once). Standard Webhooks'
+    /// schedule by default; tests give it in milliseconds.
+    pub schedule: Vec<Duration>,
+    /// An attempt not answered within this is a failure.
+    pub timeout: Duration,
+    /// Deliveries in flight to one endpoint at most (each conversation's one at a time).
+    pub concurrency_per_endpoint: usize,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        let minutes = |m: u64| Duration::from_secs(60 * m);
+        Self {
+            schedule: vec![
+                Duration::ZERO,
+                Duration::from_secs(5),
+                minutes(5),
+                minutes(30),
+                minutes(120),
+                minutes(300),
+                minutes(600),
+                minutes(840),
+                minutes(1200),
+                minutes(1440),
+            ],
+            timeout: Duration::from_secs(15),
+            concurrency_per_endpoint: 8,
+        }
+    }
+}
+
+/// Starts the fan-out (a follower of the log, under its lease) and the sender (under its own):
+/// on a worker, so that of several processes one does each.
+pub fn spawn<B: convo_store::Backend>(
+    backend: &B,
+    log: convo_store::EventLog<B>,
+    config: WebhookConfig,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let status = convo_store::ProjectionStatus::new(fanout::NAME);
+    let lease = convo_store::Lease::new(backend.sql(), fanout::NAME, convo_store::LEASE_TTL);
+    let follower = Fanout::new(backend, log.clone());
+    let fanning = convo_store::follow(follower, log.clone(), status, 500, Some(lease));
+    vec![tokio::spawn(fanning), tokio::spawn(deliver(backend.clone(), log, config))]
+}
+
+/// Parses a schedule such as `0,5s,5m,30m,2h` (units ms, s, m, h; a bare number is seconds).
+pub fn parse_schedule(text: &str) -> Result<Vec<Duration>, String> {
+    text.split(',')
+        .map(|part| {
+            let part = part.trim();
+            let digits = part.find(|c: char| !c.is_ascii_digit()).unwrap_or(part.len());
+            let (number, unit) = part.split_at(digits);
+            let n: u64 = number.parse().map_err(|_| format!("{part:?}: a number and a unit (ms, s, m, h)"))?;
+            match unit {
+                "ms" => Ok(Duration::from_millis(n)),
+                "" | "s" => Ok(Duration::from_secs(n)),
+                "m" => Ok(Duration::from_secs(60 * n)),
+                "h" => Ok(Duration::from_secs(3600 * n)),
+                _ => Err(format!("{part:?}: the unit is ms, s, m or h")),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|s| if s.is_empty() { Err("an empty schedule".into()) } else { Ok(s) })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn a_schedule_is_read_in_its_units() {
+        let s = super::parse_schedule("0, 5s,5m,2h,150ms,7").expect("a schedule");
+        let expected = [0, 5, 300, 7200].map(Duration::from_secs).to_vec();
+        assert_eq!(s[..4], expected[..]);
+        assert_eq!(s[4], Duration::from_millis(150));
+        assert_eq!(s[5], Duration::from_secs(7));
+        assert!(super::parse_schedule("5x").is_err());
+        assert!(super::parse_schedule("").is_err());
+        assert_eq!(super::WebhookConfig::default().schedule.len(), 10, "the spec's ten attempts");
+    }
+}

@@ -1,0 +1,299 @@
+//! The sender: under a lease of its own (one process sends), it takes the pending deliveries
+//! that are due, at most one per (endpoint, aggregate) at a time and the earliest first, so a
+//! conversation's events reach an endpoint in log order while other conversations go on in
+//! parallel (up to `concurrency_per_endpoint` per endpoint). Each attempt signs the event's
+//! envelope (as `GET /v1/events` gives it), POSTs it without following redirects, and records
+//! itself in the attempt log together with the delivery's next state, fenced by the lease.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use convo_store::{Backend, Durability, EventLog, Fence, LEASE_TTL, Lease, SqlStore, SqlValue, StoreError};
+use uuid::Uuid;
+
+use crate::{Attempt, Endpoint, WebhookConfig, Webhooks};
+
+/// The sender's lease.
+pub const NAME: &str = "webhook_sender";
+/// How often due deliveries are looked for when nothing wakes the sender.
+const TICK: Duration = Duration::from_millis(100);
+/// The part of a receiver's answer the attempt log keeps.
+const BODY_KEPT: usize = 4096;
+
+type InFlight = Arc<Mutex<HashMap<Uuid, HashSet<i64>>>>;
+
+/// Sends due deliveries for ever, while this process holds the sender's lease.
+pub async fn deliver<B: Backend>(backend: B, log: EventLog<B>, config: WebhookConfig) {
+    let sql = backend.sql();
+    let webhooks = Webhooks::new(sql.clone());
+    let lease = Lease::new(sql.clone(), NAME, LEASE_TTL);
+    let http = match reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(config.timeout)
+        .user_agent(concat!("convo-webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(http) => http,
+        Err(e) => {
+            tracing::error!(error = %e, "no HTTP client: webhooks are not sent");
+            return;
+        }
+    };
+    let in_flight: InFlight = Arc::default();
+    let mut commits = log.notifier().subscribe();
+    // Held: let go when this task ends or is aborted (a worker's SIGTERM), so another takes
+    // over at once.
+    let mut held: Option<(convo_store::Held<B::Sql>, Instant)> = None;
+    loop {
+        held = match held {
+            Some((held, renewed)) if renewed.elapsed() < lease.renew_every() => Some((held, renewed)),
+            Some((held, _)) => match lease.renew(&held.fence).await {
+                Ok(true) => Some((held, Instant::now())),
+                _ => None,
+            },
+            None => lease.acquire().await.ok().flatten().map(|fence| (lease.held(fence), Instant::now())),
+        };
+        if let Some((held, _)) = &held
+            && let Err(e) = send_due(&http, &webhooks, &log, &config, &held.fence, &in_flight).await
+        {
+            tracing::warn!(error = %e, "could not look for due webhook deliveries");
+        }
+        // A commit may have made deliveries (the fan-out writes them a moment later); else tick.
+        tokio::select! {
+            _ = commits.changed() => tokio::time::sleep(Duration::from_millis(10)).await,
+            () = tokio::time::sleep(TICK) => {}
+        }
+    }
+}
+
+/// Starts an attempt for each due delivery that is not in flight, within each endpoint's limit.
+async fn send_due<B: Backend>(
+    http: &reqwest::Client,
+    webhooks: &Webhooks<B::Sql>,
+    log: &EventLog<B>,
+    config: &WebhookConfig,
+    fence: &Fence,
+    in_flight: &InFlight,
+) -> Result<(), StoreError> {
+    let sql = webhooks.sql();
+    // The earliest pending delivery of each (endpoint, aggregate), if it is due.
+    let due = "SELECT d.endpoint_id || ' ' || d.position || ' ' || d.attempts FROM webhook_deliveries d
+                WHERE d.status = 'pending' AND d.next_attempt_ms <= {1}
+                  AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
+                                   WHERE e.endpoint_id = d.endpoint_id AND e.stream = d.stream
+                                     AND e.status = 'pending' AND e.position < d.position)
+                ORDER BY d.position LIMIT 1000";
+    let rows = sql.text_rows(&sql.sql(due), &[SqlValue::Int(chrono::Utc::now().timestamp_millis())]).await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let endpoints: HashMap<Uuid, (Endpoint, String)> =
+        webhooks.enabled().await?.into_iter().map(|(e, secret)| (e.endpoint_id, (e, secret))).collect();
+    for row in rows {
+        let mut parts = row.split(' ');
+        let (Some(Ok(endpoint_id)), Some(Ok(position)), Some(Ok(attempts))) = (
+            parts.next().map(str::parse::<Uuid>),
+            parts.next().map(str::parse::<i64>),
+            parts.next().map(str::parse::<u32>),
+        ) else {
+            return Err(StoreError::Corrupt(format!("a webhook delivery row: {row}")));
+        };
+        // A disabled or deleted endpoint's deliveries wait (or were deleted with it).
+        let Some((endpoint, secret)) = endpoints.get(&endpoint_id).cloned() else { continue };
+        {
+            let mut flying = in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            let mine = flying.entry(endpoint_id).or_default();
+            if mine.contains(&position) || mine.len() >= config.concurrency_per_endpoint {
+                continue;
+            }
+            mine.insert(position);
+        }
+        let (http, webhooks, log, config, fence, in_flight) =
+            (http.clone(), webhooks.clone(), log.clone(), config.clone(), fence.clone(), in_flight.clone());
+        tokio::spawn(async move {
+            if let Err(e) =
+                attempt(&http, &webhooks, &log, &config, &fence, &endpoint, &secret, position, attempts).await
+            {
+                tracing::warn!(endpoint = %endpoint.endpoint_id, position, error = %e, "a webhook attempt was not recorded");
+            }
+            let mut flying = in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            flying.entry(endpoint_id).or_default().remove(&position);
+        });
+    }
+    Ok(())
+}
+
+/// What one POST came to.
+struct Outcome {
+    succeeded: bool,
+    status_code: Option<u16>,
+    error: Option<String>,
+    body: String,
+    /// A 429's or 503's `Retry-After`, in seconds.
+    retry_after: Option<Duration>,
+}
+
+/// The event at `position`, as `GET /v1/events` gives it.
+async fn envelope<B: Backend>(log: &EventLog<B>, position: i64) -> Result<Option<convo_store::LogEvent>, StoreError> {
+    Ok(log.read(position - 1, 1).await?.into_iter().find(|e| e.position == position))
+}
+
+/// The `webhook-id` of the event at `position`: the same for every attempt, so receivers
+/// deduplicate on it.
+pub fn webhook_id(position: i64) -> String {
+    format!("msg_{position}")
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn attempt<B: Backend>(
+    http: &reqwest::Client,
+    webhooks: &Webhooks<B::Sql>,
+    log: &EventLog<B>,
+    config: &WebhookConfig,
+    fence: &Fence,
+    endpoint: &Endpoint,
+    secret: &str,
+    position: i64,
+    attempts: u32,
+) -> Result<(), StoreError> {
+    let Some(event) = envelope(log, position).await? else {
+        return Err(StoreError::Corrupt(format!("no event at position {position} for a webhook delivery")));
+    };
+    let body = serde_json::to_vec(&event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let id = webhook_id(position);
+    let attempted_at = chrono::Utc::now();
+    let started = Instant::now();
+    let outcome = post(http, endpoint, secret, &id, attempted_at.timestamp(), body).await;
+    let duration = started.elapsed();
+    let number = attempts + 1;
+    let attempt = Attempt {
+        endpoint_id: endpoint.endpoint_id,
+        webhook_id: id,
+        position,
+        event_type: event.event_type.clone(),
+        attempted_at,
+        trigger: "scheduled".to_owned(),
+        attempt: number,
+        succeeded: outcome.succeeded,
+        status_code: outcome.status_code,
+        error: outcome.error.clone(),
+        duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+        response_body: outcome.body.clone(),
+    };
+    let gone = outcome.status_code == Some(410);
+    let (status, next) = if outcome.succeeded {
+        ("delivered", None)
+    } else if gone || number as usize >= config.schedule.len() {
+        ("given_up", None)
+    } else {
+        let planned = config.schedule[number as usize].mul_f64(0.9 + 0.2 * fastrand::f64());
+        ("pending", Some(planned.max(outcome.retry_after.unwrap_or_default())))
+    };
+    let outcome_label = if outcome.succeeded { "succeeded" } else { "failed" };
+    metrics::counter!("convo_webhook_attempts_total", "outcome" => outcome_label).increment(1);
+    if status != "pending" {
+        metrics::counter!("convo_webhook_deliveries_total", "outcome" => status).increment(1);
+    }
+    let sql = webhooks.sql();
+    let next_ms =
+        next.map_or(0, |d| attempted_at.timestamp_millis() + i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let update = "UPDATE webhook_deliveries SET status = {3}, attempts = {4}, next_attempt_ms = {5}
+                   WHERE endpoint_id = {1} AND position = {2} AND status = 'pending' AND attempts = {6}";
+    let mut values = vec![
+        SqlValue::Text(endpoint.endpoint_id.to_string()),
+        SqlValue::Int(position),
+        SqlValue::Text(status.to_owned()),
+        SqlValue::Int(i64::from(number)),
+        SqlValue::Int(next_ms),
+        SqlValue::Int(i64::from(attempts)),
+    ];
+    let (fenced, fence_values) = fence.condition(sql, values.len() + 1);
+    values.extend(fence_values);
+    let guard = (sql.sql(&format!("{update} AND {fenced}")), values);
+    let workspace = endpoint.workspace_id;
+    match sql.guarded_transaction(guard, vec![webhooks.record(workspace, &attempt)?], Durability::Flushed).await {
+        // Another sender took over (this one's lease is gone), or the endpoint was deleted:
+        // what it records is its own.
+        Err(StoreError::Conflict) => return Ok(()),
+        result => result?,
+    }
+    if gone {
+        webhooks.disable(endpoint, "the receiver answered 410 Gone").await?;
+        tracing::warn!(endpoint = %endpoint.endpoint_id, "a webhook endpoint answered 410 Gone: disabled");
+    }
+    Ok(())
+}
+
+/// POSTs `body`, signed, to the endpoint; what came of it.
+async fn post(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    secret: &str,
+    id: &str,
+    timestamp: i64,
+    body: Vec<u8>,
+) -> Outcome {
+    let failed = |error: String| Outcome {
+        succeeded: false,
+        status_code: None,
+        error: Some(error),
+        body: String::new(),
+        retry_after: None,
+    };
+    let signature = match crate::signing::sign(secret, id, timestamp, &body) {
+        Ok(signature) => signature,
+        Err(e) => return failed(e),
+    };
+    let request = http
+        .post(&endpoint.url)
+        .header("content-type", "application/json")
+        .header("webhook-id", id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(body);
+    let mut response = match request.send().await {
+        Ok(response) => response,
+        Err(e) if e.is_timeout() => return failed("no answer within the timeout".to_owned()),
+        Err(e) => return failed(format!("{e}")),
+    };
+    let status = response.status();
+    let retry_after = if status.as_u16() == 429 || status.as_u16() == 503 {
+        let header = response.headers().get("retry-after").and_then(|v| v.to_str().ok());
+        header.and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs)
+    } else {
+        None
+    };
+    let mut kept = Vec::new();
+    let mut error = None;
+    while kept.len() < BODY_KEPT {
+        match response.chunk().await {
+            Ok(Some(chunk)) => kept.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(e) => {
+                error = Some(if e.is_timeout() {
+                    "the answer did not end within the timeout".to_owned()
+                } else {
+                    e.to_string()
+                });
+                break;
+            }
+        }
+    }
+    kept.truncate(BODY_KEPT);
+    let succeeded = status.is_success() && error.is_none();
+    if !succeeded && error.is_none() {
+        error = Some(if status.is_redirection() {
+            format!("answered {status}: a redirect, not followed")
+        } else {
+            format!("answered {status}")
+        });
+    }
+    Outcome {
+        succeeded,
+        status_code: Some(status.as_u16()),
+        error,
+        body: String::from_utf8_lossy(&kept).into_owned(),
+        retry_after,
+    }
+}

@@ -1,0 +1,226 @@
+//! Webhooks delivered from the log to a receiver nobody here wrote: the Python Standard Webhooks
+//! library (`standardwebhooks` from PyPI) verifies every delivery's `v1` signature in
+//! `tests/fixtures/webhook_receiver.py` (installed by `deploy/python-deps.sh`). The receiver
+//! answers as a test scripts it: failures, 410, a timeout. The first receiver installs the
+//! packages if they are missing (`deploy/python-deps.sh`).
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use convo_domain::ChannelType;
+use convo_store::Backend;
+use convo_webhooks::{AttemptFilter, Endpoint, NewEndpoint, WebhookConfig, Webhooks};
+use serde_json::{Value, json};
+
+use crate::support::{TestEngine, WS, engine, on_both_backends, whole_log};
+
+on_both_backends!(
+    every_event_after_the_endpoint_exists_is_delivered_signed_once_in_each_conversations_order,
+    a_failing_receiver_gets_the_same_delivery_again_on_the_schedule_until_it_succeeds,
+    a_receiver_that_answers_410_disables_its_endpoint_and_gets_nothing_more,
+);
+
+/// The receiver process, its address, and what it logged.
+struct Receiver {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Receiver {
+    /// Starts the receiver with `behaviour` (see the fixture), verifying with the secret the
+    /// test writes later ([`Receiver::trust`]).
+    fn start(behaviour: Value) -> Self {
+        // The Python packages, from PyPI once (a no-op when they are there).
+        static DEPENDENCIES: std::sync::Once = std::sync::Once::new();
+        DEPENDENCIES.call_once(|| {
+            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/python-deps.sh");
+            let status = std::process::Command::new("bash").arg(&script).status().expect("bash");
+            assert!(status.success(), "{} failed", script.display());
+        });
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = |name: &str| dir.path().join(name).display().to_string();
+        std::fs::write(dir.path().join("behaviour.json"), behaviour.to_string()).expect("behaviour");
+        let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/webhook_receiver.py");
+        let mut child = std::process::Command::new("python3")
+            .arg(&fixture)
+            .args(["--port", "0", "--secret-file", &path("secrets"), "--behaviour", &path("behaviour.json")])
+            .args(["--log", &path("received.jsonl")])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs the receiver (bash deploy/python-deps.sh installs what it needs)");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("its stdout");
+        std::io::BufReader::new(stdout).read_line(&mut line).expect("the receiver's first line");
+        let port = line.trim().strip_prefix("listening ").unwrap_or_else(|| panic!("the receiver said {line:?}"));
+        let url = format!("http://127.0.0.1:{port}/hooks");
+        Self { child, dir, url }
+    }
+
+    fn trust(&self, secret: &str) {
+        std::fs::write(self.dir.path().join("secrets"), secret).expect("the secret file");
+    }
+
+    /// Every request it logged, in the order it got them.
+    fn received(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.dir.path().join("received.jsonl")).unwrap_or_default();
+        text.lines().map(|l| serde_json::from_str(l).expect("a log line")).collect()
+    }
+
+    /// Waits until it has logged `n` requests (at most 30 s).
+    async fn wait_for(&self, n: usize) -> Vec<Value> {
+        let started = Instant::now();
+        loop {
+            let received = self.received();
+            if received.len() >= n {
+                return received;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{} of {n} requests arrived: {received:#?}",
+                received.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fast schedule: the spec's shape, in milliseconds.
+fn config() -> WebhookConfig {
+    let ms = Duration::from_millis;
+    WebhookConfig {
+        schedule: vec![ms(0), ms(100), ms(200), ms(300)],
+        timeout: Duration::from_secs(2),
+        ..Default::default()
+    }
+}
+
+/// An endpoint of the test workspace on `receiver`, created now, which trusts its secret.
+async fn endpoint<B: Backend>(t: &TestEngine<B>, receiver: &Receiver, event_types: &[&str]) -> Endpoint {
+    let webhooks = Webhooks::new(t.engine.backend.sql());
+    let new = NewEndpoint {
+        url: receiver.url.clone(),
+        description: "test".into(),
+        enabled: true,
+        event_types: event_types.iter().map(|s| (*s).to_owned()).collect(),
+        inbox_id: None,
+    };
+    let head = t.engine.log.head().await.expect("head");
+    let (endpoint, secret) = webhooks.create(WS, new, head, chrono::Utc::now()).await.expect("create an endpoint");
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    receiver.trust(&secret);
+    endpoint
+}
+
+fn dispatch<B: Backend>(t: &TestEngine<B>) -> Vec<tokio::task::JoinHandle<()>> {
+    convo_webhooks::spawn(&t.engine.backend, t.engine.log.clone(), config())
+}
+
+async fn every_event_after_the_endpoint_exists_is_delivered_signed_once_in_each_conversations_order<B: Backend>(
+    backend: B,
+) {
+    let t = engine(backend);
+    let inbox = t.create_inbox(ChannelType::Sms).await; // before the endpoint: not delivered
+    let receiver = Receiver::start(json!({"default": {"status": 204}}));
+    let endpoint = endpoint(&t, &receiver, &[]).await;
+    let tasks = dispatch(&t);
+    for i in 0..24 {
+        t.inbound(inbox, &format!("+4917100{:03}", i % 4), &format!("message {i}")).await;
+    }
+    let expected: Vec<_> =
+        whole_log(&t.engine).await.into_iter().filter(|e| e.position > endpoint.after_position).collect();
+    receiver.wait_for(expected.len()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // a second delivery would arrive by now
+    let received = receiver.received();
+    tasks.iter().for_each(tokio::task::JoinHandle::abort);
+    assert_eq!(received.len(), expected.len(), "each event once: {received:#?}");
+    for request in &received {
+        assert_eq!(request["v1_verified"], true, "the Standard Webhooks library verifies it: {request}");
+    }
+    // The body is the event as GET /v1/events gives it, and the id is the event's.
+    let mut bodies: Vec<Value> = received.iter().map(|r| r["body"].clone()).collect();
+    bodies.sort_by_key(|b| b["position"].as_i64());
+    let envelopes: Vec<Value> = expected.iter().map(|e| serde_json::to_value(e).expect("json")).collect();
+    assert_eq!(bodies, envelopes);
+    for request in &received {
+        assert_eq!(request["webhook_id"], format!("msg_{}", request["body"]["position"]));
+    }
+    // Each conversation's events arrive in its order.
+    let mut last: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    for request in &received {
+        let (id, sequence) = (request["body"]["aggregate_id"].to_string(), request["body"]["sequence"].as_i64());
+        let sequence = sequence.expect("a sequence");
+        let before = last.insert(id.clone(), sequence);
+        assert!(before.is_none_or(|b| b < sequence), "{id}: {sequence} after {before:?}");
+    }
+}
+
+async fn a_failing_receiver_gets_the_same_delivery_again_on_the_schedule_until_it_succeeds<B: Backend>(backend: B) {
+    let t = engine(backend);
+    let inbox = t.create_inbox(ChannelType::Sms).await;
+    let script = json!([{"status": 500, "body": "down"}, {"status": 503}, {"sleep_ms": 2500}]);
+    let receiver = Receiver::start(json!({"default": {"status": 200}, "script": script}));
+    let endpoint = endpoint(&t, &receiver, &["InboundMessageReceived"]).await;
+    let tasks = dispatch(&t);
+    t.inbound(inbox, "+4917200001", "hello").await;
+    // 500, 503, a timeout (2 s), then 200: four requests for the one event.
+    let received = receiver.wait_for(4).await;
+    let webhooks = Webhooks::new(t.engine.backend.sql());
+    let started = Instant::now();
+    let attempts = loop {
+        let attempts =
+            webhooks.attempts(WS, &AttemptFilter { limit: 10, ..Default::default() }).await.expect("attempts");
+        if attempts.len() >= 4 || started.elapsed() > Duration::from_secs(10) {
+            break attempts;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    tasks.iter().for_each(tokio::task::JoinHandle::abort);
+    assert_eq!(received.len(), 4, "{received:#?}");
+    let ids: std::collections::HashSet<&Value> = received.iter().map(|r| &r["webhook_id"]).collect();
+    assert_eq!(ids.len(), 1, "every attempt carries the event's webhook-id");
+    assert!(received.iter().all(|r| r["v1_verified"] == true), "{received:#?}");
+    // Newest first: the success, the timeout, the 503, the 500 with its body.
+    let outcomes: Vec<(u32, bool, Option<u16>)> =
+        attempts.iter().map(|(_, a)| (a.attempt, a.succeeded, a.status_code)).collect();
+    assert_eq!(outcomes, vec![(4, true, Some(200)), (3, false, None), (2, false, Some(503)), (1, false, Some(500))]);
+    let first = &attempts[3].1;
+    assert_eq!((first.response_body.as_str(), first.trigger.as_str()), ("down", "scheduled"));
+    assert!(attempts[1].1.error.as_deref().is_some_and(|e| e.contains("timeout")), "{:?}", attempts[1].1);
+    assert!(
+        attempts.iter().all(|(_, a)| a.endpoint_id == endpoint.endpoint_id && a.event_type == "InboundMessageReceived")
+    );
+}
+
+async fn a_receiver_that_answers_410_disables_its_endpoint_and_gets_nothing_more<B: Backend>(backend: B) {
+    let t = engine(backend);
+    let inbox = t.create_inbox(ChannelType::Sms).await;
+    let receiver = Receiver::start(json!({"default": {"status": 410}}));
+    let endpoint = endpoint(&t, &receiver, &["InboundMessageReceived"]).await;
+    let tasks = dispatch(&t);
+    t.inbound(inbox, "+4917300001", "one").await;
+    receiver.wait_for(1).await;
+    let webhooks = Webhooks::new(t.engine.backend.sql());
+    let started = Instant::now();
+    let disabled = loop {
+        let now = webhooks.get(WS, endpoint.endpoint_id).await.expect("get").expect("the endpoint");
+        if !now.enabled || started.elapsed() > Duration::from_secs(10) {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!disabled.enabled, "a 410 disables the endpoint");
+    assert!(disabled.disabled_reason.as_deref().is_some_and(|r| r.contains("410")), "{disabled:?}");
+    t.inbound(inbox, "+4917300001", "two").await;
+    tokio::time::sleep(Duration::from_millis(500)).await; // a delivery would have been tried by now
+    tasks.iter().for_each(tokio::task::JoinHandle::abort);
+    assert_eq!(receiver.received().len(), 1, "nothing after the 410");
+}
