@@ -19,6 +19,7 @@ on_both_backends!(
     every_event_after_the_endpoint_exists_is_delivered_signed_once_in_each_conversations_order,
     a_failing_receiver_gets_the_same_delivery_again_on_the_schedule_until_it_succeeds,
     a_receiver_that_answers_410_disables_its_endpoint_and_gets_nothing_more,
+    by_default_nothing_is_sent_over_http_or_to_an_address_inside_the_network,
 );
 
 /// The receiver process, its address, and what it logged.
@@ -99,6 +100,8 @@ fn config() -> WebhookConfig {
     WebhookConfig {
         schedule: vec![ms(0), ms(100), ms(200), ms(300)],
         timeout: Duration::from_secs(2),
+        // The receiver is on loopback, over http.
+        allow_insecure: true,
         ..Default::default()
     }
 }
@@ -122,6 +125,20 @@ async fn endpoint<B: Backend>(t: &TestEngine<B>, receiver: &Receiver, event_type
 
 fn dispatch<B: Backend>(t: &TestEngine<B>) -> Vec<tokio::task::JoinHandle<()>> {
     convo_webhooks::spawn(&t.engine.backend, t.engine.log.clone(), config())
+}
+
+/// Waits until the attempt log holds `n` attempts (at most 10 s); newest first.
+async fn attempts<B: Backend>(t: &TestEngine<B>, n: usize) -> Vec<convo_webhooks::Attempt> {
+    let webhooks = Webhooks::new(t.engine.backend.sql());
+    let started = Instant::now();
+    loop {
+        let attempts =
+            webhooks.attempts(WS, &AttemptFilter { limit: 100, ..Default::default() }).await.expect("attempts");
+        if attempts.len() >= n || started.elapsed() > Duration::from_secs(10) {
+            return attempts.into_iter().map(|(_, a)| a).collect();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn every_event_after_the_endpoint_exists_is_delivered_signed_once_in_each_conversations_order<B: Backend>(
@@ -173,16 +190,7 @@ async fn a_failing_receiver_gets_the_same_delivery_again_on_the_schedule_until_i
     t.inbound(inbox, "+4917200001", "hello").await;
     // 500, 503, a timeout (2 s), then 200: four requests for the one event.
     let received = receiver.wait_for(4).await;
-    let webhooks = Webhooks::new(t.engine.backend.sql());
-    let started = Instant::now();
-    let attempts = loop {
-        let attempts =
-            webhooks.attempts(WS, &AttemptFilter { limit: 10, ..Default::default() }).await.expect("attempts");
-        if attempts.len() >= 4 || started.elapsed() > Duration::from_secs(10) {
-            break attempts;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let attempts = attempts(&t, 4).await;
     tasks.iter().for_each(tokio::task::JoinHandle::abort);
     assert_eq!(received.len(), 4, "{received:#?}");
     let ids: std::collections::HashSet<&Value> = received.iter().map(|r| &r["webhook_id"]).collect();
@@ -190,14 +198,12 @@ async fn a_failing_receiver_gets_the_same_delivery_again_on_the_schedule_until_i
     assert!(received.iter().all(|r| r["v1_verified"] == true), "{received:#?}");
     // Newest first: the success, the timeout, the 503, the 500 with its body.
     let outcomes: Vec<(u32, bool, Option<u16>)> =
-        attempts.iter().map(|(_, a)| (a.attempt, a.succeeded, a.status_code)).collect();
+        attempts.iter().map(|a| (a.attempt, a.succeeded, a.status_code)).collect();
     assert_eq!(outcomes, vec![(4, true, Some(200)), (3, false, None), (2, false, Some(503)), (1, false, Some(500))]);
-    let first = &attempts[3].1;
+    let first = &attempts[3];
     assert_eq!((first.response_body.as_str(), first.trigger.as_str()), ("down", "scheduled"));
-    assert!(attempts[1].1.error.as_deref().is_some_and(|e| e.contains("timeout")), "{:?}", attempts[1].1);
-    assert!(
-        attempts.iter().all(|(_, a)| a.endpoint_id == endpoint.endpoint_id && a.event_type == "InboundMessageReceived")
-    );
+    assert!(attempts[1].error.as_deref().is_some_and(|e| e.contains("timeout")), "{:?}", attempts[1]);
+    assert!(attempts.iter().all(|a| a.endpoint_id == endpoint.endpoint_id && a.event_type == "InboundMessageReceived"));
 }
 
 async fn a_receiver_that_answers_410_disables_its_endpoint_and_gets_nothing_more<B: Backend>(backend: B) {
@@ -223,4 +229,36 @@ async fn a_receiver_that_answers_410_disables_its_endpoint_and_gets_nothing_more
     tokio::time::sleep(Duration::from_millis(500)).await; // a delivery would have been tried by now
     tasks.iter().for_each(tokio::task::JoinHandle::abort);
     assert_eq!(receiver.received().len(), 1, "nothing after the 410");
+}
+
+/// The default configuration: an http URL, an https URL to 127.0.0.1 and one to a name that
+/// resolves to loopback (`localhost`) are each refused at delivery, in the attempt log, and
+/// nothing reaches the receiver.
+async fn by_default_nothing_is_sent_over_http_or_to_an_address_inside_the_network<B: Backend>(backend: B) {
+    let t = engine(backend);
+    let inbox = t.create_inbox(ChannelType::Sms).await;
+    let receiver = Receiver::start(json!({"default": {"status": 200}}));
+    let port = receiver.url.trim_start_matches("http://127.0.0.1:").trim_end_matches("/hooks").to_owned();
+    let webhooks = Webhooks::new(t.engine.backend.sql());
+    for url in
+        [receiver.url.clone(), format!("https://127.0.0.1:{port}/hooks"), format!("https://localhost:{port}/hooks")]
+    {
+        let new = NewEndpoint { url, description: String::new(), enabled: true, event_types: vec![], inbox_id: None };
+        let head = t.engine.log.head().await.expect("head");
+        webhooks.create(WS, new, head, chrono::Utc::now()).await.expect("create");
+    }
+    let secure = WebhookConfig { allow_insecure: false, ..config() };
+    let tasks = convo_webhooks::spawn(&t.engine.backend, t.engine.log.clone(), secure);
+    t.inbound(inbox, "+4917400001", "hello").await; // two events: 2 × 3 deliveries, 4 attempts each
+    let attempts = attempts(&t, 24).await;
+    tasks.iter().for_each(tokio::task::JoinHandle::abort);
+    assert_eq!(attempts.len(), 24, "{attempts:#?}");
+    assert!(attempts.iter().all(|a| !a.succeeded && a.status_code.is_none()), "{attempts:#?}");
+    let errors: std::collections::HashSet<String> = attempts.iter().filter_map(|a| a.error.clone()).collect();
+    let said = |needle: &str| errors.iter().any(|e| e.contains(needle));
+    assert!(
+        said("is not https") && said("127.0.0.1 is not a public address") && said("localhost resolves only"),
+        "{errors:#?}"
+    );
+    assert!(receiver.received().is_empty(), "nothing reached the receiver");
 }

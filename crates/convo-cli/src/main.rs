@@ -134,6 +134,10 @@ struct WebhookSettings {
     /// An attempt not answered within this many seconds has failed.
     #[arg(long, env = "CONVO_WEBHOOK_TIMEOUT_SECS", default_value_t = 15)]
     webhook_timeout_secs: u64,
+    /// Deliver to http URLs and to loopback, private and link-local addresses too: for
+    /// development and tests only (by default only https to public addresses).
+    #[arg(long, env = "CONVO_WEBHOOK_ALLOW_INSECURE")]
+    webhook_allow_insecure: bool,
 }
 
 impl WebhookSettings {
@@ -141,6 +145,7 @@ impl WebhookSettings {
         convo_webhooks::WebhookConfig {
             schedule: self.webhook_schedule.clone(),
             timeout: std::time::Duration::from_secs(self.webhook_timeout_secs.max(1)),
+            allow_insecure: self.webhook_allow_insecure,
             ..convo_webhooks::WebhookConfig::default()
         }
     }

@@ -9,6 +9,7 @@
 //!   conversation's in log order per endpoint, others in parallel; retries on the schedule;
 //!   logs every attempt.
 
+pub mod address;
 mod endpoints;
 mod fanout;
 mod sender;
@@ -30,6 +31,8 @@ pub struct WebhookConfig {
     pub timeout: Duration,
     /// Deliveries in flight to one endpoint at most (each conversation's one at a time).
     pub concurrency_per_endpoint: usize,
+    /// Allow http and addresses that are not public (development and tests only).
+    pub allow_insecure: bool,
 }
 
 impl Default for WebhookConfig {
@@ -50,6 +53,7 @@ impl Default for WebhookConfig {
             ],
             timeout: Duration::from_secs(15),
             concurrency_per_endpoint: 8,
+            allow_insecure: false,
         }
     }
 }

@@ -28,12 +28,14 @@ pub async fn deliver<B: Backend>(backend: B, log: EventLog<B>, config: WebhookCo
     let sql = backend.sql();
     let webhooks = Webhooks::new(sql.clone());
     let lease = Lease::new(sql.clone(), NAME, LEASE_TTL);
-    let http = match reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(config.timeout)
-        .user_agent(concat!("convo-webhooks/", env!("CARGO_PKG_VERSION")))
-        .build()
-    {
+        .user_agent(concat!("convo-webhooks/", env!("CARGO_PKG_VERSION")));
+    if !config.allow_insecure {
+        builder = builder.dns_resolver(Arc::new(crate::address::PublicOnly));
+    }
+    let http = match builder.build() {
         Ok(http) => http,
         Err(e) => {
             tracing::error!(error = %e, "no HTTP client: webhooks are not sent");
@@ -164,7 +166,7 @@ async fn attempt<B: Backend>(
     let id = webhook_id(position);
     let attempted_at = chrono::Utc::now();
     let started = Instant::now();
-    let outcome = post(http, endpoint, secret, &id, attempted_at.timestamp(), body).await;
+    let outcome = post(http, endpoint, secret, &id, attempted_at.timestamp(), body, config.allow_insecure).await;
     let duration = started.elapsed();
     let number = attempts + 1;
     let attempt = Attempt {
@@ -225,6 +227,17 @@ async fn attempt<B: Backend>(
     Ok(())
 }
 
+/// An error with its causes, "a: b: c".
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
 /// POSTs `body`, signed, to the endpoint; what came of it.
 async fn post(
     http: &reqwest::Client,
@@ -233,6 +246,7 @@ async fn post(
     id: &str,
     timestamp: i64,
     body: Vec<u8>,
+    allow_insecure: bool,
 ) -> Outcome {
     let failed = |error: String| Outcome {
         succeeded: false,
@@ -241,12 +255,19 @@ async fn post(
         body: String::new(),
         retry_after: None,
     };
+    let url = match reqwest::Url::parse(&endpoint.url) {
+        Ok(url) => url,
+        Err(e) => return failed(format!("the endpoint's URL: {e}")),
+    };
+    if let Some(refused) = crate::address::refused(&url, allow_insecure) {
+        return failed(refused);
+    }
     let signature = match crate::signing::sign(secret, id, timestamp, &body) {
         Ok(signature) => signature,
         Err(e) => return failed(e),
     };
     let request = http
-        .post(&endpoint.url)
+        .post(url)
         .header("content-type", "application/json")
         .header("webhook-id", id)
         .header("webhook-timestamp", timestamp.to_string())
@@ -255,7 +276,8 @@ async fn post(
     let mut response = match request.send().await {
         Ok(response) => response,
         Err(e) if e.is_timeout() => return failed("no answer within the timeout".to_owned()),
-        Err(e) => return failed(format!("{e}")),
+        // The chain of causes: a refused address says so at its end.
+        Err(e) => return failed(chain(&e)),
     };
     let status = response.status();
     let retry_after = if status.as_u16() == 429 || status.as_u16() == 503 {
