@@ -20,6 +20,7 @@ on_both_backends!(
     a_failing_receiver_gets_the_same_delivery_again_on_the_schedule_until_it_succeeds,
     a_receiver_that_answers_410_disables_its_endpoint_and_gets_nothing_more,
     by_default_nothing_is_sent_over_http_or_to_an_address_inside_the_network,
+    a_delivery_given_up_lets_the_next_event_of_its_conversation_go,
 );
 
 /// The receiver process, its address, and what it logged.
@@ -200,6 +201,8 @@ async fn a_failing_receiver_gets_the_same_delivery_again_on_the_schedule_until_i
     let outcomes: Vec<(u32, bool, Option<u16>)> =
         attempts.iter().map(|a| (a.attempt, a.succeeded, a.status_code)).collect();
     assert_eq!(outcomes, vec![(4, true, Some(200)), (3, false, None), (2, false, Some(503)), (1, false, Some(500))]);
+    assert!(attempts[1..].iter().all(|a| a.next_attempt_at.is_some() && !a.gave_up), "{attempts:#?}");
+    assert!(attempts[0].next_attempt_at.is_none() && !attempts[0].gave_up);
     let first = &attempts[3];
     assert_eq!((first.response_body.as_str(), first.trigger.as_str()), ("down", "scheduled"));
     assert!(attempts[1].error.as_deref().is_some_and(|e| e.contains("timeout")), "{:?}", attempts[1]);
@@ -261,4 +264,30 @@ async fn by_default_nothing_is_sent_over_http_or_to_an_address_inside_the_networ
         "{errors:#?}"
     );
     assert!(receiver.received().is_empty(), "nothing reached the receiver");
+}
+
+/// A conversation's next event waits for the one before it, until that one is given up (the
+/// schedule is over): then it goes, and the attempt log says the first was given up.
+async fn a_delivery_given_up_lets_the_next_event_of_its_conversation_go<B: Backend>(backend: B) {
+    let t = engine(backend);
+    let inbox = t.create_inbox(ChannelType::Sms).await;
+    let failures = json!([{"status": 500}, {"status": 500}, {"status": 500}, {"status": 500}]);
+    let receiver = Receiver::start(json!({"default": {"status": 200}, "script": failures}));
+    endpoint(&t, &receiver, &["InboundMessageReceived"]).await;
+    let tasks = dispatch(&t);
+    t.inbound(inbox, "+4917500001", "first").await;
+    t.inbound(inbox, "+4917500001", "second").await;
+    let received = receiver.wait_for(5).await;
+    let attempts = attempts(&t, 5).await;
+    tasks.iter().for_each(tokio::task::JoinHandle::abort);
+    let ids: Vec<&str> = received.iter().map(|r| r["webhook_id"].as_str().unwrap_or_default()).collect();
+    assert!(
+        ids[..4].iter().all(|id| *id == ids[0]) && ids[4] != ids[0],
+        "four tries of the first, then the second: {ids:?}"
+    );
+    let bodies: Vec<&str> =
+        received.iter().map(|r| r["body"]["payload"]["content"]["body"].as_str().unwrap_or_default()).collect();
+    assert_eq!(bodies, ["first", "first", "first", "first", "second"]);
+    let given_up: Vec<(u32, bool)> = attempts.iter().map(|a| (a.attempt, a.gave_up)).collect();
+    assert_eq!(given_up, vec![(1, false), (4, true), (3, false), (2, false), (1, false)], "newest first");
 }

@@ -138,6 +138,9 @@ struct WebhookSettings {
     /// development and tests only (by default only https to public addresses).
     #[arg(long, env = "CONVO_WEBHOOK_ALLOW_INSECURE")]
     webhook_allow_insecure: bool,
+    /// How many days delivery attempts are kept in the attempt log.
+    #[arg(long, env = "CONVO_WEBHOOK_RETENTION_DAYS", default_value_t = 30)]
+    webhook_retention_days: u64,
 }
 
 impl WebhookSettings {
@@ -146,6 +149,7 @@ impl WebhookSettings {
             schedule: self.webhook_schedule.clone(),
             timeout: std::time::Duration::from_secs(self.webhook_timeout_secs.max(1)),
             allow_insecure: self.webhook_allow_insecure,
+            retention: std::time::Duration::from_secs(self.webhook_retention_days.max(1) * 24 * 3600),
             ..convo_webhooks::WebhookConfig::default()
         }
     }

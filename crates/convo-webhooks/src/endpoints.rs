@@ -63,6 +63,11 @@ pub struct Attempt {
     /// 1 for the first attempt of a delivery.
     pub attempt: u32,
     pub succeeded: bool,
+    /// This failure was the last: the delivery is given up (the schedule is over, or the
+    /// receiver answered 410 Gone).
+    pub gave_up: bool,
+    /// When the delivery is tried next, after a failure that is not the last.
+    pub next_attempt_at: Option<DateTime<Utc>>,
     /// The receiver's status code, if it answered.
     pub status_code: Option<u16>,
     /// What went wrong without an answer (a timeout, a refused connection), or why an answer

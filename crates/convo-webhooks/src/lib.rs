@@ -33,6 +33,8 @@ pub struct WebhookConfig {
     pub concurrency_per_endpoint: usize,
     /// Allow http and addresses that are not public (development and tests only).
     pub allow_insecure: bool,
+    /// How long attempts, and deliveries once finished, are kept.
+    pub retention: Duration,
 }
 
 impl Default for WebhookConfig {
@@ -54,6 +56,7 @@ impl Default for WebhookConfig {
             timeout: Duration::from_secs(15),
             concurrency_per_endpoint: 8,
             allow_insecure: false,
+            retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }

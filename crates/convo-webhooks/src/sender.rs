@@ -18,6 +18,9 @@ use crate::{Attempt, Endpoint, WebhookConfig, Webhooks};
 pub const NAME: &str = "webhook_sender";
 /// How often due deliveries are looked for when nothing wakes the sender.
 const TICK: Duration = Duration::from_millis(100);
+/// How often each endpoint's lag is measured, and old attempts purged.
+const LAG_EVERY: Duration = Duration::from_secs(5);
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// The part of a receiver's answer the attempt log keeps.
 const BODY_KEPT: usize = 4096;
 
@@ -43,6 +46,7 @@ pub async fn deliver<B: Backend>(backend: B, log: EventLog<B>, config: WebhookCo
         }
     };
     let in_flight: InFlight = Arc::default();
+    let (mut measured, mut purged) = (Instant::now(), None::<Instant>);
     let mut commits = log.notifier().subscribe();
     // Held: let go when this task ends or is aborted (a worker's SIGTERM), so another takes
     // over at once.
@@ -60,6 +64,20 @@ pub async fn deliver<B: Backend>(backend: B, log: EventLog<B>, config: WebhookCo
             && let Err(e) = send_due(&http, &webhooks, &log, &config, &held.fence, &in_flight).await
         {
             tracing::warn!(error = %e, "could not look for due webhook deliveries");
+        }
+        if held.is_some() && measured.elapsed() >= LAG_EVERY {
+            measured = Instant::now();
+            if let Err(e) = measure_lag(&webhooks, &log).await {
+                tracing::warn!(error = %e, "could not measure the webhooks' lag");
+            }
+        }
+        if held.is_some() && purged.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
+            purged = Some(Instant::now());
+            match purge(&webhooks, config.retention).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "old webhook attempts and deliveries forgotten"),
+                Err(e) => tracing::warn!(error = %e, "could not purge old webhook attempts"),
+            }
         }
         // A commit may have made deliveries (the fan-out writes them a moment later); else tick.
         tokio::select! {
@@ -79,6 +97,12 @@ async fn send_due<B: Backend>(
     in_flight: &InFlight,
 ) -> Result<(), StoreError> {
     let sql = webhooks.sql();
+    // What is in flight before the query: an attempt that lands while the query runs may be
+    // read as still pending, and must not be sent again.
+    let flying: HashSet<(Uuid, i64)> = {
+        let flying = in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        flying.iter().flat_map(|(endpoint, positions)| positions.iter().map(|p| (*endpoint, *p))).collect()
+    };
     // The earliest pending delivery of each (endpoint, aggregate), if it is due.
     let due = "SELECT d.endpoint_id || ' ' || d.position || ' ' || d.attempts FROM webhook_deliveries d
                 WHERE d.status = 'pending' AND d.next_attempt_ms <= {1}
@@ -103,6 +127,9 @@ async fn send_due<B: Backend>(
         };
         // A disabled or deleted endpoint's deliveries wait (or were deleted with it).
         let Some((endpoint, secret)) = endpoints.get(&endpoint_id).cloned() else { continue };
+        if flying.contains(&(endpoint_id, position)) {
+            continue;
+        }
         {
             let mut flying = in_flight.lock().unwrap_or_else(|e| e.into_inner());
             let mine = flying.entry(endpoint_id).or_default();
@@ -124,6 +151,45 @@ async fn send_due<B: Backend>(
         });
     }
     Ok(())
+}
+
+/// `convo_webhook_lag_seconds` per endpoint: how old the oldest event not yet delivered to it
+/// is (0 when nothing is pending).
+async fn measure_lag<B: Backend>(webhooks: &Webhooks<B::Sql>, log: &EventLog<B>) -> Result<(), StoreError> {
+    let sql = webhooks.sql();
+    let oldest = "SELECT endpoint_id || ' ' || min(position) FROM webhook_deliveries
+                   WHERE status = 'pending' GROUP BY endpoint_id";
+    let mut pending = HashMap::new();
+    for row in sql.text_rows(oldest, &[]).await? {
+        if let Some((endpoint, position)) = row.split_once(' ')
+            && let Ok(position) = position.parse::<i64>()
+        {
+            pending.insert(endpoint.to_owned(), position);
+        }
+    }
+    let now = chrono::Utc::now();
+    for (endpoint, _) in webhooks.enabled().await? {
+        let id = endpoint.endpoint_id.to_string();
+        let lag = match pending.get(&id) {
+            Some(&position) => envelope(log, position)
+                .await?
+                .map_or(0.0, |e| (now - e.recorded_at).num_milliseconds().max(0) as f64 / 1000.0),
+            None => 0.0,
+        };
+        metrics::gauge!("convo_webhook_lag_seconds", "endpoint" => id).set(lag);
+    }
+    Ok(())
+}
+
+/// Forgets attempts, and finished deliveries, older than `retention`.
+async fn purge<S: SqlStore>(webhooks: &Webhooks<S>, retention: Duration) -> Result<u64, StoreError> {
+    let sql = webhooks.sql();
+    let cutoff = chrono::Utc::now().timestamp_millis() - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    let cutoff = [SqlValue::Int(cutoff)];
+    let attempts = sql.execute(&sql.sql("DELETE FROM webhook_attempts WHERE attempted_ms < {1}"), &cutoff).await?;
+    let finished = "DELETE FROM webhook_deliveries WHERE status <> 'pending' AND next_attempt_ms < {1}";
+    let deliveries = sql.execute(&sql.sql(finished), &cutoff).await?;
+    Ok(attempts + deliveries)
 }
 
 /// What one POST came to.
@@ -169,20 +235,6 @@ async fn attempt<B: Backend>(
     let outcome = post(http, endpoint, secret, &id, attempted_at.timestamp(), body, config.allow_insecure).await;
     let duration = started.elapsed();
     let number = attempts + 1;
-    let attempt = Attempt {
-        endpoint_id: endpoint.endpoint_id,
-        webhook_id: id,
-        position,
-        event_type: event.event_type.clone(),
-        attempted_at,
-        trigger: "scheduled".to_owned(),
-        attempt: number,
-        succeeded: outcome.succeeded,
-        status_code: outcome.status_code,
-        error: outcome.error.clone(),
-        duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
-        response_body: outcome.body.clone(),
-    };
     let gone = outcome.status_code == Some(410);
     let (status, next) = if outcome.succeeded {
         ("delivered", None)
@@ -192,14 +244,31 @@ async fn attempt<B: Backend>(
         let planned = config.schedule[number as usize].mul_f64(0.9 + 0.2 * fastrand::f64());
         ("pending", Some(planned.max(outcome.retry_after.unwrap_or_default())))
     };
+    let next_at = next.and_then(|d| chrono::Duration::from_std(d).ok()).map(|d| attempted_at + d);
+    let attempt = Attempt {
+        endpoint_id: endpoint.endpoint_id,
+        webhook_id: id,
+        position,
+        event_type: event.event_type.clone(),
+        attempted_at,
+        trigger: "scheduled".to_owned(),
+        attempt: number,
+        succeeded: outcome.succeeded,
+        gave_up: status == "given_up",
+        next_attempt_at: next_at,
+        status_code: outcome.status_code,
+        error: outcome.error.clone(),
+        duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+        response_body: outcome.body.clone(),
+    };
     let outcome_label = if outcome.succeeded { "succeeded" } else { "failed" };
     metrics::counter!("convo_webhook_attempts_total", "outcome" => outcome_label).increment(1);
     if status != "pending" {
         metrics::counter!("convo_webhook_deliveries_total", "outcome" => status).increment(1);
     }
     let sql = webhooks.sql();
-    let next_ms =
-        next.map_or(0, |d| attempted_at.timestamp_millis() + i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    // A pending delivery's next attempt; a finished one's time (what retention goes by).
+    let next_ms = next_at.unwrap_or(attempted_at).timestamp_millis();
     let update = "UPDATE webhook_deliveries SET status = {3}, attempts = {4}, next_attempt_ms = {5}
                    WHERE endpoint_id = {1} AND position = {2} AND status = 'pending' AND attempts = {6}";
     let mut values = vec![
