@@ -11,6 +11,9 @@ answers, or for at most --give-up seconds. Each command's body is its key, so th
 searched for it. Writes one JSON line per attempt to --out:
   {"key", "node", "sent_ms", "answered_ms", "answer": "2xx|4xx|5xx|unknown", "status", "position"}
 
+`faults.py webhooks`: every InboundMessageReceived event of the log reached the webhook receiver
+(tests/fixtures/webhook_receiver.py), verified by the Standard Webhooks library.
+
 `faults.py report`: one phase's attempts against the log: how many commands were sent and
 acknowledged, how many acknowledged ones are not in the log (lost), how many are in it more than
 once (duplicated), how long after the fault a command sent after it was first answered 2xx, and
@@ -134,7 +137,7 @@ def report(args):
              for k, tries in keys.items() if k in acked]
     longest = f"{max(waits, default=0)} ms"
     print(f"| {args.title} | {len(keys)} | {len(acked)} | {len(retried)} | {answers['2xx']} / {answers['4xx']} / "
-          f"{answers['5xx']} / {answers['unknown']} | {len(lost)} | {len(duplicated)} | {args.verify} | {first} | {longest} | {args.takeover} |")
+          f"{answers['5xx']} / {answers['unknown']} | {len(lost)} | {len(duplicated)} | {args.verify} | {first} | {longest} | {args.takeover} | {args.webhooks} |")
     problems = []
     for name, found in (("lost", lost), ("duplicated", duplicated), ("refused", refused), ("given up", gave_up),
                         ("in the log but never sent", stray)):
@@ -145,6 +148,34 @@ def report(args):
     if problems:
         print(f"FAIL ({args.title}): " + "; ".join(problems), file=sys.stderr)
         sys.exit(1)
+
+
+def webhooks(args):
+    """Waits until the receiver has every InboundMessageReceived event of the log (its webhook-id
+    is msg_<position>), each verified by the Standard Webhooks library; prints
+    "<events> delivered, <repeats> repeated" or fails naming what is missing."""
+    query = "SELECT global_position FROM events WHERE event_type = 'InboundMessageReceived'"
+    expected = {f"msg_{p}" for p in subprocess.run(["psql", args.database_url, "-AtXc", query], check=True,
+                                                     capture_output=True, text=True).stdout.split()}
+    deadline = time.time() + args.wait
+    while True:
+        lines = [json.loads(line) for line in open(args.received)] if os.path.exists(args.received) else []
+        ids = collections.Counter(r["webhook_id"] for r in lines if r.get("answered", 500) // 100 == 2)
+        missing = expected - set(ids)
+        if not missing or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    unverified = [r["webhook_id"] for r in lines if not r.get("v1_verified")]
+    repeated = sum(n - 1 for n in ids.values())
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} of {len(expected)} events never delivered: {sorted(missing)[:5]}")
+    if unverified:
+        problems.append(f"{len(unverified)} deliveries failed the Standard Webhooks verifier: {unverified[:5]}")
+    if problems:
+        print("; ".join(problems), file=sys.stderr)
+        sys.exit(1)
+    print(f"{len(expected)} delivered, {repeated} repeated")
 
 
 def main():
@@ -169,8 +200,13 @@ def main():
     r.add_argument("--fault-ms", type=int, required=True)
     r.add_argument("--verify", required=True, help="what the read models' and the stream's checks found")
     r.add_argument("--takeover", default="–")
+    r.add_argument("--webhooks", default="–", help="what faults.py webhooks said")
+    w = sub.add_parser("webhooks")
+    w.add_argument("--received", required=True, help="the receiver's log")
+    w.add_argument("--database-url", required=True)
+    w.add_argument("--wait", type=float, default=60.0)
     args = p.parse_args()
-    clients(args) if args.command == "clients" else report(args)
+    {"clients": clients, "report": report, "webhooks": webhooks}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,10 @@
 #   7. kill -9 of NATS, then a start on the same store;
 #   8. SIGTERM of one of the two API nodes (the clients go on with the other).
 # After each phase: every acknowledged command is in the log once and no retried one twice
-# (faults.py report), every read model equals a rebuild (`convo projections verify`), and the
-# JetStream stream holds exactly the log's events in log order (`convo bus verify`). Prints one
+# (faults.py report), every read model equals a rebuild (`convo projections verify`), the
+# JetStream stream holds exactly the log's events in log order (`convo bus verify`), and every
+# inbound message so far has reached a webhook receiver, verified by the Python Standard
+# Webhooks library (faults.py webhooks; repeats are retries of the same webhook-id). Prints one
 # table row per phase; exits non-zero on the first failure. --short (CI) runs every phase with
 # less load around each fault.
 set -euo pipefail
@@ -81,7 +83,8 @@ key="$("$convo" keys create --workspace "$ws" --scope admin 2>/dev/null | tail -
 
 start() { # role, name[, port]: a `convo serve` node, recorded in $work/<name>.{pid,port}
     local p="${3:-$(port)}"
-    CONVO_RATE_LIMIT_PER_SEC=0 CONVO_LOG=warn "$convo" serve --role "$1" --listen "127.0.0.1:$p" >>"$work/$2.log" 2>&1 &
+    CONVO_RATE_LIMIT_PER_SEC=0 CONVO_LOG=warn CONVO_WEBHOOK_ALLOW_INSECURE=true \
+        "$convo" serve --role "$1" --listen "127.0.0.1:$p" >>"$work/$2.log" 2>&1 &
     pids+=("$!"); echo "$!" >"$work/$2.pid"; echo "$p" >"$work/$2.port"
     disown "$!" # its kill -9 is the point, not news
     for _ in $(seq 1 100); do curl -sf "127.0.0.1:$p/healthz" >/dev/null && return; sleep 0.1; done
@@ -123,9 +126,24 @@ api1="http://127.0.0.1:$(cat "$work/api1.port")" api2="http://127.0.0.1:$(cat "$
 inbox="$(curl -sf "$api1/v1/inboxes" -H "Authorization: Bearer $key" -H 'content-type: application/json' \
     -d '{"name": "Faults", "channel_type": "sms"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["inbox_id"])')"
 
+# A webhook receiver nobody here wrote (the Python Standard Webhooks library verifies each
+# delivery), and an endpoint for every inbound message: after each phase every one of them has
+# reached it, whatever the fault did to the worker delivering them.
+bash deploy/python-deps.sh
+echo '{"default": {"status": 200}}' >"$work/behaviour.json"
+python3 tests/fixtures/webhook_receiver.py --port 0 --secret-file "$work/secret" --behaviour "$work/behaviour.json" \
+    --log "$work/received.jsonl" >"$work/receiver.out" 2>>"$work/receiver.log" &
+pids+=("$!"); disown "$!"
+for _ in $(seq 1 100); do grep -q listening "$work/receiver.out" && break; sleep 0.1; done
+receiver="http://127.0.0.1:$(awk '/listening/ {print $2}' "$work/receiver.out")/hooks"
+curl -sf "$api1/v1/webhooks" -H "Authorization: Bearer $key" -H 'content-type: application/json' \
+    -d '{"url": "'"$receiver"'", "event_types": ["InboundMessageReceived"]}' \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])' >"$work/secret" \
+    || fail "the webhook endpoint was not created"
+
 rows=()
 phase() { # number, title, the function that injects the fault (it may set $took)
-    local n="$1" title="$2" inject="$3" fault_ms verify
+    local n="$1" title="$2" inject="$3" fault_ms verify delivered
     rm -f "$work/stop"
     python3 deploy/faults.py clients --nodes "$api1,$api2" --key "$key" --inbox "$inbox" --phase "p$n" \
         --stop "$work/stop" --out "$work/p$n.jsonl" &
@@ -139,8 +157,10 @@ phase() { # number, title, the function that injects the fault (it may set $took
     wait "$clients" || fail "$title: the clients failed"
     verify="$("$convo" projections verify 2>&1)" || fail "$title: $verify"
     verify="$("$convo" bus verify --wait-secs 30 2>&1)" || fail "$title: $verify"
+    delivered="$(python3 deploy/faults.py webhooks --received "$work/received.jsonl" --database-url "$DATABASE_URL")" \
+        || fail "$title: webhooks: see above"
     rows+=("$(python3 deploy/faults.py report --attempts "$work/p$n.jsonl" --phase "p$n" --title "$n. $title" \
-        --database-url "$DATABASE_URL" --fault-ms "$fault_ms" --verify clean --takeover "$took")") \
+        --database-url "$DATABASE_URL" --fault-ms "$fault_ms" --verify clean --takeover "$took" --webhooks "$delivered")") \
         || fail "$title: see above"
     echo "ok $n: $title (${rows[-1]})"
 }
@@ -179,7 +199,7 @@ phase 7 "kill -9 of NATS, restarted on its store" crash_nats
 phase 8 "SIGTERM of one of two API nodes" term_api
 
 echo
-echo "| fault | commands | acknowledged | retried | answers 2xx / 4xx / 5xx / unknown | lost | duplicated | read models and stream verified | first 2xx after the fault | longest wait for a 2xx | leases taken over after |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| fault | commands | acknowledged | retried | answers 2xx / 4xx / 5xx / unknown | lost | duplicated | read models and stream verified | first 2xx after the fault | longest wait for a 2xx | leases taken over after | webhooks so far |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 printf '%s\n' "${rows[@]}"
 echo; echo "Takeovers (from the fault):"; sed "s/^/  /" "$work/takeovers.log"

@@ -256,6 +256,13 @@ async fn no_string_of_any_operation_reaches_a_5xx_and_a_nul_is_refused_everywher
         ),
         op("POST", "/v1/conversations/{conversation_id}/leave", format!("{g}/leave"), Some(json!({"actor": agent}))),
         op("POST", "/v1/keys", "/v1/keys".into(), Some(json!({"name": "ci", "scopes": ["read"]}))),
+        op(
+            "POST",
+            "/v1/webhooks",
+            "/v1/webhooks".into(),
+            Some(json!({"url": "https://x.test/hook", "description": "d", "event_types": ["MessageSent"],
+            "inbox_id": inbox_id})),
+        ),
     ];
 
     // Every operation of the document with a body has one here; every one has its parameters tried below.

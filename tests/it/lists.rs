@@ -68,8 +68,8 @@ async fn walk(app: &Router, list: &List, limit: u32, by_link: bool) -> Vec<Strin
 }
 
 /// A workspace with something in every list: inboxes (one deleted), keys, conversations, one of
-/// them with several exchanges, a group with members and pending join requests. Returns the
-/// lists, each at a consistent position.
+/// them with several exchanges, a group with members and pending join requests, webhook
+/// endpoints and attempts. Returns the lists, each at a consistent position.
 async fn every_list<B: Backend>(t: &crate::support::TestEngine<B>, app: &Router) -> Vec<List> {
     let now = t.clock_now();
     let mut inboxes = Vec::new();
@@ -102,6 +102,16 @@ async fn every_list<B: Backend>(t: &crate::support::TestEngine<B>, app: &Router)
         ok(app, "POST", &format!("{g}/join-requests"), json!({"member_id": member})).await;
     }
     ok(app, "DELETE", &format!("/v1/inboxes/{}", inboxes[2]), Value::Null).await;
+    // Webhook endpoints, and attempts to deliver three events to one of them.
+    let mut hooks = Vec::new();
+    for receiver in ["a", "b", "c"] {
+        let hook = ok(app, "POST", "/v1/webhooks", json!({"url": format!("https://{receiver}.test/hook")})).await;
+        hooks.push(hook["endpoint_id"].as_str().expect("an endpoint id").to_owned());
+    }
+    let sql = t.engine.backend.sql();
+    for position in 1..=3 {
+        crate::webhooks_api::record_attempt(&sql, API_WS, &hooks[0], position, 1, true).await;
+    }
 
     let head = t.engine.log.head().await.expect("the head");
     let log = whole_log(&t.engine).await;
@@ -132,6 +142,8 @@ async fn every_list<B: Backend>(t: &crate::support::TestEngine<B>, app: &Router)
         list(format!("/v1/inboxes?include_deleted=true&{at}"), "inbox_id", 200, 3),
         list(format!("/v1/inboxes?{at}"), "inbox_id", 200, 2),
         list("/v1/keys".into(), "key_id", 200, 3),
+        list("/v1/webhooks".into(), "endpoint_id", 200, 3),
+        list("/v1/webhooks/attempts".into(), "position", 200, 3),
     ]
 }
 

@@ -26,3 +26,4 @@ mod tenancy;
 mod upstream;
 mod versions;
 mod webhooks;
+mod webhooks_api;

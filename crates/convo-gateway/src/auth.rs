@@ -2,11 +2,12 @@
 //! the key names the workspace every command and query is scoped to, its scopes what the
 //! request may do, and its rate limit how often.
 //!
-//! The trust boundary: reads need `read`; key management `admin`; channel-side facts (inbound
-//! messages, delivery reports, group activity, join requests: [`CHANNEL_FACTS`]) `connector`;
-//! every other command acts as someone, and who may be claimed follows the key ([`Caller`]): a
-//! `contact` only by a `connector` key (what a member did on the channel, recorded as
-//! reported), an agent, a bot or the system only by a `write` key. `admin` keeps everything.
+//! The trust boundary: reads need `read`; key and webhook management `admin`; channel-side
+//! facts (inbound messages, delivery reports, group activity, join requests: [`CHANNEL_FACTS`])
+//! `connector`; every other command acts as someone, and who may be claimed follows the key
+//! ([`Caller`]): a `contact` only by a `connector` key (what a member did on the channel,
+//! recorded as reported), an agent, a bot or the system only by a `write` key. `admin` keeps
+//! everything.
 //! A command that names no actor acts as the key's default: the API (`system`, `api`) for a
 //! write key, the channel (`system`, `channel`) for a connector key.
 
@@ -66,12 +67,18 @@ pub const CHANNEL_FACTS: [(&str, &str); 4] = [
     ("POST", "/v1/conversations/{conversation_id}/join-requests"),
 ];
 
-/// What a request needs at the door: key management admin, reads read, channel facts
-/// connector; any other command `write` or `connector`, and then [`Caller::acts`] decides by the
-/// actor it claims.
+/// Whether `route` manages the workspace (its keys, its webhook endpoints): admin only. The
+/// webhooks' attempt log is a read.
+fn manages(route: &str) -> bool {
+    route.starts_with("/v1/keys") || (route.starts_with("/v1/webhooks") && route != crate::webhooks::ATTEMPTS_PATH)
+}
+
+/// What a request needs at the door: key and webhook management admin, reads read, channel
+/// facts connector; any other command `write` or `connector`, and then [`Caller::acts`] decides
+/// by the actor it claims.
 fn needed_scopes(request: &Request) -> &'static [Scope] {
     let route = request.extensions().get::<MatchedPath>().map_or_else(|| request.uri().path(), MatchedPath::as_str);
-    if route.starts_with("/v1/keys") {
+    if manages(route) {
         &[Scope::Admin]
     } else if matches!(*request.method(), Method::GET | Method::HEAD) {
         &[Scope::Read]

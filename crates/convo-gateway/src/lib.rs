@@ -17,6 +17,7 @@ mod log;
 mod messages;
 mod read_state;
 mod stream;
+mod webhooks;
 
 // What they share.
 mod auth;
@@ -104,6 +105,7 @@ pub struct AppState<B: Backend> {
     pub read: Arc<ReadModels<B>>,
     pub tenancy: Arc<Tenancy<B::Sql>>,
     pub idempotency: Arc<Idempotency<B::Sql>>,
+    pub webhooks: Arc<convo_webhooks::Webhooks<B::Sql>>,
     limiter: auth::SharedLimiter,
     hub: Arc<stream::StreamHub>,
     body_limit: usize,
@@ -117,6 +119,7 @@ impl<B: Backend> Clone for AppState<B> {
             read: self.read.clone(),
             tenancy: self.tenancy.clone(),
             idempotency: self.idempotency.clone(),
+            webhooks: self.webhooks.clone(),
             limiter: self.limiter.clone(),
             hub: self.hub.clone(),
             body_limit: self.body_limit,
@@ -130,6 +133,7 @@ pub fn router<B: Backend>(engine: Arc<Engine<B>>, read: Arc<ReadModels<B>>, conf
     let tenancy = Arc::new(Tenancy::new(engine.backend.sql()));
     let limiter = config.rate_limit.map(|limit| Arc::new(auth::Limiter::new(limit)));
     let idempotency = Arc::new(Idempotency::new(engine.backend.sql(), IDEMPOTENCY_LEASE_MS));
+    let webhooks = Arc::new(convo_webhooks::Webhooks::new(engine.backend.sql()));
     let hub = Arc::new(stream::StreamHub::new(
         config.stream_buffer,
         config.stream_slow_after,
@@ -141,6 +145,7 @@ pub fn router<B: Backend>(engine: Arc<Engine<B>>, read: Arc<ReadModels<B>>, conf
         read,
         tenancy,
         idempotency,
+        webhooks,
         limiter,
         hub,
         body_limit: config.body_limit,
@@ -257,6 +262,10 @@ fn api<B: Backend>(state: AppState<B>) -> Router<AppState<B>> {
         .route("/v1/conversations/{conversation_id}/events", c(get(log::conversation_events::<B>)))
         // stream.rs
         .route("/v1/stream", c(get(stream::stream::<B>)))
+        // webhooks.rs (the attempt log's literal path is matched before `{webhook_id}`)
+        .route("/v1/webhooks", c(post(webhooks::create_webhook::<B>).get(webhooks::list_webhooks::<B>)))
+        .route("/v1/webhooks/attempts", c(get(webhooks::list_attempts::<B>)))
+        .route("/v1/webhooks/{webhook_id}", c(get(webhooks::get_webhook::<B>).delete(webhooks::delete_webhook::<B>)))
         // Set before the layers below, so that they wrap the 405 too (axum keeps it when
         // `router` sets the public routes' own).
         .method_not_allowed_fallback(method_not_allowed)

@@ -17,10 +17,10 @@ use utoipa::openapi::{Content, Header, ObjectBuilder, Ref, RefOr, Required, Resp
 use utoipa::{Modify, OpenApi};
 use utoipa_scalar::{Scalar, Servable};
 
-pub use files::{EVENTS_CATALOGUE, event_schemas, schema_files};
+pub use files::{EVENTS_CATALOGUE, event_schemas, event_types, schema_files};
 
 use crate::Code;
-use crate::{analytics, conversations, groups, inboxes, keys, log, messages, read_state};
+use crate::{analytics, conversations, groups, inboxes, keys, log, messages, read_state, webhooks};
 
 /// The name of the security scheme: `Authorization: Bearer <key>`.
 pub const SECURITY_SCHEME: &str = "apiKey";
@@ -69,6 +69,11 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         keys::create_key,
         keys::list_keys,
         keys::revoke_key,
+        webhooks::create_webhook,
+        webhooks::list_webhooks,
+        webhooks::get_webhook,
+        webhooks::delete_webhook,
+        webhooks::list_attempts,
         groups::create_group,
         groups::list_members,
         groups::add_members,
@@ -95,6 +100,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         (name = "read state", description = "Unread counts per user"),
         (name = "log", description = "The append-only event log and its live stream"),
         (name = "keys", description = "API keys of the workspace (admin scope)"),
+        (name = "webhooks", description = "Webhook endpoints of the workspace (admin scope) and the attempt log of their deliveries (read scope)"),
         (name = "operations", description = "Probes and metrics for the platform that runs the engine; no API key"),
     ),
     modifiers(&Conventions),
@@ -233,6 +239,12 @@ fn as_the_engine_reads_them(doc: &mut Value) {
         "description": "The name the channel showed, as reported.",
         "type": ["string", "null"],
     });
+
+    // A webhook's event types are the catalogue's, by name: derive only knows strings.
+    let types: Vec<Value> = files::event_types().map(Value::from).collect();
+    let webhook = component(doc, "CreateWebhook");
+    assert_eq!(webhook["properties"]["event_types"]["items"]["type"], "string", "CreateWebhook.event_types changed");
+    webhook["properties"]["event_types"]["items"] = json!({"type": "string", "enum": types});
 
     // Members' invite code is only read when they joined through the link.
     let add = component(doc, "AddMembers");
@@ -391,10 +403,10 @@ impl Modify for Conventions {
                          command and query, and carries scopes: `read` (queries), `write` (commands as an \
                          agent, a bot or the API; includes read), `connector` (channel-side facts: inbound \
                          messages, delivery reports, group activity and join requests, and what a contact did \
-                         in a group or to a message; includes read), `admin` (key management; includes all). \
-                         A command acts as its `actor` if the key may claim it (a `contact` needs `connector`, \
-                         any other kind `write`: else 403 `actorNotAllowed`), by default as the key's: \
-                         `system`/`api` for a write key, `system`/`channel` for a connector key.",
+                         in a group or to a message; includes read), `admin` (key and webhook management; \
+                         includes all). A command acts as its `actor` if the key may claim it (a `contact` \
+                         needs `connector`, any other kind `write`: else 403 `actorNotAllowed`), by default as \
+                         the key's: `system`/`api` for a write key, `system`/`channel` for a connector key.",
                     ))
                     .build(),
             ),

@@ -413,6 +413,42 @@ impl List for Keys {
     }
 }
 
+/// `GET /v1/webhooks`: the last endpoint's id.
+pub struct Webhooks;
+
+impl List for Webhooks {
+    const ITEMS: &'static str = "Webhooks";
+    const CURSOR_PATTERN: &'static str = "^w1[0-9a-f]{32}$";
+    type Cursor = Uuid;
+
+    fn encode(endpoint_id: &Uuid) -> String {
+        format!("w1{}", endpoint_id.simple())
+    }
+
+    fn decode(text: &str) -> Option<Uuid> {
+        let hex = text.strip_prefix("w1").filter(|h| h.len() == 32 && h.bytes().all(is_lower_hex))?;
+        Uuid::try_parse(hex).ok()
+    }
+}
+
+/// `GET /v1/webhooks/attempts`: the last attempt's number in the attempt log (newest first,
+/// so the next page is of older ones).
+pub struct WebhookAttempts;
+
+impl List for WebhookAttempts {
+    const ITEMS: &'static str = "Attempts";
+    const CURSOR_PATTERN: &'static str = NUMBER_PATTERN;
+    type Cursor = i64;
+
+    fn encode(attempt_id: &i64) -> String {
+        attempt_id.to_string()
+    }
+
+    fn decode(text: &str) -> Option<i64> {
+        decimal(text)
+    }
+}
+
 fn is_lower_hex(b: u8) -> bool {
     matches!(b, b'0'..=b'9' | b'a'..=b'f')
 }
@@ -445,6 +481,8 @@ mod tests {
         round_trips::<JoinRequests>(JoinRequestCursor { position: 9, request_id: Uuid::from_u128(3) });
         round_trips::<Inboxes>(Uuid::from_u128(0xfeed));
         round_trips::<Keys>("0123456789abcdef".into());
+        round_trips::<Webhooks>(Uuid::from_u128(0xbeef));
+        round_trips::<WebhookAttempts>(42);
     }
 
     #[test]
@@ -461,6 +499,9 @@ mod tests {
         let id = Uuid::from_u128(0xfeed);
         for bad in [id.simple().to_string(), format!("i1{id}"), format!("i1{}", id.simple()).to_uppercase()] {
             assert_eq!(Inboxes::decode(&bad), None, "{bad}");
+        }
+        for bad in [id.simple().to_string(), format!("w1{id}"), format!("i1{}", id.simple())] {
+            assert_eq!(Webhooks::decode(&bad), None, "{bad}");
         }
         for bad in ["k1", "K1ab", "k1AB", "k1a-b", "ab"] {
             assert_eq!(Keys::decode(bad), None, "{bad}");

@@ -46,6 +46,8 @@ pub async fn deliver<B: Backend>(backend: B, log: EventLog<B>, config: WebhookCo
         }
     };
     let in_flight: InFlight = Arc::default();
+    // An attempt that ends frees a place: look for the next due delivery at once.
+    let landed = Arc::new(tokio::sync::Notify::new());
     let (mut measured, mut purged) = (Instant::now(), None::<Instant>);
     let mut commits = log.notifier().subscribe();
     // Held: let go when this task ends or is aborted (a worker's SIGTERM), so another takes
@@ -61,7 +63,7 @@ pub async fn deliver<B: Backend>(backend: B, log: EventLog<B>, config: WebhookCo
             None => lease.acquire().await.ok().flatten().map(|fence| (lease.held(fence), Instant::now())),
         };
         if let Some((held, _)) = &held
-            && let Err(e) = send_due(&http, &webhooks, &log, &config, &held.fence, &in_flight).await
+            && let Err(e) = send_due(&http, &webhooks, &log, &config, &held.fence, &in_flight, &landed).await
         {
             tracing::warn!(error = %e, "could not look for due webhook deliveries");
         }
@@ -82,6 +84,7 @@ pub async fn deliver<B: Backend>(backend: B, log: EventLog<B>, config: WebhookCo
         // A commit may have made deliveries (the fan-out writes them a moment later); else tick.
         tokio::select! {
             _ = commits.changed() => tokio::time::sleep(Duration::from_millis(10)).await,
+            () = landed.notified() => {}
             () = tokio::time::sleep(TICK) => {}
         }
     }
@@ -95,6 +98,7 @@ async fn send_due<B: Backend>(
     config: &WebhookConfig,
     fence: &Fence,
     in_flight: &InFlight,
+    landed: &Arc<tokio::sync::Notify>,
 ) -> Result<(), StoreError> {
     let sql = webhooks.sql();
     // What is in flight before the query: an attempt that lands while the query runs may be
@@ -138,16 +142,23 @@ async fn send_due<B: Backend>(
             }
             mine.insert(position);
         }
-        let (http, webhooks, log, config, fence, in_flight) =
-            (http.clone(), webhooks.clone(), log.clone(), config.clone(), fence.clone(), in_flight.clone());
+        let (http, webhooks, log, config, fence, in_flight, landed) = (
+            http.clone(),
+            webhooks.clone(),
+            log.clone(),
+            config.clone(),
+            fence.clone(),
+            in_flight.clone(),
+            landed.clone(),
+        );
         tokio::spawn(async move {
             if let Err(e) =
                 attempt(&http, &webhooks, &log, &config, &fence, &endpoint, &secret, position, attempts).await
             {
                 tracing::warn!(endpoint = %endpoint.endpoint_id, position, error = %e, "a webhook attempt was not recorded");
             }
-            let mut flying = in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            flying.entry(endpoint_id).or_default().remove(&position);
+            in_flight.lock().unwrap_or_else(|e| e.into_inner()).entry(endpoint_id).or_default().remove(&position);
+            landed.notify_one();
         });
     }
     Ok(())

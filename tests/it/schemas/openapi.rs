@@ -88,6 +88,38 @@ async fn every_answer_of_the_gateway_matches_the_openapi_document() {
     let summary = call(&app, "GET", "/v1/users/bob/unread-summary", None).await;
     assert_eq!(summary.body["total"], 0, "bob read the only inbound message: {}", summary.body);
 
+    // Webhooks: an endpoint with its secret, the endpoints, one, and the attempt log.
+    let webhooks = ("/v1/webhooks", "/v1/webhooks".to_owned());
+    let hook = json!({"url": "https://receiver.test/hook", "event_types": ["MessageSent"], "inbox_id": inbox_id});
+    let hook = exchange(&app, &doc, "POST", webhooks.clone(), Some(hook), created).await;
+    let hook_id = hook["endpoint_id"].as_str().expect("an endpoint id").to_owned();
+    let sql = convo_store::Backend::sql(&t.engine.backend);
+    crate::webhooks_api::record_attempt(&sql, crate::support::API_WS, &hook_id, position, 1, false).await;
+    crate::webhooks_api::record_attempt(&sql, crate::support::API_WS, &hook_id, position, 2, true).await;
+    let one = ("/v1/webhooks/{webhook_id}", format!("/v1/webhooks/{hook_id}"));
+    let attempts = "/v1/webhooks/attempts";
+    for (template, uri) in [
+        webhooks.clone(),
+        ("/v1/webhooks", "/v1/webhooks?limit=1".to_owned()),
+        one.clone(),
+        (attempts, attempts.to_owned()),
+        (attempts, format!("{attempts}?webhook_id={hook_id}&status=failed&position={position}&limit=1")),
+        (attempts, format!("{attempts}?limit=1")),
+    ] {
+        exchange(&app, &doc, "GET", (template, uri), None, ok).await;
+    }
+    let ghost_hook = ("/v1/webhooks/{webhook_id}", format!("/v1/webhooks/{}", Uuid::now_v7()));
+    exchange(&app, &doc, "GET", ghost_hook, None, StatusCode::NOT_FOUND).await;
+    for refused in [
+        json!({"url": "ftp://receiver.test/hook"}),
+        json!({"url": "https://user:pass@receiver.test/hook"}),
+        json!({"url": "https://receiver.test/hook", "event_types": ["NoSuchEvent"]}),
+    ] {
+        exchange(&app, &doc, "POST", webhooks.clone(), Some(refused), StatusCode::UNPROCESSABLE_ENTITY).await;
+    }
+    let on_ghost = json!({"url": "https://receiver.test/hook", "inbox_id": Uuid::now_v7()});
+    exchange(&app, &doc, "POST", webhooks, Some(on_ghost), StatusCode::NOT_FOUND).await;
+
     // Problems, each with its documented status and the problem shape.
     let ghost = Uuid::now_v7();
     let ghost_c = ("/v1/conversations/{conversation_id}".to_owned(), format!("/v1/conversations/{ghost}"));
@@ -205,6 +237,7 @@ async fn the_document_refuses_exactly_the_requests_the_gateway_refuses_as_malfor
     };
     let inbound = ("/v1/inbound-messages".to_owned(), "/v1/inbound-messages".to_owned());
     let inboxes = ("/v1/inboxes".to_owned(), "/v1/inboxes".to_owned());
+    let webhooks = ("/v1/webhooks".to_owned(), "/v1/webhooks".to_owned());
     let blanks = ["", " ", "\u{3000}\t", "\u{85}\u{a0}"];
 
     // Refused bodies: (method, (template, uri), body).
@@ -241,6 +274,12 @@ async fn the_document_refuses_exactly_the_requests_the_gateway_refuses_as_malfor
         ("POST", c("/status"), json!({"status": "snoozed"})),
         ("POST", c("/status"), json!({"status": "open", "snoozed_until": now + Duration::hours(1)})),
         ("POST", ("/v1/keys".to_owned(), "/v1/keys".to_owned()), json!({"scopes": []})),
+        ("POST", webhooks.clone(), json!({"url": "not a url"})),
+        ("POST", webhooks.clone(), json!({"url": "ftp://receiver.test/hook"})),
+        ("POST", webhooks.clone(), json!({"url": "https://user:pass@receiver.test/hook"})),
+        ("POST", webhooks.clone(), json!({"url": "https://user@receiver.test/hook"})),
+        ("POST", webhooks.clone(), json!({"url": "https://receiver.test/hook", "event_types": ["messageSent"]})),
+        ("POST", webhooks.clone(), json!({"url": "https://receiver.test/hook", "inbox_id": "not-a-uuid"})),
         // An object, at any depth, is an object: serde alone reads a struct from an array of
         // its fields too.
         ("POST", c("/archive"), json!([null])),
@@ -299,6 +338,8 @@ async fn the_document_refuses_exactly_the_requests_the_gateway_refuses_as_malfor
         ("POST", m("/reactions"), json!({"actor": agent, "emoji": ""})),
         ("POST", m("/status"), json!({"status": "failed", "failure": {"code": "131047"}})),
         ("POST", c("/archive"), Value::Null),
+        ("POST", webhooks.clone(), json!({"url": "http://127.0.0.1:9/hook", "event_types": ["AgentAssigned"]})),
+        ("POST", webhooks.clone(), json!({"url": "HTTPS://Receiver.test", "enabled": false, "inbox_id": inbox_id})),
     ];
     for (method, (template, uri), body) in taken {
         let reply = call(&app, method, &uri, Some(body.clone())).await;
@@ -314,6 +355,8 @@ async fn the_document_refuses_exactly_the_requests_the_gateway_refuses_as_malfor
     let keys = "/v1/keys";
     let window = "/v1/conversations/{conversation_id}/window";
     let summary = "/v1/users/{user_id}/unread-summary";
+    let webhooks_list = "/v1/webhooks";
+    let attempts = "/v1/webhooks/attempts";
     let cursor = format!("c1{}", "0a".repeat(24));
     let position: &[(&str, &str)] = &[("X-Convo-Min-Position", "0")];
     let cases: Vec<(&str, String, Headers, bool)> = vec![
@@ -358,6 +401,16 @@ async fn the_document_refuses_exactly_the_requests_the_gateway_refuses_as_malfor
         (keys, "?cursor=k10123456789abcdef".into(), &[], true),
         (keys, "?cursor=k1".into(), &[], false),
         (keys, "?limit=0".into(), &[], false),
+        (webhooks_list, format!("?cursor=w1{}", "0a".repeat(16)), &[], true),
+        (webhooks_list, format!("?cursor=i1{}", "0a".repeat(16)), &[], false),
+        (webhooks_list, "?limit=201".into(), &[], false),
+        (attempts, "?status=failed&position=1&cursor=7&limit=200".into(), &[], true),
+        (attempts, format!("?webhook_id={}", Uuid::nil()), &[], true),
+        (attempts, "?status=maybe".into(), &[], false),
+        (attempts, "?webhook_id=not-an-id".into(), &[], false),
+        (attempts, "?position=ten".into(), &[], false),
+        (attempts, "?cursor=w1".into(), &[], false),
+        (attempts, "?surprise=1".into(), &[], false),
         (window, "?actor=agent".into(), &[], true),
         (window, "?actor=Bot".into(), &[], true),
         (window, "?actor=AGENT".into(), &[], true),

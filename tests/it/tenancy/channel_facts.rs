@@ -30,17 +30,20 @@ async fn a_connector_key_reports_channel_facts_and_a_write_key_acts_on_every_rou
                         "sent_at": t.clock_now(), "content": {"type": "text", "body": "hi"}}),
                     "/v1/groups" => json!({"inbox_id": ids.inbox, "group_id": "g@g.us", "subject": "S",
                         "self_member": "+4915100006"}),
+                    "/v1/webhooks" => json!({"url": "https://example.com/hook"}),
                     other => panic!("teach this walk to create {other}"),
                 };
                 (route.path.to_owned(), Some(body))
             }
         };
         let read = route.method == "GET";
-        let keys = route.path.starts_with("/v1/keys");
+        // Keys and webhook endpoints are an admin's; the webhooks' attempt log is a read.
+        let admin = route.path.starts_with("/v1/keys")
+            || (route.path.starts_with("/v1/webhooks") && route.path != "/v1/webhooks/attempts");
         let channel = CHANNEL_FACTS.contains(&name.as_str());
         // (connector key, write key): whether each is let through with the route's usual body.
         let (by_connector, by_writer) = match () {
-            _ if keys => (false, false),
+            _ if admin => (false, false),
             _ if read => (true, true),
             _ if channel => (true, false),
             _ => (false, true),

@@ -43,6 +43,14 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
     )
     .await;
     let deploy = created(&ours, "/v1/keys", json!({"name": "deploy", "scopes": ["write"]})).await;
+    // A webhook endpoint on our inbox, with an attempt in the attempt log.
+    let hook = json!({"url": "https://our-receiver.example/hook", "description": "our secret receiver",
+                      "inbox_id": our_inbox});
+    let hook = created(&ours, "/v1/webhooks", hook).await;
+    let our_webhook = hook["endpoint_id"].as_str().expect("an endpoint id").to_owned();
+    let our_webhook_secret = hook["secret"].as_str().expect("a secret").to_owned();
+    let sql = t.engine.backend.sql();
+    crate::webhooks_api::record_attempt(&sql, API_WS, &our_webhook, position(&sent), 1, true).await;
     // An activity-only group that approves joins, with a member and two pending requests.
     let group = json!({"inbox_id": our_inbox, "group_id": "our-group", "subject": "Our group",
                        "self_member": "+4915100009", "members": [{"member_id": "+4915100010"}],
@@ -64,6 +72,7 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
         outbound: sent["message_id"].as_str().expect("a message id").to_owned(),
         inbox: our_inbox.clone(),
         key: deploy["key_id"].as_str().expect("a key id").to_owned(),
+        webhook: our_webhook.clone(),
     };
     let mut our_version = sent["version"].as_i64().expect("a version");
     let mut head = position(&sent).max(group_head);
@@ -82,6 +91,7 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
     ours_marks
         .extend(our_keys.as_array().into_iter().flatten().filter_map(|k| k["key_id"].as_str()).map(str::to_owned));
     assert_eq!(ours_marks.len(), 8 + 2, "our two keys: {our_keys}");
+    ours_marks.extend([our_webhook.clone(), our_webhook_secret, "our-receiver.example".into()]);
 
     // Their workspace has its own inbox and conversation.
     let their_inbox =
@@ -91,6 +101,10 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
                                 "content": {"type": "text", "body": "their hello"}});
     let their_conversation = created(&theirs, "/v1/inbound-messages", theirs_inbound).await["conversation_id"].clone();
     let their_conversation = their_conversation.as_str().expect("a conversation id").to_owned();
+    let their_webhook = json!({"url": "https://their-receiver.example/hook", "inbox_id": their_inbox});
+    let their_webhook = created(&theirs, "/v1/webhooks", their_webhook).await["endpoint_id"].clone();
+    let their_webhook = their_webhook.as_str().expect("an endpoint id").to_owned();
+    crate::webhooks_api::record_attempt(&sql, THEIRS, &their_webhook, 1, 1, false).await;
 
     // Creating in their workspace cannot reach into ours. An inbound message naming our inbox is
     // answered exactly as one naming an inbox that exists nowhere.
@@ -115,6 +129,16 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
         (group_on_ours.status, group_on_ours.body.to_string().replace(&our_inbox, "<inbox>")),
         (group_on_nothing.status, group_on_nothing.body.to_string().replace(&ghost_inbox, "<inbox>")),
         "a group on our inbox looks to them like one on an inbox that does not exist"
+    );
+    // So does a webhook filtered on our inbox.
+    let hook_on = |inbox: &str| json!({"url": "https://their-receiver.example/ours", "inbox_id": inbox});
+    let hook_on_ours = send(&theirs, "POST", "/v1/webhooks", &[], Some(&hook_on(&our_inbox))).await;
+    let hook_on_nothing = send(&theirs, "POST", "/v1/webhooks", &[], Some(&hook_on(&ghost_inbox))).await;
+    assert_problem(&hook_on_ours, StatusCode::NOT_FOUND, "notFound", "a webhook on our inbox with their key");
+    assert_eq!(
+        (hook_on_ours.status, hook_on_ours.body.to_string().replace(&our_inbox, "<inbox>")),
+        (hook_on_nothing.status, hook_on_nothing.body.to_string().replace(&ghost_inbox, "<inbox>")),
+        "a webhook on our inbox looks to them like one on an inbox that does not exist"
     );
     // An inbox with our inbox's id does not replace or rename ours.
     let hijack = json!({"inbox_id": our_inbox, "name": "Hijacked", "channel_type": "whatsapp"});
@@ -177,14 +201,18 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
             assert_eq!(whole_log(&t.engine).await.len(), before, "{what} with their key and ours wrote nothing");
         }
     }
-    assert_eq!(walked, 32, "every by-id route of DOMAIN.md's table is walked");
+    assert_eq!(walked, 34, "every by-id route of DOMAIN.md's table is walked");
 
     // Their lists hold their things and nothing of ours.
     let min = head.to_string();
     for route in ROUTES {
         let Reach::Lists { query } = route.reach else { continue };
         let uri = format!("{}{query}", route.path.replace("{user_id}", "bob"));
-        let theirs_mark = if route.path == "/v1/keys" { &their_key } else { &their_inbox };
+        let theirs_mark = match route.path {
+            "/v1/keys" => &their_key,
+            "/v1/webhooks" | "/v1/webhooks/attempts" => &their_webhook,
+            _ => &their_inbox,
+        };
         // The log on PostgreSQL can lag behind other databases' open transactions: poll.
         let mut answer = send(&theirs, "GET", &uri, &[("x-convo-min-position", &min)], None).await;
         for _ in 0..250 {

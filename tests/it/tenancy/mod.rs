@@ -73,17 +73,21 @@ const ROUTES: &[Route] = &[
     route("POST", "/v1/inboxes", Reach::Creates),
     route("POST", "/v1/inbound-messages", Reach::Creates),
     route("POST", "/v1/groups", Reach::Creates),
+    route("POST", "/v1/webhooks", Reach::Creates),
     route("GET", "/v1/keys", Reach::Lists { query: "" }),
     route("GET", "/v1/inboxes", Reach::Lists { query: "?include_deleted=true" }),
     route("GET", "/v1/conversations", Reach::Lists { query: "?archived=any&limit=200" }),
     route("GET", "/v1/events", Reach::Lists { query: "?after=0&limit=1000" }),
     route("GET", "/v1/users/{user_id}/unread-summary", Reach::Lists { query: "" }),
+    route("GET", "/v1/webhooks", Reach::Lists { query: "" }),
+    route("GET", "/v1/webhooks/attempts", Reach::Lists { query: "" }),
     route("GET", "/v1/stream", Reach::Streams),
     route("GET", "/v1/conversations/{conversation_id}", by_id("", |_| None)),
     route("GET", "/v1/conversations/{conversation_id}/messages", by_id("?order=desc", |_| None)),
     route("GET", "/v1/conversations/{conversation_id}/window", by_id("?actor=BOT", |_| None)),
     route("GET", "/v1/conversations/{conversation_id}/events", by_id("?after=0", |_| None)),
     route("GET", "/v1/conversations/{conversation_id}/response-times", by_id("", |_| None)),
+    route("GET", "/v1/webhooks/{webhook_id}", by_id("", |_| None)),
     route(
         "POST",
         "/v1/conversations/{conversation_id}/messages",
@@ -150,12 +154,13 @@ const ROUTES: &[Route] = &[
     ),
     route("DELETE", "/v1/conversations/{conversation_id}/members/{member_id}", by_id("", |_| None)),
     route("POST", "/v1/conversations/{conversation_id}/leave", by_id("", |_| None)),
+    route("DELETE", "/v1/webhooks/{webhook_id}", by_id("", |_| None)),
     route("DELETE", "/v1/inboxes/{inbox_id}", by_id("", |_| None)),
     route("DELETE", "/v1/keys/{key_id}", by_id("", |_| None)),
 ];
 
 /// The ids a by-id request names: a conversation, its inbound and outbound message (the one
-/// `{message_id}` stands for), its inbox, and a key.
+/// `{message_id}` stands for), its inbox, a key, and a webhook endpoint.
 #[derive(Debug, Clone)]
 struct Ids {
     conversation: String,
@@ -163,6 +168,7 @@ struct Ids {
     outbound: String,
     inbox: String,
     key: String,
+    webhook: String,
     /// A group conversation, a member of it, and two pending join requests (one approved, one
     /// rejected by the walk).
     group: String,
@@ -184,6 +190,7 @@ impl Ids {
             outbound: Uuid::now_v7().to_string(),
             inbox: Uuid::now_v7().to_string(),
             key: Uuid::new_v4().simple().to_string()[..16].to_owned(),
+            webhook: Uuid::now_v7().to_string(),
             group: Uuid::now_v7().to_string(),
             member: "+4915100999".into(),
             approved: Uuid::now_v7().to_string(),
@@ -201,6 +208,7 @@ impl Ids {
             .replace("{message_id}", &self.outbound)
             .replace("{inbox_id}", &self.inbox)
             .replace("{key_id}", &self.key)
+            .replace("{webhook_id}", &self.webhook)
             .replace("{user_id}", "bob");
         assert!(!uri.contains('{'), "the walk cannot fill {path}: teach Ids::uri its parameter");
         format!("{uri}{query}")
@@ -214,6 +222,7 @@ impl Ids {
             (&self.outbound, "<outbound>"),
             (&self.inbox, "<inbox>"),
             (&self.key, "<key>"),
+            (&self.webhook, "<webhook>"),
             (&self.group, "<group>"),
             (&self.member, "<member>"),
             (&self.approved, "<approved>"),

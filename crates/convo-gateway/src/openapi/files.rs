@@ -92,6 +92,12 @@ const PRODUCED_BY: &[(&str, &str)] = &[
     ("InboxDeleted", "`DeleteInbox` (`DELETE /v1/inboxes/{inbox_id}`), once"),
 ];
 
+/// Every event type the log holds, by name: the catalogue's (what [`event_schemas`] generates,
+/// which checks that this table lists exactly those), without generating the document.
+pub fn event_types() -> impl Iterator<Item = &'static str> {
+    PRODUCED_BY.iter().map(|(event_type, _)| *event_type)
+}
+
 /// One event type at one version, with its standalone schema.
 #[derive(Debug, Clone)]
 pub struct EventSchema {

@@ -1,0 +1,340 @@
+//! Webhook endpoints of a workspace, for its admins: create (the signing secret is shown once),
+//! list, show, delete; and the attempt log of their deliveries, for any reader. Endpoints of
+//! other workspaces are invisible: showing or deleting one is 404. Kept by `convo-webhooks`
+//! beside the log, which the endpoints and attempts are not part of.
+
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use convo_domain::{ConversationError, Inbox};
+use convo_store::Backend;
+use convo_webhooks::{Attempt, AttemptFilter, Endpoint, NewEndpoint};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::extract::{ApiJson, ApiPath, QueryParams, Workspace, params};
+use crate::openapi::problems;
+use crate::paging::{self, ListQuery, Listed, Page, Paging};
+use crate::{ApiError, AppState};
+
+problems! {
+    /// Creating a webhook.
+    CreateAWebhook = [
+        Validation => "`url` is not an absolute `http` or `https` URL with a host and without \
+                       credentials, or `event_types` names an unknown event type",
+        NotFound => "`inbox_id` names no inbox of this workspace",
+    ];
+    /// A webhook by id.
+    AWebhook = [NotFound => "no webhook with this id in this workspace"];
+}
+
+/// The path of the attempt log: a literal segment, which axum prefers to `{webhook_id}`.
+pub const ATTEMPTS_PATH: &str = "/v1/webhooks/attempts";
+
+/// A new webhook endpoint of the caller's workspace.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhook {
+    /// Where events are POSTed: an absolute `http` or `https` URL with a host and without
+    /// credentials (`user:pass@`). Kept as given.
+    #[schema(pattern = "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@]+([/?#].*)?$")]
+    pub url: String,
+    /// What it is for (default empty).
+    #[serde(default)]
+    pub description: String,
+    /// Whether it gets events (default true); a disabled endpoint gets nothing, and what it
+    /// matched meanwhile is not delivered later.
+    #[serde(default = "enabled_by_default")]
+    #[schema(default = true)]
+    pub enabled: bool,
+    /// The event types it gets, by name, whatever their version (default empty: every type).
+    #[serde(default)]
+    pub event_types: Vec<String>,
+    /// Only events of this inbox and its conversations (default: every inbox).
+    #[serde(default)]
+    pub inbox_id: Option<Uuid>,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+/// A webhook just created: its signing secret is shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedWebhook {
+    #[serde(flatten)]
+    pub endpoint: Endpoint,
+    /// The signing secret (`whsec_…`) of its deliveries' `webhook-signature` (Standard
+    /// Webhooks). Shown only in this answer.
+    pub secret: String,
+}
+
+/// Create a webhook endpoint: it gets the events appended from now on that its filter matches.
+/// Its signing secret is in this answer and nowhere else.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks",
+    tag = "webhooks",
+    request_body = CreateWebhook,
+    responses(
+        (status = 201, description = "The endpoint, with its signing secret (shown this once)", body = CreatedWebhook),
+        CreateAWebhook,
+    ),
+    security(("apiKey" = ["admin"])),
+)]
+pub async fn create_webhook<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+    ApiJson(body): ApiJson<CreateWebhook>,
+) -> Result<(StatusCode, Json<CreatedWebhook>), ApiError> {
+    check_url(&body.url)?;
+    let event_types = known_event_types(body.event_types)?;
+    if let Some(inbox_id) = body.inbox_id {
+        check_inbox(&state, ws, inbox_id).await?;
+    }
+    let new = NewEndpoint {
+        url: body.url,
+        description: body.description,
+        enabled: body.enabled,
+        event_types,
+        inbox_id: body.inbox_id,
+    };
+    let after_position = state.engine.log.head().await?;
+    let now = state.engine.clock.now();
+    let (endpoint, secret) = state.webhooks.create(ws, new, after_position, now).await?;
+    Ok((StatusCode::CREATED, Json(CreatedWebhook { endpoint, secret })))
+}
+
+/// List the workspace's webhook endpoints, never their secrets.
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks",
+    tag = "webhooks",
+    params(Paging<paging::Webhooks>),
+    responses((status = 200, description = "One page of the endpoints, by id (oldest first)", body = Page<Endpoint>)),
+    security(("apiKey" = ["admin"])),
+)]
+pub async fn list_webhooks<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+    ListQuery(paging, _): ListQuery<paging::Webhooks>,
+) -> Result<Listed<Page<Endpoint>>, ApiError> {
+    // A workspace has a handful: the page is cut from all of them.
+    let mut rows = state.webhooks.list(ws).await?;
+    rows.sort_by_key(|endpoint| endpoint.endpoint_id);
+    let rows = rows
+        .into_iter()
+        .filter(|endpoint| paging.cursor.is_none_or(|after| endpoint.endpoint_id > after))
+        .take(paging.fetch() as usize)
+        .collect();
+    Ok(paging.answer(paging.page(rows, |endpoint| endpoint.endpoint_id)))
+}
+
+/// Show a webhook endpoint of the workspace, never its secret.
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks/{webhook_id}",
+    tag = "webhooks",
+    params(("webhook_id" = Uuid, Path, description = "The endpoint's id (`endpoint_id`)")),
+    responses(
+        (status = 200, description = "The endpoint", body = Endpoint),
+        AWebhook,
+    ),
+    security(("apiKey" = ["admin"])),
+)]
+pub async fn get_webhook<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+    ApiPath(webhook_id): ApiPath<Uuid>,
+) -> Result<Json<Endpoint>, ApiError> {
+    match state.webhooks.get(ws, webhook_id).await? {
+        Some(endpoint) => Ok(Json(endpoint)),
+        None => Err(ApiError::not_found("no such webhook")),
+    }
+}
+
+/// Delete a webhook endpoint of the workspace: it gets nothing more, and what it had yet to be
+/// delivered is dropped (its attempts stay in the attempt log).
+#[utoipa::path(
+    delete,
+    path = "/v1/webhooks/{webhook_id}",
+    tag = "webhooks",
+    params(("webhook_id" = Uuid, Path, description = "The endpoint's id (`endpoint_id`)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        AWebhook,
+    ),
+    security(("apiKey" = ["admin"])),
+)]
+pub async fn delete_webhook<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+    ApiPath(webhook_id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    if state.webhooks.delete(ws, webhook_id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("no such webhook"))
+    }
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AttemptStatus {
+    /// The receiver answered 2xx.
+    Succeeded,
+    /// Anything else: another status, a timeout, no connection.
+    Failed,
+}
+
+/// Which attempts to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AttemptsParams {
+    /// Only the attempts of this endpoint (its `endpoint_id`).
+    #[serde(default)]
+    pub webhook_id: Option<Uuid>,
+    /// Only attempts that succeeded, or only those that failed.
+    #[serde(default)]
+    #[param(inline)]
+    pub status: Option<AttemptStatus>,
+    /// Only the attempts to deliver the event at this log position.
+    #[serde(default)]
+    pub position: Option<i64>,
+}
+
+impl QueryParams for AttemptsParams {
+    fn from_query(query: &str, _: &axum::http::HeaderMap) -> Result<Self, ApiError> {
+        params(query)
+    }
+}
+
+/// Read the workspace's webhook attempt log, newest first: every attempt to deliver an event to
+/// one of its endpoints, with the receiver's answer.
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks/attempts",
+    tag = "webhooks",
+    params(AttemptsParams, Paging<paging::WebhookAttempts>),
+    responses(
+        (status = 200, description = "One page of the attempts, newest first (an endpoint or filter that matches nothing, another workspace's included, is an empty page)", body = Page<Attempt>),
+    ),
+    security(("apiKey" = ["read"])),
+)]
+pub async fn list_attempts<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+    ListQuery(paging, filter): ListQuery<paging::WebhookAttempts, AttemptsParams>,
+) -> Result<Listed<Page<Attempt>>, ApiError> {
+    let filter = AttemptFilter {
+        endpoint_id: filter.webhook_id,
+        position: filter.position,
+        succeeded: filter.status.map(|status| status == AttemptStatus::Succeeded),
+        before: paging.cursor,
+        limit: paging.fetch(),
+    };
+    let rows = state.webhooks.attempts(ws, &filter).await?;
+    let page = paging.page(rows, |(attempt_id, _)| *attempt_id);
+    let page =
+        Page { items: page.items.into_iter().map(|(_, attempt)| attempt).collect(), next_cursor: page.next_cursor };
+    Ok(paging.answer(page))
+}
+
+/// An endpoint's URL: absolute, `http` or `https`, with a host and without credentials. Which
+/// hosts may be called (private addresses, plain `http`) is the sender's to decide.
+fn check_url(text: &str) -> Result<(), ApiError> {
+    let refuse = |reason: &str| Err(ApiError::validation("url", reason));
+    let Ok(url) = url::Url::parse(text) else {
+        return refuse("must be an absolute URL, such as https://example.com/hooks");
+    };
+    if !matches!(url.scheme(), "http" | "https") {
+        return refuse("must be an http or https URL");
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return refuse("must name a host");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return refuse("must not carry credentials (user:pass@)");
+    }
+    Ok(())
+}
+
+/// The event types of an endpoint's filter, each known (by name, whatever its version), each once.
+fn known_event_types(requested: Vec<String>) -> Result<Vec<String>, ApiError> {
+    static KNOWN: OnceLock<BTreeSet<&'static str>> = OnceLock::new();
+    let known = KNOWN.get_or_init(|| crate::openapi::event_types().collect());
+    let mut types: Vec<String> = Vec::with_capacity(requested.len());
+    for (i, event_type) in requested.into_iter().enumerate() {
+        if !known.contains(event_type.as_str()) {
+            return Err(ApiError::validation(
+                &format!("event_types.{i}"),
+                "not an event type of the catalogue (docs/EVENTS.md)",
+            ));
+        }
+        if !types.contains(&event_type) {
+            types.push(event_type);
+        }
+    }
+    Ok(types)
+}
+
+/// 404 unless `inbox_id` is an inbox of the workspace (deleted or not), answered as a command
+/// naming an inbox answers it: another workspace's inbox looks like one that exists nowhere.
+async fn check_inbox<B: Backend>(state: &AppState<B>, ws: Uuid, inbox_id: Uuid) -> Result<(), ApiError> {
+    let (_, inbox): (usize, Inbox) = state.engine.inboxes.load(&inbox_id.to_string()).await?;
+    match inbox.facts() {
+        Some(facts) if facts.workspace_id == ws => Ok(()),
+        _ => Err(ConversationError::InboxNotFound(inbox_id).into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endpoint_url_is_absolute_http_with_a_host_and_no_credentials() {
+        for good in [
+            "https://example.com/hooks",
+            "http://127.0.0.1:8080",
+            "HTTPS://Example.com/a?b=c#d",
+            "http://[::1]:9/x",
+            "https://example.com/a@b",
+        ] {
+            assert!(check_url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "not a url",
+            "",
+            "/hooks",
+            "example.com/hooks",
+            "ftp://x",
+            "mailto:a@example.com",
+            "file:///etc/passwd",
+            "https://user:pass@example.com/hook",
+            "https://user@example.com/hook",
+            "https://:pass@example.com/hook",
+            "http://",
+        ] {
+            let refused = check_url(bad).expect_err(bad);
+            assert_eq!(refused.errors[0].pointer.as_deref(), Some("/url"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn event_types_are_the_catalogues_each_once() {
+        let catalogue: BTreeSet<String> = crate::openapi::event_schemas().into_iter().map(|e| e.event_type).collect();
+        let listed: BTreeSet<String> = crate::openapi::event_types().map(str::to_owned).collect();
+        assert_eq!(listed, catalogue);
+        let types = known_event_types(vec!["MessageSent".into(), "AgentAssigned".into(), "MessageSent".into()]);
+        assert_eq!(types.expect("known"), ["MessageSent", "AgentAssigned"]);
+        let refused = known_event_types(vec!["MessageSent".into(), "messagesent".into()]).expect_err("unknown");
+        assert_eq!(refused.errors[0].pointer.as_deref(), Some("/event_types/1"));
+    }
+}
