@@ -263,6 +263,12 @@ async fn no_string_of_any_operation_reaches_a_5xx_and_a_nul_is_refused_everywher
             Some(json!({"url": "https://x.test/hook", "description": "d", "event_types": ["MessageSent"],
             "inbox_id": inbox_id})),
         ),
+        op(
+            "POST",
+            "/v1/webhooks/{webhook_id}/replay",
+            format!("/v1/webhooks/{}/replay", uuid::Uuid::now_v7()),
+            Some(json!({"since": now})),
+        ),
     ];
 
     // Every operation of the document with a body has one here; every one has its parameters tried below.

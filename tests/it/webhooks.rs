@@ -21,6 +21,7 @@ on_both_backends!(
     a_receiver_that_answers_410_disables_its_endpoint_and_gets_nothing_more,
     by_default_nothing_is_sent_over_http_or_to_an_address_inside_the_network,
     a_delivery_given_up_lets_the_next_event_of_its_conversation_go,
+    a_replay_delivers_events_again_with_their_webhook_ids_marked_replay,
 );
 
 /// The receiver process, its address, and what it logged.
@@ -290,4 +291,47 @@ async fn a_delivery_given_up_lets_the_next_event_of_its_conversation_go<B: Backe
     assert_eq!(bodies, ["first", "first", "first", "first", "second"]);
     let given_up: Vec<(u32, bool)> = attempts.iter().map(|a| (a.attempt, a.gave_up)).collect();
     assert_eq!(given_up, vec![(1, false), (4, true), (3, false), (2, false), (1, false)], "newest first");
+}
+
+/// A receiver that lost what it got asks for it again: one event by its position, then every
+/// event since a position. The same `webhook-id`s arrive again, and their attempts say `replay`;
+/// an event of the workspace from before the endpoint existed can be replayed too.
+async fn a_replay_delivers_events_again_with_their_webhook_ids_marked_replay<B: Backend>(backend: B) {
+    let t = engine(backend);
+    let inbox = t.create_inbox(ChannelType::Sms).await;
+    t.inbound(inbox, "+4917600001", "before the endpoint").await;
+    let receiver = Receiver::start(json!({"default": {"status": 200}}));
+    let endpoint = endpoint(&t, &receiver, &["InboundMessageReceived"]).await;
+    let tasks = dispatch(&t);
+    t.inbound(inbox, "+4917600001", "one").await;
+    t.inbound(inbox, "+4917600002", "two").await;
+    let first = receiver.wait_for(2).await;
+    let webhooks = Webhooks::new(t.engine.backend.sql());
+    let replay = |what| convo_webhooks::replay(&webhooks, &t.engine.log, &endpoint, what);
+    let position = first[0]["body"]["position"].as_i64().expect("a position");
+    assert_eq!(replay(convo_webhooks::Replay::One(position)).await.expect("replay"), Some(1));
+    let again = receiver.wait_for(3).await;
+    assert_eq!(again[2]["webhook_id"], first[0]["webhook_id"], "the event's own id, again");
+    let all = replay(convo_webhooks::Replay::SincePosition(0)).await.expect("replay");
+    assert_eq!(all, Some(3), "the three inbound messages, the first from before the endpoint");
+    assert_eq!(replay(convo_webhooks::Replay::One(i64::MAX)).await.expect("replay"), None, "no event there");
+    let received = receiver.wait_for(6).await;
+    let attempts = attempts(&t, 6).await;
+    tasks.iter().for_each(tokio::task::JoinHandle::abort);
+    assert_eq!(received.len(), 6, "{received:#?}");
+    let mut inbound: Vec<String> = whole_log(&t.engine)
+        .await
+        .iter()
+        .filter(|e| e.event_type == "InboundMessageReceived")
+        .map(|e| format!("msg_{}", e.position))
+        .collect();
+    let mut replayed: Vec<String> =
+        received[3..].iter().map(|r| r["webhook_id"].as_str().unwrap_or_default().to_owned()).collect();
+    replayed.sort();
+    inbound.sort();
+    assert_eq!(replayed, inbound, "every inbound message again, by its own id");
+    assert!(received.iter().all(|r| r["v1_verified"] == true));
+    let triggers: Vec<&str> = attempts.iter().map(|a| a.trigger.as_str()).collect();
+    assert_eq!(triggers.iter().filter(|t| **t == "replay").count(), 4, "{triggers:?}");
+    assert_eq!(triggers.iter().filter(|t| **t == "scheduled").count(), 2, "{triggers:?}");
 }

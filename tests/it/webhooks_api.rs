@@ -18,6 +18,7 @@ on_both_backends!(
     a_webhook_shows_its_secret_once_and_only_to_its_workspace,
     a_bad_webhook_is_refused_naming_the_field_and_nothing_is_stored,
     the_attempt_log_pages_newest_first_filters_and_keeps_to_its_workspace,
+    a_replay_names_exactly_what_to_deliver_again_and_only_in_its_workspace,
 );
 
 /// The other workspace.
@@ -423,4 +424,40 @@ async fn the_attempt_log_pages_newest_first_filters_and_keeps_to_its_workspace<B
         assert_problem(&reply, StatusCode::UNPROCESSABLE_ENTITY, "validation", query);
         assert_eq!(reply.body["field"], field, "{query}: {}", reply.body);
     }
+}
+
+/// `POST /v1/webhooks/{id}/replay`: exactly one of `position`, `since_position` and `since`
+/// (else 422, nothing replayed); a position that is no event of the workspace, and another
+/// workspace's endpoint, are 404; otherwise 202 with how many events are on their way.
+async fn a_replay_names_exactly_what_to_deliver_again_and_only_in_its_workspace<B: Backend>(backend: B) {
+    let t = engine(backend);
+    let apps = apps(&t).await;
+    let inbox = created(&apps.ours, "/v1/inboxes", json!({"name": "Support", "channel_type": "sms"})).await;
+    let hook = created(&apps.ours, "/v1/webhooks", json!({"url": "https://example.com/hook"})).await;
+    let replay = format!("/v1/webhooks/{}/replay", id_of(&hook));
+    let inbound = json!({"inbox_id": inbox["inbox_id"], "contact_id": "+4915100009", "sent_at": t.clock_now(),
+                         "content": {"type": "text", "body": "hi"}});
+    let sent = created(&apps.ours, "/v1/inbound-messages", inbound).await;
+    let position = sent["position"].as_i64().expect("a position");
+    for (body, what) in [
+        (json!({}), "nothing named"),
+        (json!({"position": position, "since_position": 0}), "two named"),
+        (json!({"since": "yesterday"}), "not a time"),
+    ] {
+        let reply = call(&apps.ours, "POST", &replay, Some(body)).await;
+        assert_problem(&reply, StatusCode::UNPROCESSABLE_ENTITY, "validation", what);
+    }
+    let nowhere = call(&apps.ours, "POST", &replay, Some(json!({"position": position + 1_000_000}))).await;
+    assert_problem(&nowhere, StatusCode::NOT_FOUND, "notFound", "no event there");
+    let theirs = call(&apps.theirs, "POST", &replay, Some(json!({"position": position}))).await;
+    assert_problem(&theirs, StatusCode::NOT_FOUND, "notFound", "their key on our endpoint");
+    let reader = call(&apps.reader, "POST", &replay, Some(json!({"position": position}))).await;
+    assert_eq!(reader.status, StatusCode::FORBIDDEN, "a read key does not replay: {}", reader.body);
+    let one = call(&apps.ours, "POST", &replay, Some(json!({"position": position}))).await;
+    assert_eq!((one.status, &one.body), (StatusCode::ACCEPTED, &json!({"replayed": 1})));
+    // Since the start: the inbox's creation, the conversation's start and the message.
+    let all = call(&apps.ours, "POST", &replay, Some(json!({"since_position": 0}))).await;
+    assert_eq!((all.status, &all.body), (StatusCode::ACCEPTED, &json!({"replayed": 3})));
+    let since = call(&apps.ours, "POST", &replay, Some(json!({"since": "2000-01-01T00:00:00Z"}))).await;
+    assert_eq!((since.status, &since.body), (StatusCode::ACCEPTED, &json!({"replayed": 3})));
 }

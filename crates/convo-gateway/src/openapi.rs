@@ -74,6 +74,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         webhooks::get_webhook,
         webhooks::delete_webhook,
         webhooks::list_attempts,
+        webhooks::replay_webhook,
         groups::create_group,
         groups::list_members,
         groups::add_members,

@@ -30,6 +30,11 @@ problems! {
     ];
     /// A webhook by id.
     AWebhook = [NotFound => "no webhook with this id in this workspace"];
+    /// Replaying events to a webhook.
+    ReplayToAWebhook = [
+        Validation => "not exactly one of `position`, `since_position` and `since`",
+        NotFound => "no webhook with this id in this workspace, or no event of the workspace at `position`",
+    ];
 }
 
 /// The path of the attempt log: a literal segment, which axum prefers to `{webhook_id}`.
@@ -179,6 +184,64 @@ pub async fn delete_webhook<B: Backend>(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("no such webhook"))
+    }
+}
+
+/// What to deliver to an endpoint again: exactly one of the three.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayWebhook {
+    /// The event at this position of the log.
+    #[serde(default)]
+    pub position: Option<i64>,
+    /// Every event after this position.
+    #[serde(default)]
+    pub since_position: Option<i64>,
+    /// Every event recorded at or after this time.
+    #[serde(default)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// How many events were made pending again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Replayed {
+    /// Events of the workspace that the endpoint's filter takes, now on their way (those
+    /// already pending stay as they are); their attempts say `replay`.
+    pub replayed: u64,
+}
+
+/// Deliver events to an endpoint again: one (`position`), or every one since a position or a
+/// time that its filter takes, whether or not the endpoint existed then. They go in each
+/// conversation's order, with the same `webhook-id` as before, and their attempts say `replay`.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{webhook_id}/replay",
+    tag = "webhooks",
+    params(("webhook_id" = Uuid, Path, description = "The endpoint's id (`endpoint_id`)")),
+    request_body = ReplayWebhook,
+    responses(
+        (status = 202, description = "The events are on their way", body = Replayed),
+        ReplayToAWebhook,
+    ),
+    security(("apiKey" = ["admin"])),
+)]
+pub async fn replay_webhook<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+    ApiPath(webhook_id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<ReplayWebhook>,
+) -> Result<(StatusCode, Json<Replayed>), ApiError> {
+    use convo_webhooks::Replay;
+    let replay = match (body.position, body.since_position, body.since) {
+        (Some(position), None, None) => Replay::One(position),
+        (None, Some(position), None) => Replay::SincePosition(position),
+        (None, None, Some(time)) => Replay::Since(time),
+        _ => return Err(ApiError::validation("position", "give exactly one of position, since_position and since")),
+    };
+    let endpoint = state.webhooks.get(ws, webhook_id).await?.ok_or_else(|| ApiError::not_found("no such webhook"))?;
+    match convo_webhooks::replay(&state.webhooks, &state.engine.log, &endpoint, replay).await? {
+        Some(replayed) => Ok((StatusCode::ACCEPTED, Json(Replayed { replayed }))),
+        None => Err(ApiError::not_found("no event of this workspace at that position")),
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use convo_store::{
     Backend, Checkpoint, Durability, EventLog, Fence, FollowError, Follower, Handled, LogEvent, SqlStore, SqlValue,
-    Start,
+    Start, StoreError,
 };
 
 use crate::{Endpoint, Webhooks};
@@ -32,24 +32,57 @@ impl<B: Backend> Fanout<B> {
             inboxes: lru::LruCache::new(std::num::NonZeroUsize::new(100_000).expect("non-zero")),
         }
     }
+}
 
-    /// The inbox `event` belongs to: an inbox's own events, or a conversation's (from its
-    /// first event), or none.
-    async fn inbox(&mut self, event: &LogEvent) -> Result<Option<String>, FollowError> {
-        if event.aggregate_type == "inbox" {
-            return Ok(Some(event.aggregate_id.clone()));
-        }
-        if let Some(inbox) = event.payload.get("inbox_id").and_then(|v| v.as_str()) {
-            return Ok(Some(inbox.to_owned()));
-        }
-        if let Some(known) = self.inboxes.get(&event.aggregate_id) {
-            return Ok(known.clone());
-        }
-        let first = self.log.read_aggregate(&event.aggregate_type, &event.aggregate_id, 0, 1).await?;
-        let inbox = first.first().and_then(|e| e.payload.get("inbox_id")).and_then(|v| v.as_str()).map(str::to_owned);
-        self.inboxes.put(event.aggregate_id.clone(), inbox.clone());
-        Ok(inbox)
+/// The inbox `event` belongs to: an inbox's own events, or a conversation's (from its first
+/// event, read once and kept in `known`), or none.
+pub(crate) async fn inbox_of<B: Backend>(
+    log: &EventLog<B>,
+    event: &LogEvent,
+    known: &mut impl Known,
+) -> Result<Option<String>, StoreError> {
+    if event.aggregate_type == "inbox" {
+        return Ok(Some(event.aggregate_id.clone()));
     }
+    if let Some(inbox) = event.payload.get("inbox_id").and_then(|v| v.as_str()) {
+        return Ok(Some(inbox.to_owned()));
+    }
+    if let Some(inbox) = known.inbox(&event.aggregate_id) {
+        return Ok(inbox);
+    }
+    let first = log.read_aggregate(&event.aggregate_type, &event.aggregate_id, 0, 1).await?;
+    let inbox = first.first().and_then(|e| e.payload.get("inbox_id")).and_then(|v| v.as_str()).map(str::to_owned);
+    known.remember(&event.aggregate_id, inbox.clone());
+    Ok(inbox)
+}
+
+/// Conversations whose inbox is known.
+pub(crate) trait Known {
+    fn inbox(&mut self, aggregate_id: &str) -> Option<Option<String>>;
+    fn remember(&mut self, aggregate_id: &str, inbox: Option<String>);
+}
+
+impl Known for lru::LruCache<String, Option<String>> {
+    fn inbox(&mut self, aggregate_id: &str) -> Option<Option<String>> {
+        self.get(aggregate_id).cloned()
+    }
+    fn remember(&mut self, aggregate_id: &str, inbox: Option<String>) {
+        self.put(aggregate_id.to_owned(), inbox);
+    }
+}
+
+impl Known for std::collections::HashMap<String, Option<String>> {
+    fn inbox(&mut self, aggregate_id: &str) -> Option<Option<String>> {
+        self.get(aggregate_id).cloned()
+    }
+    fn remember(&mut self, aggregate_id: &str, inbox: Option<String>) {
+        self.insert(aggregate_id.to_owned(), inbox);
+    }
+}
+
+/// The ordering key of an event's deliveries: its aggregate.
+pub(crate) fn stream(event: &LogEvent) -> String {
+    format!("{}:{}", event.aggregate_type, event.aggregate_id)
 }
 
 /// The statement writing one pending delivery of the event at `position` to `endpoint`.
@@ -59,7 +92,7 @@ fn delivery<S: SqlStore>(sql: &S, endpoint: &Endpoint, event: &LogEvent, now_ms:
     let values = vec![
         SqlValue::Text(endpoint.endpoint_id.to_string()),
         SqlValue::Int(event.position),
-        SqlValue::Text(format!("{}:{}", event.aggregate_type, event.aggregate_id)),
+        SqlValue::Text(stream(event)),
         SqlValue::Int(now_ms),
     ];
     (sql.sql(insert), values)
@@ -82,7 +115,7 @@ impl<B: Backend> Follower for Fanout<B> {
         let filtered = endpoints.iter().any(|(e, _)| e.inbox_id.is_some());
         let mut deliveries = Vec::new();
         for event in events {
-            let inbox = if filtered { self.inbox(event).await? } else { None };
+            let inbox = if filtered { inbox_of(&self.log, event, &mut self.inboxes).await? } else { None };
             for (endpoint, _) in &endpoints {
                 if endpoint.matches(event, inbox.as_deref()) {
                     deliveries.push(delivery(self.webhooks.sql(), endpoint, event, now_ms));

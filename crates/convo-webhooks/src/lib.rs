@@ -12,6 +12,7 @@
 pub mod address;
 mod endpoints;
 mod fanout;
+mod replay;
 mod sender;
 pub mod signing;
 
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 pub use endpoints::{Attempt, AttemptFilter, Endpoint, NewEndpoint, Webhooks};
 pub use fanout::Fanout;
+pub use replay::{Replay, replay};
 pub use sender::deliver;
 
 /// How deliveries are made.

@@ -108,7 +108,8 @@ async fn send_due<B: Backend>(
         flying.iter().flat_map(|(endpoint, positions)| positions.iter().map(|p| (*endpoint, *p))).collect()
     };
     // The earliest pending delivery of each (endpoint, aggregate), if it is due.
-    let due = "SELECT d.endpoint_id || ' ' || d.position || ' ' || d.attempts FROM webhook_deliveries d
+    let due = "SELECT d.endpoint_id || ' ' || d.position || ' ' || d.attempts || ' ' || d.trigger
+                 FROM webhook_deliveries d
                 WHERE d.status = 'pending' AND d.next_attempt_ms <= {1}
                   AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e
                                    WHERE e.endpoint_id = d.endpoint_id AND e.stream = d.stream
@@ -122,10 +123,11 @@ async fn send_due<B: Backend>(
         webhooks.enabled().await?.into_iter().map(|(e, secret)| (e.endpoint_id, (e, secret))).collect();
     for row in rows {
         let mut parts = row.split(' ');
-        let (Some(Ok(endpoint_id)), Some(Ok(position)), Some(Ok(attempts))) = (
+        let (Some(Ok(endpoint_id)), Some(Ok(position)), Some(Ok(attempts)), Some(trigger)) = (
             parts.next().map(str::parse::<Uuid>),
             parts.next().map(str::parse::<i64>),
             parts.next().map(str::parse::<u32>),
+            parts.next().map(str::to_owned),
         ) else {
             return Err(StoreError::Corrupt(format!("a webhook delivery row: {row}")));
         };
@@ -152,9 +154,8 @@ async fn send_due<B: Backend>(
             landed.clone(),
         );
         tokio::spawn(async move {
-            if let Err(e) =
-                attempt(&http, &webhooks, &log, &config, &fence, &endpoint, &secret, position, attempts).await
-            {
+            let due = Due { endpoint: &endpoint, secret: &secret, position, attempts, trigger: &trigger };
+            if let Err(e) = attempt(&http, &webhooks, &log, &config, &fence, due).await {
                 tracing::warn!(endpoint = %endpoint.endpoint_id, position, error = %e, "a webhook attempt was not recorded");
             }
             in_flight.lock().unwrap_or_else(|e| e.into_inner()).entry(endpoint_id).or_default().remove(&position);
@@ -224,18 +225,25 @@ pub fn webhook_id(position: i64) -> String {
     format!("msg_{position}")
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A delivery due: the endpoint, the event's position, the attempts made, and what made it
+/// pending (`scheduled` or `replay`).
+struct Due<'a> {
+    endpoint: &'a Endpoint,
+    secret: &'a str,
+    position: i64,
+    attempts: u32,
+    trigger: &'a str,
+}
+
 async fn attempt<B: Backend>(
     http: &reqwest::Client,
     webhooks: &Webhooks<B::Sql>,
     log: &EventLog<B>,
     config: &WebhookConfig,
     fence: &Fence,
-    endpoint: &Endpoint,
-    secret: &str,
-    position: i64,
-    attempts: u32,
+    due: Due<'_>,
 ) -> Result<(), StoreError> {
+    let Due { endpoint, secret, position, attempts, trigger } = due;
     let Some(event) = envelope(log, position).await? else {
         return Err(StoreError::Corrupt(format!("no event at position {position} for a webhook delivery")));
     };
@@ -262,7 +270,7 @@ async fn attempt<B: Backend>(
         position,
         event_type: event.event_type.clone(),
         attempted_at,
-        trigger: "scheduled".to_owned(),
+        trigger: trigger.to_owned(),
         attempt: number,
         succeeded: outcome.succeeded,
         gave_up: status == "given_up",
