@@ -264,6 +264,13 @@ async fn no_string_of_any_operation_reaches_a_5xx_and_a_nul_is_refused_everywher
             "inbox_id": inbox_id})),
         ),
         op(
+            "PATCH",
+            "/v1/webhooks/{webhook_id}",
+            format!("/v1/webhooks/{}", uuid::Uuid::now_v7()),
+            Some(json!({"url": "https://x.test/hook", "description": "d", "enabled": true,
+                        "event_types": ["MessageSent"], "inbox_id": inbox_id})),
+        ),
+        op(
             "POST",
             "/v1/webhooks/{webhook_id}/replay",
             format!("/v1/webhooks/{}/replay", uuid::Uuid::now_v7()),

@@ -19,6 +19,7 @@ on_both_backends!(
     a_bad_webhook_is_refused_naming_the_field_and_nothing_is_stored,
     the_attempt_log_pages_newest_first_filters_and_keeps_to_its_workspace,
     a_replay_names_exactly_what_to_deliver_again_and_only_in_its_workspace,
+    a_webhook_changes_what_is_given_and_nothing_else,
 );
 
 /// The other workspace.
@@ -460,4 +461,36 @@ async fn a_replay_names_exactly_what_to_deliver_again_and_only_in_its_workspace<
     assert_eq!((all.status, &all.body), (StatusCode::ACCEPTED, &json!({"replayed": 3})));
     let since = call(&apps.ours, "POST", &replay, Some(json!({"since": "2000-01-01T00:00:00Z"}))).await;
     assert_eq!((since.status, &since.body), (StatusCode::ACCEPTED, &json!({"replayed": 3})));
+}
+
+/// `PATCH /v1/webhooks/{id}` changes the fields given and leaves the others; `inbox_id: null`
+/// takes the filter off; a bad field is 422 and changes nothing; another workspace's is 404.
+async fn a_webhook_changes_what_is_given_and_nothing_else<B: Backend>(backend: B) {
+    let t = engine(backend);
+    let apps = apps(&t).await;
+    let inbox = created(&apps.ours, "/v1/inboxes", json!({"name": "Support", "channel_type": "sms"})).await;
+    let hook = json!({"url": "https://example.com/hook", "description": "first", "inbox_id": inbox["inbox_id"],
+                      "event_types": ["MessageSent"]});
+    let hook = created(&apps.ours, "/v1/webhooks", hook).await;
+    let uri = format!("/v1/webhooks/{}", id_of(&hook));
+    let changed =
+        call(&apps.ours, "PATCH", &uri, Some(json!({"url": "https://example.com/v2", "enabled": false}))).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    assert_eq!((&changed.body["url"], &changed.body["enabled"]), (&json!("https://example.com/v2"), &json!(false)));
+    assert_eq!((&changed.body["description"], &changed.body["inbox_id"]), (&json!("first"), &inbox["inbox_id"]));
+    assert_eq!(changed.body["event_types"], json!(["MessageSent"]));
+    let unfiltered = call(&apps.ours, "PATCH", &uri, Some(json!({"inbox_id": null, "event_types": []}))).await;
+    assert_eq!((&unfiltered.body["inbox_id"], &unfiltered.body["event_types"]), (&Value::Null, &json!([])));
+    for (body, what) in [
+        (json!({"url": "https://user:pass@example.com/"}), "credentials"),
+        (json!({"event_types": ["NoSuchEvent"]}), "an unknown type"),
+    ] {
+        let reply = call(&apps.ours, "PATCH", &uri, Some(body)).await;
+        assert_problem(&reply, StatusCode::UNPROCESSABLE_ENTITY, "validation", what);
+    }
+    let theirs = call(&apps.theirs, "PATCH", &uri, Some(json!({"enabled": true}))).await;
+    assert_problem(&theirs, StatusCode::NOT_FOUND, "notFound", "their key on our endpoint");
+    let now = call(&apps.ours, "GET", &uri, None).await;
+    assert_eq!(now.body, unfiltered.body, "the refused changes changed nothing");
+    assert!(!now.body.to_string().contains(hook["secret"].as_str().expect("a secret")), "never the secret");
 }

@@ -265,7 +265,12 @@ fn api<B: Backend>(state: AppState<B>) -> Router<AppState<B>> {
         // webhooks.rs (the attempt log's literal path is matched before `{webhook_id}`)
         .route("/v1/webhooks", c(post(webhooks::create_webhook::<B>).get(webhooks::list_webhooks::<B>)))
         .route("/v1/webhooks/attempts", c(get(webhooks::list_attempts::<B>)))
-        .route("/v1/webhooks/{webhook_id}", c(get(webhooks::get_webhook::<B>).delete(webhooks::delete_webhook::<B>)))
+        .route(
+            "/v1/webhooks/{webhook_id}",
+            c(get(webhooks::get_webhook::<B>)
+                .patch(webhooks::change_webhook::<B>)
+                .delete(webhooks::delete_webhook::<B>)),
+        )
         .route("/v1/webhooks/{webhook_id}/replay", c(post(webhooks::replay_webhook::<B>)))
         // Set before the layers below, so that they wrap the 405 too (axum keeps it when
         // `router` sets the public routes' own).

@@ -75,6 +75,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         webhooks::delete_webhook,
         webhooks::list_attempts,
         webhooks::replay_webhook,
+        webhooks::change_webhook,
         groups::create_group,
         groups::list_members,
         groups::add_members,

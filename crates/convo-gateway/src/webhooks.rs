@@ -30,6 +30,12 @@ problems! {
     ];
     /// A webhook by id.
     AWebhook = [NotFound => "no webhook with this id in this workspace"];
+    /// Changing a webhook.
+    ChangeAWebhook = [
+        Validation => "`url` is not an absolute `http` or `https` URL with a host and without \
+                       credentials, or `event_types` names an unknown event type",
+        NotFound => "no webhook with this id in this workspace, or `inbox_id` names no inbox of it",
+    ];
     /// Replaying events to a webhook.
     ReplayToAWebhook = [
         Validation => "not exactly one of `position`, `since_position` and `since`",
@@ -184,6 +190,68 @@ pub async fn delete_webhook<B: Backend>(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("no such webhook"))
+    }
+}
+
+/// What to change of an endpoint: the fields given (`inbox_id: null`: every inbox again).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeWebhook {
+    #[schema(pattern = "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@]+([/?#].*)?$")]
+    pub url: Option<String>,
+    pub description: Option<String>,
+    /// Enabling an endpoint clears why the engine disabled it (a 410); it gets the events from
+    /// now on, and what it missed meanwhile by a replay.
+    pub enabled: Option<bool>,
+    pub event_types: Option<Vec<String>>,
+    /// An inbox of the workspace, or `null` for every inbox.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Uuid>)]
+    pub inbox_id: Option<Option<Uuid>>,
+}
+
+/// A field given, even as `null` (`Some(None)`), apart from one left out (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Option<Uuid>>, D::Error> {
+    Option::<Uuid>::deserialize(deserializer).map(Some)
+}
+
+/// Change a webhook endpoint of the workspace: the events fanned out from now on go by the new
+/// settings.
+#[utoipa::path(
+    patch,
+    path = "/v1/webhooks/{webhook_id}",
+    tag = "webhooks",
+    params(("webhook_id" = Uuid, Path, description = "The endpoint's id (`endpoint_id`)")),
+    request_body = ChangeWebhook,
+    responses(
+        (status = 200, description = "The endpoint as it is now", body = Endpoint),
+        ChangeAWebhook,
+    ),
+    security(("apiKey" = ["admin"])),
+)]
+pub async fn change_webhook<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+    ApiPath(webhook_id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<ChangeWebhook>,
+) -> Result<Json<Endpoint>, ApiError> {
+    if let Some(url) = &body.url {
+        check_url(url)?;
+    }
+    let event_types = body.event_types.map(known_event_types).transpose()?;
+    if let Some(Some(inbox_id)) = body.inbox_id {
+        check_inbox(&state, ws, inbox_id).await?;
+    }
+    let change = convo_webhooks::EndpointChange {
+        url: body.url,
+        description: body.description,
+        enabled: body.enabled,
+        event_types,
+        inbox_id: body.inbox_id,
+    };
+    match state.webhooks.update(ws, webhook_id, change).await? {
+        Some(endpoint) => Ok(Json(endpoint)),
+        None => Err(ApiError::not_found("no such webhook")),
     }
 }
 

@@ -48,6 +48,18 @@ pub struct NewEndpoint {
     pub inbox_id: Option<Uuid>,
 }
 
+/// What changing an endpoint changes (`None`: as it is).
+#[derive(Debug, Clone, Default)]
+pub struct EndpointChange {
+    pub url: Option<String>,
+    pub description: Option<String>,
+    /// Enabling an endpoint clears why the engine disabled it.
+    pub enabled: Option<bool>,
+    pub event_types: Option<Vec<String>>,
+    /// `Some(None)`: every inbox again.
+    pub inbox_id: Option<Option<Uuid>>,
+}
+
 /// One attempt to deliver an event to an endpoint, as the attempt log shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Attempt {
@@ -140,6 +152,42 @@ impl<S: SqlStore> Webhooks<S> {
         let sql = self.sql.sql("SELECT row FROM webhook_endpoints WHERE workspace_id = {1} AND endpoint_id = {2}");
         let values = [SqlValue::Text(workspace_id.to_string()), SqlValue::Text(endpoint_id.to_string())];
         Ok(self.sql.json_rows(&sql, &values).await?.into_iter().next())
+    }
+
+    /// Changes an endpoint of the workspace: what it gets from the events fanned out from now
+    /// on. The endpoint as it is now, or `None` if the workspace has no such endpoint.
+    pub async fn update(
+        &self,
+        workspace_id: Uuid,
+        endpoint_id: Uuid,
+        change: EndpointChange,
+    ) -> Result<Option<Endpoint>, StoreError> {
+        let Some(mut endpoint) = self.get(workspace_id, endpoint_id).await? else { return Ok(None) };
+        if let Some(url) = change.url {
+            endpoint.url = url;
+        }
+        if let Some(description) = change.description {
+            endpoint.description = description;
+        }
+        if let Some(enabled) = change.enabled {
+            endpoint.enabled = enabled;
+            if enabled {
+                endpoint.disabled_reason = None;
+            }
+        }
+        if let Some(event_types) = change.event_types {
+            endpoint.event_types = event_types;
+        }
+        if let Some(inbox_id) = change.inbox_id {
+            endpoint.inbox_id = inbox_id;
+        }
+        let sql = self.sql.sql("UPDATE webhook_endpoints SET row = {3} WHERE workspace_id = {1} AND endpoint_id = {2}");
+        let values = [
+            SqlValue::Text(workspace_id.to_string()),
+            SqlValue::Text(endpoint_id.to_string()),
+            SqlValue::json(&endpoint).map_err(corrupt)?,
+        ];
+        Ok((self.sql.execute(&sql, &values).await? == 1).then_some(endpoint))
     }
 
     /// Deletes an endpoint and what it has yet to be delivered (its attempts stay in the log);

@@ -18,7 +18,7 @@ pub mod signing;
 
 use std::time::Duration;
 
-pub use endpoints::{Attempt, AttemptFilter, Endpoint, NewEndpoint, Webhooks};
+pub use endpoints::{Attempt, AttemptFilter, Endpoint, EndpointChange, NewEndpoint, Webhooks};
 pub use fanout::Fanout;
 pub use replay::{Replay, replay};
 pub use sender::deliver;
