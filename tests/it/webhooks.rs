@@ -22,6 +22,7 @@ on_both_backends!(
     by_default_nothing_is_sent_over_http_or_to_an_address_inside_the_network,
     a_delivery_given_up_lets_the_next_event_of_its_conversation_go,
     a_replay_delivers_events_again_with_their_webhook_ids_marked_replay,
+    a_verify_call_sends_a_signed_test_delivery_and_answers_with_its_attempt,
 );
 
 /// The receiver process, its address, and what it logged.
@@ -334,4 +335,33 @@ async fn a_replay_delivers_events_again_with_their_webhook_ids_marked_replay<B: 
     let triggers: Vec<&str> = attempts.iter().map(|a| a.trigger.as_str()).collect();
     assert_eq!(triggers.iter().filter(|t| **t == "replay").count(), 4, "{triggers:?}");
     assert_eq!(triggers.iter().filter(|t| **t == "scheduled").count(), 2, "{triggers:?}");
+}
+
+/// `POST /v1/webhooks/{id}/verify`: a signed test delivery now, which the Standard Webhooks
+/// library verifies, answered with its attempt (`manual`, in the attempt log); a receiver that
+/// refuses it makes a failed attempt, answered all the same.
+async fn a_verify_call_sends_a_signed_test_delivery_and_answers_with_its_attempt<B: Backend>(backend: B) {
+    use crate::support::{API_WS, api_key, authed, call, read_models, test_config};
+    let t = engine(backend);
+    let config = convo_gateway::GatewayConfig { webhooks: config(), ..test_config() };
+    let router = convo_gateway::router(t.engine.clone(), read_models(&t), &config);
+    let app = authed(router, api_key(&t, API_WS, &[convo_gateway::Scope::Admin]).await);
+    let receiver = Receiver::start(json!({"default": {"status": 200}, "script": [{"status": 200}, {"status": 500}]}));
+    let created = call(&app, "POST", "/v1/webhooks", Some(json!({"url": receiver.url}))).await;
+    assert_eq!(created.status, axum::http::StatusCode::CREATED, "{}", created.body);
+    receiver.trust(created.body["secret"].as_str().expect("a secret"));
+    let verify = format!("/v1/webhooks/{}/verify", created.body["endpoint_id"].as_str().expect("an id"));
+    let answer = call(&app, "POST", &verify, None).await;
+    assert_eq!(answer.status, axum::http::StatusCode::OK, "{}", answer.body);
+    assert_eq!((&answer.body["succeeded"], &answer.body["trigger"]), (&json!(true), &json!("manual")));
+    let refused = call(&app, "POST", &verify, None).await;
+    assert_eq!((&refused.body["succeeded"], &refused.body["status_code"]), (&json!(false), &json!(500)));
+    let received = receiver.wait_for(2).await;
+    assert!(received.iter().all(|r| r["v1_verified"] == true), "{received:#?}");
+    assert_eq!(received[0]["body"]["event_type"], "WebhookVerification");
+    assert_eq!(received[0]["webhook_id"], answer.body["webhook_id"]);
+    assert_ne!(received[0]["webhook_id"], received[1]["webhook_id"], "each test delivery is its own");
+    let log = call(&app, "GET", "/v1/webhooks/attempts", None).await;
+    let triggers: Vec<&Value> = log.body["items"].as_array().expect("a page").iter().map(|a| &a["trigger"]).collect();
+    assert_eq!(triggers, [&json!("manual"), &json!("manual")]);
 }

@@ -368,11 +368,16 @@ async fn serve(
     };
     if role.worker() {
         runners.push(tokio::spawn(purge_idempotency_keys(engine.backend.sql())));
-        runners.extend(convo_webhooks::spawn(&engine.backend, engine.log.clone(), webhooks));
+        runners.extend(convo_webhooks::spawn(&engine.backend, engine.log.clone(), webhooks.clone()));
     }
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let config =
-        convo_gateway::GatewayConfig { shutdown: Some(shutdown), bus: bus_status, serve_api: role.api(), ..config };
+    let config = convo_gateway::GatewayConfig {
+        shutdown: Some(shutdown),
+        bus: bus_status,
+        serve_api: role.api(),
+        webhooks,
+        ..config
+    };
     let app = convo_gateway::router(engine, read, &config);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     tracing::info!(%listen, backend = name, ?role, "convo is serving");

@@ -78,6 +78,9 @@ pub struct GatewayConfig {
     pub serve_api: bool,
     /// The bus publisher's progress and state, for `/readyz`.
     pub bus: Option<Arc<convo_store::ProjectionStatus>>,
+    /// How webhooks are delivered: a test delivery (`/v1/webhooks/{id}/verify`) goes as
+    /// workers send the others.
+    pub webhooks: convo_webhooks::WebhookConfig,
 }
 
 impl Default for GatewayConfig {
@@ -95,6 +98,7 @@ impl Default for GatewayConfig {
             shutdown: None,
             serve_api: true,
             bus: None,
+            webhooks: convo_webhooks::WebhookConfig::default(),
         }
     }
 }
@@ -106,6 +110,8 @@ pub struct AppState<B: Backend> {
     pub tenancy: Arc<Tenancy<B::Sql>>,
     pub idempotency: Arc<Idempotency<B::Sql>>,
     pub webhooks: Arc<convo_webhooks::Webhooks<B::Sql>>,
+    /// Test deliveries; `None` when no HTTP client could be made (the route then answers 503).
+    pub tester: Option<Arc<convo_webhooks::Tester>>,
     limiter: auth::SharedLimiter,
     hub: Arc<stream::StreamHub>,
     body_limit: usize,
@@ -120,6 +126,7 @@ impl<B: Backend> Clone for AppState<B> {
             tenancy: self.tenancy.clone(),
             idempotency: self.idempotency.clone(),
             webhooks: self.webhooks.clone(),
+            tester: self.tester.clone(),
             limiter: self.limiter.clone(),
             hub: self.hub.clone(),
             body_limit: self.body_limit,
@@ -134,6 +141,13 @@ pub fn router<B: Backend>(engine: Arc<Engine<B>>, read: Arc<ReadModels<B>>, conf
     let limiter = config.rate_limit.map(|limit| Arc::new(auth::Limiter::new(limit)));
     let idempotency = Arc::new(Idempotency::new(engine.backend.sql(), IDEMPOTENCY_LEASE_MS));
     let webhooks = Arc::new(convo_webhooks::Webhooks::new(engine.backend.sql()));
+    let tester = match convo_webhooks::Tester::new(&config.webhooks) {
+        Ok(tester) => Some(Arc::new(tester)),
+        Err(e) => {
+            tracing::error!(error = %e, "no HTTP client for webhook test deliveries");
+            None
+        }
+    };
     let hub = Arc::new(stream::StreamHub::new(
         config.stream_buffer,
         config.stream_slow_after,
@@ -146,6 +160,7 @@ pub fn router<B: Backend>(engine: Arc<Engine<B>>, read: Arc<ReadModels<B>>, conf
         tenancy,
         idempotency,
         webhooks,
+        tester,
         limiter,
         hub,
         body_limit: config.body_limit,
@@ -272,6 +287,7 @@ fn api<B: Backend>(state: AppState<B>) -> Router<AppState<B>> {
                 .delete(webhooks::delete_webhook::<B>)),
         )
         .route("/v1/webhooks/{webhook_id}/replay", c(post(webhooks::replay_webhook::<B>)))
+        .route("/v1/webhooks/{webhook_id}/verify", c(post(webhooks::verify_webhook::<B>)))
         // Set before the layers below, so that they wrap the 405 too (axum keeps it when
         // `router` sets the public routes' own).
         .method_not_allowed_fallback(method_not_allowed)

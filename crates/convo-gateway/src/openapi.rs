@@ -76,6 +76,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         webhooks::list_attempts,
         webhooks::replay_webhook,
         webhooks::change_webhook,
+        webhooks::verify_webhook,
         groups::create_group,
         groups::list_members,
         groups::add_members,

@@ -255,6 +255,32 @@ pub async fn change_webhook<B: Backend>(
     }
 }
 
+/// Send a webhook endpoint a signed test delivery now (event type `WebhookVerification`,
+/// position 0, a `webhook-id` of its own), and answer with its attempt, whatever came of it;
+/// it is in the attempt log as `manual`. A disabled endpoint is tested too.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{webhook_id}/verify",
+    tag = "webhooks",
+    params(("webhook_id" = Uuid, Path, description = "The endpoint's id (`endpoint_id`)")),
+    responses(
+        (status = 200, description = "The test delivery's attempt: `succeeded` says how it went", body = Attempt),
+        AWebhook,
+    ),
+    security(("apiKey" = ["admin"])),
+)]
+pub async fn verify_webhook<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+    ApiPath(webhook_id): ApiPath<Uuid>,
+) -> Result<Json<Attempt>, ApiError> {
+    let endpoint = state.webhooks.get(ws, webhook_id).await?.ok_or_else(|| ApiError::not_found("no such webhook"))?;
+    let tester = state.tester.as_ref().ok_or_else(|| {
+        ApiError::from(convo_store::StoreError::Connection("no HTTP client for webhook deliveries".into()))
+    })?;
+    Ok(Json(tester.verify(&state.webhooks, &endpoint).await?))
+}
+
 /// What to deliver to an endpoint again: exactly one of the three.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

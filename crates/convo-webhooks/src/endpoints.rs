@@ -203,6 +203,12 @@ impl<S: SqlStore> Webhooks<S> {
         Ok(true)
     }
 
+    /// An endpoint's signing secret.
+    pub async fn secret(&self, endpoint_id: Uuid) -> Result<Option<String>, StoreError> {
+        let sql = self.sql.sql("SELECT secret FROM webhook_endpoints WHERE endpoint_id = {1}");
+        Ok(self.sql.text_rows(&sql, &[SqlValue::Text(endpoint_id.to_string())]).await?.into_iter().next())
+    }
+
     /// Every enabled endpoint of every workspace, with its secret: what the dispatcher sends to.
     pub async fn enabled(&self) -> Result<Vec<(Endpoint, String)>, StoreError> {
         // One query: the secret (no spaces in it) and the row, side by side.

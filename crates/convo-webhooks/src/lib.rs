@@ -21,7 +21,7 @@ use std::time::Duration;
 pub use endpoints::{Attempt, AttemptFilter, Endpoint, EndpointChange, NewEndpoint, Webhooks};
 pub use fanout::Fanout;
 pub use replay::{Replay, replay};
-pub use sender::deliver;
+pub use sender::{Tester, VERIFICATION, deliver};
 
 /// How deliveries are made.
 #[derive(Debug, Clone)]

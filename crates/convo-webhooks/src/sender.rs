@@ -26,11 +26,9 @@ const BODY_KEPT: usize = 4096;
 
 type InFlight = Arc<Mutex<HashMap<Uuid, HashSet<i64>>>>;
 
-/// Sends due deliveries for ever, while this process holds the sender's lease.
-pub async fn deliver<B: Backend>(backend: B, log: EventLog<B>, config: WebhookConfig) {
-    let sql = backend.sql();
-    let webhooks = Webhooks::new(sql.clone());
-    let lease = Lease::new(sql.clone(), NAME, LEASE_TTL);
+/// The HTTP client of deliveries: no redirects, the timeout, and (unless insecure is allowed)
+/// names resolved to public addresses only.
+fn client(config: &WebhookConfig) -> reqwest::Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(config.timeout)
@@ -38,7 +36,81 @@ pub async fn deliver<B: Backend>(backend: B, log: EventLog<B>, config: WebhookCo
     if !config.allow_insecure {
         builder = builder.dns_resolver(Arc::new(crate::address::PublicOnly));
     }
-    let http = match builder.build() {
+    builder.build()
+}
+
+/// Test deliveries on request (`POST /v1/webhooks/{id}/verify`), made by the API node that
+/// takes the request, with the delivery settings.
+pub struct Tester {
+    http: reqwest::Client,
+    allow_insecure: bool,
+}
+
+impl Tester {
+    pub fn new(config: &WebhookConfig) -> Result<Self, String> {
+        Ok(Self { http: client(config).map_err(|e| e.to_string())?, allow_insecure: config.allow_insecure })
+    }
+
+    /// Sends `endpoint` a signed test delivery now (event type `WebhookVerification`, position
+    /// 0) and records it in the attempt log as `manual`: the attempt, whatever came of it.
+    pub async fn verify<S: SqlStore>(
+        &self,
+        webhooks: &Webhooks<S>,
+        endpoint: &Endpoint,
+    ) -> Result<Attempt, StoreError> {
+        let Some(secret) = webhooks.secret(endpoint.endpoint_id).await? else {
+            return Err(StoreError::Corrupt("an endpoint without its secret".into()));
+        };
+        let attempted_at = chrono::Utc::now();
+        let body = serde_json::json!({
+            "position": 0,
+            "workspace_id": endpoint.workspace_id,
+            "aggregate_type": "webhook",
+            "aggregate_id": endpoint.endpoint_id,
+            "sequence": 0,
+            "event_type": VERIFICATION,
+            "event_version": "1.0.0",
+            "payload": {"endpoint_id": endpoint.endpoint_id, "url": endpoint.url,
+                        "note": "a test delivery: verify its signature as you would any other"},
+            "metadata": {},
+            "recorded_at": attempted_at,
+        });
+        let id = format!("msg_verify_{}", Uuid::now_v7().simple());
+        let started = Instant::now();
+        let body = serde_json::to_vec(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let outcome =
+            post(&self.http, endpoint, &secret, &id, attempted_at.timestamp(), body, self.allow_insecure).await;
+        let attempt = Attempt {
+            endpoint_id: endpoint.endpoint_id,
+            webhook_id: id,
+            position: 0,
+            event_type: VERIFICATION.to_owned(),
+            attempted_at,
+            trigger: "manual".to_owned(),
+            attempt: 1,
+            succeeded: outcome.succeeded,
+            gave_up: false,
+            next_attempt_at: None,
+            status_code: outcome.status_code,
+            error: outcome.error,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            response_body: outcome.body,
+        };
+        let (sql, values) = webhooks.record(endpoint.workspace_id, &attempt)?;
+        webhooks.sql().execute(&sql, &values).await?;
+        Ok(attempt)
+    }
+}
+
+/// The event type of a test delivery.
+pub const VERIFICATION: &str = "WebhookVerification";
+
+/// Sends due deliveries for ever, while this process holds the sender's lease.
+pub async fn deliver<B: Backend>(backend: B, log: EventLog<B>, config: WebhookConfig) {
+    let sql = backend.sql();
+    let webhooks = Webhooks::new(sql.clone());
+    let lease = Lease::new(sql.clone(), NAME, LEASE_TTL);
+    let http = match client(&config) {
         Ok(http) => http,
         Err(e) => {
             tracing::error!(error = %e, "no HTTP client: webhooks are not sent");
