@@ -117,7 +117,39 @@ pub fn openapi() -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     cross_field_rules(&mut doc);
     as_the_engine_reads_them(&mut doc);
+    webhooks(&mut doc);
     doc
+}
+
+/// OpenAPI 3.1's `webhooks`: what the engine POSTs to a webhook endpoint (docs/WEBHOOKS.md).
+fn webhooks(doc: &mut Value) {
+    let header = |name: &str, description: &str| json!({"name": name, "in": "header", "required": true, "description": description, "schema": {"type": "string"}});
+    doc["webhooks"] = json!({
+        "event": {"post": {
+            "summary": "An event of the workspace that the endpoint's filter takes",
+            "description": "A Standard Webhooks (1.0) delivery: the body is the event exactly as `GET /v1/events` \
+                gives it (its `payload` per type and version in `schemas/events/`), or a test delivery \
+                (`event_type` `WebhookVerification`, `position` 0). Verify the signature on the raw body with a \
+                Standard Webhooks library before parsing it; deduplicate on `webhook-id`; answer 2xx within \
+                15 s. A conversation's events arrive in log order; failures are retried on the spec's schedule.",
+            "operationId": "receiveEvent",
+            "tags": ["webhooks"],
+            "parameters": [
+                header("webhook-id", "`msg_<position>`: the event's, the same for every attempt of it"),
+                header("webhook-timestamp", "This attempt's time, Unix seconds"),
+                header("webhook-signature", "`v1,<base64 HMAC-SHA256 of \"{id}.{timestamp}.{body}\">` with the endpoint's secret"),
+            ],
+            "requestBody": {"required": true, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/LogEvent"}}}},
+            "responses": {
+                "2XX": {"description": "Delivered"},
+                "410": {"description": "Gone: the delivery is given up and the endpoint disabled"},
+                "429": {"description": "Later: the next attempt waits at least `Retry-After` seconds"},
+                "503": {"description": "Later: the next attempt waits at least `Retry-After` seconds"},
+                "default": {"description": "Failed: tried again on the schedule (a redirect is a failure too)"},
+            },
+        }},
+    });
 }
 
 /// The component schema `name` of `doc`.
