@@ -23,6 +23,7 @@ on_both_backends!(
     a_delivery_given_up_lets_the_next_event_of_its_conversation_go,
     a_replay_delivers_events_again_with_their_webhook_ids_marked_replay,
     a_verify_call_sends_a_signed_test_delivery_and_answers_with_its_attempt,
+    a_rotated_secret_signs_beside_the_old_one_for_the_overlap_then_alone,
 );
 
 /// The receiver process, its address, and what it logged.
@@ -364,4 +365,49 @@ async fn a_verify_call_sends_a_signed_test_delivery_and_answers_with_its_attempt
     let log = call(&app, "GET", "/v1/webhooks/attempts", None).await;
     let triggers: Vec<&Value> = log.body["items"].as_array().expect("a page").iter().map(|a| &a["trigger"]).collect();
     assert_eq!(triggers, [&json!("manual"), &json!("manual")]);
+}
+
+/// `POST /v1/webhooks/{id}/secret/rotate`: the new secret is shown once; during the overlap
+/// every delivery carries a signature with each secret, so a receiver that still knows only the
+/// old one verifies it; after the overlap only the new one signs.
+async fn a_rotated_secret_signs_beside_the_old_one_for_the_overlap_then_alone<B: Backend>(backend: B) {
+    use crate::support::{API_WS, api_key, authed, call, read_models, test_config};
+    let t = engine(backend);
+    let overlap = Duration::from_secs(2);
+    let webhooks = WebhookConfig { rotation_overlap: overlap, ..config() };
+    let config = convo_gateway::GatewayConfig { webhooks: webhooks.clone(), ..test_config() };
+    let router = convo_gateway::router(t.engine.clone(), read_models(&t), &config);
+    let app = authed(router, api_key(&t, API_WS, &[convo_gateway::Scope::Admin]).await);
+    let inbox = call(&app, "POST", "/v1/inboxes", Some(json!({"name": "Support", "channel_type": "sms"}))).await;
+    let receiver = Receiver::start(json!({"default": {"status": 200}}));
+    let hook = json!({"url": receiver.url, "event_types": ["InboundMessageReceived"]});
+    let created = call(&app, "POST", "/v1/webhooks", Some(hook)).await;
+    let old = created.body["secret"].as_str().expect("a secret").to_owned();
+    receiver.trust(&old); // the receiver is not told of the new one
+    let rotate = format!("/v1/webhooks/{}/secret/rotate", created.body["endpoint_id"].as_str().expect("an id"));
+    let rotated = call(&app, "POST", &rotate, None).await;
+    assert_eq!(rotated.status, axum::http::StatusCode::OK, "{}", rotated.body);
+    let new = rotated.body["secret"].as_str().expect("a new secret").to_owned();
+    assert!(new.starts_with("whsec_") && new != old);
+    let tasks = convo_webhooks::spawn(&t.engine.backend, t.engine.log.clone(), webhooks);
+    let message = |body: &str| {
+        json!({"inbox_id": inbox.body["inbox_id"], "contact_id": "+4917700001", "sent_at": t.clock_now(),
+               "content": {"type": "text", "body": body}})
+    };
+    call(&app, "POST", "/v1/inbound-messages", Some(message("during the overlap"))).await;
+    let during = receiver.wait_for(1).await;
+    tokio::time::sleep(overlap + Duration::from_millis(500)).await; // the overlap is over
+    call(&app, "POST", "/v1/inbound-messages", Some(message("after it"))).await;
+    let after = receiver.wait_for(2).await;
+    tasks.iter().for_each(tokio::task::JoinHandle::abort);
+    assert_eq!(during[0]["signatures"].as_array().map(Vec::len), Some(2), "{:#?}", during[0]);
+    assert_eq!(during[0]["v1_verified"], true, "the old secret still verifies during the overlap");
+    assert_eq!(after[1]["signatures"].as_array().map(Vec::len), Some(1), "{:#?}", after[1]);
+    assert_eq!(after[1]["v1_verified"], false, "after it the old secret no longer does");
+    receiver.trust(&new);
+    let verify = rotate.replace("/secret/rotate", "/verify");
+    let tested = call(&app, "POST", &verify, None).await;
+    assert_eq!(tested.body["succeeded"], true, "{}", tested.body);
+    let with_new = receiver.wait_for(3).await;
+    assert_eq!(with_new[2]["v1_verified"], true, "the new secret verifies");
 }

@@ -141,6 +141,9 @@ struct WebhookSettings {
     /// How many days delivery attempts are kept in the attempt log.
     #[arg(long, env = "CONVO_WEBHOOK_RETENTION_DAYS", default_value_t = 30)]
     webhook_retention_days: u64,
+    /// How many seconds a rotated endpoint secret keeps signing beside the new one.
+    #[arg(long, env = "CONVO_WEBHOOK_ROTATION_OVERLAP_SECS", default_value_t = 24 * 3600)]
+    webhook_rotation_overlap_secs: u64,
 }
 
 impl WebhookSettings {
@@ -150,6 +153,7 @@ impl WebhookSettings {
             timeout: std::time::Duration::from_secs(self.webhook_timeout_secs.max(1)),
             allow_insecure: self.webhook_allow_insecure,
             retention: std::time::Duration::from_secs(self.webhook_retention_days.max(1) * 24 * 3600),
+            rotation_overlap: std::time::Duration::from_secs(self.webhook_rotation_overlap_secs),
             ..convo_webhooks::WebhookConfig::default()
         }
     }

@@ -112,6 +112,8 @@ pub struct AppState<B: Backend> {
     pub webhooks: Arc<convo_webhooks::Webhooks<B::Sql>>,
     /// Test deliveries; `None` when no HTTP client could be made (the route then answers 503).
     pub tester: Option<Arc<convo_webhooks::Tester>>,
+    /// How long a rotated webhook secret keeps signing beside the new one.
+    webhook_overlap: Duration,
     limiter: auth::SharedLimiter,
     hub: Arc<stream::StreamHub>,
     body_limit: usize,
@@ -127,6 +129,7 @@ impl<B: Backend> Clone for AppState<B> {
             idempotency: self.idempotency.clone(),
             webhooks: self.webhooks.clone(),
             tester: self.tester.clone(),
+            webhook_overlap: self.webhook_overlap,
             limiter: self.limiter.clone(),
             hub: self.hub.clone(),
             body_limit: self.body_limit,
@@ -161,6 +164,7 @@ pub fn router<B: Backend>(engine: Arc<Engine<B>>, read: Arc<ReadModels<B>>, conf
         idempotency,
         webhooks,
         tester,
+        webhook_overlap: config.webhooks.rotation_overlap,
         limiter,
         hub,
         body_limit: config.body_limit,
@@ -288,6 +292,7 @@ fn api<B: Backend>(state: AppState<B>) -> Router<AppState<B>> {
         )
         .route("/v1/webhooks/{webhook_id}/replay", c(post(webhooks::replay_webhook::<B>)))
         .route("/v1/webhooks/{webhook_id}/verify", c(post(webhooks::verify_webhook::<B>)))
+        .route("/v1/webhooks/{webhook_id}/secret/rotate", c(post(webhooks::rotate_secret::<B>)))
         // Set before the layers below, so that they wrap the 405 too (axum keeps it when
         // `router` sets the public routes' own).
         .method_not_allowed_fallback(method_not_allowed)

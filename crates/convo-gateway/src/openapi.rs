@@ -77,6 +77,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         webhooks::replay_webhook,
         webhooks::change_webhook,
         webhooks::verify_webhook,
+        webhooks::rotate_secret,
         groups::create_group,
         groups::list_members,
         groups::add_members,

@@ -281,6 +281,43 @@ pub async fn verify_webhook<B: Backend>(
     Ok(Json(tester.verify(&state.webhooks, &endpoint).await?))
 }
 
+/// A rotated signing secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotatedSecret {
+    /// The new signing secret (`whsec_…`), shown only in this answer.
+    pub secret: String,
+    /// Until when the secret before it keeps signing beside it: every delivery until then
+    /// carries a `v1` signature with each, so receivers switch over without missing one.
+    pub previous_until: chrono::DateTime<chrono::Utc>,
+}
+
+/// Rotate a webhook endpoint's signing secret: a new one, shown in this answer only; the one
+/// before keeps signing beside it for the overlap (24 h by default), then only the new one does.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{webhook_id}/secret/rotate",
+    tag = "webhooks",
+    params(("webhook_id" = Uuid, Path, description = "The endpoint's id (`endpoint_id`)")),
+    responses(
+        (status = 200, description = "The new secret (shown this once) and the end of the overlap", body = RotatedSecret),
+        AWebhook,
+    ),
+    security(("apiKey" = ["admin"])),
+)]
+pub async fn rotate_secret<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+    ApiPath(webhook_id): ApiPath<Uuid>,
+) -> Result<Json<RotatedSecret>, ApiError> {
+    // Wall-clock time, as the sender's: the overlap is a span of real deliveries.
+    let now = chrono::Utc::now();
+    let overlap = state.webhook_overlap;
+    let rotated = state.webhooks.rotate_secret(ws, webhook_id, overlap, now).await?;
+    let secret = rotated.ok_or_else(|| ApiError::not_found("no such webhook"))?;
+    let previous_until = now + chrono::Duration::from_std(overlap).unwrap_or(chrono::Duration::zero());
+    Ok(Json(RotatedSecret { secret, previous_until }))
+}
+
 /// What to deliver to an endpoint again: exactly one of the three.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -90,6 +90,12 @@ pub struct Attempt {
     pub response_body: String,
 }
 
+/// An endpoint's signing secrets, space-separated, the current one first: the one before it
+/// too while its overlap after a rotation lasts (`{1}`: now, in Unix milliseconds). Every
+/// delivery is signed with each.
+const SECRETS: &str = "secret || CASE WHEN previous_secret IS NOT NULL AND previous_until_ms > {1}
+                       THEN ' ' || previous_secret ELSE '' END";
+
 /// The store of endpoints and attempts.
 #[derive(Clone)]
 pub struct Webhooks<S> {
@@ -203,25 +209,52 @@ impl<S: SqlStore> Webhooks<S> {
         Ok(true)
     }
 
-    /// An endpoint's signing secret.
+    /// An endpoint's signing secrets (see `SECRETS`).
     pub async fn secret(&self, endpoint_id: Uuid) -> Result<Option<String>, StoreError> {
-        let sql = self.sql.sql("SELECT secret FROM webhook_endpoints WHERE endpoint_id = {1}");
-        Ok(self.sql.text_rows(&sql, &[SqlValue::Text(endpoint_id.to_string())]).await?.into_iter().next())
+        let sql = self.sql.sql(&format!("SELECT {SECRETS} FROM webhook_endpoints WHERE endpoint_id = {{2}}"));
+        let values = [SqlValue::Int(Utc::now().timestamp_millis()), SqlValue::Text(endpoint_id.to_string())];
+        Ok(self.sql.text_rows(&sql, &values).await?.into_iter().next())
     }
 
-    /// Every enabled endpoint of every workspace, with its secret: what the dispatcher sends to.
+    /// Every enabled endpoint of every workspace, with its signing secrets: what the sender
+    /// sends to.
     pub async fn enabled(&self) -> Result<Vec<(Endpoint, String)>, StoreError> {
-        // One query: the secret (no spaces in it) and the row, side by side.
-        let rows = self.sql.text_rows("SELECT secret || ' ' || row FROM webhook_endpoints", &[]).await?;
-        let mut enabled = Vec::with_capacity(rows.len());
-        for row in rows {
-            let (secret, row) = row.split_once(' ').ok_or_else(|| StoreError::Corrupt("an endpoint row".into()))?;
-            let endpoint: Endpoint = serde_json::from_str(row).map_err(corrupt)?;
+        // One query: the signing secrets (see `SECRETS`) and the row, side by side.
+        let sql = format!("SELECT {SECRETS} || ' ' || row FROM webhook_endpoints");
+        let now = SqlValue::Int(Utc::now().timestamp_millis());
+        let mut enabled = Vec::new();
+        for row in self.sql.text_rows(&self.sql.sql(&sql), &[now]).await? {
+            let split = row.find(" {").ok_or_else(|| StoreError::Corrupt("an endpoint row".into()))?;
+            let endpoint: Endpoint = serde_json::from_str(&row[split + 1..]).map_err(corrupt)?;
             if endpoint.enabled {
-                enabled.push((endpoint, secret.to_owned()));
+                enabled.push((endpoint, row[..split].to_owned()));
             }
         }
         Ok(enabled)
+    }
+
+    /// A new signing secret for an endpoint of the workspace, shown in the answer only; the
+    /// one before keeps signing beside it for `overlap`. `None` if there is no such endpoint.
+    pub async fn rotate_secret(
+        &self,
+        workspace_id: Uuid,
+        endpoint_id: Uuid,
+        overlap: std::time::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        let secret = crate::signing::new_secret();
+        let until = now.timestamp_millis() + i64::try_from(overlap.as_millis()).unwrap_or(i64::MAX / 2);
+        let sql = self.sql.sql(
+            "UPDATE webhook_endpoints SET previous_secret = secret, previous_until_ms = {3}, secret = {4}
+              WHERE workspace_id = {1} AND endpoint_id = {2}",
+        );
+        let values = [
+            SqlValue::Text(workspace_id.to_string()),
+            SqlValue::Text(endpoint_id.to_string()),
+            SqlValue::Int(until),
+            SqlValue::Text(secret.clone()),
+        ];
+        Ok((self.sql.execute(&sql, &values).await? == 1).then_some(secret))
     }
 
     /// Disables an endpoint for `reason` (the receiver answered 410 Gone).

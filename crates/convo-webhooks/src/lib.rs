@@ -37,6 +37,8 @@ pub struct WebhookConfig {
     pub allow_insecure: bool,
     /// How long attempts, and deliveries once finished, are kept.
     pub retention: Duration,
+    /// How long a rotated endpoint secret keeps signing beside the new one.
+    pub rotation_overlap: Duration,
 }
 
 impl Default for WebhookConfig {
@@ -59,6 +61,7 @@ impl Default for WebhookConfig {
             concurrency_per_endpoint: 8,
             allow_insecure: false,
             retention: Duration::from_secs(30 * 24 * 3600),
+            rotation_overlap: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -10,10 +10,19 @@ pub fn new_secret() -> String {
     format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
-/// The `webhook-signature` header's value for one delivery attempt.
-pub fn sign(secret: &str, webhook_id: &str, timestamp: i64, body: &[u8]) -> Result<String, String> {
-    let webhook = standardwebhooks::Webhook::new(secret).map_err(|e| format!("an endpoint secret: {e}"))?;
-    webhook.sign(webhook_id, timestamp, body).map_err(|e| format!("signing: {e}"))
+/// The `webhook-signature` header's value for one delivery attempt: a `v1` signature with each
+/// of `secrets` (space-separated: during a rotation's overlap, the new and the old), so a
+/// receiver that knows either verifies it.
+pub fn sign(secrets: &str, webhook_id: &str, timestamp: i64, body: &[u8]) -> Result<String, String> {
+    let mut signatures = Vec::new();
+    for secret in secrets.split_whitespace() {
+        let webhook = standardwebhooks::Webhook::new(secret).map_err(|e| format!("an endpoint secret: {e}"))?;
+        signatures.push(webhook.sign(webhook_id, timestamp, body).map_err(|e| format!("signing: {e}"))?);
+    }
+    if signatures.is_empty() {
+        return Err("an endpoint without a secret".into());
+    }
+    Ok(signatures.join(" "))
 }
 
 #[cfg(test)]
@@ -30,6 +39,19 @@ mod tests {
         assert!(webhook.verify(body, &headers).is_ok());
         headers.insert("webhook-id", "msg_2".parse().expect("a header"));
         assert!(webhook.verify(body, &headers).is_err(), "another id does not verify");
+    }
+
+    #[test]
+    fn during_a_rotation_each_secret_signs_and_either_verifies() {
+        let (new, old) = (super::new_secret(), super::new_secret());
+        let body = br#"{"position":2}"#;
+        let now = chrono::Utc::now().timestamp();
+        let signature = super::sign(&format!("{new} {old}"), "msg_1", now, body).expect("signed");
+        assert_eq!(signature.split(' ').count(), 2, "{signature}");
+        for secret in [&new, &old] {
+            let webhook = standardwebhooks::Webhook::new(secret).expect("secret");
+            assert!(webhook.verify(body, &http_headers(&signature, now)).is_ok());
+        }
     }
 
     fn http_headers(signature: &str, timestamp: i64) -> reqwest::header::HeaderMap {

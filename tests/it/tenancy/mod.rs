@@ -157,6 +157,7 @@ const ROUTES: &[Route] = &[
     route("PATCH", "/v1/webhooks/{webhook_id}", by_id("", |_| Some(json!({"description": "theirs now"})))),
     route("POST", "/v1/webhooks/{webhook_id}/replay", by_id("", |_| Some(json!({"since_position": 0})))),
     route("POST", "/v1/webhooks/{webhook_id}/verify", by_id("", |_| None)),
+    route("POST", "/v1/webhooks/{webhook_id}/secret/rotate", by_id("", |_| None)),
     route("DELETE", "/v1/webhooks/{webhook_id}", by_id("", |_| None)),
     route("DELETE", "/v1/inboxes/{inbox_id}", by_id("", |_| None)),
     route("DELETE", "/v1/keys/{key_id}", by_id("", |_| None)),
