@@ -24,6 +24,7 @@ on_both_backends!(
     a_replay_delivers_events_again_with_their_webhook_ids_marked_replay,
     a_verify_call_sends_a_signed_test_delivery_and_answers_with_its_attempt,
     a_rotated_secret_signs_beside_the_old_one_for_the_overlap_then_alone,
+    deliveries_carry_v1a_signatures_that_the_workspaces_public_keys_verify,
 );
 
 /// The receiver process, its address, and what it logged.
@@ -37,6 +38,11 @@ impl Receiver {
     /// Starts the receiver with `behaviour` (see the fixture), verifying with the secret the
     /// test writes later ([`Receiver::trust`]).
     fn start(behaviour: Value) -> Self {
+        Self::start_with(behaviour, &[])
+    }
+
+    /// [`Receiver::start`], also verifying `v1a` signatures with `public_keys` (`whpk_…`).
+    fn start_with(behaviour: Value, public_keys: &[String]) -> Self {
         // The Python packages, from PyPI once (a no-op when they are there).
         static DEPENDENCIES: std::sync::Once = std::sync::Once::new();
         DEPENDENCIES.call_once(|| {
@@ -52,6 +58,7 @@ impl Receiver {
             .arg(&fixture)
             .args(["--port", "0", "--secret-file", &path("secrets"), "--behaviour", &path("behaviour.json")])
             .args(["--log", &path("received.jsonl")])
+            .args(public_keys.iter().flat_map(|key| ["--ed25519-public-key", key.as_str()]))
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("python3 runs the receiver (bash deploy/python-deps.sh installs what it needs)");
@@ -400,9 +407,14 @@ async fn a_rotated_secret_signs_beside_the_old_one_for_the_overlap_then_alone<B:
     call(&app, "POST", "/v1/inbound-messages", Some(message("after it"))).await;
     let after = receiver.wait_for(2).await;
     tasks.iter().for_each(tokio::task::JoinHandle::abort);
-    assert_eq!(during[0]["signatures"].as_array().map(Vec::len), Some(2), "{:#?}", during[0]);
+    let v1 = |r: &Value| {
+        r["signatures"]
+            .as_array()
+            .map_or(0, |s| s.iter().filter(|s| s.as_str().is_some_and(|s| s.starts_with("v1,"))).count())
+    };
+    assert_eq!(v1(&during[0]), 2, "{:#?}", during[0]);
     assert_eq!(during[0]["v1_verified"], true, "the old secret still verifies during the overlap");
-    assert_eq!(after[1]["signatures"].as_array().map(Vec::len), Some(1), "{:#?}", after[1]);
+    assert_eq!(v1(&after[1]), 1, "{:#?}", after[1]);
     assert_eq!(after[1]["v1_verified"], false, "after it the old secret no longer does");
     receiver.trust(&new);
     let verify = rotate.replace("/secret/rotate", "/verify");
@@ -410,4 +422,40 @@ async fn a_rotated_secret_signs_beside_the_old_one_for_the_overlap_then_alone<B:
     assert_eq!(tested.body["succeeded"], true, "{}", tested.body);
     let with_new = receiver.wait_for(3).await;
     assert_eq!(with_new[2]["v1_verified"], true, "the new secret verifies");
+}
+
+/// The workspace's ed25519 keys: `GET /v1/webhooks/signing-keys` gives the public half, with
+/// which a receiver that holds no secret verifies the `v1a` signature (Python's `cryptography`);
+/// after a rotation both keys sign during the overlap, so the old public key still verifies.
+async fn deliveries_carry_v1a_signatures_that_the_workspaces_public_keys_verify<B: Backend>(backend: B) {
+    use crate::support::{API_WS, api_key, authed, call, read_models, test_config};
+    let t = engine(backend);
+    let webhooks = WebhookConfig { rotation_overlap: Duration::from_secs(60), ..config() };
+    let config = convo_gateway::GatewayConfig { webhooks: webhooks.clone(), ..test_config() };
+    let router = convo_gateway::router(t.engine.clone(), read_models(&t), &config);
+    let app = authed(router, api_key(&t, API_WS, &[convo_gateway::Scope::Admin]).await);
+    let keys = call(&app, "GET", "/v1/webhooks/signing-keys", None).await;
+    assert_eq!(keys.status, axum::http::StatusCode::OK, "{}", keys.body);
+    let public = keys.body["keys"][0]["public_key"].as_str().expect("a public key").to_owned();
+    assert!(public.starts_with("whpk_") && keys.body["keys"][0]["retires_at"].is_null(), "{}", keys.body);
+    let receiver = Receiver::start_with(json!({"default": {"status": 200}}), std::slice::from_ref(&public));
+    let created = call(&app, "POST", "/v1/webhooks", Some(json!({"url": receiver.url}))).await;
+    receiver.trust(created.body["secret"].as_str().expect("a secret"));
+    let verify = format!("/v1/webhooks/{}/verify", created.body["endpoint_id"].as_str().expect("an id"));
+    call(&app, "POST", &verify, None).await;
+    let rotated = call(&app, "POST", "/v1/webhooks/signing-keys/rotate", None).await;
+    let rotated = rotated.body["keys"].as_array().expect("the keys").clone();
+    assert_eq!(rotated.len(), 2, "the new key and the old one in its overlap: {rotated:#?}");
+    assert_eq!((rotated[1]["public_key"].as_str(), rotated[1]["retires_at"].is_null()), (Some(public.as_str()), false));
+    call(&app, "POST", &verify, None).await;
+    let received = receiver.wait_for(2).await;
+    let v1a = |r: &Value| {
+        r["signatures"]
+            .as_array()
+            .map_or(0, |s| s.iter().filter(|s| s.as_str().is_some_and(|s| s.starts_with("v1a,"))).count())
+    };
+    assert_eq!((v1a(&received[0]), v1a(&received[1])), (1, 2), "{received:#?}");
+    for request in &received {
+        assert_eq!((&request["v1_verified"], &request["v1a_verified"]), (&json!(true), &json!(true)), "{request}");
+    }
 }

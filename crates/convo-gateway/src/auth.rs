@@ -67,10 +67,11 @@ pub const CHANNEL_FACTS: [(&str, &str); 4] = [
     ("POST", "/v1/conversations/{conversation_id}/join-requests"),
 ];
 
-/// Whether `route` manages the workspace (its keys, its webhook endpoints): admin only. The
-/// webhooks' attempt log is a read.
+/// Whether `route` manages the workspace (its keys, its webhook endpoints and signing keys):
+/// admin only. The webhooks' attempt log and the public signing keys are a read.
 fn manages(route: &str) -> bool {
-    route.starts_with("/v1/keys") || (route.starts_with("/v1/webhooks") && route != crate::webhooks::ATTEMPTS_PATH)
+    let reads = [crate::webhooks::ATTEMPTS_PATH, crate::webhooks::SIGNING_KEYS_PATH];
+    route.starts_with("/v1/keys") || (route.starts_with("/v1/webhooks") && !reads.contains(&route))
 }
 
 /// What a request needs at the door: key and webhook management admin, reads read, channel

@@ -284,6 +284,8 @@ fn api<B: Backend>(state: AppState<B>) -> Router<AppState<B>> {
         // webhooks.rs (the attempt log's literal path is matched before `{webhook_id}`)
         .route("/v1/webhooks", c(post(webhooks::create_webhook::<B>).get(webhooks::list_webhooks::<B>)))
         .route("/v1/webhooks/attempts", c(get(webhooks::list_attempts::<B>)))
+        .route("/v1/webhooks/signing-keys", c(get(webhooks::signing_keys::<B>)))
+        .route("/v1/webhooks/signing-keys/rotate", c(post(webhooks::rotate_signing_key::<B>)))
         .route(
             "/v1/webhooks/{webhook_id}",
             c(get(webhooks::get_webhook::<B>)

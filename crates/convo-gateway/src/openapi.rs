@@ -78,6 +78,8 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         webhooks::change_webhook,
         webhooks::verify_webhook,
         webhooks::rotate_secret,
+        webhooks::signing_keys,
+        webhooks::rotate_signing_key,
         groups::create_group,
         groups::list_members,
         groups::add_members,

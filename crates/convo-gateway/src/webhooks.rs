@@ -45,6 +45,8 @@ problems! {
 
 /// The path of the attempt log: a literal segment, which axum prefers to `{webhook_id}`.
 pub const ATTEMPTS_PATH: &str = "/v1/webhooks/attempts";
+/// The workspace's public signing keys: a read, like the attempt log.
+pub const SIGNING_KEYS_PATH: &str = "/v1/webhooks/signing-keys";
 
 /// A new webhook endpoint of the caller's workspace.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -279,6 +281,48 @@ pub async fn verify_webhook<B: Backend>(
         ApiError::from(convo_store::StoreError::Connection("no HTTP client for webhook deliveries".into()))
     })?;
     Ok(Json(tester.verify(&state.webhooks, &endpoint).await?))
+}
+
+/// The workspace's signing keys, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SigningKeys {
+    /// The keys that sign now: the current one (no `retires_at`) and any rotated one still in
+    /// its overlap. Each delivery carries a `v1a` signature (ed25519 over
+    /// `{webhook-id}.{webhook-timestamp}.{body}`) with each.
+    pub keys: Vec<convo_webhooks::SigningKey>,
+}
+
+/// The workspace's ed25519 public keys, which verify the `v1a` signatures of its deliveries:
+/// a receiver needs no secret to check that a delivery is the engine's.
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks/signing-keys",
+    tag = "webhooks",
+    responses((status = 200, description = "The keys that sign now, newest first", body = SigningKeys)),
+    security(("apiKey" = ["read"])),
+)]
+pub async fn signing_keys<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+) -> Result<Json<SigningKeys>, ApiError> {
+    Ok(Json(SigningKeys { keys: state.webhooks.signing_keys(ws, chrono::Utc::now()).await? }))
+}
+
+/// Rotate the workspace's signing key: a new one signs from now on, and the one before beside
+/// it for the overlap (24 h by default); answered with the keys that sign now.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/signing-keys/rotate",
+    tag = "webhooks",
+    responses((status = 200, description = "The keys that sign now, the new one first", body = SigningKeys)),
+    security(("apiKey" = ["admin"])),
+)]
+pub async fn rotate_signing_key<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+) -> Result<Json<SigningKeys>, ApiError> {
+    let keys = state.webhooks.rotate_signing_key(ws, state.webhook_overlap, chrono::Utc::now()).await?;
+    Ok(Json(SigningKeys { keys }))
 }
 
 /// A rotated signing secret.

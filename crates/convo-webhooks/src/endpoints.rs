@@ -136,6 +136,8 @@ impl<S: SqlStore> Webhooks<S> {
             created_at: now,
             disabled_reason: None,
         };
+        // Its workspace's first endpoint gives it a key for `v1a` signatures.
+        self.ensure_signing_key(workspace_id, now).await?;
         let secret = crate::signing::new_secret();
         let sql = "INSERT INTO webhook_endpoints (endpoint_id, workspace_id, secret, row) VALUES ({1}, {2}, {3}, {4})";
         let values = [

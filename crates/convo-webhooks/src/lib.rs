@@ -12,6 +12,7 @@
 pub mod address;
 mod endpoints;
 mod fanout;
+mod keys;
 mod replay;
 mod sender;
 pub mod signing;
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 pub use endpoints::{Attempt, AttemptFilter, Endpoint, EndpointChange, NewEndpoint, Webhooks};
 pub use fanout::Fanout;
+pub use keys::SigningKey;
 pub use replay::{Replay, replay};
 pub use sender::{Tester, VERIFICATION, deliver};
 

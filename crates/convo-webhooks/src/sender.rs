@@ -78,8 +78,16 @@ impl Tester {
         let id = format!("msg_verify_{}", Uuid::now_v7().simple());
         let started = Instant::now();
         let body = serde_json::to_vec(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let keys: Vec<ed25519_dalek::SigningKey> = webhooks
+            .signing_seeds()
+            .await?
+            .into_iter()
+            .filter(|(workspace, _)| *workspace == endpoint.workspace_id)
+            .map(|(_, key)| key)
+            .collect();
+        let signing = Signing { secrets: &secret, keys: &keys };
         let outcome =
-            post(&self.http, endpoint, &secret, &id, attempted_at.timestamp(), body, self.allow_insecure).await;
+            post(&self.http, endpoint, signing, &id, attempted_at.timestamp(), body, self.allow_insecure).await;
         let attempt = Attempt {
             endpoint_id: endpoint.endpoint_id,
             webhook_id: id,
@@ -193,6 +201,11 @@ async fn send_due<B: Backend>(
     }
     let endpoints: HashMap<Uuid, (Endpoint, String)> =
         webhooks.enabled().await?.into_iter().map(|(e, secret)| (e.endpoint_id, (e, secret))).collect();
+    let mut keys: HashMap<Uuid, Vec<ed25519_dalek::SigningKey>> = HashMap::new();
+    for (workspace, key) in webhooks.signing_seeds().await? {
+        keys.entry(workspace).or_default().push(key);
+    }
+    let keys = Arc::new(keys);
     for row in rows {
         let mut parts = row.split(' ');
         let (Some(Ok(endpoint_id)), Some(Ok(position)), Some(Ok(attempts)), Some(trigger)) = (
@@ -216,7 +229,8 @@ async fn send_due<B: Backend>(
             }
             mine.insert(position);
         }
-        let (http, webhooks, log, config, fence, in_flight, landed) = (
+        let (keys, http, webhooks, log, config, fence, in_flight, landed) = (
+            keys.clone(),
             http.clone(),
             webhooks.clone(),
             log.clone(),
@@ -226,7 +240,9 @@ async fn send_due<B: Backend>(
             landed.clone(),
         );
         tokio::spawn(async move {
-            let due = Due { endpoint: &endpoint, secret: &secret, position, attempts, trigger: &trigger };
+            let keys = keys.get(&endpoint.workspace_id).map_or(&[][..], Vec::as_slice);
+            let signing = Signing { secrets: &secret, keys };
+            let due = Due { endpoint: &endpoint, signing, position, attempts, trigger: &trigger };
             if let Err(e) = attempt(&http, &webhooks, &log, &config, &fence, due).await {
                 tracing::warn!(endpoint = %endpoint.endpoint_id, position, error = %e, "a webhook attempt was not recorded");
             }
@@ -301,7 +317,7 @@ pub fn webhook_id(position: i64) -> String {
 /// pending (`scheduled` or `replay`).
 struct Due<'a> {
     endpoint: &'a Endpoint,
-    secret: &'a str,
+    signing: Signing<'a>,
     position: i64,
     attempts: u32,
     trigger: &'a str,
@@ -315,7 +331,7 @@ async fn attempt<B: Backend>(
     fence: &Fence,
     due: Due<'_>,
 ) -> Result<(), StoreError> {
-    let Due { endpoint, secret, position, attempts, trigger } = due;
+    let Due { endpoint, signing, position, attempts, trigger } = due;
     let Some(event) = envelope(log, position).await? else {
         return Err(StoreError::Corrupt(format!("no event at position {position} for a webhook delivery")));
     };
@@ -323,7 +339,7 @@ async fn attempt<B: Backend>(
     let id = webhook_id(position);
     let attempted_at = chrono::Utc::now();
     let started = Instant::now();
-    let outcome = post(http, endpoint, secret, &id, attempted_at.timestamp(), body, config.allow_insecure).await;
+    let outcome = post(http, endpoint, signing, &id, attempted_at.timestamp(), body, config.allow_insecure).await;
     let duration = started.elapsed();
     let number = attempts + 1;
     let gone = outcome.status_code == Some(410);
@@ -398,11 +414,18 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// What a delivery is signed with: the endpoint's secrets (`v1`) and its workspace's keys (`v1a`).
+#[derive(Clone, Copy)]
+struct Signing<'a> {
+    secrets: &'a str,
+    keys: &'a [ed25519_dalek::SigningKey],
+}
+
 /// POSTs `body`, signed, to the endpoint; what came of it.
 async fn post(
     http: &reqwest::Client,
     endpoint: &Endpoint,
-    secret: &str,
+    signing: Signing<'_>,
     id: &str,
     timestamp: i64,
     body: Vec<u8>,
@@ -422,7 +445,7 @@ async fn post(
     if let Some(refused) = crate::address::refused(&url, allow_insecure) {
         return failed(refused);
     }
-    let signature = match crate::signing::sign(secret, id, timestamp, &body) {
+    let signature = match crate::signing::sign_with(signing.secrets, signing.keys, id, timestamp, &body) {
         Ok(signature) => signature,
         Err(e) => return failed(e),
     };

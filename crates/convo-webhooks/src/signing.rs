@@ -14,6 +14,19 @@ pub fn new_secret() -> String {
 /// of `secrets` (space-separated: during a rotation's overlap, the new and the old), so a
 /// receiver that knows either verifies it.
 pub fn sign(secrets: &str, webhook_id: &str, timestamp: i64, body: &[u8]) -> Result<String, String> {
+    sign_with(secrets, &[], webhook_id, timestamp, body)
+}
+
+/// [`sign`], and a `v1a` signature (ed25519 over the same `{id}.{timestamp}.{body}`) with each
+/// of the workspace's signing `keys`.
+pub fn sign_with(
+    secrets: &str,
+    keys: &[ed25519_dalek::SigningKey],
+    webhook_id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Result<String, String> {
+    use ed25519_dalek::Signer;
     let mut signatures = Vec::new();
     for secret in secrets.split_whitespace() {
         let webhook = standardwebhooks::Webhook::new(secret).map_err(|e| format!("an endpoint secret: {e}"))?;
@@ -21,6 +34,12 @@ pub fn sign(secrets: &str, webhook_id: &str, timestamp: i64, body: &[u8]) -> Res
     }
     if signatures.is_empty() {
         return Err("an endpoint without a secret".into());
+    }
+    let mut signed = format!("{webhook_id}.{timestamp}.").into_bytes();
+    signed.extend_from_slice(body);
+    for key in keys {
+        signatures
+            .push(format!("v1a,{}", base64::engine::general_purpose::STANDARD.encode(key.sign(&signed).to_bytes())));
     }
     Ok(signatures.join(" "))
 }

@@ -31,15 +31,18 @@ async fn a_connector_key_reports_channel_facts_and_a_write_key_acts_on_every_rou
                     "/v1/groups" => json!({"inbox_id": ids.inbox, "group_id": "g@g.us", "subject": "S",
                         "self_member": "+4915100006"}),
                     "/v1/webhooks" => json!({"url": "https://example.com/hook"}),
+                    "/v1/webhooks/signing-keys/rotate" => json!({}),
                     other => panic!("teach this walk to create {other}"),
                 };
                 (route.path.to_owned(), Some(body))
             }
         };
         let read = route.method == "GET";
-        // Keys and webhook endpoints are an admin's; the webhooks' attempt log is a read.
+        // Keys and webhook endpoints are an admin's; the webhooks' attempt log and public
+        // signing keys are a read.
+        let reads = ["/v1/webhooks/attempts", "/v1/webhooks/signing-keys"];
         let admin = route.path.starts_with("/v1/keys")
-            || (route.path.starts_with("/v1/webhooks") && route.path != "/v1/webhooks/attempts");
+            || (route.path.starts_with("/v1/webhooks") && !reads.contains(&route.path));
         let channel = CHANNEL_FACTS.contains(&name.as_str());
         // (connector key, write key): whether each is let through with the route's usual body.
         let (by_connector, by_writer) = match () {

@@ -203,7 +203,12 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
     }
     assert_eq!(walked, 38, "every by-id route of DOMAIN.md's table is walked");
 
-    // Their lists hold their things and nothing of ours.
+    // Their lists hold their things and nothing of ours: their signing keys, not ours.
+    let whpk = "whpk_".to_owned();
+    let our_keys = call(&ours, "GET", "/v1/webhooks/signing-keys", None).await;
+    for key in our_keys.body["keys"].as_array().expect("our signing keys") {
+        ours_marks.push(key["public_key"].as_str().expect("a public key").to_owned());
+    }
     let min = head.to_string();
     for route in ROUTES {
         let Reach::Lists { query } = route.reach else { continue };
@@ -211,6 +216,7 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
         let theirs_mark = match route.path {
             "/v1/keys" => &their_key,
             "/v1/webhooks" | "/v1/webhooks/attempts" => &their_webhook,
+            "/v1/webhooks/signing-keys" => &whpk,
             _ => &their_inbox,
         };
         // The log on PostgreSQL can lag behind other databases' open transactions: poll.
