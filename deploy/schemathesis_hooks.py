@@ -155,8 +155,12 @@ def create_fixtures(api):
     for i in range(40):
         got = api.call("POST", f"/v1/conversations/{join}/join-requests", {"member_id": f"st-asking-{i}"})
         requests.append([join, got["request_id"]])
+    # Webhook endpoints: one every operation on an endpoint may use, and some for deleting.
+    hooks = [api.call("POST", "/v1/webhooks", {"url": f"https://st-{i}.invalid/hook"})["endpoint_id"] for i in range(6)]
     return {
         "position": api.position,
+        "webhooks": hooks[:1],
+        "doomed_webhooks": hooks[1:],
         "inboxes": list(inboxes.values()),
         "doomed_inboxes": doomed_inboxes,
         "direct": direct,
@@ -186,7 +190,7 @@ RESOLVED = set()
 if os.environ.get("CONVO_ST_FIXTURES"):
     with open(os.environ["CONVO_ST_FIXTURES"]) as f:
         FIXTURES = json.load(f)
-    FIXTURE_IDS = frozenset(FIXTURES["conversations"] + FIXTURES["inboxes"])
+    FIXTURE_IDS = frozenset(FIXTURES["conversations"] + FIXTURES["inboxes"] + FIXTURES["webhooks"])
     TAKEN.update(("thread", d["inbox_id"], d["contact_id"]) for d in FIXTURES["direct"])
     TAKEN.update(("thread", g["inbox_id"], g["group_id"]) for pool in FIXTURES["groups"].values() for g in pool)
     TAKEN.update(("message", c, m) for c, m in FIXTURES["live_messages"] + FIXTURES["doomed_messages"])
@@ -223,6 +227,10 @@ def path_candidates(case):
     """Every set of real path parameters that fits `case`'s operation (and its body)."""
     path, method, body = case.operation.path, case.method.upper(), case.body
     pairs = lambda pool: [{"conversation_id": c, "message_id": m} for c, m in FIXTURES[pool]]  # noqa: E731
+    if path == "/v1/webhooks/{webhook_id}":
+        return [{"webhook_id": w} for w in FIXTURES["doomed_webhooks" if method == "DELETE" else "webhooks"]]
+    if "{webhook_id}" in path:
+        return [{"webhook_id": w} for w in FIXTURES["webhooks"]]
     if path == "/v1/inboxes/{inbox_id}":
         # Deleting an inbox stops its conversations: this one deletes its own.
         return [{"inbox_id": inbox} for inbox in FIXTURES["doomed_inboxes"]]

@@ -283,6 +283,8 @@ fn as_the_engine_reads_them(doc: &mut Value) {
     let webhook = component(doc, "CreateWebhook");
     assert_eq!(webhook["properties"]["event_types"]["items"]["type"], "string", "CreateWebhook.event_types changed");
     webhook["properties"]["event_types"]["items"] = json!({"type": "string", "enum": types});
+    let change = component(doc, "ChangeWebhook");
+    change["properties"]["event_types"]["items"] = json!({"type": "string", "enum": types});
 
     // Members' invite code is only read when they joined through the link.
     let add = component(doc, "AddMembers");
