@@ -31,6 +31,8 @@ pub struct EngineResult {
     pub lag: Option<LagResult>,
     /// CPU the level cost.
     pub cpu: crate::cpu::Used,
+    /// Every acknowledged command: its answer's `position` and when the answer arrived.
+    pub acknowledged: Vec<(i64, Instant)>,
 }
 
 impl EngineResult {
@@ -113,7 +115,12 @@ impl Target {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let answer = self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.key).json(body).send().await?;
+        self.post_as(&self.key, path, body).await
+    }
+
+    /// `POST path` with the key `key`: the parsed answer; anything but 2xx is an error.
+    pub async fn post_as(&self, key: &str, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let answer = self.http.post(format!("{}{path}", self.base)).bearer_auth(key).json(body).send().await?;
         let status = answer.status();
         let text = answer.text().await?;
         anyhow::ensure!(status.is_success(), "POST {path} answered {status}: {text}");
@@ -193,13 +200,15 @@ pub async fn level(
         latencies: Latencies::default(),
         lag: None,
         cpu: crate::cpu::Used::default(),
+        acknowledged: Vec::new(),
     };
     let mut probes = Vec::new();
     for task in futures::future::join_all(tasks).await {
-        let (latencies, errors, client_probes) = task.context("an engine client panicked")?;
+        let (latencies, errors, client_probes, acknowledged) = task.context("an engine client panicked")?;
         result.latencies.extend(latencies);
         result.errors += errors;
         probes.extend(client_probes);
+        result.acknowledged.extend(acknowledged);
     }
     result.elapsed = start.elapsed();
     let lag = match load.probe_every {
@@ -229,17 +238,18 @@ pub async fn level(
 /// A probe's acknowledged -> visible and its read's own duration.
 type Probe = tokio::task::JoinHandle<anyhow::Result<(Duration, Duration)>>;
 
+/// What one client did: its latencies, failed commands, probes, and each acknowledged
+/// command's position with the moment it was acknowledged.
+type ClientResult = (Latencies, usize, Vec<(bool, Probe)>, Vec<(i64, Instant)>);
+
 /// Client number `index`: sends messages to random conversations of `load` until `deadline`,
 /// one at a time, each to the next node in turn (starting at `index`); every `probe_every`-th
 /// acknowledged one is handed to probes (`true`: on another node than the one that took it)
-/// that do not hold the client back.
-async fn client(
-    target: Arc<Target>,
-    load: Arc<Load>,
-    index: usize,
-    deadline: Instant,
-) -> (Latencies, usize, Vec<(bool, Probe)>) {
-    let (mut latencies, mut errors, mut probes) = (Latencies::default(), 0, Vec::new());
+/// that do not hold the client back. Every acknowledged command's position is kept, with the
+/// moment its answer arrived.
+async fn client(target: Arc<Target>, load: Arc<Load>, index: usize, deadline: Instant) -> ClientResult {
+    let (mut latencies, mut errors, mut probes, mut acknowledgements) =
+        (Latencies::default(), 0, Vec::new(), Vec::new());
     let body = json!({"actor": {"kind": "agent", "id": "bench"},
                       "content": {"type": "text", "body": "a benchmark message of an ordinary length"}});
     let (mut sent, mut node) = (0usize, index % load.nodes.len());
@@ -260,6 +270,9 @@ async fn client(
         match answer {
             Ok(answer) => {
                 latencies.push(acknowledged - began);
+                if let Some(position) = answer["position"].as_i64() {
+                    acknowledgements.push((position, acknowledged));
+                }
                 sent += 1;
                 if load.probe_every.is_some_and(|every| sent.is_multiple_of(every)) {
                     let version = answer["version"].as_i64().unwrap_or(i64::MAX);
@@ -280,7 +293,7 @@ async fn client(
             }
         }
     }
-    (latencies, errors, probes)
+    (latencies, errors, probes, acknowledgements)
 }
 
 /// Asks `base` for the conversation with `min_position` at the acknowledged command's position;

@@ -2,8 +2,9 @@
 //! the engine's send-message commands over HTTP at the same concurrencies, and projection lag
 //! under the heaviest load; queries with many conversations loaded; command latency on one
 //! conversation with a long history; the server's peak memory; one node against two API nodes
-//! and a worker on one database; and read-model rebuilds from a 1M-event log beside the raw read
-//! of that log. Prints Markdown (docs/BENCHMARKS.md).
+//! and a worker on one database; webhooks' delivery lag under that load and the drain of a
+//! backlog after a receiver's outage; and read-model rebuilds from a 1M-event log beside the raw
+//! read of that log. Prints Markdown (docs/BENCHMARKS.md).
 
 mod cpu;
 mod engine;
@@ -16,6 +17,7 @@ mod scratch;
 mod seed;
 mod server;
 mod stats;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,18 +34,19 @@ struct Settings {
     #[arg(long, env = "CONVO_BENCH_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     database_url: String,
     /// What to measure (default: all).
-    #[arg(long, value_delimiter = ',', default_value = "limit,engine,queries,history,scale,rebuild")]
+    #[arg(long, value_delimiter = ',', default_value = "limit,engine,queries,history,scale,webhooks,rebuild")]
     sections: Vec<Section>,
     /// The `convo` binary to run as the server (`convo serve`, out of process, so its peak memory
     /// is its own). Default: `convo` beside this binary (target/release/convo); with --smoke or
     /// --in-process and no value, the gateway runs inside the benchmark's process instead (the
-    /// scale section still runs `convo` beside this binary, and --smoke skips it without one).
+    /// scale and webhooks sections still run `convo` beside this binary, and --smoke skips them
+    /// without one).
     #[arg(long, env = "CONVO_BENCH_SERVER")]
     server_bin: Option<PathBuf>,
     /// Run the gateway inside the benchmark's process (its memory figure then includes the clients).
     #[arg(long)]
     in_process: bool,
-    /// Concurrent clients, one measurement per value (the scale section: the largest).
+    /// Concurrent clients, one measurement per value (the scale and webhooks sections: the largest).
     #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
     clients: Vec<usize>,
     /// How long each measurement runs, in seconds.
@@ -71,6 +74,9 @@ struct Settings {
     /// Commands compared at the start and at the end of the history run.
     #[arg(long, default_value_t = 500)]
     history_window: usize,
+    /// Events appended while the webhooks' receiver is down, then drained.
+    #[arg(long, default_value_t = 100_000)]
+    webhook_backlog: u64,
     /// Also write the Markdown to this file.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -86,6 +92,7 @@ enum Section {
     Queries,
     History,
     Scale,
+    Webhooks,
     Rebuild,
 }
 
@@ -100,6 +107,7 @@ impl Settings {
             self.query_samples = 20;
             self.history_events = 300;
             self.history_window = 50;
+            self.webhook_backlog = 200;
         }
         self
     }
@@ -154,6 +162,7 @@ pub struct Report {
     /// Peak RSS in KiB, and whose.
     memory: Option<(Option<u64>, String)>,
     rebuild: Option<rebuild::RebuildResult>,
+    webhooks: Option<webhooks::WebhooksResult>,
 }
 
 #[tokio::main]
@@ -208,6 +217,19 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
+    if settings.wants(Section::Webhooks) {
+        // The fan-out and the sender run in `convo serve`: never in process, like scale.
+        match settings.process_bin() {
+            Ok(bin) => {
+                anyhow::ensure!(settings.webhook_backlog > 0, "--webhook-backlog must be > 0");
+                let clients = settings.clients.iter().copied().max().unwrap_or(1);
+                report.webhooks = Some(webhooks::run(&settings, &bin, clients, duration).await?);
+            }
+            Err(e) if settings.smoke => eprintln!("webhooks: skipped in the smoke run: {e:#}"),
+            Err(e) => return Err(e),
+        }
+    }
+
     if settings.wants(Section::Rebuild) {
         let db = scratch::ScratchDb::create(&settings.database_url, "rebuild").await?;
         let rebuilt = rebuild::run(&db.url, settings.smoke.then_some(20)).await;
@@ -229,7 +251,8 @@ async fn main() -> anyhow::Result<()> {
                 + r.engine.as_ref().map_or(0, |e| e.errors + e.lag.as_ref().map_or(0, |l| l.errors))
         })
         .sum::<usize>()
-        + report.scale.as_ref().map_or(0, scale::ScaleResult::errors);
+        + report.scale.as_ref().map_or(0, scale::ScaleResult::errors)
+        + report.webhooks.as_ref().map_or(0, webhooks::WebhooksResult::errors);
     anyhow::ensure!(failures == 0, "{failures} request(s) failed (see the table and the messages above)");
     anyhow::ensure!(
         report.rows.iter().all(|r| r.limit.as_ref().is_none_or(|l| l.transactions > 0)
@@ -238,8 +261,9 @@ async fn main() -> anyhow::Result<()> {
                 .scale
                 .iter()
                 .flat_map(|s| &s.topologies)
-                .all(|t| t.run.latencies.count() > 0 && t.hot.latencies.count() > 0 && t.lag.latencies.count() > 0),
-        "a level did nothing (or a scale run took no probe)"
+                .all(|t| t.run.latencies.count() > 0 && t.hot.latencies.count() > 0 && t.lag.latencies.count() > 0)
+            && report.webhooks.as_ref().is_none_or(|w| w.under_load.lag.count() > 0 && w.drain.events.arrived > 0),
+        "a level did nothing (or a scale run took no probe, or no webhook arrived)"
     );
     anyhow::ensure!(report.lag.as_ref().is_none_or(|l| l.latencies.count() > 0), "no projection-lag sample was taken");
     Ok(())

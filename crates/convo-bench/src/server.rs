@@ -46,6 +46,18 @@ impl Server {
     /// Starts `bin serve --role ROLE` against `url` (already migrated), or the gateway in this
     /// process (`Role::All` only).
     pub async fn start(url: &str, bin: Option<&Path>, db_pool: u32, role: Role) -> anyhow::Result<Self> {
+        Self::start_with(url, bin, db_pool, role, &[]).await
+    }
+
+    /// [`Server::start`], with `env` added to the process's environment (a process only: the
+    /// gateway in this process runs no webhooks and reads no settings).
+    pub async fn start_with(
+        url: &str,
+        bin: Option<&Path>,
+        db_pool: u32,
+        role: Role,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let server = match bin {
             Some(bin) => {
                 let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
@@ -56,6 +68,9 @@ impl Server {
                     .env("CONVO_RATE_LIMIT_PER_SEC", "0")
                     .env("CONVO_DB_MAX_CONNECTIONS", db_pool.to_string())
                     .env("CONVO_LOG", "warn")
+                    // Webhooks to the benchmark's receiver, on http://127.0.0.1.
+                    .env("CONVO_WEBHOOK_ALLOW_INSECURE", "true")
+                    .envs(env.iter().copied())
                     .env_remove("NATS_URL")
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
@@ -65,6 +80,7 @@ impl Server {
             }
             None => {
                 anyhow::ensure!(role == Role::All, "only `--role all` runs in process");
+                anyhow::ensure!(env.is_empty(), "the gateway in process takes no environment");
                 let pool = convo_store_postgres::connect(url, db_pool).await.context("connecting the engine")?;
                 let backend = PostgresBackend::new(pool.clone());
                 let read = Arc::new(ReadModels::new(&backend));

@@ -118,6 +118,9 @@ pub fn markdown(report: &Report, settings: &Settings, duration: Duration) -> Str
     if let Some(s) = &report.scale {
         scale_table(&mut t, s, settings);
     }
+    if let Some(w) = &report.webhooks {
+        webhooks_table(&mut t, w, settings);
+    }
     if let Some(r) = &report.rebuild {
         let _ = writeln!(t, "### Rebuild from a {}-event log\n", r.events);
         let _ = writeln!(
@@ -321,4 +324,81 @@ fn scale_table(t: &mut String, s: &crate::scale::ScaleResult, settings: &Setting
         })
         .collect();
     let _ = writeln!(t, "\nThe runs (not hot): {}.\n", summary.join("; "));
+}
+
+fn webhooks_table(t: &mut String, w: &crate::webhooks::WebhooksResult, settings: &Settings) {
+    let (l, d) = (&w.under_load, &w.drain);
+    let _ = writeln!(t, "### Webhooks: delivery lag and drain\n");
+    let _ = writeln!(
+        t,
+        "Each measurement in a fresh database with its own `convo serve --role all` process (fan-out and \
+         sender; `CONVO_WEBHOOK_SCHEDULE={}`) and one endpoint for every event type at a receiver in the \
+         benchmark's process (axum on 127.0.0.1, answering at once; every delivery's `v1` signature verified \
+         with `standardwebhooks`). Under load: {} clients for {} s, send-message commands to {} conversations \
+         at random; lag: the command acknowledged → its event's first arrival at the receiver, matched by \
+         position, for every command; deliveries/s: the load's events / its start → the last one's arrival. \
+         CPU from the load's start until its last event arrived, per command.\n",
+        crate::webhooks::SCHEDULE,
+        w.clients,
+        w.duration.as_secs_f64(),
+        settings.conversations,
+    );
+    let _ = writeln!(
+        t,
+        "| clients | cmd/s | events | deliveries/s | lag p50 / p99 / max ms | not arrived at the load's end; last arrival after it | arrived / missing / repeated | bad signatures | errors | CPU µs/cmd: server / PostgreSQL / bench |"
+    );
+    let _ = writeln!(t, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let _ = writeln!(
+        t,
+        "| {} | {:.0} | {} | {:.0} | {:.2} / {:.2} / {:.2} | {}; {:.2} s | {} / {} / {} | {} | {} | {} |\n",
+        w.clients,
+        l.run.per_second(),
+        l.events.events,
+        l.deliveries_per_second(),
+        l.lag.percentile_ms(50.0),
+        l.lag.percentile_ms(99.0),
+        l.lag.percentile_ms(100.0),
+        l.behind_at_end,
+        l.after_end.as_secs_f64(),
+        l.events.arrived,
+        l.events.missing,
+        l.events.repeats,
+        l.bad,
+        l.run.errors,
+        l.run.cpu.per_operation(l.run.latencies.count()),
+    );
+    if l.early > 0 {
+        let _ = writeln!(t, "{} event(s) arrived before their command's answer (counted as 0 ms).\n", l.early);
+    }
+    let _ = writeln!(
+        t,
+        "Drain, in a database of its own (one inbox, no conversation): the receiver answers 503 `Retry-After: 1` \
+         while {} events ({} conversations × {}) are appended with SQL ({:.1} s), until the fan-out has written \
+         their deliveries and the read models have folded them ({:.1} s in all; {} attempts refused); then 204: \
+         the time until every one has arrived (a delivery refused last waits for its next attempt, ≤ 1.1 s). CPU \
+         per event drained.\n",
+        d.events.events,
+        d.events.events.div_ceil(u64::from(crate::webhooks::BACKLOG_EVENTS_PER_CONVERSATION)),
+        crate::webhooks::BACKLOG_EVENTS_PER_CONVERSATION,
+        d.append.as_secs_f64(),
+        d.outage.as_secs_f64(),
+        d.refused,
+    );
+    let _ = writeln!(
+        t,
+        "| backlog events | drain s | events/s | arrived / missing / repeated | bad signatures | CPU µs/event: server / PostgreSQL / bench |"
+    );
+    let _ = writeln!(t, "| ---: | ---: | ---: | ---: | ---: | ---: |");
+    let _ = writeln!(
+        t,
+        "| {} | {:.2} | {:.0} | {} / {} / {} | {} | {} |\n",
+        d.events.events,
+        d.took.as_secs_f64(),
+        d.per_second(),
+        d.events.arrived,
+        d.events.missing,
+        d.events.repeats,
+        d.bad,
+        d.cpu.per_operation(d.events.events as usize),
+    );
 }
