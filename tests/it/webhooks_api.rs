@@ -82,7 +82,10 @@ pub(crate) async fn record_attempt<S: SqlStore>(
         webhook_id: format!("msg_{}_{position}", endpoint_id.simple()),
         position,
         event_type: "MessageSent".into(),
-        attempted_at: crate::support::t0() + chrono::Duration::seconds(position * 60 + i64::from(attempt)),
+        // A PostgreSQL position is a transaction id shifted left: keep the offset within a day.
+        attempted_at: crate::support::t0()
+            + chrono::Duration::milliseconds(position.rem_euclid(86_400_000))
+            + chrono::Duration::seconds(i64::from(attempt)),
         trigger: "scheduled".into(),
         attempt,
         succeeded,
