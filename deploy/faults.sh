@@ -64,6 +64,9 @@ pg_start() { # after a crash its old backends may hold the shared memory for a m
 pg_start
 psql "postgres://postgres@127.0.0.1:$pg_port/postgres" -qc "CREATE DATABASE convo" >/dev/null
 export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/convo"
+# One key for every node, as a deployment gives them: it seals the webhook secrets at rest.
+CONVO_SECRETS_KEY="$(head -c 32 /dev/urandom | base64)"
+export CONVO_SECRETS_KEY
 sql() { psql "$DATABASE_URL" -AtXc "$1"; }
 
 # NATS of our own.

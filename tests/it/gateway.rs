@@ -171,7 +171,7 @@ async fn idempotency_keys_are_kept_for_24_hours<B: Backend>(backend: B) {
     let t = engine(backend);
     let keys = Idempotency::new(t.engine.backend.sql(), 60_000);
     let at = t.clock_now().timestamp_millis();
-    let answer = StoredResponse { status: 201, body: json!({"version": 1}) };
+    let answer = StoredResponse { status: 201, body: json!({"version": 1}), sealed: false };
     assert_eq!(keys.claim(API_WS, "k", "h", at).await.expect("claim"), Claim::Run { took_over: false });
     keys.complete(API_WS, "k", &answer).await.expect("complete");
     let day = 24 * 3600 * 1000;

@@ -27,3 +27,4 @@ mod upstream;
 mod versions;
 mod webhooks;
 mod webhooks_api;
+mod webhooks_secrets;

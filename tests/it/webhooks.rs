@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use convo_domain::ChannelType;
 use convo_store::Backend;
-use convo_webhooks::{AttemptFilter, Endpoint, NewEndpoint, WebhookConfig, Webhooks};
+use convo_webhooks::{AttemptFilter, Endpoint, NewEndpoint, SecretsKey, WebhookConfig, Webhooks};
 use serde_json::{Value, json};
 
 use crate::support::{TestEngine, WS, engine, on_both_backends, whole_log};
@@ -19,6 +19,7 @@ on_both_backends!(
     every_event_after_the_endpoint_exists_is_delivered_signed_once_in_each_conversations_order,
     a_failing_receiver_gets_the_same_delivery_again_on_the_schedule_until_it_succeeds,
     a_receiver_that_answers_410_disables_its_endpoint_and_gets_nothing_more,
+    an_endpoint_that_fails_for_the_whole_disable_period_is_disabled_and_one_that_recovers_is_not,
     by_default_nothing_is_sent_over_http_or_to_an_address_inside_the_network,
     a_delivery_given_up_lets_the_next_event_of_its_conversation_go,
     a_replay_delivers_events_again_with_their_webhook_ids_marked_replay,
@@ -28,21 +29,21 @@ on_both_backends!(
 );
 
 /// The receiver process, its address, and what it logged.
-struct Receiver {
+pub(crate) struct Receiver {
     child: std::process::Child,
     dir: tempfile::TempDir,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Receiver {
     /// Starts the receiver with `behaviour` (see the fixture), verifying with the secret the
     /// test writes later ([`Receiver::trust`]).
-    fn start(behaviour: Value) -> Self {
+    pub(crate) fn start(behaviour: Value) -> Self {
         Self::start_with(behaviour, &[])
     }
 
     /// [`Receiver::start`], also verifying `v1a` signatures with `public_keys` (`whpk_…`).
-    fn start_with(behaviour: Value, public_keys: &[String]) -> Self {
+    pub(crate) fn start_with(behaviour: Value, public_keys: &[String]) -> Self {
         // The Python packages, from PyPI once (a no-op when they are there).
         static DEPENDENCIES: std::sync::Once = std::sync::Once::new();
         DEPENDENCIES.call_once(|| {
@@ -70,18 +71,18 @@ impl Receiver {
         Self { child, dir, url }
     }
 
-    fn trust(&self, secret: &str) {
+    pub(crate) fn trust(&self, secret: &str) {
         std::fs::write(self.dir.path().join("secrets"), secret).expect("the secret file");
     }
 
     /// Every request it logged, in the order it got them.
-    fn received(&self) -> Vec<Value> {
+    pub(crate) fn received(&self) -> Vec<Value> {
         let text = std::fs::read_to_string(self.dir.path().join("received.jsonl")).unwrap_or_default();
         text.lines().map(|l| serde_json::from_str(l).expect("a log line")).collect()
     }
 
     /// Waits until it has logged `n` requests (at most 30 s).
-    async fn wait_for(&self, n: usize) -> Vec<Value> {
+    pub(crate) async fn wait_for(&self, n: usize) -> Vec<Value> {
         let started = Instant::now();
         loop {
             let received = self.received();
@@ -105,21 +106,27 @@ impl Drop for Receiver {
     }
 }
 
+/// The key the tests' secrets are sealed with: the one of every sender, gateway and store here.
+pub(crate) fn secrets_key() -> SecretsKey {
+    SecretsKey::new([0x5e; 32])
+}
+
 /// A fast schedule: the spec's shape, in milliseconds.
-fn config() -> WebhookConfig {
+pub(crate) fn config() -> WebhookConfig {
     let ms = Duration::from_millis;
     WebhookConfig {
         schedule: vec![ms(0), ms(100), ms(200), ms(300)],
         timeout: Duration::from_secs(2),
         // The receiver is on loopback, over http.
         allow_insecure: true,
+        secrets_key: secrets_key(),
         ..Default::default()
     }
 }
 
 /// An endpoint of the test workspace on `receiver`, created now, which trusts its secret.
 async fn endpoint<B: Backend>(t: &TestEngine<B>, receiver: &Receiver, event_types: &[&str]) -> Endpoint {
-    let webhooks = Webhooks::new(t.engine.backend.sql());
+    let webhooks = Webhooks::new(t.engine.backend.sql(), secrets_key());
     let new = NewEndpoint {
         url: receiver.url.clone(),
         description: "test".into(),
@@ -140,7 +147,7 @@ fn dispatch<B: Backend>(t: &TestEngine<B>) -> Vec<tokio::task::JoinHandle<()>> {
 
 /// Waits until the attempt log holds `n` attempts (at most 10 s); newest first.
 async fn attempts<B: Backend>(t: &TestEngine<B>, n: usize) -> Vec<convo_webhooks::Attempt> {
-    let webhooks = Webhooks::new(t.engine.backend.sql());
+    let webhooks = Webhooks::new(t.engine.backend.sql(), secrets_key());
     let started = Instant::now();
     loop {
         let attempts =
@@ -227,7 +234,7 @@ async fn a_receiver_that_answers_410_disables_its_endpoint_and_gets_nothing_more
     let tasks = dispatch(&t);
     t.inbound(inbox, "+4917300001", "one").await;
     receiver.wait_for(1).await;
-    let webhooks = Webhooks::new(t.engine.backend.sql());
+    let webhooks = Webhooks::new(t.engine.backend.sql(), secrets_key());
     let started = Instant::now();
     let disabled = loop {
         let now = webhooks.get(WS, endpoint.endpoint_id).await.expect("get").expect("the endpoint");
@@ -244,6 +251,63 @@ async fn a_receiver_that_answers_410_disables_its_endpoint_and_gets_nothing_more
     assert_eq!(receiver.received().len(), 1, "nothing after the 410");
 }
 
+/// The 5 days of the default in 1.5 s: a receiver that refuses every attempt for that
+/// long has its endpoint disabled, saying since when; one whose failures are broken by a
+/// success keeps going, and its streak starts over.
+async fn an_endpoint_that_fails_for_the_whole_disable_period_is_disabled_and_one_that_recovers_is_not<B: Backend>(
+    backend: B,
+) {
+    let t = engine(backend);
+    let inbox = t.create_inbox(ChannelType::Sms).await;
+    let failing = Receiver::start(json!({"default": {"status": 500}}));
+    // Fails for 500 ms (each attempt 100 ms apart: five), then succeeds, then fails again.
+    let mut script: Vec<Value> = std::iter::repeat_n(json!({"status": 500}), 5).collect();
+    script.push(json!({"status": 204}));
+    let recovering = Receiver::start(json!({"default": {"status": 500}, "script": script}));
+    let failing_endpoint = endpoint(&t, &failing, &["InboundMessageReceived"]).await;
+    let recovering_endpoint = endpoint(&t, &recovering, &["InboundMessageReceived"]).await;
+    let config = WebhookConfig {
+        schedule: vec![Duration::from_millis(100); 200],
+        disable_after: Duration::from_millis(1500),
+        ..config()
+    };
+    let tasks = convo_webhooks::spawn(&t.engine.backend, t.engine.log.clone(), config);
+    let started = Instant::now();
+    t.inbound(inbox, "+4917300001", "one").await;
+    let webhooks = Webhooks::new(t.engine.backend.sql(), secrets_key());
+    let disabled = loop {
+        let now = webhooks.get(WS, failing_endpoint.endpoint_id).await.expect("get").expect("the endpoint");
+        if !now.enabled || started.elapsed() > Duration::from_secs(10) {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let took = started.elapsed();
+    assert!(!disabled.enabled, "failing for longer than disable_after disables: {disabled:?}");
+    assert!(took >= Duration::from_millis(1500), "not before disable_after: {took:?}");
+    let reason = disabled.disabled_reason.clone().unwrap_or_default();
+    assert!(reason.starts_with("no delivery succeeded since 20"), "{reason}");
+    let refused = failing.received().len();
+    assert!(refused >= 10, "attempts until then: {refused}");
+    // The other: its success at 500 ms ended its streak; its next delivery fails from now on,
+    // so it is still enabled 300 ms later (1.5 s after the start).
+    t.inbound(inbox, "+4917300002", "two").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let recovered = webhooks.get(WS, recovering_endpoint.endpoint_id).await.expect("get").expect("the endpoint");
+    assert!(recovered.enabled, "a success starts the streak over: {recovered:?}");
+    assert!(recovering.received().iter().any(|r| r["answered"] == 204), "it succeeded once");
+    // Nothing more reaches the disabled one; enabled again, it is tried again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(failing.received().len(), refused, "nothing is sent to a disabled endpoint");
+    let change = convo_webhooks::EndpointChange { enabled: Some(true), ..Default::default() };
+    let enabled = webhooks.update(WS, failing_endpoint.endpoint_id, change).await.expect("update").expect("it");
+    assert!(enabled.enabled && enabled.disabled_reason.is_none(), "{enabled:?}");
+    failing.wait_for(refused + 1).await;
+    let still = webhooks.get(WS, failing_endpoint.endpoint_id).await.expect("get").expect("the endpoint");
+    assert!(still.enabled, "its streak started over when it was enabled again: {still:?}");
+    tasks.iter().for_each(tokio::task::JoinHandle::abort);
+}
+
 /// The default configuration: an http URL, an https URL to 127.0.0.1 and one to a name that
 /// resolves to loopback (`localhost`) are each refused at delivery, in the attempt log, and
 /// nothing reaches the receiver.
@@ -252,7 +316,7 @@ async fn by_default_nothing_is_sent_over_http_or_to_an_address_inside_the_networ
     let inbox = t.create_inbox(ChannelType::Sms).await;
     let receiver = Receiver::start(json!({"default": {"status": 200}}));
     let port = receiver.url.trim_start_matches("http://127.0.0.1:").trim_end_matches("/hooks").to_owned();
-    let webhooks = Webhooks::new(t.engine.backend.sql());
+    let webhooks = Webhooks::new(t.engine.backend.sql(), secrets_key());
     for url in
         [receiver.url.clone(), format!("https://127.0.0.1:{port}/hooks"), format!("https://localhost:{port}/hooks")]
     {
@@ -315,7 +379,7 @@ async fn a_replay_delivers_events_again_with_their_webhook_ids_marked_replay<B: 
     t.inbound(inbox, "+4917600001", "one").await;
     t.inbound(inbox, "+4917600002", "two").await;
     let first = receiver.wait_for(2).await;
-    let webhooks = Webhooks::new(t.engine.backend.sql());
+    let webhooks = Webhooks::new(t.engine.backend.sql(), secrets_key());
     let replay = |what| convo_webhooks::replay(&webhooks, &t.engine.log, &endpoint, what);
     let position = first[0]["body"]["position"].as_i64().expect("a position");
     assert_eq!(replay(convo_webhooks::Replay::One(position)).await.expect("replay"), Some(1));

@@ -70,6 +70,8 @@ impl Server {
                     .env("CONVO_LOG", "warn")
                     // Webhooks to the benchmark's receiver, on http://127.0.0.1.
                     .env("CONVO_WEBHOOK_ALLOW_INSECURE", "true")
+                    // One key for every server of this run, as nodes sharing a database have.
+                    .env("CONVO_SECRETS_KEY", secrets_key())
                     .envs(env.iter().copied())
                     .env_remove("NATS_URL")
                     .stdin(Stdio::null())
@@ -208,4 +210,15 @@ pub async fn caught_up(pool: &PgPool, servers: &mut [Server], limit: Duration) -
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The key that seals webhook secrets (`CONVO_SECRETS_KEY`): random, the same for every server
+/// this process starts.
+fn secrets_key() -> &'static str {
+    use base64::Engine;
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let bytes: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()].iter().flat_map(|u| *u.as_bytes()).collect();
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    })
 }

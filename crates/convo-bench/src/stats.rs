@@ -332,13 +332,14 @@ fn webhooks_table(t: &mut String, w: &crate::webhooks::WebhooksResult, settings:
     let _ = writeln!(
         t,
         "Each measurement in a fresh database with its own `convo serve --role all` process (fan-out and \
-         sender; `CONVO_WEBHOOK_SCHEDULE={}`) and one endpoint for every event type at a receiver in the \
+         sender; `CONVO_WEBHOOK_SCHEDULE={}` then `1s` {} times) and one endpoint for every event type at a receiver in the \
          benchmark's process (axum on 127.0.0.1, answering at once; every delivery's `v1` signature verified \
          with `standardwebhooks`). Under load: {} clients for {} s, send-message commands to {} conversations \
          at random; lag: the command acknowledged → its event's first arrival at the receiver, matched by \
          position, for every command; deliveries/s: the load's events / its start → the last one's arrival. \
          CPU from the load's start until its last event arrived, per command.\n",
-        crate::webhooks::SCHEDULE,
+        crate::webhooks::SCHEDULE_START,
+        crate::webhooks::SECONDS_AFTER,
         w.clients,
         w.duration.as_secs_f64(),
         settings.conversations,

@@ -30,11 +30,18 @@ use crate::seed::Conversations;
 use crate::server::{Role, Server, caught_up};
 use crate::stats::Latencies;
 
-/// The server's retry schedule (`CONVO_WEBHOOK_SCHEDULE`): with the receiver's `Retry-After: 1`
-/// during the outage, a refused delivery is tried again 1 s later (at most 1.1 s: the schedule's
-/// ±10 % jitter), twenty attempts before one is given up. The default schedule's second attempt
-/// comes 5 s after the first and its third 5 min after that: the drain would measure the schedule.
-pub const SCHEDULE: &str = "0,100ms,200ms,500ms,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s";
+/// The server's retry schedule (`CONVO_WEBHOOK_SCHEDULE`): `SCHEDULE_START`, then 1 s
+/// `SECONDS_AFTER` times. With the receiver's `Retry-After: 1` during the outage, a refused
+/// delivery is tried again 1 s later (at most 1.1 s: the schedule's ±10 % jitter), for five
+/// minutes before one is given up: longer than the outage lasts. The default schedule's second
+/// attempt comes 5 s after the first and its third 5 min after that: the drain would measure the
+/// schedule.
+pub const SCHEDULE_START: &str = "0,100ms,200ms,500ms";
+pub const SECONDS_AFTER: usize = 300;
+
+pub fn schedule() -> String {
+    format!("{SCHEDULE_START}{}", ",1s".repeat(SECONDS_AFTER))
+}
 /// Events per conversation of the backlog (`seed.rs`: started + inbound messages).
 pub const BACKLOG_EVENTS_PER_CONVERSATION: u32 = 2;
 /// The longest the load's events may take to arrive once the load has ended.
@@ -264,7 +271,8 @@ async fn in_world<T>(
                 eprintln!("the webhooks' receiver stopped: {e}");
             }
         });
-        let env = [("CONVO_WEBHOOK_SCHEDULE", SCHEDULE)];
+        let schedule = schedule();
+        let env = [("CONVO_WEBHOOK_SCHEDULE", schedule.as_str())];
         let result = match Server::start_with(&db.url, Some(bin), settings.db_pool, Role::All, &env).await {
             Ok(mut server) => match endpoint(&pool, &mut server, &receiver, &hook, conversations).await {
                 Ok((target, endpoint_id, after)) => {

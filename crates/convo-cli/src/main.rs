@@ -5,7 +5,7 @@ mod backend;
 mod inspect;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -144,17 +144,34 @@ struct WebhookSettings {
     /// How many seconds a rotated endpoint secret keeps signing beside the new one.
     #[arg(long, env = "CONVO_WEBHOOK_ROTATION_OVERLAP_SECS", default_value_t = 24 * 3600)]
     webhook_rotation_overlap_secs: u64,
+    /// Requests to one endpoint at a time at most (each conversation's deliveries one at a
+    /// time, in order).
+    #[arg(long, env = "CONVO_WEBHOOK_CONCURRENCY", default_value_t = 32)]
+    webhook_concurrency: usize,
+    /// After how many days of attempts that all failed an endpoint is disabled (fractions
+    /// allowed: 0.5 is twelve hours).
+    #[arg(long, env = "CONVO_WEBHOOK_DISABLE_AFTER_DAYS", default_value_t = 5.0)]
+    webhook_disable_after_days: f64,
+    /// The key that seals webhook secrets and signing keys at rest: 32 random bytes in base64
+    /// (`openssl rand -base64 32`), the same on every node sharing a database. Without it, the
+    /// key in the data directory's `convo.secrets-key`, made on the first start. Prefer the
+    /// variable to the flag, which others on the machine can see. Empty is the same as not set.
+    #[arg(long, env = "CONVO_SECRETS_KEY", hide_env_values = true)]
+    secrets_key: Option<String>,
 }
 
 impl WebhookSettings {
-    fn config(&self) -> convo_webhooks::WebhookConfig {
+    fn config(&self, secrets_key: convo_webhooks::SecretsKey) -> convo_webhooks::WebhookConfig {
         convo_webhooks::WebhookConfig {
             schedule: self.webhook_schedule.clone(),
             timeout: std::time::Duration::from_secs(self.webhook_timeout_secs.max(1)),
             allow_insecure: self.webhook_allow_insecure,
+            concurrency_per_endpoint: self.webhook_concurrency.max(1),
             retention: std::time::Duration::from_secs(self.webhook_retention_days.max(1) * 24 * 3600),
             rotation_overlap: std::time::Duration::from_secs(self.webhook_rotation_overlap_secs),
-            ..convo_webhooks::WebhookConfig::default()
+            disable_after: std::time::Duration::try_from_secs_f64(self.webhook_disable_after_days.max(0.0) * 86_400.0)
+                .unwrap_or(std::time::Duration::MAX),
+            secrets_key,
         }
     }
 }
@@ -301,7 +318,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Serve { listen, role, bus, webhooks, limits } => {
             let embedded = s.database_url.is_none();
-            serve(backend, listen, role, bus, webhooks.config(), limits.gateway_config(), embedded).await
+            let key = secrets_key(webhooks.secrets_key.as_deref(), &s.data_dir, embedded)?;
+            serve(backend, listen, role, bus, webhooks.config(key), limits.gateway_config(), embedded).await
         }
         Command::Workspaces { command } => workspaces(backend, command).await,
         Command::Keys { command } => keys(backend, command).await,
@@ -329,6 +347,7 @@ async fn serve(
     if embedded {
         first_run(&backend).await?;
     }
+    secrets_at_rest(&backend, &webhooks.secrets_key).await;
     let read = Arc::new(ReadModels::new(&backend));
     let engine = Arc::new(Engine::new(backend, Arc::new(SystemClock)));
     let mut runners = match role {
@@ -557,6 +576,73 @@ async fn first_run(backend: &backend::AnyBackend) -> anyhow::Result<()> {
     println!();
     println!("Send it as Authorization: Bearer $CONVO_API_KEY. More keys: convo keys create --help");
     Ok(())
+}
+
+/// The file of the key that seals secrets at rest when `CONVO_SECRETS_KEY` is not set, in the
+/// data directory (beside the embedded database).
+const SECRETS_KEY_FILE: &str = "convo.secrets-key";
+
+/// The key that seals webhook secrets at rest (docs/WEBHOOKS.md, "Secrets at rest"):
+/// `CONVO_SECRETS_KEY`, else the key file in the data directory, made on the first start. On
+/// the embedded default that is all there is to it; on PostgreSQL, whose nodes must share one
+/// key, a node without the variable still starts, with the key file, and says so.
+fn secrets_key(given: Option<&str>, data_dir: &Path, embedded: bool) -> anyhow::Result<convo_webhooks::SecretsKey> {
+    // Set but empty is not set (a template or a compose file that passes an unset variable on).
+    if let Some(text) = given.filter(|text| !text.trim().is_empty()) {
+        let key =
+            convo_webhooks::SecretsKey::from_base64(text).map_err(|e| anyhow::anyhow!("CONVO_SECRETS_KEY: {e}"))?;
+        tracing::info!(key_id = key.id(), "webhook secrets are sealed with CONVO_SECRETS_KEY");
+        return Ok(key);
+    }
+    let path = data_dir.join(SECRETS_KEY_FILE);
+    let (key, created) = convo_webhooks::SecretsKey::load_or_create(&path).map_err(|e| {
+        anyhow::anyhow!("the secrets key: {e}; or set CONVO_SECRETS_KEY (32 random bytes, `openssl rand -base64 32`)")
+    })?;
+    let file = path.display().to_string();
+    if !embedded {
+        tracing::warn!(
+            key_id = key.id(),
+            file,
+            created,
+            "CONVO_SECRETS_KEY is not set: webhook secrets are sealed with the key in this file, which only nodes \
+             that share the file have. Every node sharing this PostgreSQL needs the same key: set CONVO_SECRETS_KEY \
+             on each (docs/WEBHOOKS.md, Secrets at rest)"
+        );
+    } else if created {
+        tracing::info!(
+            key_id = key.id(),
+            file,
+            "made the key that seals webhook secrets at rest: keep it with the database, which cannot sign webhooks \
+             without it"
+        );
+    } else {
+        tracing::info!(key_id = key.id(), file, "webhook secrets are sealed with the key in this file");
+    }
+    Ok(key)
+}
+
+/// Seals the webhook secrets an older convo stored in clear, and says when secrets in the
+/// database are sealed with another key than this node's (it cannot sign for them: their
+/// deliveries wait, and a test delivery answers 503 `secretsKeyMismatch`).
+async fn secrets_at_rest(backend: &backend::AnyBackend, key: &convo_webhooks::SecretsKey) {
+    let webhooks = convo_webhooks::Webhooks::new(backend.sql(), key.clone());
+    match webhooks.seal_in_clear().await {
+        Ok(at_rest) if !at_rest.other_keys.is_empty() => tracing::error!(
+            node_key = key.id(),
+            sealed_with = at_rest.other_keys.join(","),
+            "webhook secrets in this database are sealed with another secrets key than this node's: this node \
+             cannot sign their deliveries nor test them until CONVO_SECRETS_KEY is the key they were sealed with"
+        ),
+        Ok(at_rest) if at_rest.sealed > 0 => {
+            tracing::info!(
+                sealed = at_rest.sealed,
+                key_id = key.id(),
+                "webhook secrets stored in clear are sealed now"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not look at the webhook secrets at rest"),
+    }
 }
 
 /// Forgets idempotency keys older than 24 hours, hourly.

@@ -281,6 +281,7 @@ impl ExportArgs {
                 since: self.since,
                 until: self.until,
                 event_types: self.types.clone(),
+                positions: Vec::new(),
             },
             page_events: PAGE_EVENTS,
         };

@@ -74,13 +74,15 @@ pub enum Code {
     Unavailable,
     /// The request took too long (`Retry-After`); a command may have been written: retry with its `Idempotency-Key`.
     Timeout,
+    /// This node cannot open a secret the request needs: it was sealed with another secrets key.
+    SecretsKeyMismatch,
     /// An unexpected error; it is logged, never described.
     Internal,
 }
 
 impl Code {
     /// Every code, in the order of the table.
-    pub const ALL: [Code; 31] = [
+    pub const ALL: [Code; 32] = [
         Self::Validation,
         Self::MalformedRequest,
         Self::UnsupportedMediaType,
@@ -111,6 +113,7 @@ impl Code {
         Self::ReadModelStopped,
         Self::Unavailable,
         Self::Timeout,
+        Self::SecretsKeyMismatch,
         Self::Internal,
     ];
 
@@ -147,6 +150,7 @@ impl Code {
             Self::ReadModelStopped => "readModelStopped",
             Self::Unavailable => "unavailable",
             Self::Timeout => "timeout",
+            Self::SecretsKeyMismatch => "secretsKeyMismatch",
             Self::Internal => "internal",
         }
     }
@@ -184,6 +188,7 @@ impl Code {
             Self::ReadModelStopped => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            Self::SecretsKeyMismatch => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -236,6 +241,11 @@ impl Code {
             Self::Unavailable => "The event store is unreachable (`Retry-After`).",
             Self::Timeout => {
                 "The request took too long (`Retry-After`); a command may have been written: retry with its `Idempotency-Key`."
+            }
+            Self::SecretsKeyMismatch => {
+                "This node cannot open a secret the request needs: it was sealed with another secrets key \
+                 (`sealed_with_key`) than this node's (`node_key`). Every node sharing the database needs the same \
+                 `CONVO_SECRETS_KEY`: an operator's fix, nothing of the request's."
             }
             Self::Internal => "An unexpected error; it is logged, never described.",
         }
@@ -463,6 +473,36 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Conflict => Self::new(Code::Conflict, "the resource changed concurrently; retry"),
             other => Self::internal(&other),
+        }
+    }
+}
+
+/// A secret sealed with another key than this node's is `secretsKeyMismatch` (503: another
+/// node, or this one once given the right key, answers it); one that does not open with this
+/// node's key (altered) is an internal error, logged.
+impl From<convo_webhooks::SealError> for ApiError {
+    fn from(err: convo_webhooks::SealError) -> Self {
+        match &err {
+            convo_webhooks::SealError::WrongKey { sealed_with, this_node } => {
+                tracing::error!(error = %err, "a secret sealed with another secrets key");
+                let detail = format!(
+                    "this node cannot open a secret this request needs: it was sealed with secrets key {sealed_with}, \
+                     and this node has key {this_node}; every node sharing the database needs the same CONVO_SECRETS_KEY"
+                );
+                Self::new(Code::SecretsKeyMismatch, detail)
+                    .with("sealed_with_key", sealed_with)
+                    .with("node_key", this_node)
+            }
+            _ => Self::internal(&err),
+        }
+    }
+}
+
+impl From<convo_webhooks::SecretError> for ApiError {
+    fn from(err: convo_webhooks::SecretError) -> Self {
+        match err {
+            convo_webhooks::SecretError::Store(e) => e.into(),
+            convo_webhooks::SecretError::Sealed(e) => e.into(),
         }
     }
 }

@@ -7,6 +7,8 @@
 //! lease runs out, and the retry that takes it over answers what the log holds for the key.
 //! Ids a command mints (a message, an inbox, a join request) are derived from its key, so even
 //! a command run twice under one key names the same thing twice, which the domain refuses.
+//! An answer that shows a secret (a webhook's, created or rotated: marked [`SealAnswer`]) is
+//! kept sealed with the node's secrets key, and opened for the retry that repeats it.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -29,6 +31,16 @@ pub use claims::{Claim, IDEMPOTENCY_LEASE_MS, Idempotency, StoredResponse};
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 /// Set on an answer that repeats an earlier one.
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+
+/// Marks an answer that shows a secret (a response extension): it is kept for retries sealed
+/// with the node's secrets key, never in clear.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SealAnswer;
+
+/// What a kept answer is sealed for: its workspace and key (it opens for them only).
+fn answer_context(ws: Uuid, key: &str) -> String {
+    format!("idempotent answer {ws} {key}")
+}
 
 tokio::task_local! {
     /// The idempotency key of the request this task answers, if it has one, for the command's
@@ -84,7 +96,7 @@ pub(crate) async fn idempotent<B: Backend>(State(state): State<AppState<B>>, req
         Err(e) => return ApiError::from(e).into_response(),
     };
     match claim {
-        Claim::Replay(stored) => replay(stored),
+        Claim::Replay(stored) => replay(&state, ws, &key, stored),
         Claim::Mismatch => {
             ApiError::new(Code::IdempotencyKeyReused, "this Idempotency-Key was used with a different request")
                 .into_response()
@@ -93,7 +105,7 @@ pub(crate) async fn idempotent<B: Backend>(State(state): State<AppState<B>>, req
             // The first request may have committed and not answered yet (or lost its answer):
             // what the log holds is the answer either way.
             match written(&state, ws, &key).await {
-                Ok(Some(stored)) => replay(stored),
+                Ok(Some(stored)) => replay(&state, ws, &key, stored),
                 Ok(None) => ApiError::new(
                     Code::IdempotencyKeyInFlight,
                     "a request with this Idempotency-Key is still being processed; retry later",
@@ -135,7 +147,7 @@ async fn written<B: Backend>(state: &AppState<B>, ws: Uuid, key: &str) -> Result
 /// Stores a recovered answer for later replays, and answers it.
 async fn keep<B: Backend>(state: &AppState<B>, ws: Uuid, key: &str, stored: StoredResponse) -> Response {
     match state.idempotency.complete(ws, key, &stored).await {
-        Ok(()) => replay(stored),
+        Ok(()) => replay(state, ws, key, stored),
         Err(e) => ApiError::from(e).into_response(),
     }
 }
@@ -195,8 +207,14 @@ async fn finish<B: Backend>(state: &AppState<B>, ws: Uuid, key: &str, response: 
         Ok(bytes) => bytes,
         Err(e) => return ApiError::internal(&e).into_response(),
     };
-    let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-    let stored = StoredResponse { status: status.as_u16(), body };
+    let stored = if parts.extensions.get::<SealAnswer>().is_some() {
+        // The body shows a secret: kept sealed, as text.
+        let sealed = state.webhooks.secrets_key().seal(&answer_context(ws, key), &String::from_utf8_lossy(&bytes));
+        StoredResponse { status: status.as_u16(), body: serde_json::Value::String(sealed), sealed: true }
+    } else {
+        let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        StoredResponse { status: status.as_u16(), body, sealed: false }
+    };
     if let Err(e) = state.idempotency.complete(ws, key, &stored).await {
         // The command's outcome stands; a retry will find it through the events' metadata.
         tracing::warn!(error = %e, "could not store an idempotent response");
@@ -204,9 +222,24 @@ async fn finish<B: Backend>(state: &AppState<B>, ws: Uuid, key: &str, response: 
     Response::from_parts(parts, Body::from(bytes))
 }
 
-fn replay(stored: StoredResponse) -> Response {
+/// The kept answer `stored` of `key`, again (opened if it was sealed: an answer sealed with
+/// another key than this node's is a `secretsKeyMismatch`).
+fn replay<B: Backend>(state: &AppState<B>, ws: Uuid, key: &str, stored: StoredResponse) -> Response {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-    let mut response = (status, axum::Json(stored.body)).into_response();
+    let body = if stored.sealed {
+        let sealed = stored.body.as_str().unwrap_or_default();
+        let opened = match state.webhooks.secrets_key().open(&answer_context(ws, key), sealed) {
+            Ok(opened) => opened,
+            Err(e) => return ApiError::from(e).into_response(),
+        };
+        match serde_json::from_str(&opened) {
+            Ok(body) => body,
+            Err(e) => return ApiError::internal(&e).into_response(),
+        }
+    } else {
+        stored.body
+    };
+    let mut response = (status, axum::Json(body)).into_response();
     let headers = response.headers_mut();
     if status.is_client_error() {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
@@ -231,5 +264,5 @@ fn recovered(events: &[LogEvent]) -> StoredResponse {
         ..CommandResponse::new(&last.aggregate_type, id, version, Some(last.position))
     };
     let body = serde_json::to_value(response).unwrap_or_default();
-    StoredResponse { status: crate::command::status(&outcome).as_u16(), body }
+    StoredResponse { status: crate::command::status(&outcome).as_u16(), body, sealed: false }
 }

@@ -79,7 +79,8 @@ pub struct GatewayConfig {
     /// The bus publisher's progress and state, for `/readyz`.
     pub bus: Option<Arc<convo_store::ProjectionStatus>>,
     /// How webhooks are delivered: a test delivery (`/v1/webhooks/{id}/verify`) goes as
-    /// workers send the others.
+    /// workers send the others. Its `secrets_key` seals the webhooks' secrets at rest, and the
+    /// idempotent answers that show one.
     pub webhooks: convo_webhooks::WebhookConfig,
 }
 
@@ -143,7 +144,7 @@ pub fn router<B: Backend>(engine: Arc<Engine<B>>, read: Arc<ReadModels<B>>, conf
     let tenancy = Arc::new(Tenancy::new(engine.backend.sql()));
     let limiter = config.rate_limit.map(|limit| Arc::new(auth::Limiter::new(limit)));
     let idempotency = Arc::new(Idempotency::new(engine.backend.sql(), IDEMPOTENCY_LEASE_MS));
-    let webhooks = Arc::new(convo_webhooks::Webhooks::new(engine.backend.sql()));
+    let webhooks = Arc::new(convo_webhooks::Webhooks::new(engine.backend.sql(), config.webhooks.secrets_key.clone()));
     let tester = match convo_webhooks::Tester::new(&config.webhooks) {
         Ok(tester) => Some(Arc::new(tester)),
         Err(e) => {

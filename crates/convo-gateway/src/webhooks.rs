@@ -6,9 +6,9 @@
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use convo_domain::{ConversationError, Inbox};
 use convo_store::Backend;
 use convo_webhooks::{Attempt, AttemptFilter, Endpoint, NewEndpoint};
@@ -17,6 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::extract::{ApiJson, ApiPath, QueryParams, Workspace, params};
+use crate::idempotency::SealAnswer;
 use crate::openapi::problems;
 use crate::paging::{self, ListQuery, Listed, Page, Paging};
 use crate::{ApiError, AppState};
@@ -27,9 +28,23 @@ problems! {
         Validation => "`url` is not an absolute `http` or `https` URL with a host and without \
                        credentials, or `event_types` names an unknown event type",
         NotFound => "`inbox_id` names no inbox of this workspace",
+        SecretsKeyMismatch => "a retry with the `Idempotency-Key` of a creation answered by a node with another \
+                               secrets key, whose answer (with the secret) this node cannot open",
     ];
     /// A webhook by id.
     AWebhook = [NotFound => "no webhook with this id in this workspace"];
+    /// Testing a webhook.
+    VerifyAWebhook = [
+        NotFound => "no webhook with this id in this workspace",
+        SecretsKeyMismatch => "the webhook's secret, or its workspace's signing key, was sealed with another \
+                               secrets key than this node's: it cannot sign",
+    ];
+    /// Rotating a webhook's secret.
+    RotateAWebhookSecret = [
+        NotFound => "no webhook with this id in this workspace",
+        SecretsKeyMismatch => "a retry with the `Idempotency-Key` of a rotation answered by a node with another \
+                               secrets key, whose answer (with the secret) this node cannot open",
+    ];
     /// Changing a webhook.
     ChangeAWebhook = [
         Validation => "`url` is not an absolute `http` or `https` URL with a host and without \
@@ -87,7 +102,8 @@ pub struct CreatedWebhook {
 }
 
 /// Create a webhook endpoint: it gets the events appended from now on that its filter matches.
-/// Its signing secret is in this answer and nowhere else.
+/// Its signing secret is in this answer and nowhere else (a retry with the same
+/// `Idempotency-Key` answers it again, kept sealed meanwhile).
 #[utoipa::path(
     post,
     path = "/v1/webhooks",
@@ -103,7 +119,7 @@ pub async fn create_webhook<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
     ApiJson(body): ApiJson<CreateWebhook>,
-) -> Result<(StatusCode, Json<CreatedWebhook>), ApiError> {
+) -> Result<(StatusCode, Extension<SealAnswer>, Json<CreatedWebhook>), ApiError> {
     check_url(&body.url)?;
     let event_types = known_event_types(body.event_types)?;
     if let Some(inbox_id) = body.inbox_id {
@@ -119,7 +135,7 @@ pub async fn create_webhook<B: Backend>(
     let after_position = state.engine.log.head().await?;
     let now = state.engine.clock.now();
     let (endpoint, secret) = state.webhooks.create(ws, new, after_position, now).await?;
-    Ok((StatusCode::CREATED, Json(CreatedWebhook { endpoint, secret })))
+    Ok((StatusCode::CREATED, Extension(SealAnswer), Json(CreatedWebhook { endpoint, secret })))
 }
 
 /// List the workspace's webhook endpoints, never their secrets.
@@ -267,7 +283,7 @@ pub async fn change_webhook<B: Backend>(
     params(("webhook_id" = Uuid, Path, description = "The endpoint's id (`endpoint_id`)")),
     responses(
         (status = 200, description = "The test delivery's attempt: `succeeded` says how it went", body = Attempt),
-        AWebhook,
+        VerifyAWebhook,
     ),
     security(("apiKey" = ["admin"])),
 )]
@@ -277,6 +293,8 @@ pub async fn verify_webhook<B: Backend>(
     ApiPath(webhook_id): ApiPath<Uuid>,
 ) -> Result<Json<Attempt>, ApiError> {
     let endpoint = state.webhooks.get(ws, webhook_id).await?.ok_or_else(|| ApiError::not_found("no such webhook"))?;
+    // A secret sealed with another key is a `secretsKeyMismatch`, not the store's error.
+    state.webhooks.check_signing(&endpoint).await?;
     let tester = state.tester.as_ref().ok_or_else(|| {
         ApiError::from(convo_store::StoreError::Connection("no HTTP client for webhook deliveries".into()))
     })?;
@@ -344,7 +362,7 @@ pub struct RotatedSecret {
     params(("webhook_id" = Uuid, Path, description = "The endpoint's id (`endpoint_id`)")),
     responses(
         (status = 200, description = "The new secret (shown this once) and the end of the overlap", body = RotatedSecret),
-        AWebhook,
+        RotateAWebhookSecret,
     ),
     security(("apiKey" = ["admin"])),
 )]
@@ -352,14 +370,14 @@ pub async fn rotate_secret<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
     ApiPath(webhook_id): ApiPath<Uuid>,
-) -> Result<Json<RotatedSecret>, ApiError> {
+) -> Result<(Extension<SealAnswer>, Json<RotatedSecret>), ApiError> {
     // Wall-clock time, as the sender's: the overlap is a span of real deliveries.
     let now = chrono::Utc::now();
     let overlap = state.webhook_overlap;
     let rotated = state.webhooks.rotate_secret(ws, webhook_id, overlap, now).await?;
     let secret = rotated.ok_or_else(|| ApiError::not_found("no such webhook"))?;
     let previous_until = now + chrono::Duration::from_std(overlap).unwrap_or(chrono::Duration::zero());
-    Ok(Json(RotatedSecret { secret, previous_until }))
+    Ok((Extension(SealAnswer), Json(RotatedSecret { secret, previous_until })))
 }
 
 /// What to deliver to an endpoint again: exactly one of the three.

@@ -111,6 +111,10 @@ impl Dialect for PostgresDialect {
         query.bind(texts)
     }
 
+    fn bind_ints<'q>(query: Query<'q, Postgres>, ints: &'q [i64]) -> Query<'q, Postgres> {
+        query.bind(ints)
+    }
+
     fn bind_time<'q>(query: Query<'q, Postgres>, time: DateTime<Utc>) -> Query<'q, Postgres> {
         query.bind(time)
     }

@@ -47,9 +47,11 @@ pub trait Dialect: Clone + Default + Send + Sync + 'static {
         column.to_owned()
     }
 
-    /// The condition "`column` is one of the texts bound at `list`" (see [`Dialect::bind_texts`]).
+    /// The condition "`column` is one of the texts (or integers) bound at `list`" (see
+    /// [`Dialect::bind_texts`], [`Dialect::bind_ints`]).
     fn is_one_of(column: &str, list: &str) -> String;
     fn bind_texts<'q>(query: Query<'q, Self::Db>, texts: &'q [String]) -> Query<'q, Self::Db>;
+    fn bind_ints<'q>(query: Query<'q, Self::Db>, ints: &'q [i64]) -> Query<'q, Self::Db>;
     /// Binds a time as `recorded_at` compares with it.
     fn bind_time<'q>(query: Query<'q, Self::Db>, time: DateTime<Utc>) -> Query<'q, Self::Db>;
 

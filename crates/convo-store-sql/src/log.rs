@@ -28,6 +28,7 @@ fn filter_sql<D: Dialect>(filter: &LogFilter) -> String {
         (filter.since.is_some(), "recorded_at >= {}".to_owned()),
         (filter.until.is_some(), "recorded_at < {}".to_owned()),
         (!filter.event_types.is_empty(), D::is_one_of("event_type", "{}")),
+        (!filter.positions.is_empty(), D::is_one_of("global_position", "{}")),
     ];
     let used = conditions.iter().filter(|(used, _)| *used).map(|(_, condition)| condition);
     used.zip(2..).map(|(condition, n)| format!(" AND {}", condition.replace("{}", &D::placeholder(n)))).collect()
@@ -53,6 +54,9 @@ where
     }
     if !filter.event_types.is_empty() {
         query = D::bind_texts(query, &filter.event_types);
+    }
+    if !filter.positions.is_empty() {
+        query = D::bind_ints(query, &filter.positions);
     }
     query
 }

@@ -88,6 +88,10 @@ impl Dialect for SqliteDialect {
         query.bind(Value::from(texts).to_string())
     }
 
+    fn bind_ints<'q>(query: Query<'q, Sqlite>, ints: &'q [i64]) -> Query<'q, Sqlite> {
+        query.bind(Value::from(ints).to_string())
+    }
+
     fn bind_time<'q>(query: Query<'q, Sqlite>, time: DateTime<Utc>) -> Query<'q, Sqlite> {
         query.bind(recorded_at_text(time))
     }

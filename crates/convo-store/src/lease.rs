@@ -34,6 +34,13 @@ impl Fence {
         );
         (condition, vec![SqlValue::Text(self.name.clone()), SqlValue::Int(self.token)])
     }
+
+    /// A statement that affects the lease's one row while it still carries this token: the
+    /// guard of a transaction that writes only while the lease is held.
+    pub fn guard<S: SqlStore>(&self, sql: &S) -> Statement {
+        let guard = sql.sql("UPDATE follower_leases SET token = token WHERE name = {1} AND token = {2}");
+        (guard, vec![SqlValue::Text(self.name.clone()), SqlValue::Int(self.token)])
+    }
 }
 
 /// One follower's lease, as one runner of it asks for it: two runners of the same follower,

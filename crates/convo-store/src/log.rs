@@ -24,6 +24,8 @@ pub struct LogFilter {
     pub until: Option<DateTime<Utc>>,
     /// Only events of these types (empty: all types).
     pub event_types: Vec<String>,
+    /// Only the events at these positions (empty: at any).
+    pub positions: Vec<i64>,
 }
 
 impl LogFilter {
@@ -34,6 +36,7 @@ impl LogFilter {
             && self.since.is_none_or(|t| event.recorded_at >= t)
             && self.until.is_none_or(|t| event.recorded_at < t)
             && (self.event_types.is_empty() || self.event_types.contains(&event.event_type))
+            && (self.positions.is_empty() || self.positions.contains(&event.position))
     }
 }
 

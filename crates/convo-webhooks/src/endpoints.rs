@@ -1,10 +1,17 @@
 //! Webhook endpoints of a workspace, their signing secrets, and the attempt log, in the SQL
-//! store next to the log (`webhook_endpoints`, `webhook_attempts`; migration 0014).
+//! store next to the log (`webhook_endpoints`, `webhook_attempts`; migration 0014). The secrets
+//! are stored sealed with the node's secrets key (`crate::secrets`).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use convo_store::{SqlStore, SqlValue, StoreError};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::secrets::{SealError, SecretsKey};
 
 /// An endpoint as the API shows it: never its secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -90,40 +97,100 @@ pub struct Attempt {
     pub response_body: String,
 }
 
-/// An endpoint's signing secrets, space-separated, the current one first: the one before it
-/// too while its overlap after a rotation lasts (`{1}`: now, in Unix milliseconds). Every
-/// delivery is signed with each.
+/// An endpoint's signing secrets as stored (sealed, or in clear from before sealing),
+/// space-separated, the current one first: the one before it too while its overlap after a
+/// rotation lasts (`{1}`: now, in Unix milliseconds). Each is opened in Rust
+/// ([`Webhooks::open_secrets`]); every delivery is signed with each.
 const SECRETS: &str = "secret || CASE WHEN previous_secret IS NOT NULL AND previous_until_ms > {1}
                        THEN ' ' || previous_secret ELSE '' END";
 
-/// The store of endpoints and attempts.
+/// How often endpoints left out for secrets this node cannot open are reported.
+const REPORT_EVERY: Duration = Duration::from_secs(60);
+
+/// The store of endpoints and attempts, with the key their secrets are sealed with.
 #[derive(Clone)]
 pub struct Webhooks<S> {
     sql: S,
+    key: SecretsKey,
+    /// When endpoints left out of [`Webhooks::enabled`] were last reported.
+    reported: Arc<Mutex<Option<Instant>>>,
+}
+
+/// Why a secret a caller needs could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// It is sealed with another key, or does not open.
+    #[error(transparent)]
+    Sealed(#[from] SealError),
 }
 
 fn corrupt(e: serde_json::Error) -> StoreError {
     StoreError::Corrupt(format!("a stored webhook row: {e}"))
 }
 
+/// What an endpoint's secret is sealed for: the endpoint (its current and its previous secret
+/// alike, as a rotation moves one to the other).
+fn secret_context(endpoint_id: Uuid) -> String {
+    format!("webhook secret {endpoint_id}")
+}
+
+/// The enabled endpoints among `rows` (`{SECRETS} row`, the JSON row after the first ` {`).
+fn endpoint_rows(rows: &[String]) -> Result<Vec<(Endpoint, &str)>, StoreError> {
+    let mut enabled = Vec::new();
+    for row in rows {
+        let split = row.find(" {").ok_or_else(|| StoreError::Corrupt("an endpoint row".into()))?;
+        let endpoint: Endpoint = serde_json::from_str(&row[split + 1..]).map_err(corrupt)?;
+        if endpoint.enabled {
+            enabled.push((endpoint, &row[..split]));
+        }
+    }
+    Ok(enabled)
+}
+
+/// The enabled endpoints of every workspace, without their secrets: what the fan-out matches
+/// events against (it needs no secret, so a node with another key still fans out).
+pub(crate) async fn enabled_endpoints<S: SqlStore>(sql: &S) -> Result<Vec<Endpoint>, StoreError> {
+    let endpoints: Vec<Endpoint> = sql.json_rows("SELECT row FROM webhook_endpoints", &[]).await?;
+    Ok(endpoints.into_iter().filter(|e| e.enabled).collect())
+}
+
 impl<S: SqlStore> Webhooks<S> {
-    pub fn new(sql: S) -> Self {
-        Self { sql }
+    /// The endpoints in `sql`, their secrets sealed with `key`: every node sharing the
+    /// database needs the same key (`CONVO_SECRETS_KEY`).
+    pub fn new(sql: S, key: SecretsKey) -> Self {
+        Self { sql, key, reported: Arc::default() }
     }
 
     pub fn sql(&self) -> &S {
         &self.sql
     }
 
+    /// The key secrets are sealed with.
+    pub fn secrets_key(&self) -> &SecretsKey {
+        &self.key
+    }
+
+    /// The secrets `stored` (space-separated, as `SECRETS` gives them) of an endpoint, opened,
+    /// space-separated.
+    fn open_secrets(&self, endpoint_id: Uuid, stored: &str) -> Result<String, SealError> {
+        let context = secret_context(endpoint_id);
+        let opened = stored.split_whitespace().map(|s| self.key.open(&context, s)).collect::<Result<Vec<_>, _>>()?;
+        Ok(opened.join(" "))
+    }
+
     /// Creates an endpoint that gets the events after `after_position` (the log's head now);
-    /// its signing secret (`whsec_…`) is in the answer and shown nowhere else.
+    /// its signing secret (`whsec_…`) is in the answer and shown nowhere else. Refused
+    /// (`SecretError::Sealed`) on a node that cannot open its workspace's signing keys: what it
+    /// sealed, the nodes that sign could not open.
     pub async fn create(
         &self,
         workspace_id: Uuid,
         new: NewEndpoint,
         after_position: i64,
         now: DateTime<Utc>,
-    ) -> Result<(Endpoint, String), StoreError> {
+    ) -> Result<(Endpoint, String), SecretError> {
         let endpoint = Endpoint {
             endpoint_id: Uuid::now_v7(),
             workspace_id,
@@ -138,12 +205,13 @@ impl<S: SqlStore> Webhooks<S> {
         };
         // Its workspace's first endpoint gives it a key for `v1a` signatures.
         self.ensure_signing_key(workspace_id, now).await?;
+        self.check_keys(workspace_id).await?;
         let secret = crate::signing::new_secret();
         let sql = "INSERT INTO webhook_endpoints (endpoint_id, workspace_id, secret, row) VALUES ({1}, {2}, {3}, {4})";
         let values = [
             SqlValue::Text(endpoint.endpoint_id.to_string()),
             SqlValue::Text(workspace_id.to_string()),
-            SqlValue::Text(secret.clone()),
+            SqlValue::Text(self.key.seal(&secret_context(endpoint.endpoint_id), &secret)),
             SqlValue::json(&endpoint).map_err(corrupt)?,
         ];
         self.sql.execute(&self.sql.sql(sql), &values).await?;
@@ -189,12 +257,17 @@ impl<S: SqlStore> Webhooks<S> {
         if let Some(inbox_id) = change.inbox_id {
             endpoint.inbox_id = inbox_id;
         }
-        let sql = self.sql.sql("UPDATE webhook_endpoints SET row = {3} WHERE workspace_id = {1} AND endpoint_id = {2}");
+        // Enabled again: its failing streak starts over.
+        let update = "UPDATE webhook_endpoints
+                         SET row = {3}, failing_since_ms = CASE WHEN {4} THEN NULL ELSE failing_since_ms END
+                       WHERE workspace_id = {1} AND endpoint_id = {2}";
         let values = [
             SqlValue::Text(workspace_id.to_string()),
             SqlValue::Text(endpoint_id.to_string()),
             SqlValue::json(&endpoint).map_err(corrupt)?,
+            SqlValue::Bool(change.enabled == Some(true)),
         ];
+        let sql = self.sql.sql(update);
         Ok((self.sql.execute(&sql, &values).await? == 1).then_some(endpoint))
     }
 
@@ -211,52 +284,194 @@ impl<S: SqlStore> Webhooks<S> {
         Ok(true)
     }
 
-    /// An endpoint's signing secrets (see `SECRETS`).
+    /// An endpoint's signing secrets, opened, space-separated (see `SECRETS`); `None` if there
+    /// is no such endpoint. One this node cannot open is an error that names both keys
+    /// ([`Webhooks::check_signing`] tells it apart from the store's errors).
     pub async fn secret(&self, endpoint_id: Uuid) -> Result<Option<String>, StoreError> {
+        let Some(stored) = self.stored_secrets(endpoint_id).await? else { return Ok(None) };
+        let opened = self.open_secrets(endpoint_id, &stored);
+        opened.map(Some).map_err(|e| StoreError::Corrupt(format!("the secret of webhook {endpoint_id}: {e}")))
+    }
+
+    /// An endpoint's signing secrets as stored (see `SECRETS`).
+    async fn stored_secrets(&self, endpoint_id: Uuid) -> Result<Option<String>, StoreError> {
         let sql = self.sql.sql(&format!("SELECT {SECRETS} FROM webhook_endpoints WHERE endpoint_id = {{2}}"));
         let values = [SqlValue::Int(Utc::now().timestamp_millis()), SqlValue::Text(endpoint_id.to_string())];
         Ok(self.sql.text_rows(&sql, &values).await?.into_iter().next())
     }
 
-    /// Every enabled endpoint of every workspace, with its signing secrets: what the sender
-    /// sends to.
+    /// Whether this node can sign deliveries to `endpoint`: its secrets, and its workspace's
+    /// keys that sign now, open with this node's key. `SecretError::Sealed` names both keys.
+    pub async fn check_signing(&self, endpoint: &Endpoint) -> Result<(), SecretError> {
+        if let Some(stored) = self.stored_secrets(endpoint.endpoint_id).await? {
+            self.open_secrets(endpoint.endpoint_id, &stored)?;
+        }
+        self.check_keys(endpoint.workspace_id).await
+    }
+
+    /// Every enabled endpoint of every workspace, with its signing secrets opened: what the
+    /// sender sends to. An endpoint whose secrets, or whose workspace's signing keys, this node
+    /// cannot open (sealed with another key) is left out, and reported at most once a minute:
+    /// its deliveries wait, pending, for a node that can sign them.
     pub async fn enabled(&self) -> Result<Vec<(Endpoint, String)>, StoreError> {
-        // One query: the signing secrets (see `SECRETS`) and the row, side by side.
-        let sql = format!("SELECT {SECRETS} || ' ' || row FROM webhook_endpoints");
+        // One query: each endpoint's stored secrets (see `SECRETS`) beside its row, and the
+        // keys that sign now of the workspaces that have endpoints.
+        let sql = format!(
+            "SELECT 'e ' || {SECRETS} || ' ' || row FROM webhook_endpoints
+             UNION ALL
+             SELECT 'k ' || workspace_id || ' ' || key_id || ' ' || private_key FROM webhook_signing_keys
+              WHERE {} AND workspace_id IN (SELECT workspace_id FROM webhook_endpoints)",
+            crate::keys::SIGNING_NOW
+        );
         let now = SqlValue::Int(Utc::now().timestamp_millis());
-        let mut enabled = Vec::new();
-        for row in self.sql.text_rows(&self.sql.sql(&sql), &[now]).await? {
-            let split = row.find(" {").ok_or_else(|| StoreError::Corrupt("an endpoint row".into()))?;
-            let endpoint: Endpoint = serde_json::from_str(&row[split + 1..]).map_err(corrupt)?;
-            if endpoint.enabled {
-                enabled.push((endpoint, row[..split].to_owned()));
+        let rows = self.sql.text_rows(&self.sql.sql(&sql), &[now]).await?;
+        let (mut endpoints, mut keys) = (Vec::new(), Vec::new());
+        for row in rows {
+            match row.split_at_checked(2) {
+                Some(("e ", endpoint)) => endpoints.push(endpoint.to_owned()),
+                Some(("k ", key)) => keys.push(key.to_owned()),
+                _ => return Err(StoreError::Corrupt("an endpoint row".into())),
             }
+        }
+        let endpoints = endpoint_rows(&endpoints)?;
+        let mut failure = None;
+        let mut unsigned = HashSet::new();
+        let wanted: HashSet<String> = endpoints.iter().map(|(e, _)| e.workspace_id.to_string()).collect();
+        for key in &keys {
+            let mut parts = key.splitn(3, ' ');
+            let (Some(workspace), Some(key_id), Some(stored)) = (parts.next(), parts.next(), parts.next()) else {
+                return Err(StoreError::Corrupt("a signing key row".into()));
+            };
+            if wanted.contains(workspace)
+                && let Err(e) = self.open_seed(key_id, stored)
+            {
+                unsigned.insert(workspace.to_owned());
+                failure.get_or_insert(e);
+            }
+        }
+        let (mut enabled, mut left_out) = (Vec::new(), 0);
+        for (endpoint, stored) in endpoints {
+            if unsigned.contains(&endpoint.workspace_id.to_string()) {
+                left_out += 1;
+                continue;
+            }
+            match self.open_secrets(endpoint.endpoint_id, stored) {
+                Ok(secrets) => enabled.push((endpoint, secrets)),
+                Err(e) => {
+                    left_out += 1;
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(error) = failure.filter(|_| left_out > 0) {
+            self.report(left_out, &error);
         }
         Ok(enabled)
     }
 
+    /// Logs that `left_out` endpoints get nothing from this node, at most once a minute.
+    fn report(&self, left_out: usize, error: &SealError) {
+        let mut reported = self.reported.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if reported.is_some_and(|at| at.elapsed() < REPORT_EVERY) {
+            return;
+        }
+        *reported = Some(Instant::now());
+        tracing::error!(
+            endpoints = left_out,
+            error = %error,
+            "webhook deliveries wait: this node cannot open the signing secrets of some endpoints; \
+             their deliveries stay pending until a node with the key they were sealed with sends them"
+        );
+    }
+
+    /// Seals the secrets and signing keys stored in clear (written before secrets were sealed):
+    /// run at start. Nothing is sealed when stored secrets are sealed with another key than
+    /// this node's (the node was given a key the others do not have): their key ids are said.
+    pub async fn seal_in_clear(&self) -> Result<AtRest, StoreError> {
+        // (table, its id, the column of sealed values)
+        const COLUMNS: [(&str, &str, &str); 3] = [
+            ("webhook_endpoints", "endpoint_id", "secret"),
+            ("webhook_endpoints", "endpoint_id", "previous_secret"),
+            ("webhook_signing_keys", "key_id", "private_key"),
+        ];
+        let mut stored = Vec::new();
+        for (table, id_column, column) in COLUMNS {
+            let sql = format!("SELECT {id_column} || ' ' || {column} FROM {table} WHERE {column} IS NOT NULL");
+            for row in self.sql.text_rows(&sql, &[]).await? {
+                let (id, value) = row.split_once(' ').ok_or_else(|| StoreError::Corrupt(format!("a {table} row")))?;
+                stored.push(((table, id_column, column), id.to_owned(), value.to_owned()));
+            }
+        }
+        let mut at_rest = AtRest::default();
+        for (_, _, value) in &stored {
+            if let Some(key) = crate::secrets::sealed_with(value).filter(|k| *k != self.key.id())
+                && !at_rest.other_keys.iter().any(|k| k == key)
+            {
+                at_rest.other_keys.push(key.to_owned());
+            }
+        }
+        if !at_rest.other_keys.is_empty() {
+            return Ok(at_rest);
+        }
+        for ((table, id_column, column), id, value) in stored.iter().filter(|(.., v)| !crate::secrets::is_sealed(v)) {
+            let context = if *table == "webhook_endpoints" {
+                secret_context(id.parse().map_err(|_| StoreError::Corrupt("an endpoint id".into()))?)
+            } else {
+                crate::keys::seed_context(id)
+            };
+            let sql = format!("UPDATE {table} SET {column} = {{1}} WHERE {id_column} = {{2}} AND {column} = {{3}}");
+            let values = [
+                SqlValue::Text(self.key.seal(&context, value)),
+                SqlValue::Text(id.clone()),
+                SqlValue::Text(value.clone()),
+            ];
+            at_rest.sealed += self.sql.execute(&self.sql.sql(&sql), &values).await?;
+        }
+        Ok(at_rest)
+    }
+
     /// A new signing secret for an endpoint of the workspace, shown in the answer only; the
-    /// one before keeps signing beside it for `overlap`. `None` if there is no such endpoint.
+    /// one before keeps signing beside it for `overlap` (sealed again with this node's key, if
+    /// it was stored in clear). `None` if there is no such endpoint. Refused
+    /// (`SecretError::Sealed`) on a node that cannot open the current secret; a rotation that
+    /// another one overtook is a `StoreError::Conflict`.
     pub async fn rotate_secret(
         &self,
         workspace_id: Uuid,
         endpoint_id: Uuid,
         overlap: std::time::Duration,
         now: DateTime<Utc>,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<String>, SecretError> {
+        let (ws, id) = (SqlValue::Text(workspace_id.to_string()), SqlValue::Text(endpoint_id.to_string()));
+        let current =
+            self.sql.sql("SELECT secret FROM webhook_endpoints WHERE workspace_id = {1} AND endpoint_id = {2}");
+        let Some(stored) = self.sql.text_rows(&current, &[ws.clone(), id.clone()]).await?.into_iter().next() else {
+            return Ok(None);
+        };
+        let context = secret_context(endpoint_id);
+        let previous = self.key.open(&context, &stored)?;
         let secret = crate::signing::new_secret();
         let until = now.timestamp_millis() + i64::try_from(overlap.as_millis()).unwrap_or(i64::MAX / 2);
         let sql = self.sql.sql(
-            "UPDATE webhook_endpoints SET previous_secret = secret, previous_until_ms = {3}, secret = {4}
-              WHERE workspace_id = {1} AND endpoint_id = {2}",
+            "UPDATE webhook_endpoints SET previous_secret = {3}, previous_until_ms = {4}, secret = {5}
+              WHERE workspace_id = {1} AND endpoint_id = {2} AND secret = {6}",
         );
         let values = [
-            SqlValue::Text(workspace_id.to_string()),
-            SqlValue::Text(endpoint_id.to_string()),
+            ws,
+            id,
+            SqlValue::Text(self.key.seal(&context, &previous)),
             SqlValue::Int(until),
-            SqlValue::Text(secret.clone()),
+            SqlValue::Text(self.key.seal(&context, &secret)),
+            SqlValue::Text(stored),
         ];
-        Ok((self.sql.execute(&sql, &values).await? == 1).then_some(secret))
+        match self.sql.execute(&sql, &values).await? {
+            1 => Ok(Some(secret)),
+            // Rotated or deleted meanwhile.
+            _ => match self.get(workspace_id, endpoint_id).await? {
+                Some(_) => Err(StoreError::Conflict.into()),
+                None => Ok(None),
+            },
+        }
     }
 
     /// Disables an endpoint for `reason` (the receiver answered 410 Gone).
@@ -267,19 +482,25 @@ impl<S: SqlStore> Webhooks<S> {
         self.sql.execute(&sql, &values).await.map(drop)
     }
 
-    /// The statement recording `attempt` of `workspace_id`.
-    pub fn record(&self, workspace_id: Uuid, attempt: &Attempt) -> Result<convo_store::Statement, StoreError> {
-        let sql = "INSERT INTO webhook_attempts (workspace_id, endpoint_id, position, status, attempted_ms, row)
-                   VALUES ({1}, {2}, {3}, {4}, {5}, {6})";
-        let values = vec![
-            SqlValue::Text(workspace_id.to_string()),
-            SqlValue::Text(attempt.endpoint_id.to_string()),
-            SqlValue::Int(attempt.position),
-            SqlValue::Text(if attempt.succeeded { "succeeded" } else { "failed" }.to_owned()),
-            SqlValue::Int(attempt.attempted_at.timestamp_millis()),
-            SqlValue::json(attempt).map_err(corrupt)?,
-        ];
-        Ok((self.sql.sql(sql), values))
+    /// The statement recording `attempts`, each of its workspace, in their order.
+    pub fn record(&self, attempts: &[(Uuid, &Attempt)]) -> Result<convo_store::Statement, StoreError> {
+        let (mut rows, mut values) = (Vec::new(), Vec::new());
+        for (workspace_id, attempt) in attempts {
+            let first = values.len() + 1;
+            let row: Vec<String> = (first..first + 6).map(|n| self.sql.placeholder(n)).collect();
+            rows.push(format!("({})", row.join(", ")));
+            values.extend([
+                SqlValue::Text(workspace_id.to_string()),
+                SqlValue::Text(attempt.endpoint_id.to_string()),
+                SqlValue::Int(attempt.position),
+                SqlValue::Text(if attempt.succeeded { "succeeded" } else { "failed" }.to_owned()),
+                SqlValue::Int(attempt.attempted_at.timestamp_millis()),
+                SqlValue::json(attempt).map_err(corrupt)?,
+            ]);
+        }
+        let sql =
+            "INSERT INTO webhook_attempts (workspace_id, endpoint_id, position, status, attempted_ms, row) VALUES";
+        Ok((format!("{sql} {}", rows.join(", ")), values))
     }
 
     /// The workspace's attempts, newest first: of one endpoint, one event, or succeeded or
@@ -318,6 +539,16 @@ impl<S: SqlStore> Webhooks<S> {
             })
             .collect()
     }
+}
+
+/// What [`Webhooks::seal_in_clear`] found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AtRest {
+    /// Secrets and signing keys found in clear and sealed now.
+    pub sealed: u64,
+    /// The ids of the keys other than this node's that stored secrets are sealed with: this
+    /// node cannot open those (and sealed nothing).
+    pub other_keys: Vec<String>,
 }
 
 /// Which attempts to list.

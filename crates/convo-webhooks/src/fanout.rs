@@ -10,13 +10,13 @@ use convo_store::{
     Start, StoreError,
 };
 
-use crate::{Endpoint, Webhooks};
+use crate::Endpoint;
 
 /// The fan-out's checkpoint and lease name.
 pub const NAME: &str = "webhooks";
 
 pub struct Fanout<B: Backend> {
-    webhooks: Webhooks<B::Sql>,
+    sql: B::Sql,
     log: EventLog<B>,
     checkpoint: Checkpoint<B::Sql>,
     /// Each conversation's inbox, as its first event says (for endpoints filtered by inbox).
@@ -26,7 +26,7 @@ pub struct Fanout<B: Backend> {
 impl<B: Backend> Fanout<B> {
     pub fn new(backend: &B, log: EventLog<B>) -> Self {
         Self {
-            webhooks: Webhooks::new(backend.sql()),
+            sql: backend.sql(),
             log,
             checkpoint: Checkpoint::new(backend.sql(), NAME),
             inboxes: lru::LruCache::new(std::num::NonZeroUsize::new(100_000).expect("non-zero")),
@@ -85,17 +85,36 @@ pub(crate) fn stream(event: &LogEvent) -> String {
     format!("{}:{}", event.aggregate_type, event.aggregate_id)
 }
 
-/// The statement writing one pending delivery of the event at `position` to `endpoint`.
-fn delivery<S: SqlStore>(sql: &S, endpoint: &Endpoint, event: &LogEvent, now_ms: i64) -> convo_store::Statement {
-    let insert = "INSERT INTO webhook_deliveries (endpoint_id, position, stream, status, attempts, next_attempt_ms)
-                  VALUES ({1}, {2}, {3}, 'pending', 0, {4}) ON CONFLICT (endpoint_id, position) DO NOTHING";
-    let values = vec![
-        SqlValue::Text(endpoint.endpoint_id.to_string()),
-        SqlValue::Int(event.position),
-        SqlValue::Text(stream(event)),
-        SqlValue::Int(now_ms),
-    ];
-    (sql.sql(insert), values)
+/// Pending deliveries written per statement (four values each: within both backends' limits).
+const ROWS_PER_INSERT: usize = 1000;
+
+/// The statements writing a pending delivery of each (endpoint, event) of `deliveries`, a
+/// thousand rows to a statement.
+fn insert_deliveries<S: SqlStore>(
+    sql: &S,
+    deliveries: &[(&Endpoint, &LogEvent)],
+    now_ms: i64,
+) -> Vec<convo_store::Statement> {
+    let insert =
+        "INSERT INTO webhook_deliveries (endpoint_id, position, stream, status, attempts, next_attempt_ms) VALUES";
+    deliveries
+        .chunks(ROWS_PER_INSERT)
+        .map(|chunk| {
+            let (mut rows, mut values) = (Vec::with_capacity(chunk.len()), Vec::with_capacity(chunk.len() * 4));
+            for (endpoint, event) in chunk {
+                let n = values.len();
+                let p = |i: usize| sql.placeholder(n + i);
+                rows.push(format!("({}, {}, {}, 'pending', 0, {})", p(1), p(2), p(3), p(4)));
+                values.extend([
+                    SqlValue::Text(endpoint.endpoint_id.to_string()),
+                    SqlValue::Int(event.position),
+                    SqlValue::Text(stream(event)),
+                    SqlValue::Int(now_ms),
+                ]);
+            }
+            (format!("{insert} {} ON CONFLICT (endpoint_id, position) DO NOTHING", rows.join(", ")), values)
+        })
+        .collect()
 }
 
 impl<B: Backend> Follower for Fanout<B> {
@@ -106,19 +125,20 @@ impl<B: Backend> Follower for Fanout<B> {
 
     async fn handle(&mut self, events: &[Arc<LogEvent>], progress: Start) -> Result<Handled, FollowError> {
         // Read for every batch: an endpoint created before an event was appended is seen by
-        // the batch that holds the event.
-        let endpoints = self.webhooks.enabled().await?;
+        // the batch that holds the event. No secret is needed here: a node that cannot open
+        // them still fans out, and the deliveries wait for a sender that can.
+        let endpoints = crate::endpoints::enabled_endpoints(&self.sql).await?;
         if endpoints.is_empty() {
             return Ok(Handled::Held);
         }
         let now_ms = chrono::Utc::now().timestamp_millis();
-        let filtered = endpoints.iter().any(|(e, _)| e.inbox_id.is_some());
+        let filtered = endpoints.iter().any(|e| e.inbox_id.is_some());
         let mut deliveries = Vec::new();
         for event in events {
             let inbox = if filtered { inbox_of(&self.log, event, &mut self.inboxes).await? } else { None };
-            for (endpoint, _) in &endpoints {
+            for endpoint in &endpoints {
                 if endpoint.matches(event, inbox.as_deref()) {
-                    deliveries.push(delivery(self.webhooks.sql(), endpoint, event, now_ms));
+                    deliveries.push((endpoint, &**event));
                 }
             }
         }
@@ -127,8 +147,9 @@ impl<B: Backend> Follower for Fanout<B> {
         }
         let last = events.last().map_or(progress.handled, |e| e.position);
         let created = deliveries.len() as u64;
-        let sql = self.webhooks.sql();
-        sql.guarded_transaction(self.checkpoint.guard(progress.stored, last), deliveries, Durability::Flushed).await?;
+        let statements = insert_deliveries(&self.sql, &deliveries, now_ms);
+        let guard = self.checkpoint.guard(progress.stored, last);
+        self.sql.guarded_transaction(guard, statements, Durability::Flushed).await?;
         metrics::counter!("convo_webhook_deliveries_created_total").increment(created);
         Ok(Handled::Stored)
     }

@@ -1,7 +1,8 @@
 //! Each workspace's ed25519 keys for `v1a` signatures (Standard Webhooks' asymmetric scheme):
 //! receivers verify with a public key that anyone may fetch, so they hold no secret. A
 //! workspace gets its first key with its first endpoint; a rotation retires the current key
-//! after an overlap, during which both sign.
+//! after an overlap, during which both sign. The private halves (the 32-byte seeds) are stored
+//! sealed with the node's secrets key (`crate::secrets`).
 
 use base64::Engine;
 use chrono::{DateTime, TimeZone, Utc};
@@ -9,7 +10,8 @@ use convo_store::{SqlStore, SqlValue, StoreError};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::Webhooks;
+use crate::secrets::SealError;
+use crate::{SecretError, Webhooks};
 
 /// A signing key as anyone may see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -20,6 +22,15 @@ pub struct SigningKey {
     pub created_at: DateTime<Utc>,
     /// When it stops signing (after a rotation's overlap); none for the current key.
     pub retires_at: Option<DateTime<Utc>>,
+}
+
+/// The keys that sign now (`{1}`: now, in Unix milliseconds): the current one, and those
+/// rotated whose overlap lasts.
+pub(crate) const SIGNING_NOW: &str = "(retires_at_ms IS NULL OR retires_at_ms > {1})";
+
+/// What a key's seed is sealed for: the key.
+pub(crate) fn seed_context(key_id: &str) -> String {
+    format!("webhook signing key {key_id}")
 }
 
 fn b64() -> base64::engine::GeneralPurpose {
@@ -47,7 +58,7 @@ impl<S: SqlStore> Webhooks<S> {
         let values = [
             SqlValue::Text(key_id.to_owned()),
             SqlValue::Text(workspace_id.to_string()),
-            SqlValue::Text(b64().encode(seed)),
+            SqlValue::Text(self.secrets_key().seal(&seed_context(key_id), &b64().encode(seed))),
             SqlValue::Text(format!("whpk_{}", b64().encode(public.as_bytes()))),
             SqlValue::Int(now.timestamp_millis()),
         ];
@@ -85,36 +96,75 @@ impl<S: SqlStore> Webhooks<S> {
     }
 
     /// A new current key for the workspace; the one before signs beside it for `overlap`.
+    /// Refused (`SecretError::Sealed`) on a node that cannot open the workspace's keys.
     pub async fn rotate_signing_key(
         &self,
         workspace_id: Uuid,
         overlap: std::time::Duration,
         now: DateTime<Utc>,
-    ) -> Result<Vec<SigningKey>, StoreError> {
+    ) -> Result<Vec<SigningKey>, SecretError> {
         self.ensure_signing_key(workspace_id, now).await?;
+        self.check_keys(workspace_id).await?;
         let until = now.timestamp_millis() + i64::try_from(overlap.as_millis()).unwrap_or(i64::MAX / 2);
         let retire = self.sql().sql(
             "UPDATE webhook_signing_keys SET retires_at_ms = {2} WHERE workspace_id = {1} AND retires_at_ms IS NULL",
         );
         self.sql().execute(&retire, &[SqlValue::Text(workspace_id.to_string()), SqlValue::Int(until)]).await?;
         self.insert_key(workspace_id, &Uuid::now_v7().to_string(), now).await?;
-        self.signing_keys(workspace_id, now).await
+        Ok(self.signing_keys(workspace_id, now).await?)
     }
 
-    /// The private keys that sign now, of every workspace.
+    /// Whether this node opens the workspace's keys that sign now.
+    pub(crate) async fn check_keys(&self, workspace_id: Uuid) -> Result<(), SecretError> {
+        for (_, key_id, stored) in self.stored_seeds(Some(workspace_id)).await? {
+            self.open_seed(&key_id, &stored)?;
+        }
+        Ok(())
+    }
+
+    /// The private keys that sign now, of every workspace. One this node cannot open (sealed
+    /// with another key) is left out: [`Webhooks::enabled`] leaves its workspace's endpoints
+    /// out too, and reports them.
     pub(crate) async fn signing_seeds(&self) -> Result<Vec<(Uuid, ed25519_dalek::SigningKey)>, StoreError> {
-        let sql = self.sql().sql(
-            "SELECT workspace_id || ' ' || private_key FROM webhook_signing_keys
-              WHERE retires_at_ms IS NULL OR retires_at_ms > {1}",
+        let mut seeds = Vec::new();
+        for (workspace, key_id, stored) in self.stored_seeds(None).await? {
+            match self.open_seed(&key_id, &stored) {
+                Ok(seed) => seeds.push((workspace, ed25519_dalek::SigningKey::from_bytes(&seed))),
+                Err(e) => tracing::debug!(key_id, error = %e, "a signing key this node cannot open"),
+            }
+        }
+        Ok(seeds)
+    }
+
+    /// The keys that sign now, of one workspace or of all: (workspace, key id, sealed seed).
+    pub(crate) async fn stored_seeds(
+        &self,
+        workspace: Option<Uuid>,
+    ) -> Result<Vec<(Uuid, String, String)>, StoreError> {
+        let mut sql = format!(
+            "SELECT workspace_id || ' ' || key_id || ' ' || private_key FROM webhook_signing_keys WHERE {SIGNING_NOW}"
         );
-        let rows = self.sql().text_rows(&sql, &[SqlValue::Int(Utc::now().timestamp_millis())]).await?;
+        let mut values = vec![SqlValue::Int(Utc::now().timestamp_millis())];
+        if let Some(workspace) = workspace {
+            sql.push_str(" AND workspace_id = {2}");
+            values.push(SqlValue::Text(workspace.to_string()));
+        }
+        let rows = self.sql().text_rows(&self.sql().sql(&sql), &values).await?;
         rows.iter()
             .map(|row| {
                 let corrupt = || StoreError::Corrupt("a signing key".into());
-                let (workspace, seed) = row.split_once(' ').ok_or_else(corrupt)?;
-                let seed: [u8; 32] = b64().decode(seed).ok().and_then(|s| s.try_into().ok()).ok_or_else(corrupt)?;
-                Ok((workspace.parse().map_err(|_| corrupt())?, ed25519_dalek::SigningKey::from_bytes(&seed)))
+                let mut parts = row.splitn(3, ' ');
+                let (Some(workspace), Some(key_id), Some(stored)) = (parts.next(), parts.next(), parts.next()) else {
+                    return Err(corrupt());
+                };
+                Ok((workspace.parse().map_err(|_| corrupt())?, key_id.to_owned(), stored.to_owned()))
             })
             .collect()
+    }
+
+    /// The seed of key `key_id`, opened from `stored`.
+    pub(crate) fn open_seed(&self, key_id: &str, stored: &str) -> Result<[u8; 32], SealError> {
+        let seed = self.secrets_key().open(&seed_context(key_id), stored)?;
+        b64().decode(seed).ok().and_then(|s| s.try_into().ok()).ok_or(SealError::Malformed("not a 32-byte seed"))
     }
 }

@@ -8,21 +8,25 @@
 //! - [`deliver`]: the sender, under a lease of its own: sends due deliveries, each
 //!   conversation's in log order per endpoint, others in parallel; retries on the schedule;
 //!   logs every attempt.
+//! - [`SecretsKey`]: seals the endpoints' secrets and the signing keys at rest
+//!   (docs/WEBHOOKS.md, "Secrets at rest").
 
 pub mod address;
 mod endpoints;
 mod fanout;
 mod keys;
 mod replay;
+pub mod secrets;
 mod sender;
 pub mod signing;
 
 use std::time::Duration;
 
-pub use endpoints::{Attempt, AttemptFilter, Endpoint, EndpointChange, NewEndpoint, Webhooks};
+pub use endpoints::{AtRest, Attempt, AttemptFilter, Endpoint, EndpointChange, NewEndpoint, SecretError, Webhooks};
 pub use fanout::Fanout;
 pub use keys::SigningKey;
 pub use replay::{Replay, replay};
+pub use secrets::{SealError, SecretsKey};
 pub use sender::{Tester, VERIFICATION, deliver};
 
 /// How deliveries are made.
@@ -33,7 +37,7 @@ pub struct WebhookConfig {
     pub schedule: Vec<Duration>,
     /// An attempt not answered within this is a failure.
     pub timeout: Duration,
-    /// Deliveries in flight to one endpoint at most (each conversation's one at a time).
+    /// Requests to one endpoint at a time at most (each conversation's one at a time).
     pub concurrency_per_endpoint: usize,
     /// Allow http and addresses that are not public (development and tests only).
     pub allow_insecure: bool,
@@ -41,6 +45,12 @@ pub struct WebhookConfig {
     pub retention: Duration,
     /// How long a rotated endpoint secret keeps signing beside the new one.
     pub rotation_overlap: Duration,
+    /// An endpoint whose attempts have all failed for this long is disabled.
+    pub disable_after: Duration,
+    /// The key the endpoints' secrets and the signing keys are sealed with at rest: the same
+    /// on every node sharing a database (`CONVO_SECRETS_KEY`). By default a random key of this
+    /// value (and its clones) only, which nothing opens after a restart: binaries set theirs.
+    pub secrets_key: SecretsKey,
 }
 
 impl Default for WebhookConfig {
@@ -60,10 +70,14 @@ impl Default for WebhookConfig {
                 minutes(1440),
             ],
             timeout: Duration::from_secs(15),
-            concurrency_per_endpoint: 8,
+            // Under load a receiver answers slower: 8 at a time kept up with 2 000 events a
+            // second, 32 with the engine (docs/BENCHMARKS.md, Webhooks).
+            concurrency_per_endpoint: 32,
             allow_insecure: false,
             retention: Duration::from_secs(30 * 24 * 3600),
             rotation_overlap: Duration::from_secs(24 * 3600),
+            disable_after: Duration::from_secs(5 * 24 * 3600),
+            secrets_key: SecretsKey::random(),
         }
     }
 }

@@ -22,7 +22,11 @@ pub const IDEMPOTENCY_LEASE_MS: i64 = 2_000;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredResponse {
     pub status: u16,
+    /// The answer's body; when `sealed`, a string: the body's JSON text sealed with the node's
+    /// secrets key (it shows a secret).
     pub body: serde_json::Value,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sealed: bool,
 }
 
 /// What to do with a request that carries an idempotency key.
