@@ -74,17 +74,34 @@ pub async fn released(timeout: Duration) {
     let _ = tokio::time::timeout(timeout, futures::future::join_all(releases)).await;
 }
 
+/// How long a lease let go waits for the work under way that writes under its fence
+/// ([`Held::draining`]).
+const DRAIN: Duration = Duration::from_millis(1500);
+
 /// A lease held, released when dropped (also when its task is aborted), so another process
 /// takes over at once; `released` waits for such releases at shutdown.
 pub struct Held<S: SqlStore> {
     lease: Lease<S>,
     pub fence: Fence,
+    drain: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+}
+
+impl<S: SqlStore> Held<S> {
+    /// Lets the lease go only once `drained` is done (at most 1.5 s): the work under way
+    /// under this fence finishes writing rather than being done again by the next holder.
+    pub fn draining(mut self, drained: impl std::future::Future<Output = ()> + Send + 'static) -> Self {
+        self.drain = Some(Box::pin(drained));
+        self
+    }
 }
 
 impl<S: SqlStore> Drop for Held<S> {
     fn drop(&mut self) {
-        let (lease, fence) = (self.lease.clone(), self.fence.clone());
+        let (lease, fence, drain) = (self.lease.clone(), self.fence.clone(), self.drain.take());
         releasing(async move {
+            if let Some(drain) = drain {
+                let _ = tokio::time::timeout(DRAIN, drain).await;
+            }
             if let Err(e) = lease.release(&fence).await {
                 tracing::debug!(lease = fence.name, error = %e, "could not release a lease; it expires");
             }
@@ -107,7 +124,7 @@ impl<S: SqlStore> Lease<S> {
 
     /// `fence` (acquired from this lease) as a guard that lets it go when dropped.
     pub fn held(&self, fence: Fence) -> Held<S> {
-        Held { lease: self.clone(), fence }
+        Held { lease: self.clone(), fence, drain: None }
     }
 
     /// How often a holder renews: a few times per TTL, so one slow renewal does not lose it.

@@ -163,7 +163,12 @@ pub async fn deliver<B: Backend>(backend: B, log: EventLog<B>, config: WebhookCo
                 Ok(true) => Some((held, Instant::now())),
                 _ => None,
             },
-            None => lease.acquire().await.ok().flatten().map(|fence| (lease.held(fence), Instant::now())),
+            // Let go (a SIGTERM), it first lets the attempts under way record themselves: what
+            // reached a receiver is not sent again by the next sender.
+            None => lease.acquire().await.ok().flatten().map(|fence| {
+                let (in_flight, landed) = (sender.in_flight.clone(), sender.landed.clone());
+                (lease.held(fence).draining(drained(in_flight, landed)), Instant::now())
+            }),
         };
         if let Some((held, _)) = &held
             && let Err(e) = sender.send_due(&held.fence).await
@@ -197,6 +202,17 @@ pub async fn deliver<B: Backend>(backend: B, log: EventLog<B>, config: WebhookCo
             () = sender.landed.notified() => {}
             () = tokio::time::sleep(TICK) => {}
         }
+    }
+}
+
+/// Done once no attempt is under way.
+async fn drained(in_flight: InFlight, landed: Arc<tokio::sync::Notify>) {
+    loop {
+        let idle = in_flight.lock().unwrap_or_else(|e| e.into_inner()).values().all(HashMap::is_empty);
+        if idle {
+            return;
+        }
+        landed.notified().await;
     }
 }
 
