@@ -5,11 +5,10 @@
 //! (`tests/fixtures/webhook_receiver.py`, which verifies every `v1` signature with the Standard
 //! Webhooks library from PyPI).
 
-use std::io::BufRead;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use convo_tests::receiver::Receiver;
 use serde_json::{Value, json};
 
 /// The receiver fails this many requests, then answers 204.
@@ -167,67 +166,6 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         self.kill();
-    }
-}
-
-/// The integration tests' receiver (`tests/fixtures/webhook_receiver.py`).
-struct Receiver {
-    child: Child,
-    dir: tempfile::TempDir,
-    url: String,
-}
-
-impl Receiver {
-    fn start(behaviour: Value) -> Self {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let deps = Command::new("bash").arg(root.join("deploy/python-deps.sh")).status().expect("bash");
-        assert!(deps.success(), "deploy/python-deps.sh failed");
-        let dir = tempfile::tempdir().expect("a directory");
-        let path = |name: &str| dir.path().join(name).display().to_string();
-        std::fs::write(dir.path().join("behaviour.json"), behaviour.to_string()).expect("the behaviour");
-        let mut child = Command::new("python3")
-            .arg(root.join("tests/fixtures/webhook_receiver.py"))
-            .args(["--port", "0", "--secret-file", &path("secrets"), "--behaviour", &path("behaviour.json")])
-            .args(["--log", &path("received.jsonl")])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs the receiver");
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("its stdout");
-        std::io::BufReader::new(stdout).read_line(&mut line).expect("its first line");
-        let port = line.trim().strip_prefix("listening ").unwrap_or_else(|| panic!("the receiver said {line:?}"));
-        let url = format!("http://127.0.0.1:{port}/hooks");
-        Self { child, dir, url }
-    }
-
-    fn trust(&self, secret: &str) {
-        std::fs::write(self.dir.path().join("secrets"), secret).expect("the secret file");
-    }
-
-    fn received(&self) -> Vec<Value> {
-        let log: PathBuf = self.dir.path().join("received.jsonl");
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        text.lines().map(|l| serde_json::from_str(l).expect("a log line")).collect()
-    }
-
-    /// Waits (at most 30 s) until it has logged `n` requests.
-    async fn wait_for(&self, n: usize) -> Vec<Value> {
-        let started = Instant::now();
-        loop {
-            let received = self.received();
-            if received.len() >= n {
-                return received;
-            }
-            assert!(started.elapsed() < Duration::from_secs(30), "{} of {n} arrived: {received:#?}", received.len());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
