@@ -8,6 +8,7 @@ pub mod actor;
 pub mod channel;
 pub mod clock;
 pub mod conversation;
+pub mod identity;
 pub mod inbox;
 pub mod log;
 pub mod message;
@@ -23,6 +24,7 @@ pub use conversation::{
     Conversation, ConversationCommand, ConversationError, ConversationEvent, ConversationServices, InboxLookup,
     MessageLookup,
 };
+pub use identity::{Identity, IdentityError, IdentityKind};
 pub use inbox::{Inbox, InboxCommand, InboxError, InboxEvent, InboxFacts};
 pub use log::LogEvent;
 pub use message::{DeliveryStatus, Direction, MessageContent, MessageFacts};
