@@ -154,21 +154,17 @@ where
     fn upsert(&self, rows: &[&P::Row]) -> Result<Statement, StoreError> {
         let columns: Vec<&str> = T::KEY.iter().chain(T::COLUMNS).copied().chain(["row"]).collect();
         let mut values = Vec::with_capacity(rows.len() * columns.len());
-        let mut tuples = Vec::with_capacity(rows.len());
         for row in rows {
-            let first = values.len();
             values.extend(T::key(&T::key_of(row)));
             values.extend(T::columns(row));
             values.push(SqlValue::json(row)?);
-            let placeholders: Vec<String> = (first + 1..=values.len()).map(|n| self.store.placeholder(n)).collect();
-            tuples.push(format!("({})", placeholders.join(", ")));
         }
         let updates: Vec<String> = T::COLUMNS.iter().chain(&["row"]).map(|c| format!("{c} = excluded.{c}")).collect();
         let sql = format!(
             "INSERT INTO {} ({}) VALUES {} ON CONFLICT ({}) DO UPDATE SET {}",
             self.table,
             columns.join(", "),
-            tuples.join(", "),
+            self.store.tuples(rows.len(), columns.len()),
             T::KEY.join(", "),
             updates.join(", ")
         );
@@ -203,21 +199,13 @@ where
     async fn load(&self, keys: &[P::Key]) -> Result<HashMap<P::Key, P::Row>, StoreError> {
         let mut loaded = HashMap::with_capacity(keys.len());
         for chunk in keys.chunks(KEYS_PER_SELECT) {
-            let width = T::KEY.len();
             // `(k1, k2) IN (VALUES (…), …)`: one probe per key, and about half the time of the
             // same keys as ORed conditions on PostgreSQL (less to plan).
-            let tuples: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let placeholders: Vec<String> =
-                        (1..=width).map(|n| self.store.placeholder(i * width + n)).collect();
-                    format!("({})", placeholders.join(", "))
-                })
-                .collect();
             let sql = format!(
                 "SELECT row FROM {} WHERE ({}) IN (VALUES {})",
                 self.table,
                 T::KEY.join(", "),
-                tuples.join(", ")
+                self.store.tuples(chunk.len(), T::KEY.len())
             );
             let values: Vec<SqlValue> = chunk.iter().flat_map(T::key).collect();
             for row in self.select(&sql, &values).await? {

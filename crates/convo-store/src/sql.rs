@@ -80,6 +80,16 @@ pub trait SqlStore: Clone + Send + Sync + 'static {
         fill_placeholders(template, |n| self.placeholder(n))
     }
 
+    /// `rows` tuples of `width` placeholders, numbered from 1 row after row: `($1, $2), ($3, $4)`,
+    /// what a multi-row `VALUES` takes.
+    fn tuples(&self, rows: usize, width: usize) -> String {
+        let tuple = |row: usize| {
+            let placeholders: Vec<String> = (1..=width).map(|n| self.placeholder(row * width + n)).collect();
+            format!("({})", placeholders.join(", "))
+        };
+        (0..rows).map(tuple).collect::<Vec<_>>().join(", ")
+    }
+
     /// The first column of each row, JSON decoded straight into `T` (no `Value` in between).
     fn json_rows<T: DeserializeOwned + Send>(
         &self,

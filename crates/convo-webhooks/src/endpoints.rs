@@ -484,11 +484,8 @@ impl<S: SqlStore> Webhooks<S> {
 
     /// The statement recording `attempts`, each of its workspace, in their order.
     pub fn record(&self, attempts: &[(Uuid, &Attempt)]) -> Result<convo_store::Statement, StoreError> {
-        let (mut rows, mut values) = (Vec::new(), Vec::new());
+        let mut values = Vec::with_capacity(attempts.len() * 6);
         for (workspace_id, attempt) in attempts {
-            let first = values.len() + 1;
-            let row: Vec<String> = (first..first + 6).map(|n| self.sql.placeholder(n)).collect();
-            rows.push(format!("({})", row.join(", ")));
             values.extend([
                 SqlValue::Text(workspace_id.to_string()),
                 SqlValue::Text(attempt.endpoint_id.to_string()),
@@ -500,7 +497,7 @@ impl<S: SqlStore> Webhooks<S> {
         }
         let sql =
             "INSERT INTO webhook_attempts (workspace_id, endpoint_id, position, status, attempted_ms, row) VALUES";
-        Ok((format!("{sql} {}", rows.join(", ")), values))
+        Ok((format!("{sql} {}", self.sql.tuples(attempts.len(), 6)), values))
     }
 
     /// The workspace's attempts, newest first: of one endpoint, one event, or succeeded or

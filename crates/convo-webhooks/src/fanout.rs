@@ -85,7 +85,7 @@ pub(crate) fn stream(event: &LogEvent) -> String {
     format!("{}:{}", event.aggregate_type, event.aggregate_id)
 }
 
-/// Pending deliveries written per statement (four values each: within both backends' limits).
+/// Pending deliveries written per statement (six values each: within both backends' limits).
 const ROWS_PER_INSERT: usize = 1000;
 
 /// The statements writing a pending delivery of each (endpoint, event) of `deliveries`, a
@@ -100,19 +100,19 @@ fn insert_deliveries<S: SqlStore>(
     deliveries
         .chunks(ROWS_PER_INSERT)
         .map(|chunk| {
-            let (mut rows, mut values) = (Vec::with_capacity(chunk.len()), Vec::with_capacity(chunk.len() * 4));
+            let mut values = Vec::with_capacity(chunk.len() * 6);
             for (endpoint, event) in chunk {
-                let n = values.len();
-                let p = |i: usize| sql.placeholder(n + i);
-                rows.push(format!("({}, {}, {}, 'pending', 0, {})", p(1), p(2), p(3), p(4)));
                 values.extend([
                     SqlValue::Text(endpoint.endpoint_id.to_string()),
                     SqlValue::Int(event.position),
                     SqlValue::Text(stream(event)),
+                    SqlValue::Text("pending".to_owned()),
+                    SqlValue::Int(0),
                     SqlValue::Int(now_ms),
                 ]);
             }
-            (format!("{insert} {} ON CONFLICT (endpoint_id, position) DO NOTHING", rows.join(", ")), values)
+            let rows = sql.tuples(chunk.len(), 6);
+            (format!("{insert} {rows} ON CONFLICT (endpoint_id, position) DO NOTHING"), values)
         })
         .collect()
 }

@@ -680,11 +680,8 @@ async fn record_landed<S: SqlStore>(webhooks: Webhooks<S>, mut landed: tokio::sy
 /// the sender's lease.
 async fn record<S: SqlStore>(webhooks: &Webhooks<S>, fence: &Fence, records: &[Record]) -> Result<(), StoreError> {
     let sql = webhooks.sql();
-    let (mut rows, mut values) = (Vec::new(), Vec::new());
+    let mut values = Vec::with_capacity(records.len() * 6);
     for r in records {
-        let first = values.len() + 1;
-        let row: Vec<String> = (first..first + 6).map(|n| sql.placeholder(n)).collect();
-        rows.push(format!("({})", row.join(", ")));
         values.extend([
             SqlValue::Text(r.attempt.endpoint_id.to_string()),
             SqlValue::Int(r.attempt.position),
@@ -700,7 +697,7 @@ async fn record<S: SqlStore>(webhooks: &Webhooks<S>, fence: &Fence, records: &[R
            FROM (VALUES {}) AS v
           WHERE webhook_deliveries.endpoint_id = v.column1 AND webhook_deliveries.position = v.column2
             AND webhook_deliveries.status = 'pending' AND webhook_deliveries.attempts = v.column6",
-        rows.join(", ")
+        sql.tuples(records.len(), 6)
     );
     let attempts: Vec<(Uuid, &Attempt)> = records.iter().map(|r| (r.workspace, &r.attempt)).collect();
     let mut statements = vec![(next, values), webhooks.record(&attempts)?];
