@@ -21,6 +21,7 @@ on_both_backends!(
     by_default_nothing_is_sent_over_http_or_to_an_address_inside_the_network,
     a_delivery_given_up_lets_the_next_event_of_its_conversation_go,
     a_replay_delivers_events_again_with_their_webhook_ids_marked_replay,
+    a_replay_asked_while_the_event_is_on_its_way_is_sent_after_it,
     a_verify_call_sends_a_signed_test_delivery_and_answers_with_its_attempt,
     a_rotated_secret_signs_beside_the_old_one_for_the_overlap_then_alone,
     deliveries_carry_v1a_signatures_that_the_workspaces_public_keys_verify,
@@ -57,14 +58,23 @@ async fn endpoint<B: Backend>(t: &TestEngine<B>, receiver: &Receiver, event_type
         inbox_id: None,
     };
     let head = t.engine.log.head().await.expect("head");
-    let (endpoint, secret) = webhooks.create(WS, new, head, chrono::Utc::now()).await.expect("create an endpoint");
+    let (endpoint, secret) =
+        webhooks.create(WS, uuid::Uuid::now_v7(), new, head, chrono::Utc::now()).await.expect("create an endpoint");
     assert!(secret.starts_with("whsec_"), "{secret}");
     receiver.trust(&secret);
     endpoint
 }
 
+/// The endpoints' switches the log holds, in log order: (aggregate id, workspace, payload).
+pub(crate) async fn switches<B: Backend>(t: &TestEngine<B>) -> Vec<(String, Option<String>, Value)> {
+    let log = whole_log(&t.engine).await.into_iter();
+    log.filter(|e| e.aggregate_type == "webhook_endpoint")
+        .map(|e| (e.aggregate_id, e.workspace_id, e.payload))
+        .collect()
+}
+
 fn dispatch<B: Backend>(t: &TestEngine<B>) -> Vec<tokio::task::JoinHandle<()>> {
-    convo_webhooks::spawn(&t.engine.backend, t.engine.log.clone(), config())
+    convo_webhooks::spawn(&t.engine, config())
 }
 
 /// Waits until the attempt log holds `n` attempts (at most 10 s); newest first.
@@ -171,6 +181,14 @@ async fn a_receiver_that_answers_410_disables_its_endpoint_and_gets_nothing_more
     tokio::time::sleep(Duration::from_millis(500)).await; // a delivery would have been tried by now
     tasks.iter().for_each(tokio::task::JoinHandle::abort);
     assert_eq!(receiver.received().len(), 1, "nothing after the 410");
+    // The log says so, once, as the engine's doing, in the endpoint's workspace.
+    let switches = switches(&t).await;
+    assert_eq!(switches.len(), 1, "{switches:?}");
+    let (id, workspace, payload) = &switches[0];
+    assert_eq!((id, workspace.as_deref()), (&endpoint.endpoint_id.to_string(), Some(WS.to_string().as_str())));
+    assert_eq!((&payload["type"], &payload["reason"]), (&json!("WebhookEndpointDisabled"), &json!("gone")));
+    assert_eq!(payload["actor"], json!({"kind": "system", "id": "webhooks"}));
+    assert_eq!(payload["detail"].as_str(), disabled.disabled_reason.as_deref());
 }
 
 /// The 5 days of the default in 1.5 s: a receiver that refuses every attempt for that
@@ -193,7 +211,7 @@ async fn an_endpoint_that_fails_for_the_whole_disable_period_is_disabled_and_one
         disable_after: Duration::from_millis(1500),
         ..config()
     };
-    let tasks = convo_webhooks::spawn(&t.engine.backend, t.engine.log.clone(), config);
+    let tasks = convo_webhooks::spawn(&t.engine, config);
     let started = Instant::now();
     t.inbound(inbox, "+4917300001", "one").await;
     let webhooks = Webhooks::new(t.engine.backend.sql(), secrets_key());
@@ -209,6 +227,10 @@ async fn an_endpoint_that_fails_for_the_whole_disable_period_is_disabled_and_one
     assert!(took >= Duration::from_millis(1500), "not before disable_after: {took:?}");
     let reason = disabled.disabled_reason.clone().unwrap_or_default();
     assert!(reason.starts_with("no delivery succeeded since 20"), "{reason}");
+    let switches = switches(&t).await;
+    assert_eq!(switches.len(), 1, "only the failing one is switched off: {switches:?}");
+    assert_eq!(switches[0].0, failing_endpoint.endpoint_id.to_string());
+    assert_eq!((&switches[0].2["reason"], &switches[0].2["detail"]), (&json!("failing"), &json!(reason)));
     let refused = failing.received().len();
     assert!(refused >= 10, "attempts until then: {refused}");
     // The other: its success at 500 ms ended its streak; its next delivery fails from now on,
@@ -244,10 +266,10 @@ async fn by_default_nothing_is_sent_over_http_or_to_an_address_inside_the_networ
     {
         let new = NewEndpoint { url, description: String::new(), enabled: true, event_types: vec![], inbox_id: None };
         let head = t.engine.log.head().await.expect("head");
-        webhooks.create(WS, new, head, chrono::Utc::now()).await.expect("create");
+        webhooks.create(WS, uuid::Uuid::now_v7(), new, head, chrono::Utc::now()).await.expect("create");
     }
     let secure = WebhookConfig { allow_insecure: false, ..config() };
-    let tasks = convo_webhooks::spawn(&t.engine.backend, t.engine.log.clone(), secure);
+    let tasks = convo_webhooks::spawn(&t.engine, secure);
     t.inbound(inbox, "+4917400001", "hello").await; // two events: 2 × 3 deliveries, 4 attempts each
     let attempts = attempts(&t, 24).await;
     tasks.iter().for_each(tokio::task::JoinHandle::abort);
@@ -334,6 +356,29 @@ async fn a_replay_delivers_events_again_with_their_webhook_ids_marked_replay<B: 
 /// `POST /v1/webhooks/{id}/verify`: a signed test delivery now, which the Standard Webhooks
 /// library verifies, answered with its attempt (`manual`, in the attempt log); a receiver that
 /// refuses it makes a failed attempt, answered all the same.
+/// The receiver has the event but has not answered yet (so the attempt is not recorded) when
+/// its replay is asked for: the replay is not swallowed by that attempt's record; it is sent
+/// once the attempt has landed.
+async fn a_replay_asked_while_the_event_is_on_its_way_is_sent_after_it<B: Backend>(backend: B) {
+    let t = engine(backend);
+    let inbox = t.create_inbox(ChannelType::Sms).await;
+    let receiver = Receiver::start(json!({"default": {"status": 200}, "script": [{"sleep_ms": 800, "status": 200}]}));
+    let endpoint = endpoint(&t, &receiver, &["InboundMessageReceived"]).await;
+    let tasks = dispatch(&t);
+    t.inbound(inbox, "+4917600003", "slow to answer").await;
+    let first = receiver.wait_for(1).await;
+    let position = first[0]["body"]["position"].as_i64().expect("a position");
+    let webhooks = Webhooks::new(t.engine.backend.sql(), secrets_key());
+    let replayed = convo_webhooks::replay(&webhooks, &t.engine.log, &endpoint, convo_webhooks::Replay::One(position));
+    assert_eq!(replayed.await.expect("replay"), Some(1));
+    let both = receiver.wait_for(2).await;
+    let attempts = attempts(&t, 2).await;
+    tasks.iter().for_each(tokio::task::JoinHandle::abort);
+    assert_eq!(both[1]["webhook_id"], first[0]["webhook_id"], "the same event again");
+    let triggers: Vec<(&str, bool)> = attempts.iter().rev().map(|a| (a.trigger.as_str(), a.succeeded)).collect();
+    assert_eq!(triggers, [("scheduled", true), ("replay", true)]);
+}
+
 async fn a_verify_call_sends_a_signed_test_delivery_and_answers_with_its_attempt<B: Backend>(backend: B) {
     use crate::support::{API_WS, api_key, authed, call, read_models, test_config};
     let t = engine(backend);
@@ -382,7 +427,7 @@ async fn a_rotated_secret_signs_beside_the_old_one_for_the_overlap_then_alone<B:
     assert_eq!(rotated.status, axum::http::StatusCode::OK, "{}", rotated.body);
     let new = rotated.body["secret"].as_str().expect("a new secret").to_owned();
     assert!(new.starts_with("whsec_") && new != old);
-    let tasks = convo_webhooks::spawn(&t.engine.backend, t.engine.log.clone(), webhooks);
+    let tasks = convo_webhooks::spawn(&t.engine, webhooks);
     let message = |body: &str| {
         json!({"inbox_id": inbox.body["inbox_id"], "contact_id": "+4917700001", "sent_at": t.clock_now(),
                "content": {"type": "text", "body": body}})

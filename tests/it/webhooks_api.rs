@@ -20,6 +20,7 @@ on_both_backends!(
     the_attempt_log_pages_newest_first_filters_and_keeps_to_its_workspace,
     a_replay_names_exactly_what_to_deliver_again_and_only_in_its_workspace,
     a_webhook_changes_what_is_given_and_nothing_else,
+    turning_a_webhook_off_and_on_is_in_the_log_once_per_switch,
 );
 
 /// The other workspace.
@@ -497,4 +498,34 @@ async fn a_webhook_changes_what_is_given_and_nothing_else<B: Backend>(backend: B
     let now = call(&apps.ours, "GET", &uri, None).await;
     assert_eq!(now.body, unfiltered.body, "the refused changes changed nothing");
     assert!(!now.body.to_string().contains(hook["secret"].as_str().expect("a secret")), "never the secret");
+}
+
+/// `PATCH enabled` switches the endpoint in the log as well as on `GET`: one
+/// `WebhookEndpointDisabled` (`requested`) or `WebhookEndpointEnabled` per change, none for a
+/// PATCH that leaves it as it is, and the events are the workspace's, on `GET /v1/events`.
+async fn turning_a_webhook_off_and_on_is_in_the_log_once_per_switch<B: Backend>(backend: B) {
+    let t = engine(backend);
+    let apps = apps(&t).await;
+    let hook = created(&apps.ours, "/v1/webhooks", json!({"url": "https://example.com/hook"})).await;
+    let id = id_of(&hook);
+    let uri = format!("/v1/webhooks/{id}");
+    for enabled in [false, false, true, true, false] {
+        let reply = call(&apps.ours, "PATCH", &uri, Some(json!({"enabled": enabled}))).await;
+        assert_eq!((reply.status, &reply.body["enabled"]), (StatusCode::OK, &json!(enabled)), "{}", reply.body);
+    }
+    let switches = crate::webhooks::switches(&t).await;
+    let seen: Vec<(&str, &Value)> =
+        switches.iter().map(|(_, _, p)| (p["type"].as_str().unwrap_or_default(), &p["reason"])).collect();
+    let (off, on) = ("WebhookEndpointDisabled", "WebhookEndpointEnabled");
+    assert_eq!(seen, [(off, &json!("requested")), (on, &Value::Null), (off, &json!("requested"))]);
+    assert!(switches.iter().all(|(aggregate, _, p)| *aggregate == id && p["webhook_id"] == json!(id)));
+    // Ours to read in the log, not theirs.
+    let ours = call(&apps.ours, "GET", "/v1/events?limit=100", None).await;
+    assert_eq!(ours.status, StatusCode::OK, "{}", ours.body);
+    let theirs = call(&apps.theirs, "GET", "/v1/events?limit=100", None).await;
+    let switched = |body: &Value| {
+        let items = body["items"].as_array().cloned().unwrap_or_default();
+        items.iter().filter(|e| e["aggregate_type"] == "webhook_endpoint").count()
+    };
+    assert_eq!((switched(&ours.body), switched(&theirs.body)), (3, 0), "{} {}", ours.body, theirs.body);
 }

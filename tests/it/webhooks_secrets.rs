@@ -157,7 +157,7 @@ async fn secrets_and_signing_keys_are_sealed_at_rest_and_deliveries_still_verify
 
     // Deliveries verify: a v1 signature with each secret (the overlap), a v1a with each key.
     receiver.trust(&new);
-    let tasks = convo_webhooks::spawn(&t.engine.backend, t.engine.log.clone(), webhooks);
+    let tasks = convo_webhooks::spawn(&t.engine, webhooks);
     let message = json!({"inbox_id": inbox.body["inbox_id"], "contact_id": "+4917900001", "sent_at": t.clock_now(),
                          "content": {"type": "text", "body": "hello"}});
     let sent = call(&app, "POST", "/v1/inbound-messages", Some(message)).await;
@@ -216,7 +216,7 @@ async fn a_node_with_another_secrets_key_names_both_keys_and_signs_nothing<B: Ba
     assert_eq!(receiver.wait_for(1).await[0]["v1_verified"], true);
 
     // B's sender: the fan-out needs no secret, so the delivery is made, and waits.
-    let tasks = convo_webhooks::spawn(&t.engine.backend, t.engine.log.clone(), theirs);
+    let tasks = convo_webhooks::spawn(&t.engine, theirs);
     let message = json!({"inbox_id": inbox.body["inbox_id"], "contact_id": "+4917900002", "sent_at": t.clock_now(),
                          "content": {"type": "text", "body": "waits for the right key"}});
     let sent = call(&a, "POST", "/v1/inbound-messages", Some(message)).await;
@@ -234,7 +234,7 @@ async fn a_node_with_another_secrets_key_names_both_keys_and_signs_nothing<B: Ba
     assert_eq!(t.engine.backend.sql().scalar(scheduled, &[]).await.expect("count"), Some(0), "B attempted nothing");
     assert_eq!(t.engine.backend.sql().scalar(pending, &[]).await.expect("count"), Some(1), "still pending");
     // A's sender sends it.
-    let tasks = convo_webhooks::spawn(&t.engine.backend, t.engine.log.clone(), ours);
+    let tasks = convo_webhooks::spawn(&t.engine, ours);
     let received = receiver.wait_for(2).await;
     tasks.iter().for_each(tokio::task::JoinHandle::abort);
     assert_eq!(received[1]["body"]["payload"]["content"]["body"], "waits for the right key");
@@ -257,8 +257,10 @@ async fn secrets_stored_in_clear_are_read_as_they_are_and_sealed_at_start<B: Bac
         event_types: vec![],
         inbox_id: None,
     };
-    let (first, first_secret) = webhooks.create(WS, new(), head, chrono::Utc::now()).await.expect("create");
-    let (second, second_secret) = webhooks.create(WS, new(), head, chrono::Utc::now()).await.expect("create");
+    let (first, first_secret) =
+        webhooks.create(WS, uuid::Uuid::now_v7(), new(), head, chrono::Utc::now()).await.expect("create");
+    let (second, second_secret) =
+        webhooks.create(WS, uuid::Uuid::now_v7(), new(), head, chrono::Utc::now()).await.expect("create");
     // In clear, as before secrets were sealed.
     for (endpoint, secret) in [(&first, &first_secret), (&second, &second_secret)] {
         let clear = sql.sql("UPDATE webhook_endpoints SET secret = {1} WHERE endpoint_id = {2}");

@@ -391,7 +391,7 @@ async fn serve(
     };
     if role.worker() {
         runners.push(tokio::spawn(purge_idempotency_keys(engine.backend.sql())));
-        runners.extend(convo_webhooks::spawn(&engine.backend, engine.log.clone(), webhooks.clone()));
+        runners.extend(convo_webhooks::spawn(&engine, webhooks.clone()));
     }
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let config = convo_gateway::GatewayConfig {

@@ -15,6 +15,7 @@ pub mod message;
 pub mod outcome;
 pub mod text;
 pub mod versions;
+pub mod webhook;
 pub mod window;
 
 pub use actor::{Actor, ActorKind};
@@ -30,6 +31,7 @@ pub use log::LogEvent;
 pub use message::{DeliveryStatus, Direction, MessageContent, MessageFacts};
 pub use outcome::{Outcome, Written};
 pub use versions::{DecodeError, EVENT_VERSION_1, decode, upcast};
+pub use webhook::{WebhookEndpoint, WebhookEndpointCommand, WebhookEndpointEvent};
 pub use window::{ChannelPolicy, Window, WindowActor, WindowFailure, WindowState};
 
 /// The namespace of deterministic conversation ids (UUIDv5).

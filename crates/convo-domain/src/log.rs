@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{Conversation, ConversationEvent, DecodeError, Inbox, InboxEvent, versions};
+use crate::{Conversation, ConversationEvent, DecodeError, Inbox, InboxEvent, WebhookEndpoint, versions};
 
 /// One event as the global log serves it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -17,15 +17,15 @@ pub struct LogEvent {
     /// Position in the global log: increasing in commit order, unique, not dense.
     pub position: i64,
     pub workspace_id: Option<String>,
-    /// `conversation` or `inbox`.
+    /// `conversation`, `inbox` or `webhook_endpoint`.
     pub aggregate_type: String,
     pub aggregate_id: String,
     /// The aggregate's version after this event.
     pub sequence: i64,
     pub event_type: String,
     pub event_version: String,
-    /// The event as stored: a `ConversationEvent` or an `InboxEvent`, described per type and
-    /// version by `schemas/events/<event_type>.<event_version>.json`.
+    /// The event as stored: a `ConversationEvent`, an `InboxEvent` or a `WebhookEndpointEvent`,
+    /// described per type and version by `schemas/events/<event_type>.<event_version>.json`.
     #[schema(value_type = Object)]
     pub payload: Value,
     /// The command's metadata: `workspace_id`, the `command` name, and more.
@@ -83,7 +83,7 @@ impl LogEvent {
     /// rather than fold them, such as the export.
     pub fn upcast(&self) -> Result<Cow<'_, Self>, DecodeError> {
         use cqrs_es::Aggregate;
-        if ![Conversation::TYPE, Inbox::TYPE].contains(&self.aggregate_type.as_str()) {
+        if ![Conversation::TYPE, Inbox::TYPE, WebhookEndpoint::TYPE].contains(&self.aggregate_type.as_str()) {
             return Ok(Cow::Borrowed(self)); // not the domain's: nothing to read it as
         }
         match crate::upcast(&self.event_type, &self.event_version, &self.payload)? {

@@ -39,6 +39,10 @@ impl Row<'_> {
     fn is_conversation(&self) -> bool {
         self.event.aggregate_type == "conversation"
     }
+
+    fn is_inbox(&self) -> bool {
+        self.event.aggregate_type == "inbox"
+    }
 }
 
 /// The id of an assignee (`AgentAssigned`) that is an agent.
@@ -90,8 +94,18 @@ pub const COLUMNS: &[Column] = &[
         "When the store recorded the event (the database's clock).",
     ),
     column("workspace_id", true, Text(|r| r.event.workspace_id.as_deref()), "The workspace (tenant)."),
-    column("aggregate_type", false, Text(|r| Some(&r.event.aggregate_type)), "`conversation` or `inbox`."),
-    column("aggregate_id", false, Text(|r| Some(&r.event.aggregate_id)), "The conversation's or inbox's id."),
+    column(
+        "aggregate_type",
+        false,
+        Text(|r| Some(&r.event.aggregate_type)),
+        "`conversation`, `inbox` or `webhook_endpoint`.",
+    ),
+    column(
+        "aggregate_id",
+        false,
+        Text(|r| Some(&r.event.aggregate_id)),
+        "The conversation's, inbox's or endpoint's id.",
+    ),
     column("sequence", false, Int(|r| Some(r.event.sequence)), "The aggregate's version after this event (1-based)."),
     column("event_type", false, Text(|r| Some(&r.event.event_type)), "e.g. `MessageSent` (docs/EVENTS.md)."),
     column(
@@ -122,12 +136,12 @@ pub const COLUMNS: &[Column] = &[
         "conversation_id",
         true,
         Text(|r| r.is_conversation().then_some(r.event.aggregate_id.as_str())),
-        "The conversation (the aggregate id of conversation events; null for inbox events).",
+        "The conversation (the aggregate id of conversation events; null for the others).",
     ),
     column(
         "inbox_id",
         true,
-        Text(|r| if r.is_conversation() { r.text("inbox_id") } else { Some(&r.event.aggregate_id) }),
+        Text(|r| if r.is_inbox() { Some(&r.event.aggregate_id) } else { r.text("inbox_id") }),
         "The inbox: on `ConversationStarted` and on inbox events only (join on conversation_id for the others).",
     ),
     column("channel", true, Text(|r| r.text("channel")), "The channel type (`ConversationStarted`, `InboxCreated`)."),

@@ -97,7 +97,12 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         crate::health::readyz,
         crate::observe::render_metrics,
     ),
-    components(schemas(convo_domain::ConversationEvent, convo_domain::InboxEvent, crate::ApiError)),
+    components(schemas(
+        convo_domain::ConversationEvent,
+        convo_domain::InboxEvent,
+        convo_domain::WebhookEndpointEvent,
+        crate::ApiError
+    )),
     tags(
         (name = "inboxes", description = "Connected channel accounts and their messaging policy"),
         (name = "groups", description = "Group conversations: members and roles over time, settings, join requests, the invite link, leaving, activity-only groups"),

@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
+use convo_domain::webhook::{DisabledReason, WebhookEndpointAction};
 use convo_domain::{ConversationError, Inbox};
 use convo_store::Backend;
 use convo_webhooks::{Attempt, AttemptFilter, Endpoint, NewEndpoint};
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::auth::Caller;
 use crate::extract::{ApiJson, ApiPath, QueryParams, Workspace, params};
 use crate::idempotency::SealAnswer;
 use crate::openapi::problems;
@@ -132,9 +134,11 @@ pub async fn create_webhook<B: Backend>(
         event_types,
         inbox_id: body.inbox_id,
     };
+    // A retry with the same Idempotency-Key names the same endpoint.
+    let endpoint_id = crate::idempotency::mint_id(ws, "webhook");
     let after_position = state.engine.log.head().await?;
     let now = state.engine.clock.now();
-    let (endpoint, secret) = state.webhooks.create(ws, new, after_position, now).await?;
+    let (endpoint, secret) = state.webhooks.create(ws, endpoint_id, new, after_position, now).await?;
     Ok((StatusCode::CREATED, Extension(SealAnswer), Json(CreatedWebhook { endpoint, secret })))
 }
 
@@ -250,6 +254,7 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<O
 pub async fn change_webhook<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
+    caller: Caller,
     ApiPath(webhook_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<ChangeWebhook>,
 ) -> Result<Json<Endpoint>, ApiError> {
@@ -259,6 +264,22 @@ pub async fn change_webhook<B: Backend>(
     let event_types = body.event_types.map(known_event_types).transpose()?;
     if let Some(Some(inbox_id)) = body.inbox_id {
         check_inbox(&state, ws, inbox_id).await?;
+    }
+    // Turned on or off: in the log first (`WebhookEndpointEnabled` or `…Disabled`, nothing
+    // when the log has it so already), then in its row, so a retry of a PATCH whose answer was
+    // lost writes the row only.
+    if let Some(enabled) = body.enabled {
+        if state.webhooks.get(ws, webhook_id).await?.is_none() {
+            return Err(ApiError::not_found("no such webhook"));
+        }
+        let action = if enabled {
+            WebhookEndpointAction::Enable
+        } else {
+            WebhookEndpointAction::Disable { reason: DisabledReason::Requested, detail: "disabled on request".into() }
+        };
+        let metadata = crate::idempotency::command_metadata(ws, "");
+        let actor = caller.agent_action(None)?;
+        convo_webhooks::switch(&state.engine.webhook_endpoints, ws, webhook_id, actor, action, metadata).await?;
     }
     let change = convo_webhooks::EndpointChange {
         url: body.url,

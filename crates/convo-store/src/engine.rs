@@ -1,5 +1,5 @@
-//! The engine's write side on one backend: the inbox and conversation stores, wired with the
-//! lookup services the conversation aggregate asks, and the global log.
+//! The engine's write side on one backend: the inbox, conversation and webhook endpoint stores,
+//! wired with the lookup services the conversation aggregate asks, and the global log.
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
@@ -7,8 +7,10 @@ use std::sync::Arc;
 
 use convo_domain::conversation::message_facts;
 use convo_domain::inbox::InboxServices;
+use convo_domain::webhook::WebhookEndpointServices;
 use convo_domain::{
     Clock, Conversation, ConversationServices, Inbox, InboxFacts, InboxLookup, MessageFacts, MessageLookup,
+    WebhookEndpoint,
 };
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -24,6 +26,8 @@ pub struct Engine<B: Backend> {
     pub backend: B,
     pub inboxes: Arc<AggregateStore<Inbox, B>>,
     pub conversations: AggregateStore<Conversation, B>,
+    /// Webhook endpoints' switches (on, off and why): what the log records of an endpoint.
+    pub webhook_endpoints: Arc<AggregateStore<WebhookEndpoint, B>>,
     pub log: EventLog<B>,
     /// The engine's clock: what commands and time-dependent views (the window) compare with.
     pub clock: Arc<dyn Clock>,
@@ -49,8 +53,14 @@ impl<B: Backend> Engine<B> {
             messages: Arc::new(MessagesFromLog(backend.clone())),
         };
         let conversations = AggregateStore::new(backend.clone(), services, capacity, notifier.clone());
+        let webhook_endpoints = Arc::new(AggregateStore::new(
+            backend.clone(),
+            WebhookEndpointServices { clock: clock.clone() },
+            capacity,
+            notifier.clone(),
+        ));
         let log = EventLog::new(backend.clone(), notifier);
-        Self { backend, inboxes, conversations, log, clock }
+        Self { backend, inboxes, conversations, webhook_endpoints, log, clock }
     }
 }
 

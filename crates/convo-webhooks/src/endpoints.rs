@@ -2,12 +2,14 @@
 //! store next to the log (`webhook_endpoints`, `webhook_attempts`; migration 0014). The secrets
 //! are stored sealed with the node's secrets key (`crate::secrets`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use convo_store::{SqlStore, SqlValue, StoreError};
+use convo_domain::webhook::{DisabledReason, WebhookEndpointAction};
+use convo_domain::{Actor, WebhookEndpoint, WebhookEndpointCommand};
+use convo_store::{AggregateStore, Backend, CommandError, SqlStore, SqlValue, StoreError};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -30,7 +32,8 @@ pub struct Endpoint {
     /// It gets the events after this log position: those appended once it existed.
     pub after_position: i64,
     pub created_at: DateTime<Utc>,
-    /// Why it was disabled by the engine (a 410 from the receiver), if it was.
+    /// Why it was disabled by the engine (a 410 from the receiver, or no success for the
+    /// disable period), if it was; the log holds it too, as a `WebhookEndpointDisabled` event.
     pub disabled_reason: Option<String>,
 }
 
@@ -180,19 +183,20 @@ impl<S: SqlStore> Webhooks<S> {
         Ok(opened.join(" "))
     }
 
-    /// Creates an endpoint that gets the events after `after_position` (the log's head now);
+    /// Creates endpoint `endpoint_id` that gets the events after `after_position` (the log's head now);
     /// its signing secret (`whsec_…`) is in the answer and shown nowhere else. Refused
     /// (`SecretError::Sealed`) on a node that cannot open its workspace's signing keys: what it
     /// sealed, the nodes that sign could not open.
     pub async fn create(
         &self,
         workspace_id: Uuid,
+        endpoint_id: Uuid,
         new: NewEndpoint,
         after_position: i64,
         now: DateTime<Utc>,
     ) -> Result<(Endpoint, String), SecretError> {
         let endpoint = Endpoint {
-            endpoint_id: Uuid::now_v7(),
+            endpoint_id,
             workspace_id,
             url: new.url,
             description: new.description,
@@ -474,12 +478,25 @@ impl<S: SqlStore> Webhooks<S> {
         }
     }
 
-    /// Disables an endpoint for `reason` (the receiver answered 410 Gone).
-    pub async fn disable(&self, endpoint: &Endpoint, reason: &str) -> Result<(), StoreError> {
-        let disabled = Endpoint { enabled: false, disabled_reason: Some(reason.to_owned()), ..endpoint.clone() };
+    /// Disables an endpoint the engine gave up on, for `reason` (`detail` in words): in the log
+    /// ([`switch`]: a `WebhookEndpointDisabled` event), then in its row.
+    pub async fn disable<B: Backend<Sql = S>>(
+        &self,
+        endpoints: &AggregateStore<WebhookEndpoint, B>,
+        endpoint: &Endpoint,
+        reason: DisabledReason,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        let action = WebhookEndpointAction::Disable { reason, detail: detail.to_owned() };
+        let actor = Actor::system("webhooks");
+        switch(endpoints, endpoint.workspace_id, endpoint.endpoint_id, actor, action, HashMap::new()).await?;
+        let disabled = Endpoint { enabled: false, disabled_reason: Some(detail.to_owned()), ..endpoint.clone() };
         let sql = self.sql.sql("UPDATE webhook_endpoints SET row = {2} WHERE endpoint_id = {1}");
         let values = [SqlValue::Text(endpoint.endpoint_id.to_string()), SqlValue::json(&disabled).map_err(corrupt)?];
-        self.sql.execute(&sql, &values).await.map(drop)
+        self.sql.execute(&sql, &values).await?;
+        let reason = serde_json::to_value(reason).ok().and_then(|r| r.as_str().map(str::to_owned)).unwrap_or_default();
+        metrics::counter!("convo_webhook_endpoints_disabled_total", "reason" => reason).increment(1);
+        Ok(())
     }
 
     /// The statement recording `attempts`, each of its workspace, in their order.
@@ -557,4 +574,33 @@ pub struct AttemptFilter {
     /// Only attempts before this one (the cursor of the page before).
     pub before: Option<i64>,
     pub limit: u32,
+}
+
+/// Records in the log that an endpoint of `workspace_id` was turned off or on (`command`
+/// names it in the event's metadata): the `WebhookEndpoint` aggregate writes a
+/// `WebhookEndpointDisabled` or `WebhookEndpointEnabled` event, or nothing when the endpoint is
+/// in that state already. Callers switch the endpoint's row after this: a crash in between
+/// leaves the row as it was, and the switch made again (the next 410 or check of failing
+/// endpoints, a client's retry) finds the log switched and writes only the row.
+pub async fn switch<B: Backend>(
+    endpoints: &AggregateStore<WebhookEndpoint, B>,
+    workspace_id: Uuid,
+    webhook_id: Uuid,
+    actor: Actor,
+    action: WebhookEndpointAction,
+    mut metadata: HashMap<String, String>,
+) -> Result<(), StoreError> {
+    let command = match action {
+        WebhookEndpointAction::Disable { .. } => "DisableWebhookEndpoint",
+        WebhookEndpointAction::Enable => "EnableWebhookEndpoint",
+    };
+    metadata.insert("command".to_owned(), command.to_owned());
+    metadata.insert("workspace_id".to_owned(), workspace_id.to_string());
+    let command = WebhookEndpointCommand { workspace_id, webhook_id, actor, action };
+    match endpoints.execute(&webhook_id.to_string(), command, &metadata).await {
+        Ok(_) => Ok(()),
+        Err(CommandError::Store(e) | CommandError::Unknown(e)) => Err(e),
+        Err(CommandError::Contended { .. }) => Err(StoreError::Conflict),
+        Err(other) => Err(StoreError::Database(other.to_string())), // refused: never (`Infallible`)
+    }
 }

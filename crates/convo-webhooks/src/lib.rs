@@ -22,7 +22,9 @@ pub mod signing;
 
 use std::time::Duration;
 
-pub use endpoints::{AtRest, Attempt, AttemptFilter, Endpoint, EndpointChange, NewEndpoint, SecretError, Webhooks};
+pub use endpoints::{
+    AtRest, Attempt, AttemptFilter, Endpoint, EndpointChange, NewEndpoint, SecretError, Webhooks, switch,
+};
 pub use fanout::Fanout;
 pub use keys::SigningKey;
 pub use replay::{Replay, replay};
@@ -85,15 +87,16 @@ impl Default for WebhookConfig {
 /// Starts the fan-out (a follower of the log, under its lease) and the sender (under its own):
 /// on a worker, so that of several processes one does each.
 pub fn spawn<B: convo_store::Backend>(
-    backend: &B,
-    log: convo_store::EventLog<B>,
+    engine: &convo_store::Engine<B>,
     config: WebhookConfig,
 ) -> Vec<tokio::task::JoinHandle<()>> {
+    let (backend, log) = (&engine.backend, engine.log.clone());
     let status = convo_store::ProjectionStatus::new(fanout::NAME);
     let lease = convo_store::Lease::new(backend.sql(), fanout::NAME, convo_store::LEASE_TTL);
     let follower = Fanout::new(backend, log.clone());
     let fanning = convo_store::follow(follower, log.clone(), status, 500, Some(lease));
-    vec![tokio::spawn(fanning), tokio::spawn(deliver(backend.clone(), log, config))]
+    let sending = deliver(backend.clone(), log, engine.webhook_endpoints.clone(), config);
+    vec![tokio::spawn(fanning), tokio::spawn(sending)]
 }
 
 /// Parses a schedule such as `0,5s,5m,30m,2h` (units ms, s, m, h; a bare number is seconds).

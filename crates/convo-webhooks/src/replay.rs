@@ -1,7 +1,8 @@
 //! Replays: events of the log delivered to an endpoint again, on a receiver's request. Each
-//! becomes a pending delivery whose attempts are marked `replay`; a delivery that is still
-//! pending is left as it is (it is on its way). Replayed deliveries keep each conversation's
-//! order with the others.
+//! becomes a pending delivery, due now, whose attempts are marked `replay` and start over; one
+//! still pending is made so too, and if its attempt is under way (even sent, not yet
+//! recorded) the replay is sent after it (`replays`: that attempt's record then leaves the
+//! delivery pending). Replayed deliveries keep each conversation's order with the others.
 
 use std::collections::HashMap;
 
@@ -82,8 +83,7 @@ async fn again<B: Backend>(
         "INSERT INTO webhook_deliveries (endpoint_id, position, stream, status, attempts, next_attempt_ms, trigger)
          VALUES ({1}, {2}, {3}, 'pending', 0, {4}, 'replay')
          ON CONFLICT (endpoint_id, position) DO UPDATE SET status = 'pending', attempts = 0,
-             next_attempt_ms = {4}, trigger = 'replay'
-         WHERE webhook_deliveries.status <> 'pending'",
+             next_attempt_ms = {4}, trigger = 'replay', replays = webhook_deliveries.replays + 1",
     );
     let mut statements = Vec::new();
     for event in events {

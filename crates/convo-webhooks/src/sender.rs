@@ -13,8 +13,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use convo_domain::WebhookEndpoint;
+use convo_domain::webhook::DisabledReason;
 use convo_store::{
-    Backend, Durability, EventLog, Fence, LEASE_TTL, Lease, LogEvent, LogFilter, SqlStore, SqlValue, StoreError,
+    AggregateStore, Backend, Durability, EventLog, Fence, LEASE_TTL, Lease, LogEvent, LogFilter, SqlStore, SqlValue,
+    StoreError,
 };
 use uuid::Uuid;
 
@@ -127,7 +130,12 @@ impl Tester {
 pub const VERIFICATION: &str = "WebhookVerification";
 
 /// Sends due deliveries for ever, while this process holds the sender's lease.
-pub async fn deliver<B: Backend>(backend: B, log: EventLog<B>, config: WebhookConfig) {
+pub async fn deliver<B: Backend>(
+    backend: B,
+    log: EventLog<B>,
+    endpoints: Arc<AggregateStore<WebhookEndpoint, B>>,
+    config: WebhookConfig,
+) {
     let sql = backend.sql();
     let lease = Lease::new(sql.clone(), NAME, LEASE_TTL);
     let http = match client(&config) {
@@ -144,6 +152,7 @@ pub async fn deliver<B: Backend>(backend: B, log: EventLog<B>, config: WebhookCo
         http,
         recorder,
         webhooks: Webhooks::new(sql, config.secrets_key.clone()),
+        endpoints,
         log: log.clone(),
         config,
         in_flight: Arc::default(),
@@ -184,7 +193,7 @@ pub async fn deliver<B: Backend>(backend: B, log: EventLog<B>, config: WebhookCo
         // As often as the lag, or twice within `disable_after` when that is shorter (tests).
         if held.is_some() && checked.elapsed() >= LAG_EVERY.min(sender.config.disable_after / 2) {
             checked = Instant::now();
-            if let Err(e) = disable_failing(&sender.webhooks, sender.config.disable_after).await {
+            if let Err(e) = disable_failing(&sender.webhooks, &sender.endpoints, sender.config.disable_after).await {
                 tracing::warn!(error = %e, "could not look for endpoints that keep failing");
             }
         }
@@ -222,6 +231,8 @@ struct Sender<B: Backend> {
     http: reqwest::Client,
     recorder: Recorder,
     webhooks: Webhooks<B::Sql>,
+    /// The endpoints' switches, where disabling one is recorded.
+    endpoints: Arc<AggregateStore<WebhookEndpoint, B>>,
     log: EventLog<B>,
     config: WebhookConfig,
     in_flight: InFlight,
@@ -238,6 +249,8 @@ struct Sender<B: Backend> {
 struct Pending {
     position: i64,
     attempts: u32,
+    /// Replays asked for so far: one asked while its attempt is under way keeps it pending.
+    replays: i64,
     next_attempt_ms: i64,
     trigger: String,
     stream: String,
@@ -245,13 +258,14 @@ struct Pending {
 
 impl Pending {
     fn parse(row: &str) -> Result<Self, StoreError> {
-        let mut parts = row.splitn(5, ' ');
+        let mut parts = row.splitn(6, ' ');
         let mut next = || parts.next().ok_or_else(|| StoreError::Corrupt(format!("a webhook delivery row: {row}")));
         let number =
             |text: &str| text.parse::<i64>().map_err(|_| StoreError::Corrupt(format!("a webhook delivery row: {row}")));
         Ok(Self {
             position: number(next()?)?,
             attempts: u32::try_from(number(next()?)?).unwrap_or(u32::MAX),
+            replays: number(next()?)?,
             next_attempt_ms: number(next()?)?,
             trigger: next()?.to_owned(),
             stream: next()?.to_owned(),
@@ -332,7 +346,7 @@ impl<B: Backend> Sender<B> {
         }
         let sql = self.webhooks.sql();
         let page = sql.sql(&format!(
-            "SELECT position || ' ' || attempts || ' ' || next_attempt_ms || ' ' || trigger || ' ' || stream
+            "SELECT position || ' ' || attempts || ' ' || replays || ' ' || next_attempt_ms || ' ' || trigger || ' ' || stream
                FROM webhook_deliveries
               WHERE endpoint_id = {{1}} AND status = 'pending' AND position > {{2}}
               ORDER BY position LIMIT {PAGE}"
@@ -388,9 +402,10 @@ impl<B: Backend> Sender<B> {
             .entry(id)
             .or_default()
             .insert(pending.stream.clone(), pending.position);
-        let (http, webhooks, recorder, config, fence, in_flight, landed) = (
+        let (http, webhooks, endpoints, recorder, config, fence, in_flight, landed) = (
             self.http.clone(),
             self.webhooks.clone(),
+            self.endpoints.clone(),
             self.recorder.clone(),
             self.config.clone(),
             fence.clone(),
@@ -401,9 +416,10 @@ impl<B: Backend> Sender<B> {
             let (endpoint, secret) = &*endpoint;
             let keys = keys.get(&endpoint.workspace_id).map_or(&[][..], Vec::as_slice);
             let signing = Signing { secrets: secret, keys };
-            let Pending { position, attempts, trigger, stream, .. } = pending;
-            let due = Due { endpoint, signing, event: &event, attempts, trigger: &trigger, requests: &requests };
-            if let Err(e) = attempt(&http, &webhooks, &config, &recorder, &fence, due).await {
+            let Pending { position, attempts, replays, trigger, stream, .. } = pending;
+            let due =
+                Due { endpoint, signing, event: &event, attempts, replays, trigger: &trigger, requests: &requests };
+            if let Err(e) = attempt(&http, &webhooks, &endpoints, &config, &recorder, &fence, due).await {
                 tracing::warn!(endpoint = %id, position, error = %e, "a webhook attempt was not recorded");
             }
             if let Some(streams) = in_flight.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&id) {
@@ -453,7 +469,11 @@ fn streaks<S: SqlStore>(sql: &S, records: &[Record]) -> Vec<convo_store::Stateme
 
 /// Disables each enabled endpoint whose deliveries have all failed for `disable_after`: it
 /// says why on `GET /v1/webhooks/{id}` until someone enables it again.
-async fn disable_failing<S: SqlStore>(webhooks: &Webhooks<S>, disable_after: Duration) -> Result<(), StoreError> {
+async fn disable_failing<B: Backend>(
+    webhooks: &Webhooks<B::Sql>,
+    endpoints: &AggregateStore<WebhookEndpoint, B>,
+    disable_after: Duration,
+) -> Result<(), StoreError> {
     let sql = webhooks.sql();
     let cutoff = chrono::Utc::now() - chrono::Duration::from_std(disable_after).unwrap_or(chrono::Duration::MAX);
     let failing = "SELECT endpoint_id || ' ' || failing_since_ms FROM webhook_endpoints WHERE failing_since_ms < {1}";
@@ -474,8 +494,7 @@ async fn disable_failing<S: SqlStore>(webhooks: &Webhooks<S>, disable_after: Dur
             since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             humane(disable_after)
         );
-        webhooks.disable(&endpoint, &reason).await?;
-        metrics::counter!("convo_webhook_endpoints_disabled_total", "reason" => "failing").increment(1);
+        webhooks.disable(endpoints, &endpoint, DisabledReason::Failing, &reason).await?;
         tracing::warn!(endpoint = %endpoint.endpoint_id, %reason, "a webhook endpoint that kept failing was disabled");
     }
     Ok(())
@@ -553,6 +572,7 @@ struct Due<'a> {
     signing: Signing<'a>,
     event: &'a convo_store::LogEvent,
     attempts: u32,
+    replays: i64,
     trigger: &'a str,
     /// The endpoint's requests at once: one is held while talking to the receiver.
     requests: &'a tokio::sync::Semaphore,
@@ -560,15 +580,16 @@ struct Due<'a> {
 
 /// Makes one attempt: POSTs the event, then records the attempt and the delivery's next state
 /// (through the recorder); disables the endpoint on a 410.
-async fn attempt<S: SqlStore>(
+async fn attempt<B: Backend>(
     http: &reqwest::Client,
-    webhooks: &Webhooks<S>,
+    webhooks: &Webhooks<B::Sql>,
+    endpoints: &AggregateStore<WebhookEndpoint, B>,
     config: &WebhookConfig,
     recorder: &Recorder,
     fence: &Fence,
     due: Due<'_>,
 ) -> Result<(), String> {
-    let Due { endpoint, signing, event, attempts, trigger, requests } = due;
+    let Due { endpoint, signing, event, attempts, replays, trigger, requests } = due;
     let body = serde_json::to_vec(event).map_err(|e| e.to_string())?;
     let position = event.position;
     let id = webhook_id(position);
@@ -617,7 +638,7 @@ async fn attempt<S: SqlStore>(
         workspace: endpoint.workspace_id,
         attempt,
         status,
-        was: attempts,
+        was: (attempts, replays),
         next_attempt_ms,
         fence: fence.clone(),
         done,
@@ -629,20 +650,22 @@ async fn attempt<S: SqlStore>(
         return Ok(());
     }
     if gone {
-        webhooks.disable(endpoint, "the receiver answered 410 Gone").await.map_err(|e| e.to_string())?;
+        let detail = "the receiver answered 410 Gone";
+        webhooks.disable(endpoints, endpoint, DisabledReason::Gone, detail).await.map_err(|e| e.to_string())?;
         tracing::warn!(endpoint = %endpoint.endpoint_id, "a webhook endpoint answered 410 Gone: disabled");
     }
     Ok(())
 }
 
 /// An attempt made, on its way to the database with its delivery's next state: `status`,
-/// `attempt.attempt` attempts and `next_attempt_ms`, if it still has the `was` attempts it was
-/// read with (a replay or a deletion meanwhile leaves it alone).
+/// `attempt.attempt` attempts and `next_attempt_ms`, if it still has the `was` attempts and
+/// replays it was read with (a replay or a deletion meanwhile leaves it alone, so a replay asked
+/// while the attempt was under way is sent after it).
 struct Record {
     workspace: Uuid,
     attempt: Attempt,
     status: &'static str,
-    was: u32,
+    was: (u32, i64),
     next_attempt_ms: i64,
     fence: Fence,
     /// Whether it was recorded (false: the lease had gone), or why it could not be.
@@ -680,7 +703,7 @@ async fn record_landed<S: SqlStore>(webhooks: Webhooks<S>, mut landed: tokio::sy
 /// the sender's lease.
 async fn record<S: SqlStore>(webhooks: &Webhooks<S>, fence: &Fence, records: &[Record]) -> Result<(), StoreError> {
     let sql = webhooks.sql();
-    let mut values = Vec::with_capacity(records.len() * 6);
+    let mut values = Vec::with_capacity(records.len() * 7);
     for r in records {
         values.extend([
             SqlValue::Text(r.attempt.endpoint_id.to_string()),
@@ -688,7 +711,8 @@ async fn record<S: SqlStore>(webhooks: &Webhooks<S>, fence: &Fence, records: &[R
             SqlValue::Text(r.status.to_owned()),
             SqlValue::Int(i64::from(r.attempt.attempt)),
             SqlValue::Int(r.next_attempt_ms),
-            SqlValue::Int(i64::from(r.was)),
+            SqlValue::Int(i64::from(r.was.0)),
+            SqlValue::Int(r.was.1),
         ]);
     }
     // `VALUES` names its columns column1, column2, … on both backends.
@@ -696,8 +720,9 @@ async fn record<S: SqlStore>(webhooks: &Webhooks<S>, fence: &Fence, records: &[R
         "UPDATE webhook_deliveries SET status = v.column3, attempts = v.column4, next_attempt_ms = v.column5
            FROM (VALUES {}) AS v
           WHERE webhook_deliveries.endpoint_id = v.column1 AND webhook_deliveries.position = v.column2
-            AND webhook_deliveries.status = 'pending' AND webhook_deliveries.attempts = v.column6",
-        sql.tuples(records.len(), 6)
+            AND webhook_deliveries.status = 'pending' AND webhook_deliveries.attempts = v.column6
+            AND webhook_deliveries.replays = v.column7",
+        sql.tuples(records.len(), 7)
     );
     let attempts: Vec<(Uuid, &Attempt)> = records.iter().map(|r| (r.workspace, &r.attempt)).collect();
     let mut statements = vec![(next, values), webhooks.record(&attempts)?];

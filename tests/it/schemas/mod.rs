@@ -17,6 +17,7 @@ use convo_domain::conversation::{
 };
 use convo_domain::inbox::InboxChange;
 use convo_domain::message::InteractiveOption;
+use convo_domain::webhook::{DisabledReason, WebhookEndpointChange, WebhookEndpointEvent};
 use convo_domain::{Actor, ChannelType, ConversationEvent, DeliveryStatus, InboxEvent, MessageContent, WindowActor};
 use convo_gateway::openapi::{EVENTS_CATALOGUE, event_schemas, schema_files};
 use cqrs_es::DomainEvent;
@@ -263,6 +264,23 @@ fn sample_events() -> Vec<Value> {
     ];
     events.extend(inbox_changes.into_iter().map(|change| {
         let e = InboxEvent { occurred_at: at(2), actor: Actor::system("api"), change };
+        (e.event_type(), e.event_version(), serde_json::to_value(&e).expect("an event serializes"))
+    }));
+    let webhook_changes = [
+        WebhookEndpointChange::Disabled {
+            webhook_id: Uuid::from_u128(4),
+            reason: DisabledReason::Gone,
+            detail: "the receiver answered 410 Gone".into(),
+        },
+        WebhookEndpointChange::Disabled {
+            webhook_id: Uuid::from_u128(4),
+            reason: DisabledReason::Failing,
+            detail: "no delivery succeeded since 2026-01-01T00:00:00Z (for longer than 5 days)".into(),
+        },
+        WebhookEndpointChange::Enabled { webhook_id: Uuid::from_u128(4) },
+    ];
+    events.extend(webhook_changes.into_iter().map(|change| {
+        let e = WebhookEndpointEvent { occurred_at: at(2), actor: Actor::system("webhooks"), change };
         (e.event_type(), e.event_version(), serde_json::to_value(&e).expect("an event serializes"))
     }));
     // The file name comes from the event's own type and version, as the log stores them.

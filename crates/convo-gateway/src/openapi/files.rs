@@ -18,7 +18,8 @@ const COMPONENTS: &str = "#/components/schemas/";
 
 /// The aggregates whose events are published, with the component holding each one's events
 /// (the envelope with the `type`-tagged change flattened into it).
-const AGGREGATES: [(&str, &str); 2] = [("conversation", "ConversationEvent"), ("inbox", "InboxEvent")];
+const AGGREGATES: [(&str, &str); 3] =
+    [("conversation", "ConversationEvent"), ("inbox", "InboxEvent"), ("webhook_endpoint", "WebhookEndpointEvent")];
 
 /// Which command (and endpoint) writes each event. Every event type must be listed, and only
 /// those: [`schema_files`] panics otherwise, so the catalogue cannot silently miss one.
@@ -90,6 +91,12 @@ const PRODUCED_BY: &[(&str, &str)] = &[
     ),
     ("InboxCreated", "`CreateInbox` (`POST /v1/inboxes`)"),
     ("InboxDeleted", "`DeleteInbox` (`DELETE /v1/inboxes/{inbox_id}`), once"),
+    (
+        "WebhookEndpointDisabled",
+        "the webhook sender, when the receiver answers 410 Gone or no delivery succeeded for the disable \
+         period (`actor` `system`/`webhooks`); `PATCH /v1/webhooks/{webhook_id}` with `enabled: false`",
+    ),
+    ("WebhookEndpointEnabled", "`PATCH /v1/webhooks/{webhook_id}` with `enabled: true`"),
 ];
 
 /// Every event type the log holds, by name: the catalogue's (what [`event_schemas`] generates,
@@ -101,7 +108,7 @@ pub fn event_types() -> impl Iterator<Item = &'static str> {
 /// One event type at one version, with its standalone schema.
 #[derive(Debug, Clone)]
 pub struct EventSchema {
-    /// `conversation` or `inbox`: the aggregate type in the log and in NATS subjects.
+    /// `conversation`, `inbox` or `webhook_endpoint`: the aggregate type in the log and in NATS subjects.
     pub aggregate_type: &'static str,
     pub event_type: String,
     pub event_version: &'static str,
