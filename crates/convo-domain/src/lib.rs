@@ -7,6 +7,7 @@
 pub mod actor;
 pub mod channel;
 pub mod clock;
+pub mod contact;
 pub mod conversation;
 pub mod identity;
 pub mod inbox;
