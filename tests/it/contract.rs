@@ -485,7 +485,7 @@ async fn only_a_taken_sequence_is_a_conflict_a_clash_on_another_unique_index_is_
     };
 
     let taken = [at(2)];
-    let appended = backend.append::<Conversation>(&taken).await;
+    let appended = backend.append(&taken).await;
     assert!(matches!(appended, Err(PersistenceError::OptimisticLockError)), "append: {appended:?}");
     let persisted = backend.persist::<Conversation>(&taken, None).await;
     assert!(matches!(persisted, Err(PersistenceError::OptimisticLockError)), "persist: {persisted:?}");
@@ -504,7 +504,7 @@ async fn only_a_taken_sequence_is_a_conflict_a_clash_on_another_unique_index_is_
     backend.sql().execute(&statement, &[]).await.expect("break position assignment");
     let free = [at(3)];
     for (path, result) in [
-        ("append", backend.append::<Conversation>(&free).await.map(|_| ())),
+        ("append", backend.append(&free).await.map(|_| ())),
         ("persist", backend.persist::<Conversation>(&free, None).await),
     ] {
         let Err(PersistenceError::UnknownError(e)) = result else {

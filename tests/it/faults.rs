@@ -88,14 +88,14 @@ async fn one_group_commit(
     let blocker = Blocker::hold(&pg.url, "first", 1).await;
     let first = {
         let backend = backend.clone();
-        tokio::spawn(async move { backend.append::<convo_domain::Conversation>(&[event("first", 1, "ok")]).await })
+        tokio::spawn(async move { backend.append(&[event("first", 1, "ok")]).await })
     };
     sessions_waiting_on_a_lock(&pg.url, 1).await;
     let mut batch: Vec<_> = commands
         .into_iter()
         .map(|events| {
             let backend = backend.clone();
-            Box::pin(async move { backend.append::<convo_domain::Conversation>(&events).await })
+            Box::pin(async move { backend.append(&events).await })
         })
         .collect();
     // Polled once, an append is in the committer's queue.
@@ -136,7 +136,7 @@ async fn one_command_refused_inside_postgresql_fails_alone_in_its_group_commit()
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_conflict_inside_a_group_commit_fails_only_the_loser() {
     let pg = TestPg::new().await;
-    let other_node = pg.backend.append::<convo_domain::Conversation>(&[event("c7", 1, "the other node's")]).await;
+    let other_node = pg.backend.append(&[event("c7", 1, "the other node's")]).await;
     assert!(other_node.is_ok(), "{other_node:?}");
     let mut commands: Vec<_> = (0..32).filter(|&i| i != 7).map(|i| vec![event(&format!("c{i}"), 1, "ok")]).collect();
     commands.insert(20, vec![event("c7", 1, "this node's"), event("c7", 2, "this node's second")]);

@@ -23,6 +23,7 @@ mod read_models;
 mod schemas;
 mod support;
 mod tenancy;
+mod units;
 mod upstream;
 mod versions;
 mod webhooks;

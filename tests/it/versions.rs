@@ -10,7 +10,7 @@ use arrow_array::cast::AsArray;
 use axum::http::StatusCode;
 use convo_domain::conversation::{ConversationChange, ConversationKind};
 use convo_domain::inbox::InboxChange;
-use convo_domain::{Actor, ChannelType, Conversation, ConversationEvent, Inbox, InboxEvent};
+use convo_domain::{Actor, ChannelType, Conversation, ConversationEvent, InboxEvent};
 use convo_export::{ExportOptions, export};
 use convo_read::ReadModels;
 use convo_store::{Backend, LogEvent};
@@ -89,7 +89,7 @@ async fn older_build<B: Backend>(backend: &B) {
         aggregate_type: "inbox".into(),
         ..row(INBOX, 1, ("InboxCreated", "1.0.0", json!(inbox)), "create_inbox")
     };
-    backend.append::<Inbox>(&[created]).await.expect("the inbox");
+    backend.append(&[created]).await.expect("the inbox");
 
     let c = convo_domain::conversation_id(API_WS, INBOX, CONTACT);
     let event = |change: ConversationChange| {
@@ -116,10 +116,10 @@ async fn older_build<B: Backend>(backend: &B) {
         mentions: vec![],
     });
     let inbound = [row(c, 1, started, "receive_inbound_message"), row(c, 2, received, "receive_inbound_message")];
-    backend.append::<Conversation>(&inbound).await.expect("the conversation");
+    backend.append(&inbound).await.expect("the conversation");
     for (sequence, agent, previous) in OLDER_ASSIGNMENTS {
         let assigned = ("AgentAssigned", "1.0.0", agent_assigned("1.0.0", agent, previous));
-        backend.append::<Conversation>(&[row(c, sequence, assigned, "assign_agent")]).await.expect("an assignment");
+        backend.append(&[row(c, sequence, assigned, "assign_agent")]).await.expect("an assignment");
     }
 }
 

@@ -79,11 +79,8 @@ impl Backend for AnyBackend {
     ) -> Result<Vec<SerializedEvent>, StoreError> {
         both!(self, b => b.message_events(conversation_id, message_id).await)
     }
-    async fn append<A: cqrs_es::Aggregate>(
-        &self,
-        events: &[SerializedEvent],
-    ) -> Result<i64, cqrs_es::persist::PersistenceError> {
-        both!(self, b => b.append::<A>(events).await)
+    async fn append(&self, events: &[SerializedEvent]) -> Result<i64, cqrs_es::persist::PersistenceError> {
+        both!(self, b => b.append(events).await)
     }
     async fn idempotent_events(&self, workspace: &str, key: &str) -> Result<Vec<LogEvent>, StoreError> {
         both!(self, b => b.idempotent_events(workspace, key).await)

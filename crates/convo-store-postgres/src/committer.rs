@@ -4,8 +4,8 @@
 //! cost of a transaction, so the engine can commit more commands per second than PostgreSQL
 //! commits transactions.
 //!
-//! Each command still commits atomically and only with its own sequences, and one command never
-//! fails another:
+//! Each command (or several streams' commands decided together, `convo_store::Unit`) still
+//! commits atomically and only with its own sequences, and one command never fails another:
 //! - a command that lost a race with another process (its first sequence is taken: commands to
 //!   one conversation through two API nodes) fails the plain statement; the batch is then
 //!   committed with a statement that leaves such commands out, and only they are answered with
@@ -13,7 +13,9 @@
 //!   (within [`TOLERANT_FOR`] of the last), batches go straight to that statement, which costs
 //!   PostgreSQL more per row than the plain one a single node uses. A command owns its later
 //!   sequences once it owns its first (every writer appends from its aggregate's next
-//!   sequence), so it is written whole or not at all;
+//!   sequence), so it is written whole or not at all. An append of several streams could be
+//!   cut in two by that statement (one stream's first sequence free, another's taken), so in a
+//!   batch that conflicted each such append goes alone, in the plain statement: whole or not;
 //! - when the statement fails for anything but the database being away (a row PostgreSQL
 //!   refuses), nothing of it was written, and each command of the batch is appended on its
 //!   own, so only the culprit sees its error.
@@ -37,7 +39,7 @@ const MAX_EVENTS: usize = 2000;
 /// How long after a conflict batches are appended with the statement that tolerates them.
 const TOLERANT_FOR: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The batch as rows: one per event, with whether it is its command's first, in order.
+/// The batch as rows: one per event, with whether it is its stream's first in its append, in order.
 macro_rules! input {
     () => {
         "unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::bool[])
@@ -76,9 +78,8 @@ const TOLERANT: &str = concat!(
      SELECT * FROM firsts UNION ALL SELECT * FROM rest"
 );
 
-/// One command's events, and where its position goes.
+/// One command's events (or several streams' decided together), and where its position goes.
 struct Append {
-    aggregate_type: &'static str,
     events: Vec<SerializedEvent>,
     reply: oneshot::Sender<Result<i64, PersistenceError>>,
 }
@@ -96,16 +97,12 @@ impl Committer {
         Self { queue }
     }
 
-    /// Appends one command's events (one aggregate, consecutive sequences) and returns the
-    /// global position of the last one, once committed.
-    pub(crate) async fn append(
-        &self,
-        aggregate_type: &'static str,
-        events: Vec<SerializedEvent>,
-    ) -> Result<i64, PersistenceError> {
+    /// Appends events (one stream's, or several streams' all or nothing, each stream's
+    /// sequences consecutive) and returns the global position of the last one, once committed.
+    pub(crate) async fn append(&self, events: Vec<SerializedEvent>) -> Result<i64, PersistenceError> {
         let (reply, answer) = oneshot::channel();
         let stopped = || PersistenceError::ConnectionError("the event store's committer stopped".into());
-        self.queue.send(Append { aggregate_type, events, reply }).map_err(|_| stopped())?;
+        self.queue.send(Append { events, reply }).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
@@ -121,43 +118,77 @@ async fn run(pool: PgPool, mut receiver: mpsc::UnboundedReceiver<Append>) {
             events += next.events.len();
             queued.push(next);
         }
-        // One command per aggregate in a statement (a later one decided on the same version is
-        // a conflict, which its turn in the next statement finds). Through the aggregate store
-        // there is only ever one: it runs one command per aggregate at a time.
+        // One append per stream in a statement (a later one decided on the same version is a
+        // conflict, which its turn in the next statement finds). Through the aggregate store
+        // there is mostly one: it runs one command per aggregate at a time.
         while !queued.is_empty() {
             let mut seen = std::collections::HashSet::new();
-            let (batch, later): (Vec<Append>, Vec<Append>) =
-                queued.into_iter().partition(|a| seen.insert((a.aggregate_type, a.aggregate_id().to_owned())));
+            let now: Vec<bool> = queued
+                .iter()
+                .map(|a| {
+                    let streams = a.streams();
+                    let free = streams.iter().all(|stream| !seen.contains(stream));
+                    if free {
+                        seen.extend(streams);
+                    }
+                    free
+                })
+                .collect();
+            let (mut batch, mut later) = (Vec::with_capacity(queued.len()), Vec::new());
+            for (append, now) in queued.into_iter().zip(now) {
+                if now { batch.push(append) } else { later.push(append) }
+            }
             commit(&pool, batch, &mut last_conflict).await;
             queued = later;
         }
     }
 }
 
-/// Commits `batch` in one statement and answers each command.
+/// Commits `batch` and answers each append: in one statement unless something in it lost a
+/// race with another writer.
 async fn commit(pool: &PgPool, batch: Vec<Append>, last_conflict: &mut Option<std::time::Instant>) {
     metrics::histogram!("convo_append_batch_commands").record(batch.len() as f64);
     let tolerant = last_conflict.is_some_and(|at| at.elapsed() < TOLERANT_FOR);
-    let result = match insert(pool, &batch, tolerant).await {
-        Err(StoreError::Conflict) => insert(pool, &batch, true).await,
-        result => result,
-    };
-    if matches!(&result, Ok(positions) if positions.contains(&None)) {
-        *last_conflict = Some(std::time::Instant::now());
+    if !tolerant {
+        match insert(pool, &batch, false).await {
+            Err(StoreError::Conflict) => {}
+            result => return answer(pool, batch, result).await,
+        }
     }
+    // The tolerant statement keeps or drops each stream on its own: appends of several streams
+    // go alone, in the plain statement, whole or not at all.
+    let (units, singles): (Vec<Append>, Vec<Append>) = batch.into_iter().partition(Append::is_unit);
+    if !singles.is_empty() {
+        let result = insert(pool, &singles, true).await;
+        if matches!(&result, Ok(positions) if positions.contains(&None)) {
+            *last_conflict = Some(std::time::Instant::now());
+        }
+        answer(pool, singles, result).await;
+    }
+    for unit in units {
+        let result = insert(pool, std::slice::from_ref(&unit), false).await;
+        if matches!(result, Err(StoreError::Conflict)) {
+            *last_conflict = Some(std::time::Instant::now());
+        }
+        answer(pool, vec![unit], result).await;
+    }
+}
+
+/// Answers each append of `batch` with what its statement came to (`None`: it lost a race).
+async fn answer(pool: &PgPool, batch: Vec<Append>, result: Result<Vec<Option<i64>>, StoreError>) {
     match result {
         Ok(positions) => {
             for (append, position) in batch.into_iter().zip(positions) {
                 let _ = append.reply.send(position.ok_or(PersistenceError::OptimisticLockError));
             }
         }
-        Err(e) if batch.len() > 1 && !matches!(e, StoreError::Connection(_)) => {
+        Err(e) if batch.len() > 1 && !matches!(e, StoreError::Connection(_) | StoreError::Conflict) => {
             // A row PostgreSQL refuses, and the statement wrote nothing: each on its own, so
             // only that one fails. (When the database is away, each alone would fail the same
             // way, later.)
             metrics::counter!("convo_append_batch_splits_total").increment(1);
             let singles = batch.into_iter().map(|append| async move {
-                let result = insert(pool, std::slice::from_ref(&append), true).await;
+                let result = insert(pool, std::slice::from_ref(&append), !append.is_unit()).await;
                 let written = result
                     .map_err(|e| persistence_error(&e))
                     .and_then(|positions| positions[0].ok_or(PersistenceError::OptimisticLockError));
@@ -174,8 +205,21 @@ async fn commit(pool: &PgPool, batch: Vec<Append>, last_conflict: &mut Option<st
 }
 
 impl Append {
-    fn aggregate_id(&self) -> &str {
-        self.events.first().map_or("", |e| e.aggregate_id.as_str())
+    /// The streams it writes, each once, in order.
+    fn streams(&self) -> Vec<(&str, &str)> {
+        let mut streams: Vec<(&str, &str)> = Vec::with_capacity(1);
+        for e in &self.events {
+            let stream = (e.aggregate_type.as_str(), e.aggregate_id.as_str());
+            if !streams.contains(&stream) {
+                streams.push(stream);
+            }
+        }
+        streams
+    }
+
+    /// Whether it writes several streams, which must stand or fall together.
+    fn is_unit(&self) -> bool {
+        self.streams().len() > 1
     }
 }
 
@@ -185,7 +229,14 @@ impl Append {
 /// ([`StoreError::Conflict`]); the `tolerant` one leaves out each command whose first sequence
 /// is taken (its answer is `None`: it lost to another writer) and writes the rest.
 async fn insert(pool: &PgPool, batch: &[Append], tolerant: bool) -> Result<Vec<Option<i64>>, StoreError> {
-    let rows = batch.iter().flat_map(|a| a.events.iter().enumerate().map(move |(i, e)| (a.aggregate_type, i == 0, e)));
+    let rows = batch.iter().flat_map(|a| {
+        a.events.iter().enumerate().map(move |(i, e)| {
+            let first = !a.events[..i]
+                .iter()
+                .any(|earlier| earlier.aggregate_type == e.aggregate_type && earlier.aggregate_id == e.aggregate_id);
+            (e.aggregate_type.as_str(), first, e)
+        })
+    });
     let (mut types, mut ids, mut sequences, mut event_types, mut versions, mut payloads, mut metadata, mut firsts) =
         (vec![], vec![], vec![], vec![], vec![], Vec::<&Value>::new(), Vec::<&Value>::new(), vec![]);
     for (aggregate_type, first, e) in rows {
@@ -224,7 +275,7 @@ async fn insert(pool: &PgPool, batch: &[Append], tolerant: bool) -> Result<Vec<O
             let (Some(first), Some(last)) = (a.events.first(), a.events.last()) else {
                 return Err(StoreError::Database("no events to append".into()));
             };
-            match (position(a.aggregate_type, first), position(a.aggregate_type, last)) {
+            match (position(&first.aggregate_type, first), position(&last.aggregate_type, last)) {
                 (None, _) => Ok(None),
                 (Some(_), Some(last)) => Ok(Some(last)),
                 (Some(_), None) => Err(StoreError::Database("an appended event's position was not returned".into())),

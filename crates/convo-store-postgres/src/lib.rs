@@ -147,14 +147,9 @@ impl Dialect for PostgresDialect {
 
     /// Concurrent commands are committed together (group commit, see `committer.rs`): one
     /// statement, one transaction, each event taking its position from the column default.
-    async fn append(
-        &self,
-        pool: &PgPool,
-        aggregate_type: &'static str,
-        events: &[SerializedEvent],
-    ) -> Result<i64, PersistenceError> {
+    async fn append(&self, pool: &PgPool, events: &[SerializedEvent]) -> Result<i64, PersistenceError> {
         let committer = self.committer.get_or_init(|| committer::Committer::start(pool.clone()));
-        committer.append(aggregate_type, events.to_vec()).await
+        committer.append(events.to_vec()).await
     }
 
     fn relay_commits(pool: &PgPool, notifier: &LogNotifier) -> Vec<tokio::task::JoinHandle<()>> {

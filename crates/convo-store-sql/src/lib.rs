@@ -76,14 +76,13 @@ pub trait Dialect: Clone + Default + Send + Sync + 'static {
     /// it refused what it was asked.
     fn server_away(db: &dyn DatabaseError) -> bool;
 
-    /// Appends one command's events (one aggregate, consecutive sequences) atomically and returns
-    /// the global position of the last one; a sequence already taken is `OptimisticLockError`.
-    /// Every write of events goes through it (`persist` too), so only [`Dialect::sequence_taken`]
-    /// is a conflict.
+    /// Appends events atomically (`Backend::append`: one stream's, or several streams' all or
+    /// nothing), each under its own aggregate type, and returns the global position of the last
+    /// one; a sequence already taken is `OptimisticLockError`. Every write of events goes
+    /// through it (`persist` too), so only [`Dialect::sequence_taken`] is a conflict.
     fn append(
         &self,
         pool: &Pool<Self::Db>,
-        aggregate_type: &'static str,
         events: &[SerializedEvent],
     ) -> impl Future<Output = Result<i64, PersistenceError>> + Send;
 

@@ -149,8 +149,8 @@ where
         self.sql.log_events(query).await
     }
 
-    async fn append<A: Aggregate>(&self, events: &[SerializedEvent]) -> Result<i64, PersistenceError> {
-        self.dialect.append(&self.sql.pool, A::TYPE, events).await
+    async fn append(&self, events: &[SerializedEvent]) -> Result<i64, PersistenceError> {
+        self.dialect.append(&self.sql.pool, events).await
     }
 
     async fn idempotent_events(&self, workspace: &str, key: &str) -> Result<Vec<LogEvent>, StoreError> {
@@ -247,7 +247,7 @@ impl<D: Dialect> PersistedEventRepository for SqlBackend<D> {
     ) -> Result<(), PersistenceError> {
         match snapshot_update {
             None if events.is_empty() => Ok(()),
-            None => self.dialect.append(&self.sql.pool, A::TYPE, events).await.map(|_| ()),
+            None => self.dialect.append(&self.sql.pool, events).await.map(|_| ()),
             Some(_) => self.repo.persist::<A>(events, snapshot_update).await.map_err(reclassify::<D>),
         }
     }

@@ -134,16 +134,12 @@ impl Dialect for SqliteDialect {
     /// taken (waiting on the busy handler) before anything is read, so a concurrent commit can
     /// never make the transaction fail with "database is locked". (The position is the trigger's,
     /// so `RETURNING` cannot give it.)
-    async fn append(
-        &self,
-        pool: &SqlitePool,
-        aggregate_type: &'static str,
-        events: &[SerializedEvent],
-    ) -> Result<i64, PersistenceError> {
+    async fn append(&self, pool: &SqlitePool, events: &[SerializedEvent]) -> Result<i64, PersistenceError> {
         let last = events.last().ok_or_else(|| PersistenceError::UnknownError("no events to append".into()))?;
         let map = |e| persistence_error(&Self::map_sqlx(e));
         let (pool, events) = (pool.clone(), events.to_vec());
-        let (last_id, last_sequence) = (last.aggregate_id.clone(), last.sequence as i64);
+        let (last_type, last_id, last_sequence) =
+            (last.aggregate_type.clone(), last.aggregate_id.clone(), last.sequence as i64);
         detached(async move {
             let mut tx = pool.begin_with(BEGIN_WRITE).await.map_err(map)?;
             for event in &events {
@@ -151,7 +147,7 @@ impl Dialect for SqliteDialect {
                     "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
-                .bind(aggregate_type)
+                .bind(&event.aggregate_type)
                 .bind(&event.aggregate_id)
                 .bind(event.sequence as i64)
                 .bind(&event.event_type)
@@ -165,7 +161,7 @@ impl Dialect for SqliteDialect {
             let position: i64 = sqlx::query_scalar(
                 "SELECT global_position FROM events WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence = ?3",
             )
-            .bind(aggregate_type)
+            .bind(&last_type)
             .bind(&last_id)
             .bind(last_sequence)
             .fetch_one(&mut *tx)

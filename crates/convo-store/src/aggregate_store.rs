@@ -42,7 +42,8 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    fn delay(&self, attempt: u32) -> Duration {
+    /// How long to wait before trying again after the `attempt`th conflict.
+    pub fn delay(&self, attempt: u32) -> Duration {
         let exp = self.base_delay.saturating_mul(1 << attempt.min(16)).min(self.max_delay);
         // Full jitter: concurrent losers spread out instead of colliding again.
         exp.mul_f64(fastrand::f64())
@@ -66,21 +67,21 @@ pub struct Committed<A: Aggregate> {
 }
 
 #[derive(Clone)]
-struct Cached<A> {
-    version: usize,
-    state: A,
+pub(crate) struct Cached<A> {
+    pub(crate) version: usize,
+    pub(crate) state: A,
     /// When the store last proved this the latest: read from it, or written to it.
-    checked: Instant,
+    pub(crate) checked: Instant,
 }
 
-type Slot<A> = Arc<tokio::sync::Mutex<Option<Cached<A>>>>;
+pub(crate) type Slot<A> = Arc<tokio::sync::Mutex<Option<Cached<A>>>>;
 
 pub struct AggregateStore<A: Aggregate, B> {
-    backend: B,
-    services: A::Services,
+    pub(crate) backend: B,
+    pub(crate) services: A::Services,
     cache: Mutex<LruCache<String, Slot<A>>>,
     retry: RetryPolicy,
-    notifier: LogNotifier,
+    pub(crate) notifier: LogNotifier,
     events_loaded: AtomicU64,
 }
 
@@ -112,7 +113,7 @@ where
         self.events_loaded.load(Ordering::Relaxed)
     }
 
-    fn slot(&self, id: &str) -> Slot<A> {
+    pub(crate) fn slot(&self, id: &str) -> Slot<A> {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(slot) = cache.get(id) {
             return slot.clone();
@@ -123,7 +124,7 @@ where
     }
 
     /// Brings `cached` (or an empty aggregate) up to the latest stored version.
-    async fn catch_up(&self, id: &str, cached: Option<Cached<A>>) -> Result<Cached<A>, StoreError> {
+    pub(crate) async fn catch_up(&self, id: &str, cached: Option<Cached<A>>) -> Result<Cached<A>, StoreError> {
         let (mut current, stored) = match cached {
             Some(c) => {
                 let events = self.backend.get_last_events::<A>(id, c.version).await?;
@@ -249,7 +250,7 @@ where
                 })
                 .collect();
             let serialized = serialize(&envelopes)?;
-            match self.backend.append::<A>(&serialized).await {
+            match self.backend.append(&serialized).await {
                 Ok(position) => {
                     let version = current.version + envelopes.len();
                     self.notifier.committed(position);
@@ -293,7 +294,7 @@ where
     }
 }
 
-fn serialize<A: Aggregate>(envelopes: &[EventEnvelope<A>]) -> Result<Vec<SerializedEvent>, StoreError> {
+pub(crate) fn serialize<A: Aggregate>(envelopes: &[EventEnvelope<A>]) -> Result<Vec<SerializedEvent>, StoreError> {
     envelopes
         .iter()
         .map(|e| {

@@ -6,7 +6,8 @@
 //!   (decided on directly; caught up with `get_last_events` after a conflict, a rejection or a
 //!   no-op), optimistic-concurrency conflicts retried, and the
 //!   version and position of what was written returned to the caller.
-//! - [`Engine`] wires the conversation and inbox stores with their lookup services.
+//! - [`Unit`] commits commands on several aggregates together, all or nothing.
+//! - [`Engine`] wires the aggregate stores with their lookup services.
 //! - [`EventLog`] reads and tails the global log in commit order.
 
 mod aggregate_store;
@@ -17,6 +18,7 @@ mod follow;
 mod lease;
 mod log;
 mod sql;
+mod unit;
 
 pub use aggregate_store::{AggregateStore, Committed, RetryPolicy};
 pub use backoff::Backoff;
@@ -26,6 +28,7 @@ pub use follow::{CHECKPOINT_EVERY, FollowError, Follower, Handled, ProjectionSta
 pub use lease::{Fence, Held, LEASE_TTL, Lease, released};
 pub use log::{EventLog, LogEvent, LogFilter, LogNotifier};
 pub use sql::{Checkpoint, Durability, SqlStore, SqlValue, Statement};
+pub use unit::{Decided, Unit};
 
 use std::future::Future;
 
@@ -100,10 +103,11 @@ pub trait Backend: PersistedEventRepository + Clone + Send + Sync + 'static {
         message_id: &str,
     ) -> impl Future<Output = Result<Vec<SerializedEvent>, StoreError>> + Send;
 
-    /// Appends one command's events (one aggregate, consecutive sequences) atomically and
-    /// returns the global position of the last one. A sequence already taken is
-    /// `OptimisticLockError`.
-    fn append<A: cqrs_es::Aggregate>(
+    /// Appends events atomically, each under its own aggregate type and id: one command's (one
+    /// stream, consecutive sequences), or several streams' decided together ([`Unit`]), all or
+    /// nothing. Returns the global position of the last one. A sequence already taken, in any
+    /// of the streams, is `OptimisticLockError`, and nothing is written.
+    fn append(
         &self,
         events: &[SerializedEvent],
     ) -> impl Future<Output = Result<i64, cqrs_es::persist::PersistenceError>> + Send;
