@@ -127,6 +127,7 @@ async fn store_long_conversation<B: Backend>(backend: &B, conversation: Uuid, in
     let event = |sequence: usize| {
         let change = if sequence == 1 {
             ConversationChange::Started {
+                contact_id: None,
                 conversation_id: conversation,
                 workspace_id: WS,
                 inbox_id: inbox,

@@ -49,6 +49,7 @@ async fn workload<B: Backend>(t: &TestEngine<B>) {
                 workspace_id: workspace,
                 actor: Actor::contact(&contact),
                 action: ConversationAction::ReceiveInboundMessage {
+                    contact_id: None,
                     mentions: vec![],
                     inbox_id,
                     thread_key: contact.clone(),

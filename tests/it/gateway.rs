@@ -269,12 +269,14 @@ async fn the_stream_sends_the_workspaces_events_live_and_resumes_after_last_even
     let other = call(&theirs, "POST", "/v1/inboxes", Some(json!({"name": "B", "channel_type": "sms"}))).await;
     assert_eq!(other.status, StatusCode::CREATED);
 
-    // From the start: the three events so far (inbox, conversation started, inbound).
+    // From the start: the five events so far (inbox, the sender's contact, conversation
+    // started, inbound).
     let mut body = open_stream(&app, "/v1/stream?after=0", None).await;
-    let (caught_up, _, ended) = read_sse(&mut body, 3, false).await;
+    let (caught_up, _, ended) = read_sse(&mut body, 5, false).await;
     assert!(!ended);
     let types: Vec<&str> = caught_up.iter().map(|e| e.1.as_str()).collect();
-    assert_eq!(types, ["InboxCreated", "ConversationStarted", "InboundMessageReceived"]);
+    let first = ["InboxCreated", "IdentityClaimed", "ContactCreated", "ConversationStarted", "InboundMessageReceived"];
+    assert_eq!(types, first);
     assert!(caught_up.iter().all(|e| e.2["workspace_id"] == API_WS.to_string()));
     assert!(caught_up.iter().all(|e| e.0 == e.2["position"].as_i64()), "the id is the position");
 
@@ -298,7 +300,7 @@ async fn the_stream_sends_the_workspaces_events_live_and_resumes_after_last_even
     drop(body);
 
     // Reconnecting with Last-Event-ID resumes right after it: nothing lost, nothing repeated.
-    let mut body = open_stream(&app, "/v1/stream", caught_up[1].0).await;
+    let mut body = open_stream(&app, "/v1/stream", caught_up[3].0).await;
     let (resumed, _, _) = read_sse(&mut body, 2, false).await;
     let types: Vec<&str> = resumed.iter().map(|e| e.1.as_str()).collect();
     assert_eq!(types, ["InboundMessageReceived", "MessageSent"]);

@@ -86,6 +86,9 @@ async fn every_command_endpoint_answers_with_the_conversation_its_version_and_po
         types,
         [
             "InboxCreated",
+            // The sender, a new contact, committed with its first message.
+            "IdentityClaimed",
+            "ContactCreated",
             "ConversationStarted",
             "InboundMessageReceived",
             "MessageSent",

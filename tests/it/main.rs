@@ -7,6 +7,7 @@ mod analytics;
 mod bad_input;
 mod bus;
 mod consistency;
+mod contacts;
 mod contract;
 mod edges;
 mod export;

@@ -243,6 +243,7 @@ impl<B: Backend> TestEngine<B> {
             workspace_id: WS,
             actor: Actor::contact(contact),
             action: ConversationAction::ReceiveInboundMessage {
+                contact_id: None,
                 mentions: vec![],
                 inbox_id,
                 thread_key: contact.into(),

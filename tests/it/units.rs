@@ -19,6 +19,7 @@ on_both_backends!(
     a_unit_writes_its_streams_together_and_keeps_their_caches,
     a_unit_whose_stream_another_node_took_writes_nothing_and_decides_again,
     a_raw_append_of_several_streams_is_whole_or_refused_also_around_conflicts,
+    several_commands_on_one_aggregate_in_a_unit_follow_each_other,
 );
 
 fn metadata() -> HashMap<String, String> {
@@ -132,4 +133,30 @@ async fn a_raw_append_of_several_streams_is_whole_or_refused_also_around_conflic
     let tail: Vec<(&str, i64)> = written[written.len() - 3..].iter().map(|(_, id, s)| (id.as_str(), *s)).collect();
     assert_eq!(tail, [("b", 1), ("a", 2), ("b", 2)]);
     assert_eq!(whole_log(&t.engine).await.last().map(|e| e.position), Some(last));
+}
+
+/// Two commands on one aggregate in a unit: the second is decided on what the first left, and
+/// both are written at consecutive sequences with the other aggregate's events.
+async fn several_commands_on_one_aggregate_in_a_unit_follow_each_other<B: Backend>(backend: B) {
+    let t = engine(backend);
+    let (inbox, hook) = (Uuid::from_u128(5), Uuid::from_u128(6));
+    let (endpoints, id, meta) = (&t.engine.webhook_endpoints, hook.to_string(), metadata());
+    let enable = || switch(hook, WebhookEndpointAction::Enable);
+    let mut unit = Unit::new(1);
+    let off = unit.decide(endpoints, &id, disable(hook), &meta).await.expect("off");
+    unit.decide(&t.engine.inboxes, &inbox.to_string(), create_inbox(inbox), &meta).await.expect("inbox");
+    let on = unit.decide(endpoints, &id, enable(), &meta).await.expect("on");
+    let again = unit.decide(endpoints, &id, enable(), &meta).await.expect("a repeat");
+    assert_eq!(again.events.len(), 0, "on already, within the unit");
+    assert_eq!((off.version, on.version, on.state.enabled), (0, 1, Some(true)));
+    unit.commit().await.expect("committed");
+    let expected = [
+        ("webhook_endpoint".into(), hook.to_string(), 1),
+        ("inbox".into(), inbox.to_string(), 1),
+        ("webhook_endpoint".into(), hook.to_string(), 2),
+    ];
+    assert_eq!(streams(&t.engine).await, expected);
+    let loaded = endpoints.events_loaded();
+    let off_again = endpoints.execute(&id, disable(hook), &meta).await.expect("off again");
+    assert_eq!((off_again.version, endpoints.events_loaded()), (3, loaded), "its cache holds version 2");
 }

@@ -97,6 +97,7 @@ async fn older_build<B: Backend>(backend: &B) {
         (event.change.event_type(), "1.0.0", json!(event))
     };
     let started = event(ConversationChange::Started {
+        contact_id: None,
         conversation_id: c,
         workspace_id: API_WS,
         inbox_id: INBOX,

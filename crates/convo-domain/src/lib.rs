@@ -35,6 +35,15 @@ pub use versions::{DecodeError, EVENT_VERSION_1, decode, upcast};
 pub use webhook::{WebhookEndpoint, WebhookEndpointCommand, WebhookEndpointEvent};
 pub use window::{ChannelPolicy, Window, WindowActor, WindowFailure, WindowState};
 
+/// Every aggregate type whose events the log holds: what [`LogEvent::upcast`] reads.
+pub const AGGREGATE_TYPES: [&str; 5] = [
+    <Conversation as cqrs_es::Aggregate>::TYPE,
+    <Inbox as cqrs_es::Aggregate>::TYPE,
+    <contact::Contact as cqrs_es::Aggregate>::TYPE,
+    <contact::ContactIdentity as cqrs_es::Aggregate>::TYPE,
+    <WebhookEndpoint as cqrs_es::Aggregate>::TYPE,
+];
+
 /// The namespace of deterministic conversation ids (UUIDv5).
 pub const CONVERSATION_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6c0e_7f1a_2b3c_4d5e_8f90_a1b2_c3d4_e5f6);
 

@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{Conversation, ConversationEvent, DecodeError, Inbox, InboxEvent, WebhookEndpoint, versions};
+use crate::contact::{Contact, ContactEvent, ContactIdentity, ContactIdentityEvent};
+use crate::{Conversation, ConversationEvent, DecodeError, Inbox, InboxEvent, versions};
 
 /// One event as the global log serves it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -17,15 +18,16 @@ pub struct LogEvent {
     /// Position in the global log: increasing in commit order, unique, not dense.
     pub position: i64,
     pub workspace_id: Option<String>,
-    /// `conversation`, `inbox` or `webhook_endpoint`.
+    /// `conversation`, `inbox`, `contact`, `contact_identity` or `webhook_endpoint`.
     pub aggregate_type: String,
     pub aggregate_id: String,
     /// The aggregate's version after this event.
     pub sequence: i64,
     pub event_type: String,
     pub event_version: String,
-    /// The event as stored: a `ConversationEvent`, an `InboxEvent` or a `WebhookEndpointEvent`,
-    /// described per type and version by `schemas/events/<event_type>.<event_version>.json`.
+    /// The event as stored: a `ConversationEvent`, an `InboxEvent`, a `ContactEvent`, a
+    /// `ContactIdentityEvent` or a `WebhookEndpointEvent`, described per type and version by
+    /// `schemas/events/<event_type>.<event_version>.json`.
     #[schema(value_type = Object)]
     pub payload: Value,
     /// The command's metadata: `workspace_id`, the `command` name, and more.
@@ -49,6 +51,8 @@ pub struct Decoded(OnceLock<DomainEvent>);
 enum DomainEvent {
     Conversation(Result<ConversationEvent, String>),
     Inbox(Result<InboxEvent, String>),
+    Contact(Result<ContactEvent, String>),
+    ContactIdentity(Result<ContactIdentityEvent, String>),
     Other,
 }
 
@@ -70,6 +74,8 @@ impl LogEvent {
         self.decoded.0.get_or_init(|| match self.aggregate_type.as_str() {
             Conversation::TYPE => DomainEvent::Conversation(self.decode::<Conversation>()),
             Inbox::TYPE => DomainEvent::Inbox(self.decode::<Inbox>()),
+            Contact::TYPE => DomainEvent::Contact(self.decode::<Contact>()),
+            ContactIdentity::TYPE => DomainEvent::ContactIdentity(self.decode::<ContactIdentity>()),
             _ => DomainEvent::Other,
         })
     }
@@ -82,8 +88,7 @@ impl LogEvent {
     /// current one (itself, not a copy, when it is current). For readers that hand events on
     /// rather than fold them, such as the export.
     pub fn upcast(&self) -> Result<Cow<'_, Self>, DecodeError> {
-        use cqrs_es::Aggregate;
-        if ![Conversation::TYPE, Inbox::TYPE, WebhookEndpoint::TYPE].contains(&self.aggregate_type.as_str()) {
+        if !crate::AGGREGATE_TYPES.contains(&self.aggregate_type.as_str()) {
             return Ok(Cow::Borrowed(self)); // not the domain's: nothing to read it as
         }
         match crate::upcast(&self.event_type, &self.event_version, &self.payload)? {
@@ -116,6 +121,22 @@ impl LogEvent {
     pub fn inbox_event(&self) -> Option<Result<&InboxEvent, &str>> {
         match self.domain_event() {
             DomainEvent::Inbox(decoded) => Some(decoded.as_ref().map_err(String::as_str)),
+            _ => None,
+        }
+    }
+
+    /// The contact event inside, if this is one (decoded once per event).
+    pub fn contact_event(&self) -> Option<Result<&ContactEvent, &str>> {
+        match self.domain_event() {
+            DomainEvent::Contact(decoded) => Some(decoded.as_ref().map_err(String::as_str)),
+            _ => None,
+        }
+    }
+
+    /// The identity stream's event inside, if this is one (decoded once per event).
+    pub fn contact_identity_event(&self) -> Option<Result<&ContactIdentityEvent, &str>> {
+        match self.domain_event() {
+            DomainEvent::ContactIdentity(decoded) => Some(decoded.as_ref().map_err(String::as_str)),
             _ => None,
         }
     }

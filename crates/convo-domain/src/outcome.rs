@@ -198,6 +198,7 @@ mod tests {
     #[test]
     fn the_inbound_message_command_is_named_as_its_action_names_itself() {
         let action = ConversationAction::ReceiveInboundMessage {
+            contact_id: None,
             inbox_id: Uuid::from_u128(1),
             thread_key: "+100".into(),
             kind: ConversationKind::Direct,

@@ -23,6 +23,9 @@ pub struct CommandResponse {
     pub conversation_id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inbox_id: Option<Uuid>,
+    /// The contact a direct inbound message's sender resolved to (found or created).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_id: Option<Uuid>,
     /// A group join request that now waits for an admin.
@@ -45,6 +48,7 @@ impl CommandResponse {
         Self {
             conversation_id: (!inbox).then_some(id),
             inbox_id: inbox.then_some(id),
+            contact_id: None,
             message_id: None,
             request_id: None,
             invite_code: None,

@@ -357,9 +357,11 @@ impl ApiError {
         Self::new(Code::MalformedRequest, detail)
     }
 
-    /// A body field is invalid; `field` is its name, dotted for nested ones (`content.body`).
+    /// A body field is invalid; `field` is its name, dotted for nested ones (`content.body`),
+    /// with an index for an array's item (`members[2].member_id`: pointer `/members/2/member_id`).
     pub fn validation(field: &str, reason: impl Into<String>) -> Self {
-        let pointer: String = field.split('.').flat_map(|part| ["/", part]).collect();
+        let path = field.replace('[', ".").replace(']', "");
+        let pointer: String = path.split('.').flat_map(|part| ["/", part]).collect();
         Self::validation_at(pointer, reason).with("field", field)
     }
 
@@ -561,6 +563,35 @@ impl From<InboxError> for ApiError {
             InboxError::AlreadyExists => Self::new(Code::Conflict, detail),
             InboxError::Validation { field, reason } => Self::validation(&field, reason),
         }
+    }
+}
+
+impl From<convo_domain::contact::ContactError> for ApiError {
+    fn from(err: convo_domain::contact::ContactError) -> Self {
+        use convo_domain::contact::ContactError;
+        let detail = err.to_string();
+        match err {
+            ContactError::NotFound | ContactError::Merged { .. } => Self::not_found(detail),
+            ContactError::AlreadyExists => Self::new(Code::Conflict, detail),
+            ContactError::Validation { field, reason } => Self::validation(&field, reason),
+        }
+    }
+}
+
+impl From<convo_domain::contact::ContactIdentityError> for ApiError {
+    fn from(err: convo_domain::contact::ContactIdentityError) -> Self {
+        use convo_domain::contact::ContactIdentityError;
+        let detail = err.to_string();
+        match err {
+            ContactIdentityError::NotFound => Self::not_found(detail),
+            ContactIdentityError::HeldByAnother { .. } => Self::new(Code::Conflict, detail),
+        }
+    }
+}
+
+impl From<std::convert::Infallible> for ApiError {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
     }
 }
 

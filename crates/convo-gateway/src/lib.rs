@@ -9,6 +9,7 @@
 // The resources, each with its handlers and their request and response types (the routes are
 // in `api`, one block per resource).
 mod analytics;
+mod contacts;
 mod conversations;
 mod groups;
 mod inboxes;

@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::command::{ActorOnly, AgentActor, Answer, CommandResponse, execute};
+use crate::command::{ActorOnly, AgentActor, Answer, CommandResponse, answer, execute};
 use crate::consistency::ReadQuery;
 use crate::conversations::OnAConversation;
 use crate::extract::{ApiJson, ApiPath, OptionalJson, Workspace};
@@ -83,6 +83,15 @@ pub struct InboundMessage {
     #[serde(default)]
     #[schema(value_type = Vec<convo_domain::text::Id>, max_items = 256)]
     pub mentions: Vec<String>,
+    /// The sender's identities (direct messages), the one the message came from first: e.g. the
+    /// phone and, once, WhatsApp's business-scoped user id, so that later messages carrying
+    /// only the new id reach the same contact and conversation. The sender resolves to the
+    /// contact holding them, created if nobody does (`contact_id` in the answer). Without it,
+    /// `contact_id` is read as the identity the inbox's channel names people by (a phone for
+    /// SMS, RCS and WhatsApp, or WhatsApp's business-scoped id; an email address; …).
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub identities: Vec<crate::contacts::IdentityInput>,
 }
 
 /// Record an inbound message (connectors): finds or creates the thread's conversation.
@@ -101,13 +110,19 @@ pub struct InboundMessage {
 pub async fn receive_inbound<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(ws): Workspace,
-    ApiJson(body): ApiJson<InboundMessage>,
+    ApiJson(mut body): ApiJson<InboundMessage>,
 ) -> Answer {
-    let (kind, thread_key) = match (body.contact_id, body.group_id) {
+    let (kind, thread_key) = match (body.contact_id.take(), body.group_id.take()) {
         (Some(contact), None) => (ConversationKind::Direct, contact),
         (None, Some(group)) => (ConversationKind::Group, group),
         _ => return Err(ApiError::validation("contact_id", "exactly one of contact_id and group_id is required")),
     };
+    if kind == ConversationKind::Direct {
+        return receive_direct(&state, ws, thread_key, body).await;
+    }
+    if !body.identities.is_empty() {
+        return Err(ApiError::validation("identities", "only direct messages name their sender's identities"));
+    }
     let conversation_id = convo_domain::conversation_id(ws, body.inbox_id, &thread_key);
     let actor = Actor::contact(body.sender.clone().unwrap_or_else(|| thread_key.clone()));
     // Without an id of ours, the channel's message id names the message: a retry is the same message.
@@ -116,6 +131,7 @@ pub async fn receive_inbound<B: Backend>(
         .or_else(|| body.channel_message_id.as_deref().map(|c| convo_domain::inbound_message_id(conversation_id, c)))
         .unwrap_or_else(|| crate::idempotency::mint_id(ws, "message"));
     let action = ConversationAction::ReceiveInboundMessage {
+        contact_id: None,
         inbox_id: body.inbox_id,
         thread_key,
         kind,
@@ -128,6 +144,69 @@ pub async fn receive_inbound<B: Backend>(
         mentions: body.mentions,
     };
     execute(&state, ws, conversation_id, actor, action, Some(message_id)).await
+}
+
+/// A direct inbound message: in its sender's contact's conversation on the inbox (found or
+/// created, `contacts.rs`), or, when the sender has no identity the engine can read, in the
+/// conversation its `contact_id` names, without a contact.
+async fn receive_direct<B: Backend>(state: &AppState<B>, ws: Uuid, thread_key: String, body: InboundMessage) -> Answer {
+    let inbox = state.engine.inboxes.load_recent(&body.inbox_id.to_string(), convo_store::INBOX_MAX_AGE).await?.1;
+    let identities = match inbox.channel.filter(|_| inbox.workspace_id == Some(ws)) {
+        Some(channel) => crate::contacts::sender_identities(&body.identities, channel, &thread_key)?,
+        None => Vec::new(), // no such inbox: the conversation's command says so
+    };
+    let actor = Actor::contact(thread_key.clone());
+    // Without an id of ours, the channel's message id names the message in its conversation:
+    // a retry is the same message.
+    let minted = body.message_id.unwrap_or_else(|| crate::idempotency::mint_id(ws, "message"));
+    let channel_message_id = body.channel_message_id.clone();
+    let given = body.message_id;
+    let message_id = move |conversation_id: Uuid| match (given, &channel_message_id) {
+        (None, Some(c)) => convo_domain::inbound_message_id(conversation_id, c),
+        _ => minted,
+    };
+    let message_id_in = message_id.clone();
+    let (inbox_id, display_name) = (body.inbox_id, body.display_name.clone());
+    let key = thread_key.clone();
+    let action = move |conversation_id: Uuid, contact_id: Option<Uuid>| ConversationAction::ReceiveInboundMessage {
+        contact_id,
+        inbox_id,
+        thread_key: key.clone(),
+        kind: ConversationKind::Direct,
+        display_name: body.display_name.clone(),
+        message_id: message_id(conversation_id),
+        channel_message_id: body.channel_message_id.clone(),
+        sent_at: body.sent_at,
+        content: body.content.clone(),
+        sender: body.sender.clone(),
+        mentions: body.mentions.clone(),
+    };
+    if identities.is_empty() {
+        let conversation_id = convo_domain::conversation_id(ws, inbox_id, &thread_key);
+        let message_id = message_id_in(conversation_id);
+        return execute(state, ws, conversation_id, actor, action(conversation_id, None), Some(message_id)).await;
+    }
+    let inbound = crate::contacts::Inbound {
+        workspace_id: ws,
+        inbox_id,
+        thread_key,
+        display_name,
+        actor,
+        identities,
+        action: Box::new(move |conversation_id, contact_id| action(conversation_id, Some(contact_id))),
+    };
+    let received = crate::contacts::receive_direct(state, inbound).await?;
+    let response = CommandResponse {
+        conversation_id: Some(received.conversation_id),
+        inbox_id: None,
+        contact_id: Some(received.contact_id),
+        message_id: Some(message_id_in(received.conversation_id)),
+        request_id: None,
+        invite_code: None,
+        version: received.version,
+        position: received.position,
+    };
+    answer(&received.outcome, response)
 }
 
 /// An outbound message from an agent or a bot.

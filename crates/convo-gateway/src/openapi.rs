@@ -100,6 +100,8 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
     components(schemas(
         convo_domain::ConversationEvent,
         convo_domain::InboxEvent,
+        convo_domain::contact::ContactEvent,
+        convo_domain::contact::ContactIdentityEvent,
         convo_domain::WebhookEndpointEvent,
         crate::ApiError
     )),

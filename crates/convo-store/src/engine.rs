@@ -1,10 +1,12 @@
-//! The engine's write side on one backend: the inbox, conversation and webhook endpoint stores,
-//! wired with the lookup services the conversation aggregate asks, and the global log.
+//! The engine's write side on one backend: the inbox, conversation, webhook endpoint, contact
+//! and contact identity stores, wired with the lookup services the conversation aggregate
+//! asks, and the global log.
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
+use convo_domain::contact::{Contact, ContactIdentity, ContactIdentityServices, ContactServices};
 use convo_domain::conversation::message_facts;
 use convo_domain::inbox::InboxServices;
 use convo_domain::webhook::WebhookEndpointServices;
@@ -28,6 +30,10 @@ pub struct Engine<B: Backend> {
     pub conversations: AggregateStore<Conversation, B>,
     /// Webhook endpoints' switches (on, off and why): what the log records of an endpoint.
     pub webhook_endpoints: Arc<AggregateStore<WebhookEndpoint, B>>,
+    /// Contacts (decision 0005).
+    pub contacts: Arc<AggregateStore<Contact, B>>,
+    /// Which contact holds each identity (decision 0005), by `Identity::id`.
+    pub contact_identities: Arc<AggregateStore<ContactIdentity, B>>,
     pub log: EventLog<B>,
     /// The engine's clock: what commands and time-dependent views (the window) compare with.
     pub clock: Arc<dyn Clock>,
@@ -59,8 +65,20 @@ impl<B: Backend> Engine<B> {
             capacity,
             notifier.clone(),
         ));
+        let contacts = Arc::new(AggregateStore::new(
+            backend.clone(),
+            ContactServices { clock: clock.clone() },
+            capacity,
+            notifier.clone(),
+        ));
+        let contact_identities = Arc::new(AggregateStore::new(
+            backend.clone(),
+            ContactIdentityServices { clock: clock.clone() },
+            capacity,
+            notifier.clone(),
+        ));
         let log = EventLog::new(backend.clone(), notifier);
-        Self { backend, inboxes, conversations, webhook_endpoints, log, clock }
+        Self { backend, inboxes, conversations, webhook_endpoints, contacts, contact_identities, log, clock }
     }
 }
 

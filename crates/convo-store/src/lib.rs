@@ -22,7 +22,7 @@ mod unit;
 
 pub use aggregate_store::{AggregateStore, Committed, RetryPolicy};
 pub use backoff::Backoff;
-pub use engine::{DEFAULT_CACHE_CAPACITY, Engine, metadata};
+pub use engine::{DEFAULT_CACHE_CAPACITY, Engine, INBOX_MAX_AGE, metadata};
 pub use error::{CommandError, StoreError};
 pub use follow::{CHECKPOINT_EVERY, FollowError, Follower, Handled, ProjectionStatus, Start, follow};
 pub use lease::{Fence, Held, LEASE_TTL, Lease, released};

@@ -8,8 +8,10 @@
 //! caller names them could deadlock two units. The append's sequences are the guard instead:
 //! a command on one of the streams that committed meanwhile (in this process or another) makes
 //! the whole append a conflict, nothing is written, and the caller decides the unit again with
-//! [`Unit::new`]`(attempt + 1)`, which catches every aggregate up first.
+//! [`Unit::new`]`(attempt + 1)`, which catches every aggregate up first. Several commands on one
+//! aggregate in a unit are decided one after the other, each on the state the one before left.
 
+use std::any::Any;
 use std::collections::HashMap;
 
 use cqrs_es::event_sink::EventSink;
@@ -31,8 +33,34 @@ pub struct Decided<A: Aggregate> {
     pub state: A,
 }
 
-/// Updates one aggregate's cache once the unit committed.
-type Install<'s> = Box<dyn FnOnce() -> BoxFuture<'s, ()> + Send + 's>;
+/// One aggregate a unit decided on: the version its first command was decided on, and the
+/// version and state after the last, to put in its cache once the unit committed.
+struct Stream<A> {
+    slot: Slot<A>,
+    from: usize,
+    version: usize,
+    state: A,
+}
+
+/// A [`Stream`] of any aggregate type.
+trait Decision: Send {
+    fn as_any(&mut self) -> &mut dyn Any;
+    /// Updates the aggregate's cache with what the unit committed.
+    fn install(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+impl<A: Clone + Send + Sync + 'static> Decision for Stream<A> {
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn install(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(install(self.slot, self.from, self.version, self.state))
+    }
+}
+
+/// An aggregate's type and id.
+type StreamKey = (&'static str, String);
 
 /// Commands on several aggregates, decided one by one and committed in one append.
 pub struct Unit<'s, B: Backend> {
@@ -40,14 +68,15 @@ pub struct Unit<'s, B: Backend> {
     backend: Option<&'s B>,
     notifier: Option<LogNotifier>,
     events: Vec<SerializedEvent>,
-    installs: Vec<Install<'s>>,
+    /// Each aggregate decided on, in the order first decided.
+    streams: Vec<(StreamKey, Box<dyn Decision>)>,
 }
 
 impl<'s, B: Backend> Unit<'s, B> {
     /// A unit for its `attempt`th try (from 1): from the second on, each aggregate is caught up
     /// with the store before it is decided on, since the try before lost to a concurrent write.
     pub fn new(attempt: u32) -> Self {
-        Self { fresh: attempt > 1, backend: None, notifier: None, events: Vec::new(), installs: Vec::new() }
+        Self { fresh: attempt > 1, backend: None, notifier: None, events: Vec::new(), streams: Vec::new() }
     }
 
     /// Decides `command` on aggregate `id` of `store`, to be committed with the unit's other
@@ -61,11 +90,27 @@ impl<'s, B: Backend> Unit<'s, B> {
         metadata: &HashMap<String, String>,
     ) -> Result<Decided<A>, CommandError<A::Error>>
     where
-        A: Aggregate + Clone + 'static,
+        A: Aggregate + Clone + Sync + 'static,
         A::Command: Clone,
     {
         self.backend.get_or_insert(&store.backend);
         self.notifier.get_or_insert_with(|| store.notifier.clone());
+        let key = (A::TYPE, id.to_owned());
+        if let Some((_, decided)) = self.streams.iter_mut().find(|(k, _)| *k == key) {
+            // Decided on already in this unit: on from where that left it.
+            let Some(stream) = decided.as_any().downcast_mut::<Stream<A>>() else {
+                return Err(CommandError::Store(StoreError::Corrupt(format!("{} {id}: two types", A::TYPE))));
+            };
+            let mut next = stream.state.clone();
+            let sink = EventSink::default();
+            next.handle(command, &store.services, &sink).await.map_err(CommandError::Rejected)?;
+            let envelopes = envelopes(id, stream.version, sink.collect().await, metadata);
+            let from = stream.version;
+            stream.version += envelopes.len();
+            stream.state = next.clone();
+            self.events.extend(serialize(&envelopes)?);
+            return Ok(Decided { version: from, events: envelopes, state: next });
+        }
         let slot = store.slot(id);
         let (current, next, events) = {
             let mut guard = slot.lock().await;
@@ -90,22 +135,11 @@ impl<'s, B: Backend> Unit<'s, B> {
                 break (current, next, events);
             }
         };
-        let envelopes: Vec<EventEnvelope<A>> = events
-            .into_iter()
-            .enumerate()
-            .map(|(i, payload)| EventEnvelope {
-                aggregate_id: id.to_owned(),
-                sequence: current.version + i + 1,
-                payload,
-                metadata: metadata.clone(),
-            })
-            .collect();
+        let envelopes = envelopes(id, current.version, events, metadata);
         self.events.extend(serialize(&envelopes)?);
         let from = current.version;
-        if !envelopes.is_empty() {
-            let (version, state) = (from + envelopes.len(), next.clone());
-            self.installs.push(Box::new(move || Box::pin(install(slot, from, version, state))));
-        }
+        let stream = Stream { slot, from, version: from + envelopes.len(), state: next.clone() };
+        self.streams.push((key, Box::new(stream)));
         Ok(Decided { version: from, events: envelopes, state: next })
     }
 
@@ -121,8 +155,8 @@ impl<'s, B: Backend> Unit<'s, B> {
                 if let Some(notifier) = &self.notifier {
                     notifier.committed(position);
                 }
-                for install in self.installs {
-                    install().await;
+                for (_, stream) in self.streams {
+                    stream.install().await;
                 }
                 Ok(Some(position))
             }
@@ -138,11 +172,27 @@ impl<'s, B: Backend> Unit<'s, B> {
     }
 }
 
+/// Events decided on aggregate `id` at `version`, at their sequences.
+fn envelopes<A: Aggregate>(
+    id: &str,
+    version: usize,
+    events: Vec<A::Event>,
+    metadata: &HashMap<String, String>,
+) -> Vec<EventEnvelope<A>> {
+    let at = |(i, payload)| EventEnvelope {
+        aggregate_id: id.to_owned(),
+        sequence: version + i + 1,
+        payload,
+        metadata: metadata.clone(),
+    };
+    events.into_iter().enumerate().map(at).collect()
+}
+
 /// The aggregate's cache holds `state` at `version` now, if it still holds what the unit
 /// decided on (`from`); a cache another command moved meanwhile is left to catch up itself.
 async fn install<A: Clone>(slot: Slot<A>, from: usize, version: usize, state: A) {
     let mut guard = slot.lock().await;
-    if guard.as_ref().is_some_and(|cached| cached.version == from) {
+    if version > from && guard.as_ref().is_some_and(|cached| cached.version == from) {
         *guard = Some(Cached { version, state, checked: std::time::Instant::now() });
     }
 }

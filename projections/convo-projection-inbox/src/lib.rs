@@ -22,6 +22,9 @@ pub struct ConversationSummary {
     pub kind: ConversationKind,
     pub thread_key: String,
     pub display_name: Option<String>,
+    /// The contact of a direct conversation (`/v1/contacts/{id}`), when its sender resolved to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<Uuid>,
     pub status: ConversationStatus,
     pub snoozed_until: Option<DateTime<Utc>>,
     pub archived: bool,
@@ -135,6 +138,7 @@ impl Projection for InboxProjection {
             kind,
             thread_key,
             display_name,
+            contact_id,
         } = event.change
         {
             rows.put(
@@ -147,6 +151,7 @@ impl Projection for InboxProjection {
                     kind,
                     thread_key,
                     display_name,
+                    contact_id,
                     status: ConversationStatus::Open,
                     snoozed_until: None,
                     archived: false,

@@ -86,8 +86,12 @@ fn started(conversation_id: Uuid) -> ConversationChange {
         kind: ConversationKind::Direct,
         thread_key: CONTACT.to_owned(),
         display_name: Some("Ada Lovelace".to_owned()),
+        contact_id: Some(CONTACT_ID),
     }
 }
+
+/// The contact the conversation's sender resolved to.
+const CONTACT_ID: Uuid = Uuid::from_u128(0xc0);
 
 fn text(body: &str) -> MessageContent {
     MessageContent::Text { body: body.to_owned() }
@@ -134,6 +138,7 @@ fn started_row() -> ConversationSummary {
         kind: ConversationKind::Direct,
         thread_key: CONTACT.to_owned(),
         display_name: Some("Ada Lovelace".to_owned()),
+        contact_id: Some(CONTACT_ID),
         status: ConversationStatus::Open,
         snoozed_until: None,
         archived: false,
@@ -203,6 +208,7 @@ fn conversation_started_creates_an_open_row_with_no_messages() {
                 kind: ConversationKind::Direct,
                 thread_key: CONTACT.to_owned(),
                 display_name: Some("Ada Lovelace".to_owned()),
+                contact_id: Some(CONTACT_ID),
                 status: ConversationStatus::Open,
                 snoozed_until: None,
                 archived: false,

@@ -42,6 +42,7 @@ impl Log {
             kind: ConversationKind::Direct,
             thread_key: "+4915100001".into(),
             display_name: None,
+            contact_id: None,
         };
         log.push(t(0), Actor::contact("+4915100001"), started);
         log

@@ -333,8 +333,8 @@ async fn the_log_endpoints_serve_one_workspace_in_order_and_one_conversation_by_
         let batch = page.body["items"].as_array().cloned().unwrap_or_default();
         if batch.is_empty() {
             // On PostgreSQL an empty page can also mean "not final yet": another transaction
-            // in the cluster is still open below the head. Poll until all seven have come.
-            if events.len() >= 7 {
+            // in the cluster is still open below the head. Poll until all nine have come.
+            if events.len() >= 9 {
                 break;
             }
             waits += 1;
@@ -346,7 +346,11 @@ async fn the_log_endpoints_serve_one_workspace_in_order_and_one_conversation_by_
         after = batch.last().and_then(|e| e["position"].as_i64()).expect("a position");
         events.extend(batch);
     }
-    assert_eq!(events.len(), 1 + 1 + 5, "my inbox, the conversation started, five messages; none of theirs");
+    assert_eq!(
+        events.len(),
+        1 + 2 + 1 + 5,
+        "my inbox, its sender's contact (claim, created), the conversation started, five messages; none of theirs"
+    );
     assert!(events.iter().all(|e| e["workspace_id"] == crate::support::API_WS.to_string()));
     let positions: Vec<i64> = events.iter().filter_map(|e| e["position"].as_i64()).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "in log order");

@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::{DateTime, Duration, Utc};
+use convo_domain::contact::{
+    ContactChange, ContactConversation, ContactEvent, ContactIdentityChange, ContactIdentityEvent,
+};
 use convo_domain::conversation::{
     Assignee, ConversationChange, ConversationKind, ConversationStatus, DeliveryFailure, GroupRole, GroupSettings,
     InitialMember, JoinRequestOutcome, JoinedVia, LeftReason, MemberAddMode,
@@ -19,6 +22,7 @@ use convo_domain::inbox::InboxChange;
 use convo_domain::message::InteractiveOption;
 use convo_domain::webhook::{DisabledReason, WebhookEndpointChange, WebhookEndpointEvent};
 use convo_domain::{Actor, ChannelType, ConversationEvent, DeliveryStatus, InboxEvent, MessageContent, WindowActor};
+use convo_domain::{Identity, IdentityKind};
 use convo_gateway::openapi::{EVENTS_CATALOGUE, event_schemas, schema_files};
 use cqrs_es::DomainEvent;
 use serde_json::{Value, json};
@@ -91,6 +95,7 @@ fn sample_events() -> Vec<Value> {
     use ConversationChange as C;
     let changes = [
         C::Started {
+            contact_id: None,
             conversation_id: id,
             workspace_id: Uuid::nil(),
             inbox_id: Uuid::from_u128(3),
@@ -100,6 +105,7 @@ fn sample_events() -> Vec<Value> {
             display_name: Some("Team".into()),
         },
         C::Started {
+            contact_id: None,
             conversation_id: id,
             workspace_id: Uuid::nil(),
             inbox_id: Uuid::from_u128(3),
@@ -281,6 +287,73 @@ fn sample_events() -> Vec<Value> {
     ];
     events.extend(webhook_changes.into_iter().map(|change| {
         let e = WebhookEndpointEvent { occurred_at: at(2), actor: Actor::system("webhooks"), change };
+        (e.event_type(), e.event_version(), serde_json::to_value(&e).expect("an event serializes"))
+    }));
+    let phone = Identity::new(IdentityKind::Phone, "+4917300001").expect("a phone");
+    let bsuid = Identity::new(IdentityKind::WhatsappBsuid, "US.13491208655302741918").expect("a bsuid");
+    let (contact, other, inbox, conversation) =
+        (Uuid::from_u128(5), Uuid::from_u128(6), Uuid::from_u128(3), Uuid::from_u128(1));
+    let here = vec![ContactConversation { inbox_id: inbox, conversation_id: conversation }];
+    let contact_changes = [
+        ContactChange::Created {
+            contact_id: contact,
+            workspace_id: Uuid::nil(),
+            name: Some("Ada".into()),
+            avatar_url: Some("https://example.com/ada.png".into()),
+            identities: vec![phone.clone()],
+            tags: vec!["vip".into()],
+            attributes: [("plan".to_owned(), json!("gold"))].into(),
+            conversations: here.clone(),
+        },
+        ContactChange::Created {
+            contact_id: contact,
+            workspace_id: Uuid::nil(),
+            name: None,
+            avatar_url: None,
+            identities: vec![phone.clone()],
+            tags: vec![],
+            attributes: Default::default(),
+            conversations: vec![],
+        },
+        ContactChange::Updated { name: Some(Some("Ada L.".into())), avatar_url: Some(None) },
+        ContactChange::IdentityAdded { identity: bsuid.clone() },
+        ContactChange::IdentityRemoved { identity: phone.clone() },
+        ContactChange::Tagged { tag: "vip".into() },
+        ContactChange::Untagged { tag: "vip".into() },
+        ContactChange::AttributeSet { key: "plan".into(), value: json!(3) },
+        ContactChange::AttributeRemoved { key: "plan".into() },
+        ContactChange::ConversationRecorded { inbox_id: inbox, conversation_id: conversation },
+        ContactChange::Merged { into: other },
+        ContactChange::Absorbed {
+            merged_id: other,
+            identities: vec![bsuid.clone()],
+            tags: vec!["lead".into()],
+            attributes: [("since".to_owned(), json!("2026-01-01"))].into(),
+            conversations: here,
+        },
+        ContactChange::Deleted {},
+    ];
+    events.extend(contact_changes.into_iter().map(|change| {
+        let e = ContactEvent { occurred_at: at(2), actor: Actor::contact("+4917300001"), change };
+        (e.event_type(), e.event_version(), serde_json::to_value(&e).expect("an event serializes"))
+    }));
+    let identity_changes = [
+        ContactIdentityChange::Claimed {
+            workspace_id: Uuid::nil(),
+            identity: phone.clone(),
+            contact_id: contact,
+            previous: None,
+        },
+        ContactIdentityChange::Claimed {
+            workspace_id: Uuid::nil(),
+            identity: bsuid,
+            contact_id: contact,
+            previous: Some(other),
+        },
+        ContactIdentityChange::Released { identity: phone, contact_id: contact },
+    ];
+    events.extend(identity_changes.into_iter().map(|change| {
+        let e = ContactIdentityEvent { occurred_at: at(2), actor: Actor::contact("+4917300001"), change };
         (e.event_type(), e.event_version(), serde_json::to_value(&e).expect("an event serializes"))
     }));
     // The file name comes from the event's own type and version, as the log stores them.

@@ -257,12 +257,15 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
 
     // Our log holds only what we did; theirs only their inbox and conversation.
     let log = whole_log(&t.engine).await;
-    let theirs_touched: BTreeSet<&str> = log
+    let theirs_touched: BTreeSet<(&str, &str)> = log
         .iter()
         .filter(|e| e.workspace_id.as_deref() == Some(THEIRS.to_string().as_str()))
-        .map(|e| e.aggregate_id.as_str())
+        .map(|e| (e.aggregate_type.as_str(), e.aggregate_id.as_str()))
         .collect();
-    assert_eq!(theirs_touched, BTreeSet::from([their_inbox.as_str(), their_conversation.as_str()]));
+    let kinds: Vec<&str> = theirs_touched.iter().map(|(kind, _)| *kind).collect();
+    assert_eq!(kinds, ["contact", "contact_identity", "conversation", "inbox"], "their sender's contact too");
+    assert!(theirs_touched.contains(&("inbox", their_inbox.as_str())), "{theirs_touched:?}");
+    assert!(theirs_touched.contains(&("conversation", their_conversation.as_str())), "{theirs_touched:?}");
     let conversation_events: Vec<_> = log.iter().filter(|e| e.aggregate_id == ids.conversation).collect();
     assert!(conversation_events.iter().all(|e| e.workspace_id.as_deref() == Some(API_WS.to_string().as_str())));
     assert_eq!(conversation_events.len() as i64, our_version, "our conversation has only our events");

@@ -78,6 +78,9 @@ pub enum ConversationAction {
         sender: Option<String>,
         /// Members the message mentions (groups only), as the channel reported them.
         mentions: Vec<String>,
+        /// The contact the sender resolved to (direct conversations), recorded when the
+        /// conversation starts (decision 0005).
+        contact_id: Option<Uuid>,
     },
     SendMessage {
         message_id: Uuid,

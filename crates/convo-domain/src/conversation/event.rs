@@ -43,6 +43,10 @@ pub enum ConversationChange {
         /// The contact's or group's name, as the connector reported it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         display_name: Option<String>,
+        /// The contact of a direct conversation (`/v1/contacts`), when its sender resolved to
+        /// one; absent for groups and for conversations started before contacts existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        contact_id: Option<Uuid>,
     },
     /// A message from the contact (or a group member) arrived through a connector.
     #[serde(rename = "InboundMessageReceived")]

@@ -106,7 +106,7 @@ impl Conversation {
         &self,
         cx: &Context<'_>,
         inbox_id: Uuid,
-        thread_key: String,
+        (thread_key, contact_id): (String, Option<Uuid>),
         kind: ConversationKind,
         display_name: Option<String>,
         message_id: Uuid,
@@ -123,10 +123,15 @@ impl Conversation {
             return Err(ConversationError::validation("sent_at", "must not be in the future"));
         }
         if self.conversation_id.is_some() {
-            // The id is derived from (workspace, inbox, thread key, kind is fixed at start):
-            // a command that does not match this thread is not about this conversation.
+            // The id is derived from (workspace, inbox, thread key, kind is fixed at start): a
+            // command that does not match this thread is not about this conversation, unless
+            // it comes for the conversation's contact, whose channel address may have changed
+            // (WhatsApp's business-scoped id for the phone): the contact found this conversation
+            // on the inbox (decision 0005).
             let id = self.started(ws)?;
-            if crate::conversation_id(ws, inbox_id, &thread_key) != id || self.kind != Some(kind) {
+            let same_thread = crate::conversation_id(ws, inbox_id, &thread_key) == id;
+            let its_contact = contact_id.is_some() && self.contact_id.is_none_or(|c| Some(c) == contact_id);
+            if !(same_thread || its_contact) || self.inbox_id != Some(inbox_id) || self.kind != Some(kind) {
                 return Err(ConversationError::NotFound);
             }
             match self.existing_message(cx, message_id).await? {
@@ -160,6 +165,7 @@ impl Conversation {
                 kind,
                 thread_key,
                 display_name,
+                contact_id: contact_id.filter(|_| kind == ConversationKind::Direct),
             });
         }
         changes.push(C::InboundMessageReceived {

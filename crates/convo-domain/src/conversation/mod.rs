@@ -72,6 +72,9 @@ pub struct Conversation {
     pub inbox_id: Option<Uuid>,
     pub channel: Option<ChannelType>,
     pub kind: Option<ConversationKind>,
+    /// The contact of a direct conversation, when it started with one (decision 0005).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<Uuid>,
     pub status: Option<ConversationStatus>,
     pub snoozed_until: Option<DateTime<Utc>>,
     pub archived: bool,
@@ -205,11 +208,12 @@ impl Conversation {
                 content,
                 sender,
                 mentions,
+                contact_id,
             } => {
                 self.receive(
                     &cx,
                     inbox_id,
-                    thread_key,
+                    (thread_key, contact_id),
                     kind,
                     display_name,
                     message_id,
@@ -304,8 +308,9 @@ impl Aggregate for Conversation {
     fn apply(&mut self, event: ConversationEvent) {
         use ConversationChange as C;
         match event.change {
-            C::Started { conversation_id, workspace_id, inbox_id, channel, kind, .. } => {
+            C::Started { conversation_id, workspace_id, inbox_id, channel, kind, contact_id, .. } => {
                 self.conversation_id = Some(conversation_id);
+                self.contact_id = contact_id;
                 self.workspace_id = Some(workspace_id);
                 self.inbox_id = Some(inbox_id);
                 self.channel = Some(channel);

@@ -18,8 +18,13 @@ const COMPONENTS: &str = "#/components/schemas/";
 
 /// The aggregates whose events are published, with the component holding each one's events
 /// (the envelope with the `type`-tagged change flattened into it).
-const AGGREGATES: [(&str, &str); 3] =
-    [("conversation", "ConversationEvent"), ("inbox", "InboxEvent"), ("webhook_endpoint", "WebhookEndpointEvent")];
+const AGGREGATES: [(&str, &str); 5] = [
+    ("conversation", "ConversationEvent"),
+    ("inbox", "InboxEvent"),
+    ("contact", "ContactEvent"),
+    ("contact_identity", "ContactIdentityEvent"),
+    ("webhook_endpoint", "WebhookEndpointEvent"),
+];
 
 /// Which command (and endpoint) writes each event. Every event type must be listed, and only
 /// those: [`schema_files`] panics otherwise, so the catalogue cannot silently miss one.
@@ -91,6 +96,29 @@ const PRODUCED_BY: &[(&str, &str)] = &[
     ),
     ("InboxCreated", "`CreateInbox` (`POST /v1/inboxes`)"),
     ("InboxDeleted", "`DeleteInbox` (`DELETE /v1/inboxes/{inbox_id}`), once"),
+    ("ContactCreated", "`ReceiveInboundMessage` from an identity nobody holds (with its conversation on the inbox)"),
+    ("ContactUpdated", "not written yet (#18: `PATCH /v1/contacts/{id}`)"),
+    (
+        "ContactIdentityAdded",
+        "`ReceiveInboundMessage` naming more `identities` of a known sender than it holds, those nobody holds",
+    ),
+    ("ContactIdentityRemoved", "not written yet (#18: `DELETE /v1/contacts/{id}/identities`)"),
+    ("ContactTagged", "not written yet (#18: `PATCH /v1/contacts/{id}`)"),
+    ("ContactUntagged", "not written yet (#18: `PATCH /v1/contacts/{id}`)"),
+    ("ContactAttributeSet", "not written yet (#18: `PATCH /v1/contacts/{id}`)"),
+    ("ContactAttributeRemoved", "not written yet (#18: `PATCH /v1/contacts/{id}`)"),
+    (
+        "ContactConversationRecorded",
+        "`ReceiveInboundMessage` from a known contact on an inbox it had no conversation on",
+    ),
+    ("ContactMerged", "not written yet (#18: `POST /v1/contacts/{id}/merge`)"),
+    ("ContactAbsorbed", "not written yet (#18: `POST /v1/contacts/{id}/merge`)"),
+    ("ContactDeleted", "not written yet (#18: `DELETE /v1/contacts/{id}`)"),
+    (
+        "IdentityClaimed",
+        "`ReceiveInboundMessage` from an identity nobody holds, or naming more `identities` of its sender",
+    ),
+    ("IdentityReleased", "not written yet (#18: `DELETE /v1/contacts/{id}/identities`)"),
     (
         "WebhookEndpointDisabled",
         "the webhook sender, when the receiver answers 410 Gone or no delivery succeeded for the disable \
@@ -108,7 +136,7 @@ pub fn event_types() -> impl Iterator<Item = &'static str> {
 /// One event type at one version, with its standalone schema.
 #[derive(Debug, Clone)]
 pub struct EventSchema {
-    /// `conversation`, `inbox` or `webhook_endpoint`: the aggregate type in the log and in NATS subjects.
+    /// `conversation`, `inbox`, `contact`, `contact_identity` or `webhook_endpoint`: the aggregate type in the log and in NATS subjects.
     pub aggregate_type: &'static str,
     pub event_type: String,
     pub event_version: &'static str,

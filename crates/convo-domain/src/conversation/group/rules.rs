@@ -87,6 +87,7 @@ impl Conversation {
                 kind: ConversationKind::Group,
                 thread_key: group_id,
                 display_name,
+                contact_id: None,
             });
         }
         changes.push(created);

@@ -12,6 +12,7 @@ fn an_inbound_message_on_a_new_thread_starts_the_conversation() {
         s.event(
             contact(),
             C::Started {
+                contact_id: None,
                 conversation_id: expected_id,
                 workspace_id: WS,
                 inbox_id: WHATSAPP,
@@ -299,6 +300,28 @@ fn an_inbound_message_for_another_thread_is_not_appended_to_this_conversation() 
     s.given(conversation())
         .when(Inbound { thread_key: "+4400000000".into(), ..Inbound::new(IN2, t0()) }.command())
         .then_expect_error(ConversationError::NotFound);
+}
+
+#[test]
+fn a_message_for_the_conversations_contact_lands_in_it_whatever_channel_address_it_came_from() {
+    // WhatsApp's business-scoped id in place of the phone: the gateway found this conversation
+    // through the contact, whose identity it is.
+    let contact_id = Some(Uuid::from_u128(0xc0));
+    let first = Inbound { contact_id, ..Inbound::new(IN1, t0()) };
+    let by_id = Inbound { thread_key: "US.13491208655302741918".into(), contact_id, ..Inbound::new(IN2, t0()) };
+    let s = Scenario::new();
+    let history =
+        |started: &Inbound| vec![s.event(contact(), started.started()), s.event(contact(), started.received(1))];
+    let received = vec![s.event(contact(), by_id.received(2))];
+    s.given(history(&first)).when(by_id.clone().command()).then_expect_events(received.clone());
+    // A conversation that started before contacts existed takes it too: the contact recorded it.
+    let legacy = Inbound::new(IN1, t0());
+    s.given(history(&legacy)).when(by_id.clone().command()).then_expect_events(received);
+    // Another contact, or no contact, under another address is another thread.
+    let someone_else = Inbound { contact_id: Some(Uuid::from_u128(0xc1)), ..by_id.clone() };
+    s.given(history(&first)).when(someone_else.command()).then_expect_error(ConversationError::NotFound);
+    let nobody = Inbound { contact_id: None, ..by_id };
+    s.given(history(&first)).when(nobody.command()).then_expect_error(ConversationError::NotFound);
 }
 
 #[test]

@@ -259,6 +259,7 @@ struct Inbound {
     sent_at: DateTime<Utc>,
     content: MessageContent,
     sender: Option<String>,
+    contact_id: Option<Uuid>,
 }
 
 impl Inbound {
@@ -272,6 +273,7 @@ impl Inbound {
             sent_at,
             content: text("hello"),
             sender: None,
+            contact_id: None,
         }
     }
 
@@ -284,6 +286,7 @@ impl Inbound {
             workspace_id: self.workspace_id,
             actor: contact(),
             action: A::ReceiveInboundMessage {
+                contact_id: self.contact_id,
                 mentions: vec![],
                 inbox_id: self.inbox_id,
                 channel_message_id: self.channel_message_id(),
@@ -300,6 +303,7 @@ impl Inbound {
 
     fn started(&self) -> C {
         C::Started {
+            contact_id: self.contact_id,
             conversation_id: crate::conversation_id(self.workspace_id, self.inbox_id, &self.thread_key),
             workspace_id: self.workspace_id,
             inbox_id: self.inbox_id,

@@ -1,0 +1,254 @@
+//! Contacts (#18, docs/decisions/0005-contacts-and-identities.md). For now: who sent a direct
+//! inbound message. Its sender's identities are resolved to the contact holding them, found or
+//! created, and the message lands in that contact's conversation on the inbox; a new contact,
+//! the identities it claims and its conversation's first events are committed together
+//! (`convo_store::Unit`), so two first messages from one new number make one contact.
+
+use std::time::Duration;
+
+use convo_domain::contact::{
+    Contact, ContactAction, ContactCommand, ContactIdentityAction, ContactIdentityCommand, ContactIdentityError,
+    new_contact_id,
+};
+use convo_domain::conversation::ConversationAction;
+use convo_domain::{Actor, ChannelType, Conversation, ConversationCommand, Identity, IdentityKind, Outcome, Written};
+use convo_store::{Backend, CommandError, Committed, StoreError, Unit};
+use cqrs_es::Aggregate;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::idempotency::command_metadata;
+use crate::{ApiError, AppState};
+
+/// How stale the holder of an identity and a contact's conversations may be when another
+/// process changed them: a stale "nobody holds it" only costs a conflict and a second try; a
+/// stale holder is one that a merge on another node has just replaced.
+const CONTACT_MAX_AGE: Duration = Duration::from_millis(250);
+
+/// Tries of a find-or-create that lost a race before it answers 409.
+const ATTEMPTS: u32 = 8;
+
+/// An identity as the API takes it: a kind and a value, spelled any way the kind allows.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityInput {
+    pub kind: IdentityKind,
+    /// Read in the kind's canonical spelling: a phone in E.164 (`+` and digits), an email in
+    /// lower case, …; a value of the wrong shape is `validation`.
+    #[schema(max_length = 200)]
+    pub value: String,
+}
+
+/// The identities of a direct message's sender: those given (the first is the one it came
+/// from), or else the channel's contact id read as the one kind of identity the inbox's
+/// channel names people by (a phone for SMS and RCS; a phone or else WhatsApp's business-scoped
+/// id; an email address; Messenger's, Instagram's and Telegram's ids; the web chat's visitor).
+/// None when the channel names people otherwise (LINE, the API channel) or the contact id has
+/// no such shape: the message is then received without a contact, as before contacts existed.
+pub(crate) fn sender_identities(
+    given: &[IdentityInput],
+    channel: ChannelType,
+    thread_key: &str,
+) -> Result<Vec<Identity>, ApiError> {
+    if !given.is_empty() {
+        let mut identities = Vec::with_capacity(given.len());
+        for (i, input) in given.iter().enumerate() {
+            let identity = Identity::new(input.kind, &input.value)
+                .map_err(|e| ApiError::validation(&format!("identities[{i}].value"), e.to_string()))?;
+            if !identities.contains(&identity) {
+                identities.push(identity);
+            }
+        }
+        return Ok(identities);
+    }
+    let kinds: &[IdentityKind] = match channel {
+        ChannelType::Sms | ChannelType::Rcs => &[IdentityKind::Phone],
+        ChannelType::Whatsapp => &[IdentityKind::Phone, IdentityKind::WhatsappBsuid],
+        ChannelType::Email => &[IdentityKind::Email],
+        ChannelType::Messenger => &[IdentityKind::MessengerPsid],
+        ChannelType::Instagram => &[IdentityKind::InstagramIgsid],
+        ChannelType::Telegram => &[IdentityKind::TelegramId],
+        ChannelType::Webchat => &[IdentityKind::WebchatVisitor],
+        ChannelType::Line | ChannelType::Api => &[],
+    };
+    Ok(kinds.iter().find_map(|kind| Identity::new(*kind, thread_key).ok()).into_iter().collect())
+}
+
+/// A direct inbound message to receive: everything but the conversation, which the contact
+/// decides.
+pub(crate) struct Inbound {
+    pub workspace_id: Uuid,
+    pub inbox_id: Uuid,
+    pub thread_key: String,
+    pub display_name: Option<String>,
+    pub actor: Actor,
+    /// Its sender's identities, the one it came from first (at least one).
+    pub identities: Vec<Identity>,
+    /// The command, for the conversation and the contact it is found to belong to.
+    pub action: Box<dyn Fn(Uuid, Uuid) -> ConversationAction + Send + Sync>,
+}
+
+/// What receiving a direct inbound message wrote: its conversation's side (as a single command
+/// answers it), and the contact.
+pub(crate) struct Received {
+    pub conversation_id: Uuid,
+    pub contact_id: Uuid,
+    pub version: usize,
+    pub position: Option<i64>,
+    pub outcome: Outcome,
+}
+
+/// Receives a direct inbound message in its sender's contact's conversation on the inbox,
+/// finding or creating the contact. Known contact with a conversation there and nothing new to
+/// record: one command on the conversation. Otherwise the contact's changes (created, new
+/// identities claimed, its conversation on this inbox recorded) commit with the message.
+pub(crate) async fn receive_direct<B: Backend>(state: &AppState<B>, inbound: Inbound) -> Result<Received, ApiError> {
+    let engine = &state.engine;
+    let ws = inbound.workspace_id;
+    let name = "receive_inbound_message";
+    let meta = command_metadata(ws, name);
+    let mut attempt = 1;
+    'attempt: loop {
+        // Who holds each identity now (the cache, at most CONTACT_MAX_AGE old, on a first try).
+        let mut holders = Vec::with_capacity(inbound.identities.len());
+        for identity in &inbound.identities {
+            let stream = identity.id(ws).to_string();
+            let (version, claim) = if attempt == 1 {
+                engine.contact_identities.load_recent(&stream, CONTACT_MAX_AGE).await?
+            } else {
+                engine.contact_identities.load(&stream).await?
+            };
+            holders.push((stream, version, claim.holder));
+        }
+        let (contact_id, contact) = match holders.iter().find_map(|(_, _, holder)| *holder) {
+            Some(holder) => {
+                let (id, contact) = current_contact(state, ws, holder, attempt).await?;
+                (id, Some(contact))
+            }
+            // Nobody holds any: a new contact, named by the first identity's stream and version
+            // so a concurrent first message names the same one.
+            None => {
+                let (stream, version, _) = &holders[0];
+                let stream = stream.parse::<Uuid>().map_err(|e| ApiError::internal(&e))?;
+                (new_contact_id(stream, *version), None)
+            }
+        };
+        let conversation_id = contact
+            .as_ref()
+            .and_then(|c| c.conversations.get(&inbound.inbox_id).copied())
+            .unwrap_or_else(|| convo_domain::conversation_id(ws, inbound.inbox_id, &inbound.thread_key));
+        let unclaimed: Vec<&Identity> = inbound
+            .identities
+            .iter()
+            .zip(&holders)
+            .filter(|(_, (_, _, holder))| holder.is_none())
+            .map(|(identity, _)| identity)
+            .collect();
+        let recorded = contact.as_ref().is_some_and(|c| c.conversations.contains_key(&inbound.inbox_id));
+        let command = ConversationCommand {
+            workspace_id: ws,
+            actor: inbound.actor.clone(),
+            action: (inbound.action)(conversation_id, contact_id),
+        };
+        if recorded && unclaimed.is_empty() {
+            // The common case: a known contact writing again.
+            let committed: Committed<Conversation> =
+                engine.conversations.execute(&conversation_id.to_string(), command, &meta).await?;
+            let outcome = Outcome::of(name, committed.events.iter().map(|e| Written::from(&e.payload)));
+            let (version, position) = (committed.version, committed.position);
+            return Ok(Received { conversation_id, contact_id, version, position, outcome });
+        }
+        let mut unit = Unit::new(attempt);
+        let contact_command = |action| ContactCommand { workspace_id: ws, actor: inbound.actor.clone(), action };
+        for identity in &unclaimed {
+            let claim = ContactIdentityCommand {
+                workspace_id: ws,
+                identity: (*identity).clone(),
+                actor: inbound.actor.clone(),
+                action: ContactIdentityAction::Claim { contact_id },
+            };
+            match unit.decide(&engine.contact_identities, &identity.id(ws).to_string(), claim, &meta).await {
+                Ok(_) => {}
+                // Taken meanwhile (our cache was behind): decide again on what the store holds.
+                Err(CommandError::Rejected(ContactIdentityError::HeldByAnother { .. })) => {
+                    attempt = next(attempt)?;
+                    continue 'attempt;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let contact_key = contact_id.to_string();
+        match &contact {
+            None => {
+                let create = ContactAction::Create {
+                    contact_id,
+                    name: inbound.display_name.clone(),
+                    avatar_url: None,
+                    identities: inbound.identities.clone(),
+                    tags: Vec::new(),
+                    attributes: Default::default(),
+                    conversation: Some((inbound.inbox_id, conversation_id)),
+                };
+                unit.decide(&engine.contacts, &contact_key, contact_command(create), &meta).await?;
+            }
+            Some(_) => {
+                for identity in &unclaimed {
+                    let add = ContactAction::AddIdentity { identity: (*identity).clone() };
+                    unit.decide(&engine.contacts, &contact_key, contact_command(add), &meta).await?;
+                }
+                let record = ContactAction::RecordConversation { inbox_id: inbound.inbox_id, conversation_id };
+                unit.decide(&engine.contacts, &contact_key, contact_command(record), &meta).await?;
+            }
+        }
+        let decided = unit.decide(&engine.conversations, &conversation_id.to_string(), command, &meta).await?;
+        match unit.commit().await {
+            Ok(position) => {
+                let outcome = Outcome::of(name, decided.events.iter().map(|e| Written::from(&e.payload)));
+                let version = decided.version + decided.events.len();
+                let position = match position {
+                    Some(p) if !decided.events.is_empty() => Some(p),
+                    _ if version == 0 => None,
+                    _ => Some(
+                        engine.backend.position_of(Conversation::TYPE, &conversation_id.to_string(), version).await?,
+                    ),
+                };
+                return Ok(Received { conversation_id, contact_id, version, position, outcome });
+            }
+            Err(CommandError::Store(StoreError::Conflict)) => attempt = next(attempt)?,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The attempt after `attempt`, after a pause with jitter; 409 once they are used up.
+fn next(attempt: u32) -> Result<u32, ApiError> {
+    if attempt >= ATTEMPTS {
+        return Err(ApiError::from(CommandError::<std::convert::Infallible>::Contended { attempts: attempt }));
+    }
+    Ok(attempt + 1)
+}
+
+/// The contact `id` of the workspace as it is now, or the one it was merged into (a few hops at
+/// most), with its id.
+async fn current_contact<B: Backend>(
+    state: &AppState<B>,
+    workspace_id: Uuid,
+    mut id: Uuid,
+    attempt: u32,
+) -> Result<(Uuid, Contact), ApiError> {
+    for _ in 0..4 {
+        let key = id.to_string();
+        let (_, contact) = if attempt == 1 {
+            state.engine.contacts.load_recent(&key, CONTACT_MAX_AGE).await?
+        } else {
+            state.engine.contacts.load(&key).await?
+        };
+        match contact.merged_into {
+            Some(into) => id = into,
+            None if contact.workspace_id == Some(workspace_id) => return Ok((id, contact)),
+            None => break,
+        }
+    }
+    Err(ApiError::internal(&format!("identity held by contact {id}, which is not in the workspace")))
+}

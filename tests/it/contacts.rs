@@ -1,0 +1,147 @@
+//! Contacts over HTTP (#18, decision 0005): a direct inbound message's sender resolves to the
+//! contact holding its identities, found or created together with its first message; a new
+//! identity reported beside a known one reaches the same contact and conversation later.
+
+use axum::Router;
+use axum::http::StatusCode;
+use convo_store::Backend;
+use serde_json::{Value, json};
+
+use crate::support::{app, call, engine, on_both_backends, whole_log};
+
+on_both_backends!(
+    first_messages_from_one_new_number_at_the_same_moment_make_one_contact,
+    whatsapp_replacing_the_phone_with_its_business_id_keeps_the_contact_and_the_conversation,
+    a_known_contact_writing_on_another_inbox_gets_its_conversation_there_recorded,
+    an_identity_of_the_wrong_shape_is_refused_naming_it_and_nothing_is_written,
+);
+
+async fn inbox(app: &Router, channel: &str) -> String {
+    let reply = call(app, "POST", "/v1/inboxes", Some(json!({"name": channel, "channel_type": channel}))).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.body["inbox_id"].as_str().expect("an inbox id").to_owned()
+}
+
+/// Posts an inbound message and returns the answer's body, after asserting a 2xx.
+async fn inbound(app: &Router, body: Value) -> Value {
+    let reply = call(app, "POST", "/v1/inbound-messages", Some(body.clone())).await;
+    assert!(reply.status.is_success(), "{body}: {}", reply.body);
+    reply.body
+}
+
+/// How many events of each of these types the log holds.
+async fn count<B: Backend>(t: &crate::support::TestEngine<B>, types: &[&str]) -> Vec<usize> {
+    let log = whole_log(&t.engine).await;
+    types.iter().map(|kind| log.iter().filter(|e| e.event_type == *kind).count()).collect()
+}
+
+async fn first_messages_from_one_new_number_at_the_same_moment_make_one_contact<B: Backend>(backend: B) {
+    let t = engine(backend);
+    let app = app(&t).await;
+    let sms = inbox(&app, "sms").await;
+    let now = t.clock_now();
+    let sends = (0..8).map(|i| {
+        let body = json!({"inbox_id": sms, "contact_id": "+4917300042", "sent_at": now,
+                          "channel_message_id": format!("m{i}"), "content": {"type": "text", "body": format!("hi {i}")}});
+        let app = app.clone();
+        async move { inbound(&app, body).await }
+    });
+    let answers = futures::future::join_all(sends).await;
+    let contacts: std::collections::BTreeSet<&str> = answers.iter().filter_map(|a| a["contact_id"].as_str()).collect();
+    let conversations: std::collections::BTreeSet<&str> =
+        answers.iter().filter_map(|a| a["conversation_id"].as_str()).collect();
+    assert_eq!((contacts.len(), conversations.len()), (1, 1), "{answers:?}");
+    let types = ["IdentityClaimed", "ContactCreated", "ConversationStarted", "InboundMessageReceived"];
+    assert_eq!(count(&t, &types).await, [1, 1, 1, 8]);
+    // The conversation names its contact.
+    let started = whole_log(&t.engine).await.into_iter().find(|e| e.event_type == "ConversationStarted");
+    let started = started.expect("started").payload;
+    assert_eq!(started["contact_id"].as_str(), contacts.first().copied());
+    assert_eq!(started["thread_key"], "+4917300042");
+}
+
+async fn whatsapp_replacing_the_phone_with_its_business_id_keeps_the_contact_and_the_conversation<B: Backend>(
+    backend: B,
+) {
+    let t = engine(backend);
+    let app = app(&t).await;
+    let whatsapp = inbox(&app, "whatsapp").await;
+    let now = t.clock_now();
+    let message = |from: &str, identities: Value, body: &str| {
+        json!({"inbox_id": whatsapp, "contact_id": from, "display_name": "Ada", "sent_at": now,
+               "identities": identities, "content": {"type": "text", "body": body}})
+    };
+    // 1. By phone only, as WhatsApp did before 2026: the phone is read from the contact id.
+    let first = inbound(&app, message("+4917300001", json!([]), "by phone")).await;
+    // 2. The phone and the new business-scoped user id, once.
+    let both = json!([{"kind": "phone", "value": "+49 17300001".replace(' ', "")},
+                      {"kind": "whatsapp_bsuid", "value": "US.13491208655302741918"}]);
+    let second = inbound(&app, message("+4917300001", both, "both")).await;
+    // 3. Only the business-scoped id, without the phone: as an identity, and as the contact id.
+    let bsuid = json!([{"kind": "whatsapp_bsuid", "value": "US.13491208655302741918"}]);
+    let third = inbound(&app, message("US.13491208655302741918", bsuid, "by id")).await;
+    let fourth = inbound(&app, message("US.13491208655302741918", json!([]), "by id, inferred")).await;
+    for later in [&second, &third, &fourth] {
+        assert_eq!(later["contact_id"], first["contact_id"], "the same contact: {later}");
+        assert_eq!(later["conversation_id"], first["conversation_id"], "the same conversation: {later}");
+    }
+    assert_eq!([first["version"].as_i64(), fourth["version"].as_i64()], [Some(2), Some(5)], "started + 4 messages");
+    let types = ["ContactCreated", "IdentityClaimed", "ContactIdentityAdded", "ConversationStarted"];
+    assert_eq!(count(&t, &types).await, [1, 2, 1, 1]);
+    // Replies still go where the conversation started: its thread key is the phone.
+    let conversation = first["conversation_id"].as_str().expect("an id");
+    let uri = format!("/v1/conversations/{conversation}?min_position={}", fourth["position"]);
+    let view = call(&app, "GET", &uri, None).await;
+    assert_eq!(view.status, StatusCode::OK, "{}", view.body);
+    assert_eq!((&view.body["thread_key"], &view.body["contact_id"]), (&json!("+4917300001"), &first["contact_id"]));
+    assert_eq!(view.body["message_count"], 4);
+}
+
+async fn a_known_contact_writing_on_another_inbox_gets_its_conversation_there_recorded<B: Backend>(backend: B) {
+    let t = engine(backend);
+    let app = app(&t).await;
+    let (sms, rcs) = (inbox(&app, "sms").await, inbox(&app, "rcs").await);
+    let now = t.clock_now();
+    let message = |inbox: &str, body: &str| json!({"inbox_id": inbox, "contact_id": "+4917300007", "sent_at": now, "content": {"type": "text", "body": body}});
+    let on_sms = inbound(&app, message(&sms, "one")).await;
+    let on_rcs = inbound(&app, message(&rcs, "two")).await;
+    let again = inbound(&app, message(&rcs, "three")).await;
+    assert_eq!(on_sms["contact_id"], on_rcs["contact_id"], "one person on two channels");
+    assert_ne!(on_sms["conversation_id"], on_rcs["conversation_id"], "one conversation per inbox");
+    assert_eq!(again["conversation_id"], on_rcs["conversation_id"]);
+    let recorded: Vec<Value> = whole_log(&t.engine)
+        .await
+        .into_iter()
+        .filter(|e| e.event_type == "ContactConversationRecorded")
+        .map(|e| e.payload)
+        .collect();
+    assert_eq!(recorded.len(), 1, "recorded once: {recorded:?}");
+    assert_eq!((&recorded[0]["inbox_id"], &recorded[0]["conversation_id"]), (&json!(rcs), &on_rcs["conversation_id"]));
+}
+
+async fn an_identity_of_the_wrong_shape_is_refused_naming_it_and_nothing_is_written<B: Backend>(backend: B) {
+    let t = engine(backend);
+    let app = app(&t).await;
+    let sms = inbox(&app, "sms").await;
+    let head = whole_log(&t.engine).await.len();
+    for (identities, field) in [
+        (json!([{"kind": "phone", "value": "0173 000"}]), "identities[0].value"),
+        (
+            json!([{"kind": "phone", "value": "+4917300008"}, {"kind": "email", "value": "no-at-sign"}]),
+            "identities[1].value",
+        ),
+    ] {
+        let body = json!({"inbox_id": sms, "contact_id": "+4917300008", "sent_at": t.clock_now(),
+                          "identities": identities, "content": {"type": "text", "body": "hi"}});
+        let reply = call(&app, "POST", "/v1/inbound-messages", Some(body)).await;
+        assert_eq!((reply.status, reply.body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("validation")));
+        assert_eq!(reply.body["field"], field, "{}", reply.body);
+        let pointer = format!("/{}", field.replace('[', "/").replace("].", "/"));
+        assert_eq!(reply.body["errors"][0]["pointer"], pointer, "RFC 6901: {}", reply.body);
+    }
+    let group = json!({"inbox_id": sms, "group_id": "g1", "sender": "+4917300008", "sent_at": t.clock_now(),
+                       "identities": [{"kind": "phone", "value": "+4917300008"}], "content": {"type": "text", "body": "hi"}});
+    let reply = call(&app, "POST", "/v1/inbound-messages", Some(group)).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.body);
+    assert_eq!(whole_log(&t.engine).await.len(), head, "nothing written");
+}
