@@ -8,6 +8,7 @@ mod bad_input;
 mod bus;
 mod consistency;
 mod contacts;
+mod contacts_read;
 mod contract;
 mod edges;
 mod export;

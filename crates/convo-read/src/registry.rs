@@ -15,7 +15,10 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::models::{GroupsModel, InboxModel, InboxesModel, ResponseTimesModel, TimelineModel, UnreadModel};
+use crate::models::{
+    ContactIdentitiesModel, ContactsModel, GroupsModel, InboxModel, InboxesModel, ResponseTimesModel, TimelineModel,
+    UnreadModel,
+};
 use crate::projector::{self, ProjectorError};
 use crate::table::{SqlTable, TableStore};
 
@@ -67,6 +70,8 @@ read_models! {
     unread, unread_status: convo_projection_unread::UnreadProjection => UnreadModel,
     groups, groups_status: convo_projection_groups::GroupsProjection => GroupsModel,
     response_times, response_times_status: convo_projection_response_times::ResponseTimesProjection => ResponseTimesModel,
+    contacts, contacts_status: convo_projection_contacts::ContactsProjection => ContactsModel,
+    contact_identities, contact_identities_status: convo_projection_contacts::ContactIdentitiesProjection => ContactIdentitiesModel,
 }
 
 /// What the host does with any one read model, whatever its rows: the registry's models seen

@@ -1,5 +1,6 @@
 //! One module per read model: its table's layout and the queries the gateway asks of it.
 
+mod contacts;
 mod groups;
 mod inbox;
 mod inboxes;
@@ -7,6 +8,7 @@ mod response_times;
 mod timeline;
 mod unread;
 
+pub use contacts::{ContactFilter, ContactIdentitiesModel, ContactIdentitiesTable, ContactsModel, ContactsTable};
 pub use groups::{GroupsModel, GroupsTable, JoinRequestCursor, MemberCursor};
 pub use inbox::{ConversationQuery, Cursor, InboxModel, InboxTable, SortKey};
 pub use inboxes::{InboxesModel, InboxesTable};
