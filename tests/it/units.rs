@@ -20,6 +20,7 @@ on_both_backends!(
     a_unit_whose_stream_another_node_took_writes_nothing_and_decides_again,
     a_raw_append_of_several_streams_is_whole_or_refused_also_around_conflicts,
     several_commands_on_one_aggregate_in_a_unit_follow_each_other,
+    an_aggregate_a_unit_took_for_new_but_another_node_had_made_is_decided_again_on_it,
 );
 
 fn metadata() -> HashMap<String, String> {
@@ -159,4 +160,24 @@ async fn several_commands_on_one_aggregate_in_a_unit_follow_each_other<B: Backen
     let loaded = endpoints.events_loaded();
     let off_again = endpoints.execute(&id, disable(hook), &meta).await.expect("off again");
     assert_eq!((off_again.version, endpoints.events_loaded()), (3, loaded), "its cache holds version 2");
+}
+
+/// A unit decides an aggregate its cache does not hold as a new one, without reading it (what
+/// a unit mostly creates is new). One another node had made already: the append conflicts,
+/// nothing is written, and the next try reads it and decides on what it is.
+async fn an_aggregate_a_unit_took_for_new_but_another_node_had_made_is_decided_again_on_it<B: Backend>(backend: B) {
+    let t = engine(backend.clone());
+    let other_node = Engine::new(backend, t.clock.clone());
+    let (inbox, hook) = (Uuid::from_u128(7), Uuid::from_u128(8));
+    other_node.inboxes.execute(&inbox.to_string(), create_inbox(inbox), &metadata()).await.expect("theirs");
+    let mut unit = Unit::new(1);
+    let guessed = unit.decide(&t.engine.inboxes, &inbox.to_string(), create_inbox(inbox), &metadata()).await;
+    assert_eq!(guessed.expect("decided as new").version, 0);
+    unit.decide(&t.engine.webhook_endpoints, &hook.to_string(), disable(hook), &metadata()).await.expect("decided");
+    let refused = unit.commit().await;
+    assert!(matches!(refused, Err(CommandError::Store(StoreError::Conflict))), "{refused:?}");
+    let mut again = Unit::new(2);
+    let created = again.decide(&t.engine.inboxes, &inbox.to_string(), create_inbox(inbox), &metadata()).await;
+    assert!(matches!(created, Err(CommandError::Rejected(convo_domain::InboxError::AlreadyExists))), "{created:?}");
+    assert_eq!(streams(&t.engine).await, [("inbox".into(), inbox.to_string(), 1)], "only theirs");
 }

@@ -53,9 +53,25 @@ pub struct LagResult {
     pub cross_node: Latencies,
 }
 
+/// What a level's clients send.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Command {
+    /// An agent's message to one of the conversations.
+    #[default]
+    Send,
+    /// An inbound message from the contact of one of the conversations (known: its identity is
+    /// held, its conversation recorded).
+    InboundKnown,
+    /// An inbound message from a number never seen: a new contact, its identity claimed and its
+    /// conversation started, in one commit (decision 0005).
+    InboundNew,
+}
+
 /// Where a level's clients send, and which commands they follow.
 #[derive(Clone)]
 pub struct Load {
+    /// What they send.
+    pub command: Command,
     /// The API nodes' base URLs: each client's consecutive commands go to the nodes in turn.
     pub nodes: Vec<String>,
     /// The clients send to the first `conversations` of the target's, at random.
@@ -98,7 +114,7 @@ impl Target {
         target.inbox_id = inbox["inbox_id"].as_str().context("the inbox answer has no inbox_id")?.to_owned();
         let target_ref = &target;
         let opened: Vec<anyhow::Result<Uuid>> = futures::stream::iter(0..conversations)
-            .map(|i| async move { target_ref.open_conversation(&format!("+4917{i:08}")).await })
+            .map(|i| async move { target_ref.open_conversation(&contact_number(i)).await })
             .buffer_unordered(16)
             .collect()
             .await;
@@ -106,7 +122,7 @@ impl Target {
         Ok(target)
     }
 
-    /// A new conversation with `contact`, opened by an inbound message.
+    /// A new conversation with `contact`, opened by an inbound message (which makes the contact).
     pub async fn open_conversation(&self, contact: &str) -> anyhow::Result<Uuid> {
         let body = json!({"inbox_id": self.inbox_id, "contact_id": contact, "sent_at": chrono::Utc::now(),
                           "content": {"type": "text", "body": "hello"}});
@@ -148,6 +164,7 @@ pub async fn run(
 ) -> anyhow::Result<(Vec<EngineResult>, LagResult)> {
     caught_up(pool, std::slice::from_mut(server), CATCH_UP).await?;
     let load = Arc::new(Load {
+        command: Command::Send,
         nodes: vec![target.base.clone()],
         conversations: target.conversations.len(),
         probe_every: Some(settings.lag_every),
@@ -250,19 +267,31 @@ type ClientResult = (Latencies, usize, Vec<(bool, Probe)>, Vec<(i64, Instant)>);
 async fn client(target: Arc<Target>, load: Arc<Load>, index: usize, deadline: Instant) -> ClientResult {
     let (mut latencies, mut errors, mut probes, mut acknowledgements) =
         (Latencies::default(), 0, Vec::new(), Vec::new());
-    let body = json!({"actor": {"kind": "agent", "id": "bench"},
-                      "content": {"type": "text", "body": "a benchmark message of an ordinary length"}});
+    let content = json!({"type": "text", "body": "a benchmark message of an ordinary length"});
+    let send = json!({"actor": {"kind": "agent", "id": "bench"}, "content": content});
     let (mut sent, mut node) = (0usize, index % load.nodes.len());
     while Instant::now() < deadline {
         node = (node + 1) % load.nodes.len();
-        let conversation = target.conversations[fastrand::usize(..load.conversations)];
-        let uri = format!("{}/v1/conversations/{conversation}/messages", load.nodes[node]);
+        let pick = fastrand::usize(..load.conversations);
+        let conversation = target.conversations[pick];
+        let (uri, body) = match load.command {
+            Command::Send => (format!("{}/v1/conversations/{conversation}/messages", load.nodes[node]), send.clone()),
+            Command::InboundKnown | Command::InboundNew => {
+                let from = match load.command {
+                    Command::InboundKnown => contact_number(pick),
+                    _ => format!("+4916{index:03}{sent:07}"),
+                };
+                let body = json!({"inbox_id": target.inbox_id, "contact_id": from, "sent_at": chrono::Utc::now(),
+                                  "content": content});
+                (format!("{}/v1/inbound-messages", load.nodes[node]), body)
+            }
+        };
         let began = Instant::now();
         let answer = async {
             let answer = target.http.post(uri).bearer_auth(&target.key).json(&body).send().await?;
             let status = answer.status();
             let text = answer.text().await?;
-            anyhow::ensure!(status == reqwest::StatusCode::CREATED, "send-message answered {status}: {text}");
+            anyhow::ensure!(status == reqwest::StatusCode::CREATED, "{:?} answered {status}: {text}", load.command);
             anyhow::Ok(serde_json::from_str::<Value>(&text)?)
         }
         .await;
@@ -330,4 +359,56 @@ async fn probe(
         }
         anyhow::ensure!(acknowledged.elapsed() < LAG_GIVE_UP, "version {version} not visible after {LAG_GIVE_UP:?}");
     }
+}
+
+/// The phone number of the contact of the target's conversation number `i`.
+fn contact_number(i: usize) -> String {
+    format!("+4917{i:08}")
+}
+
+/// An inbound message from a known contact against one from a new contact: the same clients,
+/// one level each, with the CPU each cost (server and PostgreSQL per command, what the 1.3×
+/// target of #18 is about).
+#[derive(Debug)]
+pub struct InboundResult {
+    pub clients: usize,
+    pub known: EngineResult,
+    pub new: EngineResult,
+}
+
+/// Runs `clients` clients of inbound messages from known contacts, then from new ones, each
+/// for `duration`, with the read models caught up before each and the CPU measured until they
+/// have folded it.
+pub async fn inbound(
+    target: &Arc<Target>,
+    pool: &PgPool,
+    server: &mut Server,
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<InboundResult> {
+    let mut results = Vec::with_capacity(2);
+    for command in [Command::InboundKnown, Command::InboundNew] {
+        let load = Arc::new(Load {
+            command,
+            nodes: vec![target.base.clone()],
+            conversations: target.conversations.len(),
+            probe_every: None,
+        });
+        caught_up(pool, std::slice::from_mut(server), CATCH_UP).await?;
+        let pids = server.pid();
+        let before = crate::cpu::Snapshot::take(pids.as_slice());
+        let (mut result, _) = level(target, &load, clients, duration).await?;
+        caught_up(pool, std::slice::from_mut(server), CATCH_UP).await?;
+        result.cpu = crate::cpu::Snapshot::take(pids.as_slice()).since(&before);
+        eprintln!(
+            "inbound {command:?} {clients:>3} clients: {:>8.0} cmd/s, p50 {:.2} ms, p99 {:.2} ms",
+            result.per_second(),
+            result.latencies.percentile_ms(50.0),
+            result.latencies.percentile_ms(99.0)
+        );
+        results.push(result);
+    }
+    let new = results.pop().context("two runs")?;
+    let known = results.pop().context("two runs")?;
+    Ok(InboundResult { clients, known, new })
 }

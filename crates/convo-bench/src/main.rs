@@ -163,6 +163,8 @@ pub struct Report {
     memory: Option<(Option<u64>, String)>,
     rebuild: Option<rebuild::RebuildResult>,
     webhooks: Option<webhooks::WebhooksResult>,
+    /// Inbound messages from known contacts against new ones (engine section).
+    inbound: Option<engine::InboundResult>,
 }
 
 #[tokio::main]
@@ -252,7 +254,8 @@ async fn main() -> anyhow::Result<()> {
         })
         .sum::<usize>()
         + report.scale.as_ref().map_or(0, scale::ScaleResult::errors)
-        + report.webhooks.as_ref().map_or(0, webhooks::WebhooksResult::errors);
+        + report.webhooks.as_ref().map_or(0, webhooks::WebhooksResult::errors)
+        + report.inbound.as_ref().map_or(0, |i| i.known.errors + i.new.errors);
     anyhow::ensure!(failures == 0, "{failures} request(s) failed (see the table and the messages above)");
     anyhow::ensure!(
         report.rows.iter().all(|r| r.limit.as_ref().is_none_or(|l| l.transactions > 0)
@@ -287,6 +290,8 @@ async fn served(
             let (results, lag) = engine::run(&target, &pool, &mut server, settings, duration).await?;
             engines = Some(results);
             report.lag = Some(lag);
+            let clients = settings.clients.iter().copied().max().unwrap_or(1);
+            report.inbound = Some(engine::inbound(&target, &pool, &mut server, clients, duration).await?);
         }
         if settings.wants(Section::Queries) {
             let result =

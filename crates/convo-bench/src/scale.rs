@@ -13,7 +13,7 @@ use anyhow::Context;
 use sqlx::PgPool;
 
 use crate::Settings;
-use crate::engine::{CATCH_UP, EngineResult, LagResult, Load, Target, level};
+use crate::engine::{CATCH_UP, Command, EngineResult, LagResult, Load, Target, level};
 use crate::scratch::ScratchDb;
 use crate::server::{Role, Server, caught_up};
 
@@ -159,7 +159,12 @@ async fn measure(
 
     let (before, conflicts_before, cpu) =
         (events().await?, conflicts(servers).await?, crate::cpu::Snapshot::take(&pids));
-    let load = Load { nodes: api, conversations: target.conversations.len(), probe_every: Some(settings.lag_every) };
+    let load = Load {
+        command: Command::Send,
+        nodes: api,
+        conversations: target.conversations.len(),
+        probe_every: Some(settings.lag_every),
+    };
     let (mut run, lag) = level(&target, &Arc::new(load.clone()), clients, duration).await?;
     // What the run cost includes folding what it appended.
     caught_up(pool, servers, CATCH_UP).await?;

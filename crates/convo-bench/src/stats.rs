@@ -52,6 +52,9 @@ pub fn markdown(report: &Report, settings: &Settings, duration: Duration) -> Str
     if report.rows.iter().any(|r| r.limit.is_some() || r.engine.is_some()) {
         engine_table(&mut t, report, settings, duration, &mut targets);
     }
+    if let Some(i) = &report.inbound {
+        inbound_table(&mut t, i, &mut targets);
+    }
     if let Some(q) = &report.queries {
         let _ = writeln!(t, "### Queries with {} conversations loaded\n", q.conversations);
         let _ = writeln!(
@@ -402,4 +405,31 @@ fn webhooks_table(t: &mut String, w: &crate::webhooks::WebhooksResult, settings:
         d.bad,
         d.cpu.per_operation(d.events.events as usize),
     );
+}
+
+/// Inbound messages from known contacts against new ones, and the 1.3× target (#18).
+fn inbound_table(t: &mut String, i: &crate::engine::InboundResult, targets: &mut Vec<(String, String, &'static str)>) {
+    let _ = writeln!(t, "### Inbound messages: known contact vs. new contact ({} clients)\n", i.clients);
+    let _ = writeln!(
+        t,
+        "A known contact's message goes to its conversation (one command); a new contact's claims its \
+         identity, creates the contact and starts its conversation in one commit (decision 0005). CPU \
+         until the read models have folded the run.\n"
+    );
+    let _ = writeln!(t, "| sender | cmd/s | p50 / p99 ms | CPU µs/cmd: server / PostgreSQL / clients |");
+    let _ = writeln!(t, "| --- | ---: | ---: | ---: |");
+    for (name, r) in [("known contact", &i.known), ("new contact", &i.new)] {
+        let cpu = r.cpu.per_operation(r.latencies.count());
+        let _ = writeln!(t, "| {name} | {:.0} | {} | {cpu} |", r.per_second(), ms(&r.latencies));
+    }
+    let per_command = |r: &crate::engine::EngineResult| {
+        (r.cpu.server.unwrap_or(0.0) + r.cpu.postgres) / (r.latencies.count().max(1) as f64)
+    };
+    let cost = per_command(&i.new) / per_command(&i.known);
+    let _ = writeln!(t, "\nNew / known, server and PostgreSQL CPU per command: × {cost:.2}.\n");
+    targets.push((
+        "a new contact's inbound ≤ 1.3 × a known one's (CPU per command)".into(),
+        format!("× {cost:.2}"),
+        check(cost <= 1.3),
+    ));
 }

@@ -326,6 +326,7 @@ async fn endpoint(
 /// The engine's load for `duration`; then waits until every event it appended has arrived.
 async fn under_load(w: &mut World, clients: usize, duration: Duration) -> anyhow::Result<UnderLoad> {
     let load = Arc::new(Load {
+        command: crate::engine::Command::Send,
         nodes: vec![w.target.base.clone()],
         conversations: w.target.conversations.len(),
         probe_every: None,

@@ -114,9 +114,15 @@ impl<'s, B: Backend> Unit<'s, B> {
         let slot = store.slot(id);
         let (current, next, events) = {
             let mut guard = slot.lock().await;
-            let mut caught_up = self.fresh || guard.is_none();
-            let mut current = match guard.take() {
+            let mut caught_up = self.fresh;
+            // Not in the cache, on a first try: decided as a new aggregate, unread (what a unit
+            // mostly creates: a contact, its conversation). The append's first sequence proves
+            // it new; an aggregate that was not is a conflict, decided again caught up.
+            let cached = guard.take();
+            let guessed = cached.is_none() && !self.fresh;
+            let mut current = match cached {
                 Some(cached) if !self.fresh => cached,
+                None if !self.fresh => Cached { version: 0, state: A::default(), checked: std::time::Instant::now() },
                 cached => store.catch_up(id, cached).await?,
             };
             loop {
@@ -130,7 +136,11 @@ impl<'s, B: Backend> Unit<'s, B> {
                     caught_up = true;
                     continue;
                 }
-                *guard = Some(current.clone());
+                // A guess stays out of the cache (a lookup trusting it would see an empty
+                // aggregate); it goes in once the unit commits it.
+                if !guessed || caught_up {
+                    *guard = Some(current.clone());
+                }
                 decided.map_err(CommandError::Rejected)?;
                 break (current, next, events);
             }
@@ -192,7 +202,8 @@ fn envelopes<A: Aggregate>(
 /// decided on (`from`); a cache another command moved meanwhile is left to catch up itself.
 async fn install<A: Clone>(slot: Slot<A>, from: usize, version: usize, state: A) {
     let mut guard = slot.lock().await;
-    if version > from && guard.as_ref().is_some_and(|cached| cached.version == from) {
+    // Empty and decided as new: the append proved it had no events.
+    if version > from && guard.as_ref().map_or(from == 0, |cached| cached.version == from) {
         *guard = Some(Cached { version, state, checked: std::time::Instant::now() });
     }
 }
