@@ -95,6 +95,35 @@ async fn whatsapp_replacing_the_phone_with_its_business_id_keeps_the_contact_and
     assert_eq!(view.status, StatusCode::OK, "{}", view.body);
     assert_eq!((&view.body["thread_key"], &view.body["contact_id"]), (&json!("+4917300001"), &first["contact_id"]));
     assert_eq!(view.body["message_count"], 4);
+    // The contact, as the API shows it: both identities, its conversation on the inbox.
+    let contact = first["contact_id"].as_str().expect("a contact id");
+    let shown = call(&app, "GET", &format!("/v1/contacts/{contact}?min_position={}", fourth["position"]), None).await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    let identities: Vec<(&str, &str)> = shown.body["identities"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| Some((i["kind"].as_str()?, i["value"].as_str()?)))
+        .collect();
+    assert_eq!(identities, [("phone", "+4917300001"), ("whatsapp_bsuid", "US.13491208655302741918")]);
+    assert_eq!(shown.body["name"], "Ada");
+    assert_eq!(shown.body["conversations"], json!([{"inbox_id": whatsapp, "conversation_id": conversation}]));
+    // Found by either identity, spelled as its kind allows, and by its name's first letters.
+    for query in ["identity=phone:%2B4917300001", "identity=whatsapp_bsuid:US.13491208655302741918", "name=aD"] {
+        let uri = format!("/v1/contacts?{query}&min_position={}", fourth["position"]);
+        let found = call(&app, "GET", &uri, None).await;
+        assert_eq!(found.status, StatusCode::OK, "{query}: {}", found.body);
+        let ids: Vec<&Value> = found.body["items"].as_array().into_iter().flatten().map(|c| &c["contact_id"]).collect();
+        assert_eq!(ids, [&first["contact_id"]], "{query}");
+    }
+    let none = call(&app, "GET", "/v1/contacts?identity=phone:%2B4917300002", None).await;
+    assert_eq!(none.body["items"], json!([]));
+    for bad in ["identity=phone", "identity=fax:%2B4917300001", "identity=phone:0173"] {
+        let refused = call(&app, "GET", &format!("/v1/contacts?{bad}"), None).await;
+        assert_eq!((refused.status, &refused.body["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("identity")));
+    }
+    let nobody = call(&app, "GET", &format!("/v1/contacts/{}", uuid::Uuid::now_v7()), None).await;
+    assert_eq!(nobody.status, StatusCode::NOT_FOUND);
 }
 
 async fn a_known_contact_writing_on_another_inbox_gets_its_conversation_there_recorded<B: Backend>(backend: B) {

@@ -1,25 +1,122 @@
-//! Contacts (#18, docs/decisions/0005-contacts-and-identities.md). For now: who sent a direct
-//! inbound message. Its sender's identities are resolved to the contact holding them, found or
-//! created, and the message lands in that contact's conversation on the inbox; a new contact,
-//! the identities it claims and its conversation's first events are committed together
-//! (`convo_store::Unit`), so two first messages from one new number make one contact.
+//! Contacts (#18, docs/decisions/0005-contacts-and-identities.md): who sent a direct inbound
+//! message, and the contacts' views. A sender's identities are resolved to the contact holding
+//! them, found or created, and the message lands in that contact's conversation on the inbox;
+//! a new contact, the identities it claims and its conversation's first events are committed
+//! together (`convo_store::Unit`), so two first messages from one new number make one contact.
+//! `GET /v1/contacts` and `GET /v1/contacts/{id}` read the contacts' read models.
 
 use std::time::Duration;
 
+use axum::Json;
+use axum::extract::State;
 use convo_domain::contact::{
     Contact, ContactAction, ContactCommand, ContactIdentityAction, ContactIdentityCommand, ContactIdentityError,
     new_contact_id,
 };
 use convo_domain::conversation::ConversationAction;
 use convo_domain::{Actor, ChannelType, Conversation, ConversationCommand, Identity, IdentityKind, Outcome, Written};
+use convo_projection_contacts::ContactView;
+use convo_read::ContactFilter;
 use convo_store::{Backend, CommandError, Committed, StoreError, Unit};
 use cqrs_es::Aggregate;
 use serde::Deserialize;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::consistency::ReadQuery;
+use crate::extract::{ApiPath, Workspace};
 use crate::idempotency::command_metadata;
+use crate::openapi::problems;
+use crate::paging::{self, ListQuery, Listed, Page, Paging};
 use crate::{ApiError, AppState};
+
+problems! {
+    /// Reading one contact.
+    AContact = [NotFound => "no such contact in this workspace"];
+}
+
+/// Show a contact of the workspace: its identities, tags, attributes and its conversation on
+/// each inbox. One merged into another is shown with `merged_into`, the contact it lives on as.
+#[utoipa::path(
+    get,
+    path = "/v1/contacts/{contact_id}",
+    tag = "contacts",
+    params(("contact_id" = Uuid, Path, description = "The contact"), ReadQuery),
+    responses(
+        (status = 200, description = "The contact (`merged_into` set once merged into another)", body = ContactView),
+        AContact,
+    ),
+    security(("apiKey" = ["read"])),
+)]
+pub async fn get_contact<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(workspace_id): Workspace,
+    ApiPath(contact_id): ApiPath<Uuid>,
+    ReadQuery(_, token): ReadQuery,
+) -> Result<Json<ContactView>, ApiError> {
+    let read = &state.read;
+    token.wait(&state, &[&read.contacts_status]).await?;
+    match read.contacts.get(workspace_id, contact_id).await? {
+        Some(contact) if !contact.deleted => Ok(Json(contact)),
+        _ => Err(ApiError::not_found("no such contact in this workspace")),
+    }
+}
+
+/// What to list contacts by: any of these, together.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ContactsParams {
+    /// The contact holding this identity, as `kind:value` (e.g. `phone:+4917300001`, the `+`
+    /// percent-encoded), spelled any way its kind allows.
+    pub identity: Option<String>,
+    /// Contacts whose name starts with this, in any case.
+    #[param(max_length = 200)]
+    pub name: Option<String>,
+    /// Contacts with this tag.
+    #[param(max_length = 64)]
+    pub tag: Option<String>,
+}
+
+/// List the workspace's contacts, by id (merged and deleted ones are not listed), optionally by
+/// identity, name prefix or tag.
+#[utoipa::path(
+    get,
+    path = "/v1/contacts",
+    tag = "contacts",
+    params(ReadQuery<ContactsParams>, Paging<paging::Contacts>),
+    responses(
+        (status = 200, description = "One page of the contacts that match, by id", body = Page<ContactView>),
+    ),
+    security(("apiKey" = ["read"])),
+)]
+pub async fn list_contacts<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(workspace_id): Workspace,
+    ListQuery(paging, ReadQuery(p, token)): ListQuery<paging::Contacts, ReadQuery<ContactsParams>>,
+) -> Result<Listed<Page<ContactView>>, ApiError> {
+    let identity = match p.identity.as_deref() {
+        None => None,
+        Some(text) => Some(identity_param(text)?),
+    };
+    let filter = ContactFilter { name_prefix: p.name, tag: p.tag, identity };
+    let read = &state.read;
+    token.wait(&state, &[&read.contacts_status, &read.contact_identities_status]).await?;
+    let rows = read.contacts.list(workspace_id, &filter, paging.cursor, paging.fetch()).await?;
+    Ok(paging.answer(paging.page(rows, |contact| contact.contact_id)))
+}
+
+/// An identity given as `kind:value`.
+fn identity_param(text: &str) -> Result<Identity, ApiError> {
+    let refused = |reason: String| ApiError::parameter("identity", reason);
+    let (kind, value) =
+        text.split_once(':').ok_or_else(|| refused("must be kind:value, e.g. phone:+4917300001".into()))?;
+    let kind = IdentityKind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == kind)
+        .ok_or_else(|| refused(format!("{kind:?} is not an identity kind")))?;
+    Identity::new(kind, value).map_err(|e| refused(e.to_string()))
+}
 
 /// How stale the holder of an identity and a contact's conversations may be when another
 /// process changed them: a stale "nobody holds it" only costs a conflict and a second try; a

@@ -20,7 +20,7 @@ use utoipa_scalar::{Scalar, Servable};
 pub use files::{EVENTS_CATALOGUE, event_schemas, event_types, schema_files};
 
 use crate::Code;
-use crate::{analytics, conversations, groups, inboxes, keys, log, messages, read_state, webhooks};
+use crate::{analytics, contacts, conversations, groups, inboxes, keys, log, messages, read_state, webhooks};
 
 /// The name of the security scheme: `Authorization: Bearer <key>`.
 pub const SECURITY_SCHEME: &str = "apiKey";
@@ -43,6 +43,8 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         inboxes::create_inbox,
         inboxes::list_inboxes,
         inboxes::delete_inbox,
+        contacts::list_contacts,
+        contacts::get_contact,
         messages::receive_inbound,
         conversations::list_conversations,
         conversations::get_conversation,
@@ -107,6 +109,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
     )),
     tags(
         (name = "inboxes", description = "Connected channel accounts and their messaging policy"),
+        (name = "contacts", description = "People known across channels by their identities"),
         (name = "groups", description = "Group conversations: members and roles over time, settings, join requests, the invite link, leaving, activity-only groups"),
         (name = "conversations", description = "Threads: assignment, status, archive, read state, the window"),
         (name = "messages", description = "Inbound and outbound messages, delivery, reactions, edits"),

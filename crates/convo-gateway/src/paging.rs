@@ -395,6 +395,25 @@ impl List for Inboxes {
     }
 }
 
+/// `GET /v1/contacts`: the last contact's id.
+pub struct Contacts;
+
+impl List for Contacts {
+    const ITEMS: &'static str = "Contacts";
+    const CURSOR_PATTERN: &'static str = "^c1[0-9a-f]{32}$";
+    type Cursor = Uuid;
+
+    fn encode(contact_id: &Uuid) -> String {
+        format!("c1{}", contact_id.simple())
+    }
+
+    fn decode(text: &str) -> Option<Uuid> {
+        // Exactly what `encode` writes: `Uuid::try_parse` takes other forms too.
+        let hex = text.strip_prefix("c1").filter(|h| h.len() == 32 && h.bytes().all(is_lower_hex))?;
+        Uuid::try_parse(hex).ok()
+    }
+}
+
 /// `GET /v1/keys`: the last key's id.
 pub struct Keys;
 
@@ -480,6 +499,7 @@ mod tests {
         });
         round_trips::<JoinRequests>(JoinRequestCursor { position: 9, request_id: Uuid::from_u128(3) });
         round_trips::<Inboxes>(Uuid::from_u128(0xfeed));
+        round_trips::<Contacts>(Uuid::from_u128(0xc0));
         round_trips::<Keys>("0123456789abcdef".into());
         round_trips::<Webhooks>(Uuid::from_u128(0xbeef));
         round_trips::<WebhookAttempts>(42);

@@ -73,6 +73,7 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
         inbox: our_inbox.clone(),
         key: deploy["key_id"].as_str().expect("a key id").to_owned(),
         webhook: our_webhook.clone(),
+        contact: inbound["contact_id"].as_str().expect("the sender's contact").to_owned(),
     };
     let mut our_version = sent["version"].as_i64().expect("a version");
     let mut head = position(&sent).max(group_head);
@@ -84,13 +85,14 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
         ids.inbound.clone(),
         ids.outbound.clone(),
         ids.inbox.clone(),
+        ids.contact.clone(),
         "+4915100001".into(),
         "our secret".into(),
         "Our support".into(),
     ];
     ours_marks
         .extend(our_keys.as_array().into_iter().flatten().filter_map(|k| k["key_id"].as_str()).map(str::to_owned));
-    assert_eq!(ours_marks.len(), 8 + 2, "our two keys: {our_keys}");
+    assert_eq!(ours_marks.len(), 9 + 2, "our two keys: {our_keys}");
     ours_marks.extend([our_webhook.clone(), our_webhook_secret, "our-receiver.example".into()]);
 
     // Their workspace has its own inbox and conversation.
@@ -99,8 +101,9 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
     let their_inbox = their_inbox.as_str().expect("an inbox id").to_owned();
     let theirs_inbound = json!({"inbox_id": their_inbox, "contact_id": "+4915100002", "sent_at": now,
                                 "content": {"type": "text", "body": "their hello"}});
-    let their_conversation = created(&theirs, "/v1/inbound-messages", theirs_inbound).await["conversation_id"].clone();
-    let their_conversation = their_conversation.as_str().expect("a conversation id").to_owned();
+    let their_message = created(&theirs, "/v1/inbound-messages", theirs_inbound).await;
+    let their_conversation = their_message["conversation_id"].as_str().expect("a conversation id").to_owned();
+    let their_contact = their_message["contact_id"].as_str().expect("their sender's contact").to_owned();
     let their_webhook = json!({"url": "https://their-receiver.example/hook", "inbox_id": their_inbox});
     let their_webhook = created(&theirs, "/v1/webhooks", their_webhook).await["endpoint_id"].clone();
     let their_webhook = their_webhook.as_str().expect("an endpoint id").to_owned();
@@ -201,7 +204,7 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
             assert_eq!(whole_log(&t.engine).await.len(), before, "{what} with their key and ours wrote nothing");
         }
     }
-    assert_eq!(walked, 38, "every by-id route of DOMAIN.md's table is walked");
+    assert_eq!(walked, 39, "every by-id route of DOMAIN.md's table is walked");
 
     // Their lists hold their things and nothing of ours: their signing keys, not ours.
     let whpk = "whpk_".to_owned();
@@ -217,6 +220,7 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
             "/v1/keys" => &their_key,
             "/v1/webhooks" | "/v1/webhooks/attempts" => &their_webhook,
             "/v1/webhooks/signing-keys" => &whpk,
+            "/v1/contacts" => &their_contact,
             _ => &their_inbox,
         };
         // The log on PostgreSQL can lag behind other databases' open transactions: poll.

@@ -81,6 +81,7 @@ const ROUTES: &[Route] = &[
     route("GET", "/v1/events", Reach::Lists { query: "?after=0&limit=1000" }),
     route("GET", "/v1/users/{user_id}/unread-summary", Reach::Lists { query: "" }),
     route("GET", "/v1/webhooks", Reach::Lists { query: "" }),
+    route("GET", "/v1/contacts", Reach::Lists { query: "" }),
     route("GET", "/v1/webhooks/attempts", Reach::Lists { query: "" }),
     route("GET", "/v1/webhooks/signing-keys", Reach::Lists { query: "" }),
     route("GET", "/v1/stream", Reach::Streams),
@@ -90,6 +91,7 @@ const ROUTES: &[Route] = &[
     route("GET", "/v1/conversations/{conversation_id}/events", by_id("?after=0", |_| None)),
     route("GET", "/v1/conversations/{conversation_id}/response-times", by_id("", |_| None)),
     route("GET", "/v1/webhooks/{webhook_id}", by_id("", |_| None)),
+    route("GET", "/v1/contacts/{contact_id}", by_id("", |_| None)),
     route(
         "POST",
         "/v1/conversations/{conversation_id}/messages",
@@ -175,6 +177,8 @@ struct Ids {
     inbox: String,
     key: String,
     webhook: String,
+    /// The contact of the conversation's sender.
+    contact: String,
     /// A group conversation, a member of it, and two pending join requests (one approved, one
     /// rejected by the walk).
     group: String,
@@ -197,6 +201,7 @@ impl Ids {
             inbox: Uuid::now_v7().to_string(),
             key: Uuid::new_v4().simple().to_string()[..16].to_owned(),
             webhook: Uuid::now_v7().to_string(),
+            contact: Uuid::now_v7().to_string(),
             group: Uuid::now_v7().to_string(),
             member: "+4915100999".into(),
             approved: Uuid::now_v7().to_string(),
@@ -215,6 +220,7 @@ impl Ids {
             .replace("{inbox_id}", &self.inbox)
             .replace("{key_id}", &self.key)
             .replace("{webhook_id}", &self.webhook)
+            .replace("{contact_id}", &self.contact)
             .replace("{user_id}", "bob");
         assert!(!uri.contains('{'), "the walk cannot fill {path}: teach Ids::uri its parameter");
         format!("{uri}{query}")
@@ -229,6 +235,7 @@ impl Ids {
             (&self.inbox, "<inbox>"),
             (&self.key, "<key>"),
             (&self.webhook, "<webhook>"),
+            (&self.contact, "<contact>"),
             (&self.group, "<group>"),
             (&self.member, "<member>"),
             (&self.approved, "<approved>"),
