@@ -276,6 +276,21 @@ async fn no_string_of_any_operation_reaches_a_5xx_and_a_nul_is_refused_everywher
             format!("/v1/webhooks/{}/replay", uuid::Uuid::now_v7()),
             Some(json!({"since": now})),
         ),
+        op(
+            "POST",
+            "/v1/contacts",
+            "/v1/contacts".into(),
+            Some(json!({"name": "Ada", "avatar_url": "https://x.test/a.png", "tags": ["vip"],
+                        "identities": [{"kind": "email", "value": "ada@x.test"}], "attributes": {"plan": "gold"}})),
+        ),
+        op(
+            "PATCH",
+            "/v1/contacts/{contact_id}",
+            format!("/v1/contacts/{}", uuid::Uuid::now_v7()),
+            Some(
+                json!({"name": "Ada", "avatar_url": "https://x.test/a.png", "tags": ["vip"], "attributes": {"plan": "gold"}}),
+            ),
+        ),
     ];
 
     // Every operation of the document with a body has one here; every one has its parameters tried below.

@@ -14,6 +14,7 @@ on_both_backends!(
     whatsapp_replacing_the_phone_with_its_business_id_keeps_the_contact_and_the_conversation,
     a_known_contact_writing_on_another_inbox_gets_its_conversation_there_recorded,
     an_identity_of_the_wrong_shape_is_refused_naming_it_and_nothing_is_written,
+    a_contact_is_created_with_its_identities_changed_and_deleted_letting_them_go,
 );
 
 async fn inbox(app: &Router, channel: &str) -> String {
@@ -173,4 +174,57 @@ async fn an_identity_of_the_wrong_shape_is_refused_naming_it_and_nothing_is_writ
     let reply = call(&app, "POST", "/v1/inbound-messages", Some(group)).await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.body);
     assert_eq!(whole_log(&t.engine).await.len(), head, "nothing written");
+}
+
+/// A contact made, changed and deleted over HTTP: its identities are its own (another contact
+/// cannot take one), its tags are replaced and its attributes set and removed, and once it is
+/// deleted its identities are free: a message from one makes a new contact.
+async fn a_contact_is_created_with_its_identities_changed_and_deleted_letting_them_go<B: Backend>(backend: B) {
+    let t = engine(backend);
+    let app = app(&t).await;
+    let sms = inbox(&app, "sms").await;
+    let body = json!({"name": "Grace", "identities": [{"kind": "phone", "value": "+4917300021"},
+                                                         {"kind": "email", "value": "Grace@Example.com"}],
+                      "tags": ["VIP"], "attributes": {"plan": "gold"}});
+    let made = call(&app, "POST", "/v1/contacts", Some(body)).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let grace = made.body["contact_id"].as_str().expect("a contact id").to_owned();
+    // Another contact cannot have her email; nothing of it is written.
+    let head = whole_log(&t.engine).await.len();
+    let theirs = json!({"identities": [{"kind": "phone", "value": "+4917300022"}, {"kind": "email", "value": "grace@example.com"}]});
+    let taken = call(&app, "POST", "/v1/contacts", Some(theirs)).await;
+    assert_eq!((taken.status, taken.body["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")), "{}", taken.body);
+    assert!(taken.body["detail"].as_str().is_some_and(|d| d.contains(&grace)), "{}", taken.body);
+    assert_eq!(whole_log(&t.engine).await.len(), head, "nothing of the refused contact");
+    // Her message lands on her.
+    let now = t.clock_now();
+    let message = json!({"inbox_id": sms, "contact_id": "+4917300021", "sent_at": now, "content": {"type": "text", "body": "hi"}});
+    let hers = inbound(&app, message.clone()).await;
+    assert_eq!(hers["contact_id"], json!(grace));
+    // Changed: tags replaced, an attribute removed and one set, the name.
+    let uri = format!("/v1/contacts/{grace}");
+    let change = json!({"name": "Grace H.", "tags": ["lead", "Admiral"], "attributes": {"plan": null, "rank": 3}});
+    let changed = call(&app, "PATCH", &uri, Some(change)).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    let shown = call(&app, "GET", &format!("{uri}?min_position={}", changed.body["position"]), None).await;
+    assert_eq!((&shown.body["name"], &shown.body["tags"]), (&json!("Grace H."), &json!(["admiral", "lead"])));
+    assert_eq!(shown.body["attributes"], json!({"rank": 3}));
+    let conversations =
+        call(&app, "GET", &format!("{uri}/conversations?min_position={}", changed.body["position"]), None).await;
+    assert_eq!(conversations.body["items"][0]["conversation_id"], hers["conversation_id"], "{}", conversations.body);
+    let same = call(&app, "PATCH", &uri, Some(json!({"tags": ["lead", "admiral"]}))).await;
+    assert_eq!(same.body["version"], changed.body["version"], "nothing changed: {}", same.body);
+    // Deleted: 404 from then on, and her phone makes a new contact.
+    let deleted = call(&app, "DELETE", &uri, None).await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    let gone = call(&app, "GET", &format!("{uri}?min_position={}", deleted.body["position"]), None).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert_eq!(call(&app, "PATCH", &uri, Some(json!({"name": "x"}))).await.status, StatusCode::NOT_FOUND);
+    let later = inbound(
+        &app,
+        json!({"inbox_id": sms, "contact_id": "+4917300021", "sent_at": now,
+                                     "content": {"type": "text", "body": "me again"}}),
+    )
+    .await;
+    assert_ne!(later["contact_id"], json!(grace), "a new contact for a phone let go");
 }

@@ -57,6 +57,25 @@ impl CommandResponse {
         }
     }
 
+    /// The answer of a command that names no conversation or inbox (set what it names).
+    pub(crate) fn bare(version: usize, position: Option<i64>) -> Self {
+        Self {
+            conversation_id: None,
+            inbox_id: None,
+            contact_id: None,
+            message_id: None,
+            request_id: None,
+            invite_code: None,
+            version,
+            position,
+        }
+    }
+
+    /// This answer, about contact `contact_id`.
+    pub(crate) fn of_contact(self, contact_id: Uuid) -> Self {
+        Self { contact_id: Some(contact_id), ..self }
+    }
+
     /// The answer of a command on `id` that committed.
     pub(crate) fn of<A: Aggregate>(id: Uuid, committed: &Committed<A>) -> Self {
         Self::new(A::TYPE, id, committed.version, committed.position)

@@ -23,8 +23,12 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use convo_projection_inbox::ConversationSummary;
+
+use crate::auth::Caller;
+use crate::command::{Answer, CommandResponse, answer};
 use crate::consistency::ReadQuery;
-use crate::extract::{ApiPath, Workspace};
+use crate::extract::{ApiJson, ApiPath, Workspace};
 use crate::idempotency::command_metadata;
 use crate::openapi::problems;
 use crate::paging::{self, ListQuery, Listed, Page, Paging};
@@ -348,4 +352,305 @@ async fn current_contact<B: Backend>(
         }
     }
     Err(ApiError::internal(&format!("identity held by contact {id}, which is not in the workspace")))
+}
+
+problems! {
+    /// Creating a contact.
+    CreateAContact = [
+        Validation => "a field is not acceptable (an identity of the wrong shape for its kind, a tag or an \
+                       attribute key too long, …): `field` names it",
+        Conflict => "one of the identities belongs to another contact (`detail` names it)",
+    ];
+    /// Changing or deleting a contact.
+    OnAContact = [
+        NotFound => "no such contact in this workspace (or it was merged into another: use that one)",
+        Validation => "a field is not acceptable: `field` names it",
+    ];
+}
+
+/// A new contact: how it is known, and what is known of it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateContact {
+    #[serde(default)]
+    #[schema(max_length = 200)]
+    pub name: Option<String>,
+    #[serde(default)]
+    #[schema(max_length = 2048)]
+    pub avatar_url: Option<String>,
+    /// Its identities: each may belong to one contact only (`conflict` otherwise).
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub identities: Vec<IdentityInput>,
+    #[serde(default)]
+    #[schema(max_items = 50)]
+    pub tags: Vec<String>,
+    /// Custom attributes, by key (`a-z`, `0-9`, `_`).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub attributes: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// Create a contact of the workspace, with the identities it is known by (claimed for it in the
+/// same commit: none may belong to another contact).
+#[utoipa::path(
+    post,
+    path = "/v1/contacts",
+    tag = "contacts",
+    request_body = CreateContact,
+    responses(
+        (status = 201, description = "The contact was created: `contact_id`, its version and position", body = CommandResponse),
+        CreateAContact,
+    ),
+    security(("apiKey" = ["write"])),
+)]
+pub async fn create_contact<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateContact>,
+) -> Answer {
+    let actor = caller.agent_action(None)?;
+    let identities = canonical(&body.identities)?;
+    // A retry with the same Idempotency-Key names the same contact.
+    let contact_id = crate::idempotency::mint_id(ws, "contact");
+    let meta = command_metadata(ws, "create_contact");
+    let engine = &state.engine;
+    let mut attempt = 1;
+    loop {
+        let mut unit = Unit::new(attempt);
+        for (i, identity) in identities.iter().enumerate() {
+            let claim = ContactIdentityCommand {
+                workspace_id: ws,
+                identity: identity.clone(),
+                actor: actor.clone(),
+                action: ContactIdentityAction::Claim { contact_id },
+            };
+            match unit.decide(&engine.contact_identities, &identity.id(ws).to_string(), claim, &meta).await {
+                Err(CommandError::Rejected(ContactIdentityError::HeldByAnother { contact_id: holder })) => {
+                    let detail = format!("identities[{i}]: {} belongs to contact {holder}", identity.key());
+                    return Err(ApiError::new(crate::Code::Conflict, detail).with_field(&format!("identities/{i}")));
+                }
+                other => drop(other?),
+            }
+        }
+        let create = ContactAction::Create {
+            contact_id,
+            name: body.name.clone(),
+            avatar_url: body.avatar_url.clone(),
+            identities: identities.clone(),
+            tags: body.tags.clone(),
+            attributes: body.attributes.clone(),
+            conversation: None,
+        };
+        let command = ContactCommand { workspace_id: ws, actor: actor.clone(), action: create };
+        let decided = unit.decide(&engine.contacts, &contact_id.to_string(), command, &meta).await?;
+        match unit.commit().await {
+            Ok(position) => {
+                let version = decided.version + decided.events.len();
+                let response =
+                    CommandResponse { contact_id: Some(contact_id), ..CommandResponse::bare(version, position) };
+                return answer(&Outcome { created: true, ..Outcome::default() }, response);
+            }
+            Err(CommandError::Store(StoreError::Conflict)) => attempt = next(attempt)?,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Identities as given, canonical, once each; a value of the wrong shape names its place.
+fn canonical(given: &[IdentityInput]) -> Result<Vec<Identity>, ApiError> {
+    let mut identities = Vec::with_capacity(given.len());
+    for (i, input) in given.iter().enumerate() {
+        let identity = Identity::new(input.kind, &input.value)
+            .map_err(|e| ApiError::validation(&format!("identities[{i}].value"), e.to_string()))?;
+        if !identities.contains(&identity) {
+            identities.push(identity);
+        }
+    }
+    Ok(identities)
+}
+
+/// What to change of a contact: the fields given.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeContact {
+    /// The new name; `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    pub name: Option<Option<String>>,
+    /// The new avatar URL; `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 2048)]
+    pub avatar_url: Option<Option<String>>,
+    /// Its tags from now on, all of them.
+    #[schema(max_items = 50)]
+    pub tags: Option<Vec<String>>,
+    /// Custom attributes to set, by key; `null` removes one. Those not named stay.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+}
+
+/// A field given, even as `null` (`Some(None)`), apart from one left out (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
+}
+
+/// Change a contact of the workspace: its name, avatar, tags and custom attributes, together.
+#[utoipa::path(
+    patch,
+    path = "/v1/contacts/{contact_id}",
+    tag = "contacts",
+    params(("contact_id" = Uuid, Path, description = "The contact")),
+    request_body = ChangeContact,
+    responses(
+        (status = 200, description = "The contact's version and position after the change (the same when nothing changed)", body = CommandResponse),
+        OnAContact,
+    ),
+    security(("apiKey" = ["write"])),
+)]
+pub async fn change_contact<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+    caller: Caller,
+    ApiPath(contact_id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<ChangeContact>,
+) -> Answer {
+    let actor = caller.agent_action(None)?;
+    let meta = command_metadata(ws, "change_contact");
+    let engine = &state.engine;
+    let key = contact_id.to_string();
+    let mut attempt = 1;
+    loop {
+        // The tags to put on and take off, from the contact as the store has it.
+        let (_, now) = engine.contacts.load(&key).await?;
+        let mut actions = vec![ContactAction::Update { name: body.name.clone(), avatar_url: body.avatar_url.clone() }];
+        if let Some(tags) = &body.tags {
+            let wanted: Vec<String> =
+                tags.iter().map(|t| convo_domain::contact::canonical_tag(t)).collect::<Result<_, _>>()?;
+            actions.extend(
+                now.tags.iter().filter(|t| !wanted.contains(t)).map(|t| ContactAction::Untag { tag: t.clone() }),
+            );
+            actions.extend(wanted.into_iter().map(|tag| ContactAction::Tag { tag }));
+        }
+        for (key, value) in body.attributes.iter().flatten() {
+            actions.push(ContactAction::SetAttribute { key: key.clone(), value: value.clone() });
+        }
+        let mut unit = Unit::new(attempt);
+        let mut last = None;
+        for action in actions {
+            let command = ContactCommand { workspace_id: ws, actor: actor.clone(), action };
+            last = Some(unit.decide(&engine.contacts, &key, command, &meta).await?);
+        }
+        let last = last.ok_or_else(|| ApiError::internal(&"no command decided"))?;
+        let version = last.version + last.events.len();
+        match unit.commit().await {
+            Ok(Some(position)) => {
+                return answer(
+                    &Outcome::default(),
+                    CommandResponse::bare(version, Some(position)).of_contact(contact_id),
+                );
+            }
+            Ok(None) => {
+                let position = engine.backend.position_of(Contact::TYPE, &key, version).await?;
+                return answer(
+                    &Outcome::default(),
+                    CommandResponse::bare(version, Some(position)).of_contact(contact_id),
+                );
+            }
+            Err(CommandError::Store(StoreError::Conflict)) => attempt = next(attempt)?,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Delete a contact of the workspace: its identities are let go (a later message from one
+/// makes a new contact); its conversations stay as they are.
+#[utoipa::path(
+    delete,
+    path = "/v1/contacts/{contact_id}",
+    tag = "contacts",
+    params(("contact_id" = Uuid, Path, description = "The contact")),
+    responses(
+        (status = 200, description = "The contact is deleted (deleting it again changes nothing)", body = CommandResponse),
+        OnAContact,
+    ),
+    security(("apiKey" = ["write"])),
+)]
+pub async fn delete_contact<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+    caller: Caller,
+    ApiPath(contact_id): ApiPath<Uuid>,
+) -> Answer {
+    let actor = caller.agent_action(None)?;
+    let meta = command_metadata(ws, "delete_contact");
+    let engine = &state.engine;
+    let key = contact_id.to_string();
+    let mut attempt = 1;
+    loop {
+        let (_, now) = engine.contacts.load(&key).await?;
+        let mut unit = Unit::new(attempt);
+        let command = ContactCommand { workspace_id: ws, actor: actor.clone(), action: ContactAction::Delete };
+        let decided = unit.decide(&engine.contacts, &key, command, &meta).await?;
+        if !decided.events.is_empty() {
+            for identity in &now.identities {
+                let release = ContactIdentityCommand {
+                    workspace_id: ws,
+                    identity: identity.clone(),
+                    actor: actor.clone(),
+                    action: ContactIdentityAction::Release { contact_id },
+                };
+                unit.decide(&engine.contact_identities, &identity.id(ws).to_string(), release, &meta).await?;
+            }
+        }
+        let version = decided.version + decided.events.len();
+        match unit.commit().await {
+            Ok(position) => {
+                let position = match position {
+                    Some(p) => p,
+                    None => engine.backend.position_of(Contact::TYPE, &key, version).await?,
+                };
+                return answer(
+                    &Outcome::default(),
+                    CommandResponse::bare(version, Some(position)).of_contact(contact_id),
+                );
+            }
+            Err(CommandError::Store(StoreError::Conflict)) => attempt = next(attempt)?,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// List a contact's conversations: one per inbox it wrote on (a merged contact's stay its own).
+#[utoipa::path(
+    get,
+    path = "/v1/contacts/{contact_id}/conversations",
+    tag = "contacts",
+    params(("contact_id" = Uuid, Path, description = "The contact"), ReadQuery),
+    responses(
+        (status = 200, description = "The contact's conversations, by inbox; one page, all of them", body = Page<ConversationSummary>),
+        AContact,
+    ),
+    security(("apiKey" = ["read"])),
+)]
+pub async fn contact_conversations<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(workspace_id): Workspace,
+    ApiPath(contact_id): ApiPath<Uuid>,
+    ReadQuery(_, token): ReadQuery,
+) -> Result<Json<Page<ConversationSummary>>, ApiError> {
+    let read = &state.read;
+    token.wait(&state, &[&read.contacts_status, &read.inbox_status]).await?;
+    let Some(contact) = read.contacts.get(workspace_id, contact_id).await?.filter(|c| !c.deleted) else {
+        return Err(ApiError::not_found("no such contact in this workspace"));
+    };
+    let mut items = Vec::with_capacity(contact.conversations.len());
+    for c in &contact.conversations {
+        if let Some(conversation) = read.inbox.get(workspace_id, c.conversation_id).await? {
+            items.push(conversation);
+        }
+    }
+    Ok(Json(Page { items, next_cursor: None }))
 }

@@ -218,8 +218,14 @@ fn api<B: Backend>(state: AppState<B>) -> Router<AppState<B>> {
         .route("/v1/inboxes", c(post(inboxes::create_inbox::<B>).get(inboxes::list_inboxes::<B>)))
         .route("/v1/inboxes/{inbox_id}", c(delete(inboxes::delete_inbox::<B>)))
         // contacts.rs
-        .route("/v1/contacts", c(get(contacts::list_contacts::<B>)))
-        .route("/v1/contacts/{contact_id}", c(get(contacts::get_contact::<B>)))
+        .route("/v1/contacts", c(post(contacts::create_contact::<B>).get(contacts::list_contacts::<B>)))
+        .route(
+            "/v1/contacts/{contact_id}",
+            c(get(contacts::get_contact::<B>)
+                .patch(contacts::change_contact::<B>)
+                .delete(contacts::delete_contact::<B>)),
+        )
+        .route("/v1/contacts/{contact_id}/conversations", c(get(contacts::contact_conversations::<B>)))
         // messages.rs
         .route("/v1/inbound-messages", c(post(messages::receive_inbound::<B>)))
         .route(

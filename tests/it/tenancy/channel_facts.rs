@@ -31,6 +31,7 @@ async fn a_connector_key_reports_channel_facts_and_a_write_key_acts_on_every_rou
                     "/v1/groups" => json!({"inbox_id": ids.inbox, "group_id": "g@g.us", "subject": "S",
                         "self_member": "+4915100006"}),
                     "/v1/webhooks" => json!({"url": "https://example.com/hook"}),
+                    "/v1/contacts" => json!({"name": "Ada"}),
                     "/v1/webhooks/signing-keys/rotate" => json!({}),
                     other => panic!("teach this walk to create {other}"),
                 };
@@ -87,5 +88,5 @@ async fn a_connector_key_reports_channel_facts_and_a_write_key_acts_on_every_rou
     assert!(walked > 40, "{walked} routes walked");
     // Nothing was written: every id is a ghost, and every refusal wrote nothing.
     let written: Vec<_> = whole_log(&t.engine).await.into_iter().skip(before).map(|e| e.event_type).collect();
-    assert_eq!(written, vec!["InboxCreated"], "only the write key's inbox");
+    assert_eq!(written, vec!["InboxCreated", "ContactCreated"], "only the write key's inbox and contact");
 }

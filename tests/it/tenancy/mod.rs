@@ -74,6 +74,7 @@ const ROUTES: &[Route] = &[
     route("POST", "/v1/inbound-messages", Reach::Creates),
     route("POST", "/v1/groups", Reach::Creates),
     route("POST", "/v1/webhooks", Reach::Creates),
+    route("POST", "/v1/contacts", Reach::Creates),
     route("POST", "/v1/webhooks/signing-keys/rotate", Reach::Creates),
     route("GET", "/v1/keys", Reach::Lists { query: "" }),
     route("GET", "/v1/inboxes", Reach::Lists { query: "?include_deleted=true" }),
@@ -92,6 +93,7 @@ const ROUTES: &[Route] = &[
     route("GET", "/v1/conversations/{conversation_id}/response-times", by_id("", |_| None)),
     route("GET", "/v1/webhooks/{webhook_id}", by_id("", |_| None)),
     route("GET", "/v1/contacts/{contact_id}", by_id("", |_| None)),
+    route("GET", "/v1/contacts/{contact_id}/conversations", by_id("", |_| None)),
     route(
         "POST",
         "/v1/conversations/{conversation_id}/messages",
@@ -159,10 +161,12 @@ const ROUTES: &[Route] = &[
     route("DELETE", "/v1/conversations/{conversation_id}/members/{member_id}", by_id("", |_| None)),
     route("POST", "/v1/conversations/{conversation_id}/leave", by_id("", |_| None)),
     route("PATCH", "/v1/webhooks/{webhook_id}", by_id("", |_| Some(json!({"description": "theirs now"})))),
+    route("PATCH", "/v1/contacts/{contact_id}", by_id("", |_| Some(json!({"name": "theirs now", "tags": ["x"]})))),
     route("POST", "/v1/webhooks/{webhook_id}/replay", by_id("", |_| Some(json!({"since_position": 0})))),
     route("POST", "/v1/webhooks/{webhook_id}/verify", by_id("", |_| None)),
     route("POST", "/v1/webhooks/{webhook_id}/secret/rotate", by_id("", |_| None)),
     route("DELETE", "/v1/webhooks/{webhook_id}", by_id("", |_| None)),
+    route("DELETE", "/v1/contacts/{contact_id}", by_id("", |_| None)),
     route("DELETE", "/v1/inboxes/{inbox_id}", by_id("", |_| None)),
     route("DELETE", "/v1/keys/{key_id}", by_id("", |_| None)),
 ];
