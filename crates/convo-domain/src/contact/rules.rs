@@ -12,11 +12,10 @@ use super::{
 };
 use crate::Identity;
 
-/// A tag in its one canonical spelling: trimmed and lower-cased, then 1 to [`MAX_TAG_CHARS`]
-/// characters, none of them whitespace (a tag is one word: `vip`, `billing-2026`) or a control
-/// character. `" VIP "` and `"vip"` are the same tag.
+/// A tag in its one canonical spelling: 1 to [`MAX_TAG_CHARS`] characters, none of them
+/// whitespace (a tag is one word: `vip`, `billing-2026`) or a control character, kept in lower
+/// case: `VIP` and `vip` are the same tag. (`text::Tag` is its schema, exactly this rule.)
 pub fn canonical_tag(tag: &str) -> Result<String, ContactError> {
-    let tag = tag.trim().to_lowercase();
     let chars = tag.chars().count();
     if chars == 0 || chars > MAX_TAG_CHARS || tag.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(ContactError::validation(
@@ -24,28 +23,27 @@ pub fn canonical_tag(tag: &str) -> Result<String, ContactError> {
             format!("each tag must be 1 to {MAX_TAG_CHARS} characters, without spaces or control characters"),
         ));
     }
-    Ok(tag)
+    Ok(tag.to_lowercase())
 }
 
-/// A name, trimmed: none when blank, else at most [`MAX_CONTACT_NAME_CHARS`] characters.
+/// A name of at most [`MAX_CONTACT_NAME_CHARS`] characters as given (the schema's
+/// `maxLength`), kept trimmed: none when blank.
 pub(super) fn name(name: Option<String>) -> Result<Option<String>, ContactError> {
-    let Some(name) = name.as_deref().map(str::trim).filter(|n| !n.is_empty()) else {
-        return Ok(None);
-    };
-    if name.chars().count() > MAX_CONTACT_NAME_CHARS {
+    if name.as_deref().is_some_and(|n| n.chars().count() > MAX_CONTACT_NAME_CHARS) {
         return Err(ContactError::validation(
             "name",
             format!("must be 1 to {MAX_CONTACT_NAME_CHARS} characters (blank for none)"),
         ));
     }
-    Ok(Some(name.to_owned()))
+    Ok(name.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned))
 }
 
-/// An avatar URL, trimmed: none when blank, else `http://` or `https://` and something after
-/// it, without spaces, at most [`MAX_AVATAR_URL_CHARS`] characters. Only its shape is checked;
-/// nothing here fetches it.
+/// An avatar URL: none when empty, else `http://` or `https://` and something after it, without
+/// whitespace or control characters, at most [`MAX_AVATAR_URL_CHARS`] characters
+/// (`text::AvatarUrl` is its schema, exactly this rule). Only its shape is checked; nothing here
+/// fetches it.
 pub(super) fn avatar_url(url: Option<String>) -> Result<Option<String>, ContactError> {
-    let Some(url) = url.as_deref().map(str::trim).filter(|u| !u.is_empty()) else {
+    let Some(url) = url.as_deref().filter(|u| !u.is_empty()) else {
         return Ok(None);
     };
     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));

@@ -85,7 +85,7 @@ pub struct ContactFilter {
     /// Contacts whose name starts with this, case-insensitively (contacts without a name are
     /// left out once it is given).
     pub name_prefix: Option<String>,
-    /// Contacts with this tag (compared in its canonical spelling: trimmed, lower case).
+    /// Contacts with this tag (compared in its canonical spelling: lower case).
     pub tag: Option<String>,
     /// The contact holding this identity now.
     pub identity: Option<Identity>,
@@ -142,7 +142,7 @@ impl<S: SqlStore> ContactsModel<S> {
             }
         }
         if let Some(tag) = &filter.tag {
-            values.push(SqlValue::Text(format!("% {} %", like_escaped(&tag.trim().to_lowercase()))));
+            values.push(SqlValue::Text(format!("% {} %", like_escaped(&tag.to_lowercase()))));
             sql.push_str(&format!(" AND c.tags LIKE {{{}}} ESCAPE '\\'", values.len()));
         }
         if let Some(after) = after {

@@ -6,9 +6,9 @@ use super::*;
 fn creating_a_contact_records_its_inputs_in_their_canonical_form() {
     let command = create(Fields {
         name: Some("  Ada  ".into()),
-        avatar_url: Some(" https://cdn.example.com/ada.png ".into()),
+        avatar_url: Some("https://cdn.example.com/ada.png".into()),
         identities: vec![email(), phone(), email()],
-        tags: vec![" VIP ".into(), "billing".into(), "vip".into()],
+        tags: vec!["VIP".into(), "billing".into(), "vip".into()],
         attributes: attributes(&[("plan", json!("pro")), ("gone", Value::Null), ("seats", json!(3))]),
         conversation: Some((WHATSAPP, CONV_WA)),
     });
@@ -49,13 +49,13 @@ fn creating_a_contact_that_exists_is_refused_whatever_its_state() {
 }
 
 #[test]
-fn a_name_is_at_most_200_characters_after_trimming() {
+fn a_name_is_at_most_200_characters_and_kept_trimmed() {
     let name = |n: String| create(Fields { name: Some(n), ..Fields::default() });
     framework().given_no_previous_events().when(name("x".repeat(201))).then_expect_error(ContactError::Validation {
         field: "name".into(),
         reason: "must be 1 to 200 characters (blank for none)".into(),
     });
-    let ok = framework().given_no_previous_events().when(name(format!(" {} ", "é".repeat(200)))).inspect_result();
+    let ok = framework().given_no_previous_events().when(name(format!(" {} ", "é".repeat(198)))).inspect_result();
     assert!(ok.is_ok(), "200 characters, counted as characters not bytes: {ok:?}");
 }
 
@@ -83,8 +83,15 @@ fn an_avatar_url_is_an_http_or_https_url_of_at_most_2048_characters() {
 #[test]
 fn a_tag_is_one_word_of_1_to_64_characters() {
     let tags = |t: Vec<String>| create(Fields { tags: t, ..Fields::default() });
-    for tag in ["".to_owned(), "   ".into(), "two words".into(), "tab\there".into(), "bell\u{7}".into(), "x".repeat(65)]
-    {
+    for tag in [
+        "".to_owned(),
+        "   ".into(),
+        " vip".into(),
+        "two words".into(),
+        "tab\there".into(),
+        "bell\u{7}".into(),
+        "x".repeat(65),
+    ] {
         framework().given_no_previous_events().when(tags(vec!["ok".into(), tag])).then_expect_error(
             ContactError::Validation {
                 field: "tags".into(),
@@ -92,8 +99,8 @@ fn a_tag_is_one_word_of_1_to_64_characters() {
             },
         );
     }
-    let ok = framework().given_no_previous_events().when(tags(vec![format!(" {} ", "Ä".repeat(64))])).inspect_result();
-    assert!(ok.is_ok(), "64 characters after trimming: {ok:?}");
+    let ok = framework().given_no_previous_events().when(tags(vec!["Ä".repeat(64)])).inspect_result();
+    assert!(ok.is_ok(), "64 characters: {ok:?}");
 }
 
 #[test]
@@ -104,7 +111,7 @@ fn a_contact_has_at_most_50_tags_counted_once_each() {
         reason: "a contact has at most 50 tags".into(),
     });
     let mut fifty: Vec<String> = (0..MAX_TAGS).map(|i| format!("t{i}")).collect();
-    fifty.extend(["T0".into(), " t1".into()]);
+    fifty.extend(["T0".into(), "T1".into()]);
     let ok = framework().given_no_previous_events().when(create(Fields { tags: fifty, ..Fields::default() }));
     assert!(ok.inspect_result().is_ok_and(|e| matches!(&e[0].change, C::Created { tags, .. } if tags.len() == 50)));
 }

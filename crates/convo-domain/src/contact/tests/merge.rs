@@ -57,7 +57,7 @@ fn merging_a_merged_contact_again_is_refused_saying_where_it_went() {
 fn the_survivor_absorbs_only_what_it_lacks_and_its_own_values_win() {
     let command = absorb(
         vec![bsuid(), phone(), email(), email()],
-        &[" VIP ", "billing", "Billing"],
+        &["VIP", "billing", "Billing"],
         attributes(&[("plan", json!("free")), ("city", json!("Berlin")), ("gone", Value::Null)]),
         &[(WHATSAPP, CONV_OTHER), (SMS, CONV_SMS), (SMS, CONV_OTHER)],
     );
