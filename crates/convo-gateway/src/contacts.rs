@@ -452,17 +452,32 @@ pub async fn create_contact<B: Backend>(
         };
         let command = ContactCommand { workspace_id: ws, actor: actor.clone(), action: create };
         let decided = unit.decide(&engine.contacts, &contact_id.to_string(), command, &meta).await?;
-        match unit.commit().await {
-            Ok(position) => {
-                let version = decided.version + decided.events.len();
-                let response =
-                    CommandResponse { contact_id: Some(contact_id), ..CommandResponse::bare(version, position) };
-                return answer(&Outcome { created: true, ..Outcome::default() }, response);
-            }
-            Err(CommandError::Store(StoreError::Conflict)) => attempt = next(attempt)?,
-            Err(e) => return Err(e.into()),
+        let version = decided.version + decided.events.len();
+        if let Some(answered) = commit_contact(&state, unit, contact_id, version, true).await? {
+            return Ok(answered);
         }
+        attempt = next(attempt)?;
     }
+}
+
+/// Commits `unit`, whose last command left contact `contact_id` at `version`, and answers it
+/// (201 when it `created` the contact); `None` when it lost a race: decide it again.
+async fn commit_contact<B: Backend>(
+    state: &AppState<B>,
+    unit: Unit<'_, B>,
+    contact_id: Uuid,
+    version: usize,
+    created: bool,
+) -> Result<Option<(axum::http::StatusCode, Json<CommandResponse>)>, ApiError> {
+    let position = match unit.commit().await {
+        Ok(Some(position)) => position,
+        // Nothing to write: the contact is as asked already.
+        Ok(None) => state.engine.backend.position_of(Contact::TYPE, &contact_id.to_string(), version).await?,
+        Err(CommandError::Store(StoreError::Conflict)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let response = CommandResponse::bare(version, Some(position)).of_contact(contact_id);
+    answer(&Outcome { created, ..Outcome::default() }, response).map(Some)
 }
 
 /// Identities as given, canonical, once each; a value of the wrong shape names its place.
@@ -552,23 +567,10 @@ pub async fn change_contact<B: Backend>(
         }
         let last = last.ok_or_else(|| ApiError::internal(&"no command decided"))?;
         let version = last.version + last.events.len();
-        match unit.commit().await {
-            Ok(Some(position)) => {
-                return answer(
-                    &Outcome::default(),
-                    CommandResponse::bare(version, Some(position)).of_contact(contact_id),
-                );
-            }
-            Ok(None) => {
-                let position = engine.backend.position_of(Contact::TYPE, &key, version).await?;
-                return answer(
-                    &Outcome::default(),
-                    CommandResponse::bare(version, Some(position)).of_contact(contact_id),
-                );
-            }
-            Err(CommandError::Store(StoreError::Conflict)) => attempt = next(attempt)?,
-            Err(e) => return Err(e.into()),
+        if let Some(answered) = commit_contact(&state, unit, contact_id, version, false).await? {
+            return Ok(answered);
         }
+        attempt = next(attempt)?;
     }
 }
 
@@ -613,20 +615,10 @@ pub async fn delete_contact<B: Backend>(
             }
         }
         let version = decided.version + decided.events.len();
-        match unit.commit().await {
-            Ok(position) => {
-                let position = match position {
-                    Some(p) => p,
-                    None => engine.backend.position_of(Contact::TYPE, &key, version).await?,
-                };
-                return answer(
-                    &Outcome::default(),
-                    CommandResponse::bare(version, Some(position)).of_contact(contact_id),
-                );
-            }
-            Err(CommandError::Store(StoreError::Conflict)) => attempt = next(attempt)?,
-            Err(e) => return Err(e.into()),
+        if let Some(answered) = commit_contact(&state, unit, contact_id, version, false).await? {
+            return Ok(answered);
         }
+        attempt = next(attempt)?;
     }
 }
 
