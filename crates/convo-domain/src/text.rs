@@ -54,6 +54,30 @@ pub struct Tag(String);
 #[allow(dead_code)] // only its schema is used
 pub struct AvatarUrl(String);
 
+/// A contact's custom attributes, by key: at most 100, each key 1 to 64 characters of `a-z`,
+/// `0-9` and `_`, each value any JSON (`null` removes one where a change takes it). Written out
+/// by hand: the derive has no way to say what the keys may be.
+#[allow(dead_code)] // only its schema is used
+pub struct Attributes;
+
+impl utoipa::ToSchema for Attributes {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("Attributes")
+    }
+}
+
+impl utoipa::PartialSchema for Attributes {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let key = ObjectBuilder::new().schema_type(Type::String).pattern(Some("^[a-z0-9_]{1,64}$"));
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property_names(Some(key))
+            .max_properties(Some(crate::contact::MAX_ATTRIBUTES))
+            .into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// The pattern's characters are exactly the ones `char::is_whitespace` (and so `trim`) skips.

@@ -394,7 +394,7 @@ pub struct CreateContact {
     pub tags: Vec<String>,
     /// Custom attributes, by key (`a-z`, `0-9`, `_`).
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = convo_domain::text::Attributes)]
     pub attributes: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
@@ -510,7 +510,7 @@ pub struct ChangeContact {
     pub tags: Option<Vec<String>>,
     /// Custom attributes to set, by key; `null` removes one. Those not named stay.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<convo_domain::text::Attributes>)]
     pub attributes: Option<std::collections::BTreeMap<String, serde_json::Value>>,
 }
 
