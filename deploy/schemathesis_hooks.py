@@ -159,7 +159,13 @@ def create_fixtures(api):
     # Loopback: refused at once by the delivery's address check (no DNS lookup that could outlast
     # the run's request timeout on a verify call).
     hooks = [api.call("POST", "/v1/webhooks", {"url": f"https://127.0.0.1:9/st-{i}"})["endpoint_id"] for i in range(6)]
+    # Contacts: a few that merges keep (and reads and changes use), others to merge into them,
+    # each once, and some for deleting.
+    contacts = [api.call("POST", "/v1/contacts", {"name": f"st-contact-{i}"})["contact_id"] for i in range(50)]
     return {
+        "survivors": contacts[:3],
+        "mergeable": contacts[3:43],
+        "doomed_contacts": contacts[43:],
         "position": api.position,
         "webhooks": hooks[:1],
         "doomed_webhooks": hooks[1:],
@@ -189,10 +195,17 @@ FIXTURE_IDS = frozenset()
 # gone by then: see `refresh`.
 TAKEN = set()
 RESOLVED = set()
+MERGED = set()
 if os.environ.get("CONVO_ST_FIXTURES"):
     with open(os.environ["CONVO_ST_FIXTURES"]) as f:
         FIXTURES = json.load(f)
-    FIXTURE_IDS = frozenset(FIXTURES["conversations"] + FIXTURES["inboxes"] + FIXTURES["webhooks"])
+    FIXTURE_IDS = frozenset(
+        FIXTURES["conversations"]
+        + FIXTURES["inboxes"]
+        + FIXTURES["webhooks"]
+        + FIXTURES["survivors"]
+        + FIXTURES["mergeable"]
+    )
     TAKEN.update(("thread", d["inbox_id"], d["contact_id"]) for d in FIXTURES["direct"])
     TAKEN.update(("thread", g["inbox_id"], g["group_id"]) for pool in FIXTURES["groups"].values() for g in pool)
     TAKEN.update(("message", c, m) for c, m in FIXTURES["live_messages"] + FIXTURES["doomed_messages"])
@@ -233,6 +246,10 @@ def path_candidates(case):
         return [{"webhook_id": w} for w in FIXTURES["doomed_webhooks" if method == "DELETE" else "webhooks"]]
     if "{webhook_id}" in path:
         return [{"webhook_id": w} for w in FIXTURES["webhooks"]]
+    if path == "/v1/contacts/{contact_id}":
+        return [{"contact_id": c} for c in FIXTURES["doomed_contacts" if method == "DELETE" else "survivors"]]
+    if "{contact_id}" in path:
+        return [{"contact_id": c} for c in FIXTURES["survivors"]]
     if path == "/v1/inboxes/{inbox_id}":
         # Deleting an inbox stops its conversations: this one deletes its own.
         return [{"inbox_id": inbox} for inbox in FIXTURES["doomed_inboxes"]]
@@ -294,6 +311,10 @@ def real_body(case, rnd, path_parameters):
             body["inbox_id"] = rnd.choice(FIXTURES["inboxes"])
     elif path == "/v1/groups":
         body["inbox_id"] = rnd.choice(FIXTURES["inboxes"])
+    elif path == "/v1/contacts/{contact_id}/merge":
+        unmerged = [c for c in FIXTURES["mergeable"] if c not in MERGED]
+        if unmerged:
+            body["contact_id"] = rnd.choice(unmerged)
     elif path == "/v1/conversations/{conversation_id}/messages" and body.get("mentions"):
         # Distinct current members of the (one) group sends with mentions go to.
         members = rnd.choice(groups("send"))["members"]
@@ -372,6 +393,8 @@ def take(case, answer):
         FIXTURES[pool].append([answer.get("conversation_id"), answer["request_id"]])
     elif path.endswith("/{request_id}/approve") or path.endswith("/{request_id}/reject"):
         RESOLVED.add(case.path_parameters.get("request_id"))
+    elif path == "/v1/contacts/{contact_id}/merge":
+        MERGED.add(body.get("contact_id"))
 
 
 def refresh(case):
@@ -386,6 +409,11 @@ def refresh(case):
     elif path == "/v1/conversations/{conversation_id}/messages" and isinstance(body, dict):
         if ("message", params.get("conversation_id"), body.get("message_id")) in TAKEN:
             body["message_id"] = str(uuid.uuid4())
+    elif path == "/v1/contacts/{contact_id}/merge" and isinstance(body, dict):
+        if body.get("contact_id") in MERGED:
+            unmerged = [c for c in FIXTURES["mergeable"] if c not in MERGED]
+            if unmerged:
+                body["contact_id"] = unmerged[0]
     elif params.get("request_id") in RESOLVED:
         pool = FIXTURES["approve" if path.endswith("approve") else "reject"]
         waiting = [(c, r) for c, r in pool if r not in RESOLVED]

@@ -284,6 +284,12 @@ async fn no_string_of_any_operation_reaches_a_5xx_and_a_nul_is_refused_everywher
                         "identities": [{"kind": "email", "value": "ada@x.test"}], "attributes": {"plan": "gold"}})),
         ),
         op(
+            "POST",
+            "/v1/contacts/{contact_id}/merge",
+            format!("/v1/contacts/{}/merge", uuid::Uuid::now_v7()),
+            Some(json!({"contact_id": uuid::Uuid::now_v7()})),
+        ),
+        op(
             "PATCH",
             "/v1/contacts/{contact_id}",
             format!("/v1/contacts/{}", uuid::Uuid::now_v7()),

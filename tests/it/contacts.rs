@@ -15,6 +15,7 @@ on_both_backends!(
     a_known_contact_writing_on_another_inbox_gets_its_conversation_there_recorded,
     an_identity_of_the_wrong_shape_is_refused_naming_it_and_nothing_is_written,
     a_contact_is_created_with_its_identities_changed_and_deleted_letting_them_go,
+    a_merge_moves_identities_and_conversations_and_never_where_a_reply_goes,
 );
 
 async fn inbox(app: &Router, channel: &str) -> String {
@@ -227,4 +228,63 @@ async fn a_contact_is_created_with_its_identities_changed_and_deleted_letting_th
     )
     .await;
     assert_ne!(later["contact_id"], json!(grace), "a new contact for a phone let go");
+}
+
+/// Two contacts, one on SMS by phone and one on email, are one person: merged, the survivor has
+/// both identities and both conversations; the merged one shows where it went and takes no
+/// command; a new email lands in the conversation the email started, which still replies to
+/// that address.
+async fn a_merge_moves_identities_and_conversations_and_never_where_a_reply_goes<B: Backend>(backend: B) {
+    let t = engine(backend);
+    let app = app(&t).await;
+    let (sms, email) = (inbox(&app, "sms").await, inbox(&app, "email").await);
+    let now = t.clock_now();
+    let message = |inbox: &str, from: &str| json!({"inbox_id": inbox, "contact_id": from, "sent_at": now, "content": {"type": "text", "body": "hi"}});
+    let by_phone = inbound(&app, message(&sms, "+4917300031")).await;
+    let by_email = inbound(&app, message(&email, "Ada@Example.com")).await;
+    let (survivor, merged) = (by_phone["contact_id"].clone(), by_email["contact_id"].clone());
+    assert_ne!(survivor, merged);
+    let uri = |id: &Value| format!("/v1/contacts/{}", id.as_str().expect("an id"));
+    let itself = call(&app, "POST", &format!("{}/merge", uri(&survivor)), Some(json!({"contact_id": survivor}))).await;
+    assert_eq!((itself.status, &itself.body["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("contact_id")));
+    let merge = call(&app, "POST", &format!("{}/merge", uri(&survivor)), Some(json!({"contact_id": merged}))).await;
+    assert_eq!(merge.status, StatusCode::OK, "{}", merge.body);
+    let at = format!("?min_position={}", merge.body["position"]);
+    let gone = call(&app, "GET", &format!("{}{at}", uri(&merged)), None).await;
+    assert_eq!((gone.status, &gone.body["merged_into"]), (StatusCode::OK, &survivor), "{}", gone.body);
+    assert_eq!(call(&app, "PATCH", &uri(&merged), Some(json!({"name": "x"}))).await.status, StatusCode::NOT_FOUND);
+    let again = call(&app, "POST", &format!("{}/merge", uri(&survivor)), Some(json!({"contact_id": merged}))).await;
+    assert_eq!((again.status, &again.body["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("contact_id")));
+    let shown = call(&app, "GET", &format!("{}{at}", uri(&survivor)), None).await;
+    let kinds: Vec<&str> =
+        shown.body["identities"].as_array().into_iter().flatten().filter_map(|i| i["kind"].as_str()).collect();
+    assert_eq!(kinds, ["phone", "email"], "{}", shown.body);
+    let conversations: Vec<&Value> =
+        shown.body["conversations"].as_array().into_iter().flatten().map(|c| &c["conversation_id"]).collect();
+    assert_eq!(conversations.len(), 2, "{}", shown.body);
+    assert!(
+        conversations.contains(&&by_email["conversation_id"]) && conversations.contains(&&by_phone["conversation_id"])
+    );
+    // The email writes again: the survivor's, in the conversation it started, replying there.
+    let later = inbound(&app, message(&email, "ada@example.com")).await;
+    assert_eq!((&later["contact_id"], &later["conversation_id"]), (&survivor, &by_email["conversation_id"]));
+    let view = call(
+        &app,
+        "GET",
+        &format!(
+            "/v1/conversations/{}?min_position={}",
+            later["conversation_id"].as_str().expect("id"),
+            later["position"]
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(view.body["thread_key"], "Ada@Example.com", "replies go where they always went");
+    let moved: Vec<Value> = whole_log(&t.engine)
+        .await
+        .into_iter()
+        .filter(|e| e.event_type == "IdentityClaimed" && e.payload["previous"] == merged)
+        .map(|e| e.payload["identity"].clone())
+        .collect();
+    assert_eq!(moved, [json!({"kind": "email", "value": "ada@example.com"})]);
 }

@@ -653,3 +653,95 @@ pub async fn contact_conversations<B: Backend>(
     }
     Ok(Json(Page { items, next_cursor: None }))
 }
+
+problems! {
+    /// Merging a contact into another.
+    MergeContacts = [
+        NotFound => "no such contact in this workspace (either one; a merged one is gone for commands)",
+        Validation => "`contact_id` names this contact itself, or one merged already",
+    ];
+}
+
+/// Which contact to merge into this one.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeContact {
+    /// The contact merged into this one: it answers as merged from then on.
+    pub contact_id: Uuid,
+}
+
+/// Merge another contact of the workspace into this one, which survives: the other's
+/// identities (each moved in the same commit), tags, attributes this one lacks and
+/// conversations on inboxes this one has none on move to it. Conversations are not rewritten:
+/// each replies where it always did. The merged contact shows `merged_into`; commands on it are
+/// 404.
+#[utoipa::path(
+    post,
+    path = "/v1/contacts/{contact_id}/merge",
+    tag = "contacts",
+    params(("contact_id" = Uuid, Path, description = "The contact that survives")),
+    request_body = MergeContact,
+    responses(
+        (status = 200, description = "The surviving contact's version and position after the merge", body = CommandResponse),
+        MergeContacts,
+    ),
+    security(("apiKey" = ["write"])),
+)]
+pub async fn merge_contact<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+    caller: Caller,
+    ApiPath(survivor): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<MergeContact>,
+) -> Answer {
+    let actor = caller.agent_action(None)?;
+    let merged = body.contact_id;
+    if merged == survivor {
+        return Err(ApiError::validation("contact_id", "a contact cannot be merged with itself"));
+    }
+    let meta = command_metadata(ws, "merge_contact");
+    let engine = &state.engine;
+    let mut attempt = 1;
+    loop {
+        // What moves: the merged contact as the store has it.
+        let (_, other) = engine.contacts.load(&merged.to_string()).await?;
+        let command = |action| ContactCommand { workspace_id: ws, actor: actor.clone(), action };
+        let mut unit = Unit::new(attempt);
+        let merging = command(ContactAction::MergeInto { survivor_id: survivor });
+        match unit.decide(&engine.contacts, &merged.to_string(), merging, &meta).await {
+            Err(CommandError::Rejected(convo_domain::contact::ContactError::Merged { into })) => {
+                return Err(ApiError::validation("contact_id", format!("was merged into contact {into} already")));
+            }
+            other => drop(other?),
+        }
+        let absorb = ContactAction::Absorb {
+            merged_id: merged,
+            identities: other.identities.clone(),
+            tags: other.tags.iter().cloned().collect(),
+            attributes: other.attributes.clone(),
+            conversations: other
+                .conversations
+                .iter()
+                .map(|(inbox_id, conversation_id)| convo_domain::contact::ContactConversation {
+                    inbox_id: *inbox_id,
+                    conversation_id: *conversation_id,
+                })
+                .collect(),
+        };
+        let absorbed = unit.decide(&engine.contacts, &survivor.to_string(), command(absorb), &meta).await?;
+        for identity in &other.identities {
+            let moved = ContactIdentityCommand {
+                workspace_id: ws,
+                identity: identity.clone(),
+                actor: actor.clone(),
+                action: ContactIdentityAction::Move { contact_id: survivor },
+            };
+            unit.decide(&engine.contact_identities, &identity.id(ws).to_string(), moved, &meta).await?;
+        }
+        let version = absorbed.version + absorbed.events.len();
+        if let Some(answered) = commit_contact(&state, unit, survivor, version, false).await? {
+            return Ok(answered);
+        }
+        attempt = next(attempt)?;
+    }
+}

@@ -226,6 +226,7 @@ fn api<B: Backend>(state: AppState<B>) -> Router<AppState<B>> {
                 .delete(contacts::delete_contact::<B>)),
         )
         .route("/v1/contacts/{contact_id}/conversations", c(get(contacts::contact_conversations::<B>)))
+        .route("/v1/contacts/{contact_id}/merge", c(post(contacts::merge_contact::<B>)))
         // messages.rs
         .route("/v1/inbound-messages", c(post(messages::receive_inbound::<B>)))
         .route(

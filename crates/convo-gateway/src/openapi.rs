@@ -49,6 +49,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         contacts::change_contact,
         contacts::delete_contact,
         contacts::contact_conversations,
+        contacts::merge_contact,
         messages::receive_inbound,
         conversations::list_conversations,
         conversations::get_conversation,

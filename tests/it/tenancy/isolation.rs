@@ -74,6 +74,10 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
         key: deploy["key_id"].as_str().expect("a key id").to_owned(),
         webhook: our_webhook.clone(),
         contact: inbound["contact_id"].as_str().expect("the sender's contact").to_owned(),
+        other_contact: created(&ours, "/v1/contacts", json!({"name": "Our other contact"})).await["contact_id"]
+            .as_str()
+            .expect("a contact id")
+            .to_owned(),
     };
     let mut our_version = sent["version"].as_i64().expect("a version");
     let mut head = position(&sent).max(group_head);
@@ -204,7 +208,7 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
             assert_eq!(whole_log(&t.engine).await.len(), before, "{what} with their key and ours wrote nothing");
         }
     }
-    assert_eq!(walked, 42, "every by-id route of DOMAIN.md's table is walked");
+    assert_eq!(walked, 43, "every by-id route of DOMAIN.md's table is walked");
 
     // Their lists hold their things and nothing of ours: their signing keys, not ours.
     let whpk = "whpk_".to_owned();

@@ -162,6 +162,7 @@ const ROUTES: &[Route] = &[
     route("POST", "/v1/conversations/{conversation_id}/leave", by_id("", |_| None)),
     route("PATCH", "/v1/webhooks/{webhook_id}", by_id("", |_| Some(json!({"description": "theirs now"})))),
     route("PATCH", "/v1/contacts/{contact_id}", by_id("", |_| Some(json!({"name": "theirs now", "tags": ["x"]})))),
+    route("POST", "/v1/contacts/{contact_id}/merge", by_id("", |ids| Some(json!({"contact_id": ids.other_contact})))),
     route("POST", "/v1/webhooks/{webhook_id}/replay", by_id("", |_| Some(json!({"since_position": 0})))),
     route("POST", "/v1/webhooks/{webhook_id}/verify", by_id("", |_| None)),
     route("POST", "/v1/webhooks/{webhook_id}/secret/rotate", by_id("", |_| None)),
@@ -181,8 +182,9 @@ struct Ids {
     inbox: String,
     key: String,
     webhook: String,
-    /// The contact of the conversation's sender.
+    /// The contact of the conversation's sender, and another, to merge into it.
     contact: String,
+    other_contact: String,
     /// A group conversation, a member of it, and two pending join requests (one approved, one
     /// rejected by the walk).
     group: String,
@@ -206,6 +208,7 @@ impl Ids {
             key: Uuid::new_v4().simple().to_string()[..16].to_owned(),
             webhook: Uuid::now_v7().to_string(),
             contact: Uuid::now_v7().to_string(),
+            other_contact: Uuid::now_v7().to_string(),
             group: Uuid::now_v7().to_string(),
             member: "+4915100999".into(),
             approved: Uuid::now_v7().to_string(),
@@ -240,6 +243,7 @@ impl Ids {
             (&self.key, "<key>"),
             (&self.webhook, "<webhook>"),
             (&self.contact, "<contact>"),
+            (&self.other_contact, "<other contact>"),
             (&self.group, "<group>"),
             (&self.member, "<member>"),
             (&self.approved, "<approved>"),

@@ -125,13 +125,12 @@ impl Conversation {
         if self.conversation_id.is_some() {
             // The id is derived from (workspace, inbox, thread key, kind is fixed at start): a
             // command that does not match this thread is not about this conversation, unless
-            // it comes for the conversation's contact, whose channel address may have changed
-            // (WhatsApp's business-scoped id for the phone): the contact found this conversation
-            // on the inbox (decision 0005).
+            // it comes for a contact, whose record found this conversation on the inbox
+            // (decision 0005): its channel address may have changed (WhatsApp's business-scoped
+            // id for the phone), or a merge gave it the conversation another contact started.
             let id = self.started(ws)?;
             let same_thread = crate::conversation_id(ws, inbox_id, &thread_key) == id;
-            let its_contact = contact_id.is_some() && self.contact_id.is_none_or(|c| Some(c) == contact_id);
-            if !(same_thread || its_contact) || self.inbox_id != Some(inbox_id) || self.kind != Some(kind) {
+            if !(same_thread || contact_id.is_some()) || self.inbox_id != Some(inbox_id) || self.kind != Some(kind) {
                 return Err(ConversationError::NotFound);
             }
             match self.existing_message(cx, message_id).await? {
