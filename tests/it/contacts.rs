@@ -265,6 +265,14 @@ async fn a_merge_moves_identities_and_conversations_and_never_where_a_reply_goes
     assert!(
         conversations.contains(&&by_email["conversation_id"]) && conversations.contains(&&by_phone["conversation_id"])
     );
+    // Before the merge, history shows two contacts, each with its own identity.
+    let before = format!("?at_position={}", by_email["position"]);
+    let then_merged = call(&app, "GET", &format!("{}{before}", uri(&merged)), None).await;
+    assert_eq!((then_merged.status, &then_merged.body["merged_into"]), (StatusCode::OK, &Value::Null));
+    let then_survivor = call(&app, "GET", &format!("{}{before}", uri(&survivor)), None).await;
+    assert_eq!(then_survivor.body["identities"], json!([{"kind": "phone", "value": "+4917300031"}]));
+    let not_yet = call(&app, "GET", &format!("{}?at_position={}", uri(&merged), by_phone["position"]), None).await;
+    assert_eq!(not_yet.status, StatusCode::NOT_FOUND, "the email's contact did not exist yet");
     // The email writes again: the survivor's, in the conversation it started, replying there.
     let later = inbound(&app, message(&email, "ada@example.com")).await;
     assert_eq!((&later["contact_id"], &later["conversation_id"]), (&survivor, &by_email["conversation_id"]));

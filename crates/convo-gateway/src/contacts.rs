@@ -28,6 +28,7 @@ use convo_projection_inbox::ConversationSummary;
 use crate::auth::Caller;
 use crate::command::{Answer, CommandResponse, answer};
 use crate::consistency::ReadQuery;
+use crate::conversations::GetParams;
 use crate::extract::{ApiJson, ApiPath, Workspace};
 use crate::idempotency::command_metadata;
 use crate::openapi::problems;
@@ -36,18 +37,22 @@ use crate::{ApiError, AppState};
 
 problems! {
     /// Reading one contact.
-    AContact = [NotFound => "no such contact in this workspace"];
+    AContact = [
+        NotFound => "no such contact in this workspace (then, with `at_position` or `at`)",
+        Validation => "both `at_position` and `at`, or an `at_position` beyond the log's head",
+    ];
 }
 
 /// Show a contact of the workspace: its identities, tags, attributes and its conversation on
 /// each inbox. One merged into another is shown with `merged_into`, the contact it lives on as.
+/// With `at_position` or `at`, as it was then (before a merge: two contacts).
 #[utoipa::path(
     get,
     path = "/v1/contacts/{contact_id}",
     tag = "contacts",
-    params(("contact_id" = Uuid, Path, description = "The contact"), ReadQuery),
+    params(("contact_id" = Uuid, Path, description = "The contact"), ReadQuery<GetParams>),
     responses(
-        (status = 200, description = "The contact (`merged_into` set once merged into another)", body = ContactView),
+        (status = 200, description = "The contact (`merged_into` set once merged into another), now or as it was then", body = ContactView),
         AContact,
     ),
     security(("apiKey" = ["read"])),
@@ -56,8 +61,14 @@ pub async fn get_contact<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(workspace_id): Workspace,
     ApiPath(contact_id): ApiPath<Uuid>,
-    ReadQuery(_, token): ReadQuery,
+    ReadQuery(p, token): ReadQuery<GetParams>,
 ) -> Result<Json<ContactView>, ApiError> {
+    if let Some(as_of) = crate::conversations::as_of(&state, &p).await? {
+        return match convo_read::contact_at(&state.engine.log, Some(workspace_id), contact_id, as_of).await? {
+            Some(contact) if !contact.deleted => Ok(Json(contact)),
+            _ => Err(ApiError::not_found("no such contact in this workspace")),
+        };
+    }
     let read = &state.read;
     token.wait(&state, &[&read.contacts_status]).await?;
     match read.contacts.get(workspace_id, contact_id).await? {

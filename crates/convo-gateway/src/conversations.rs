@@ -146,13 +146,35 @@ pub async fn list_conversations<B: Backend>(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct GetParams {
-    /// Time travel: the conversation as it was at this global position (every event of it at or
-    /// before), folded from its events; not with `at`.
+    /// Time travel: as it was at this global position (every event of it at or before), folded
+    /// from its events; not with `at`.
     #[param(minimum = 0)]
     pub at_position: Option<i64>,
-    /// Time travel: the conversation as it was at this time (every event the log had recorded
-    /// by then), RFC 3339; not with `at_position`.
+    /// Time travel: as it was at this time (every event the log had recorded by then), RFC
+    /// 3339; not with `at_position`.
     pub at: Option<DateTime<Utc>>,
+}
+
+/// The point of history `p` names, if any: 422 for both, or for a position beyond the head.
+pub(crate) async fn as_of<B: Backend>(
+    state: &AppState<B>,
+    p: &GetParams,
+) -> Result<Option<convo_read::AsOf>, ApiError> {
+    match (not_negative("at_position", p.at_position)?, p.at) {
+        (Some(_), Some(_)) => Err(ApiError::parameter("at", "give at_position or at, not both")),
+        (Some(position), None) => {
+            let head = state.engine.log.head().await?;
+            if position > head {
+                return Err(ApiError::parameter(
+                    "at_position",
+                    format!("position {position} is beyond the log's head ({head})"),
+                ));
+            }
+            Ok(Some(convo_read::AsOf::Position(position)))
+        }
+        (None, Some(at)) => Ok(Some(convo_read::AsOf::Time(at))),
+        (None, None) => Ok(None),
+    }
 }
 
 /// A conversation as its view shows it: the inbox row plus the window for both actors.
@@ -232,21 +254,7 @@ pub async fn get_conversation<B: Backend>(
     ApiPath(conversation_id): ApiPath<Uuid>,
     ReadQuery(p, token): ReadQuery<GetParams>,
 ) -> Result<Json<ConversationView>, ApiError> {
-    let as_of = match (not_negative("at_position", p.at_position)?, p.at) {
-        (Some(_), Some(_)) => return Err(ApiError::parameter("at", "give at_position or at, not both")),
-        (Some(position), None) => {
-            let head = state.engine.log.head().await?;
-            if position > head {
-                return Err(ApiError::parameter(
-                    "at_position",
-                    format!("position {position} is beyond the log's head ({head})"),
-                ));
-            }
-            Some(convo_read::AsOf::Position(position))
-        }
-        (None, Some(at)) => Some(convo_read::AsOf::Time(at)),
-        (None, None) => None,
-    };
+    let as_of = as_of(&state, &p).await?;
     let read = &state.read;
     token.wait(&state, &[&read.inbox_status, &read.inboxes_status]).await?;
     let Some(as_of) = as_of else {

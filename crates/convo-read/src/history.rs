@@ -1,9 +1,10 @@
-//! Time travel: a conversation as it was at a position of the log or a moment, folded from its
-//! own events up to there with the same pure projections that build the live read models, so
-//! "as of the head" is exactly the live view.
+//! Time travel: a conversation or a contact as it was at a position of the log or a moment,
+//! folded from its own events up to there with the same pure projections that build the live
+//! read models, so "as of the head" is exactly the live view.
 
 use chrono::{DateTime, Utc};
 use convo_projection::prepare;
+use convo_projection_contacts::{ContactView, ContactsProjection};
 use convo_projection_groups::{GroupRow, GroupsProjection, Membership};
 use convo_projection_inbox::{ConversationSummary, InboxProjection};
 use uuid::Uuid;
@@ -42,6 +43,53 @@ pub struct ConversationAt {
 /// Events read per page.
 const PAGE: usize = 1_000;
 
+/// The events of aggregate `aggregate_type` `id` as of `as_of`, in order: none if it did not
+/// exist then, or is not `workspace_id`'s (when given; operators' tools look across workspaces).
+async fn events_at<B: Backend>(
+    log: &EventLog<B>,
+    workspace_id: Option<Uuid>,
+    (aggregate_type, id): (&str, Uuid),
+    as_of: AsOf,
+) -> Result<Vec<LogEvent>, StoreError> {
+    let id = id.to_string();
+    let mut events = Vec::new();
+    loop {
+        let after = events.last().map_or(0, |e: &LogEvent| e.sequence);
+        let page = log.read_aggregate(aggregate_type, &id, after, PAGE).await?;
+        let full = page.len() == PAGE;
+        let before = events.len();
+        events.extend(page.into_iter().take_while(|e| as_of.includes(e)));
+        if !full || events.len() - before < PAGE {
+            break;
+        }
+    }
+    let theirs =
+        |ours: Uuid| events.first().is_some_and(|e| e.workspace_id.as_deref() != Some(ours.to_string().as_str()));
+    if workspace_id.is_some_and(theirs) {
+        return Ok(Vec::new());
+    }
+    Ok(events)
+}
+
+/// The contact `contact_id` as of `as_of` (a merged one with `merged_into`): `None` if it did not
+/// exist then, or is not `workspace_id`'s.
+pub async fn contact_at<B: Backend>(
+    log: &EventLog<B>,
+    workspace_id: Option<Uuid>,
+    contact_id: Uuid,
+    as_of: AsOf,
+) -> Result<Option<ContactView>, StoreError> {
+    use cqrs_es::Aggregate;
+    let events = events_at(log, workspace_id, (convo_domain::contact::Contact::TYPE, contact_id), as_of).await?;
+    if events.is_empty() {
+        return Ok(None);
+    }
+    let rows = prepare(&ContactsProjection, &events)
+        .and_then(|batch| batch.apply(&ContactsProjection, Default::default()))
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(rows.into_iter().find_map(|(_, row)| row))
+}
+
 /// The conversation `conversation_id` as of `as_of`: `None` if it did not exist then, or is not
 /// `workspace_id`'s (when given; operators' tools look across workspaces).
 pub async fn conversation_at<B: Backend>(
@@ -51,22 +99,9 @@ pub async fn conversation_at<B: Backend>(
     as_of: AsOf,
 ) -> Result<Option<ConversationAt>, StoreError> {
     use cqrs_es::Aggregate;
-    let id = conversation_id.to_string();
-    let mut events = Vec::new();
-    loop {
-        let after = events.last().map_or(0, |e: &LogEvent| e.sequence);
-        let page = log.read_aggregate(convo_domain::Conversation::TYPE, &id, after, PAGE).await?;
-        let full = page.len() == PAGE;
-        let before = events.len();
-        events.extend(page.into_iter().take_while(|e| as_of.includes(e)));
-        if !full || events.len() - before < PAGE {
-            break;
-        }
-    }
-    let Some(first) = events.first() else { return Ok(None) };
-    if let Some(ours) = workspace_id
-        && first.workspace_id.as_deref() != Some(ours.to_string().as_str())
-    {
+    let aggregate = (convo_domain::Conversation::TYPE, conversation_id);
+    let events = events_at(log, workspace_id, aggregate, as_of).await?;
+    if events.is_empty() {
         return Ok(None);
     }
     let corrupt = |e: convo_projection::ProjectionError| StoreError::Corrupt(e.to_string());
