@@ -556,9 +556,13 @@ pub async fn change_contact<B: Backend>(
     let key = contact_id.to_string();
     let mut attempt = 1;
     loop {
-        // The tags to put on and take off, from the contact as the store has it.
-        let (_, now) = engine.contacts.load(&key).await?;
-        let mut actions = vec![ContactAction::Update { name: body.name.clone(), avatar_url: body.avatar_url.clone() }];
+        let mut unit = Unit::new(attempt);
+        let update = ContactAction::Update { name: body.name.clone(), avatar_url: body.avatar_url.clone() };
+        let command = |action| ContactCommand { workspace_id: ws, actor: actor.clone(), action };
+        let mut last = unit.decide(&engine.contacts, &key, command(update), &meta).await?;
+        // The tags to put on and take off, from the contact the unit decides on.
+        let now = last.state.clone();
+        let mut actions = Vec::new();
         if let Some(tags) = &body.tags {
             let wanted: Vec<String> =
                 tags.iter().map(|t| convo_domain::contact::canonical_tag(t)).collect::<Result<_, _>>()?;
@@ -570,13 +574,9 @@ pub async fn change_contact<B: Backend>(
         for (key, value) in body.attributes.iter().flatten() {
             actions.push(ContactAction::SetAttribute { key: key.clone(), value: value.clone() });
         }
-        let mut unit = Unit::new(attempt);
-        let mut last = None;
         for action in actions {
-            let command = ContactCommand { workspace_id: ws, actor: actor.clone(), action };
-            last = Some(unit.decide(&engine.contacts, &key, command, &meta).await?);
+            last = unit.decide(&engine.contacts, &key, command(action), &meta).await?;
         }
-        let last = last.ok_or_else(|| ApiError::internal(&"no command decided"))?;
         let version = last.version + last.events.len();
         if let Some(answered) = commit_contact(&state, unit, contact_id, version, false).await? {
             return Ok(answered);
@@ -610,12 +610,12 @@ pub async fn delete_contact<B: Backend>(
     let key = contact_id.to_string();
     let mut attempt = 1;
     loop {
-        let (_, now) = engine.contacts.load(&key).await?;
         let mut unit = Unit::new(attempt);
         let command = ContactCommand { workspace_id: ws, actor: actor.clone(), action: ContactAction::Delete };
         let decided = unit.decide(&engine.contacts, &key, command, &meta).await?;
+        // A deleted contact keeps its identities in its state: those are the ones to let go.
         if !decided.events.is_empty() {
-            for identity in &now.identities {
+            for identity in &decided.state.identities {
                 let release = ContactIdentityCommand {
                     workspace_id: ws,
                     identity: identity.clone(),
@@ -714,17 +714,16 @@ pub async fn merge_contact<B: Backend>(
     let engine = &state.engine;
     let mut attempt = 1;
     loop {
-        // What moves: the merged contact as the store has it.
-        let (_, other) = engine.contacts.load(&merged.to_string()).await?;
         let command = |action| ContactCommand { workspace_id: ws, actor: actor.clone(), action };
         let mut unit = Unit::new(attempt);
         let merging = command(ContactAction::MergeInto { survivor_id: survivor });
-        match unit.decide(&engine.contacts, &merged.to_string(), merging, &meta).await {
+        // What moves: the merged contact the unit decides on (merged, it keeps what it had).
+        let other = match unit.decide(&engine.contacts, &merged.to_string(), merging, &meta).await {
             Err(CommandError::Rejected(convo_domain::contact::ContactError::Merged { into })) => {
                 return Err(ApiError::validation("contact_id", format!("was merged into contact {into} already")));
             }
-            other => drop(other?),
-        }
+            decided => decided?.state,
+        };
         let absorb = ContactAction::Absorb {
             merged_id: merged,
             identities: other.identities.clone(),
