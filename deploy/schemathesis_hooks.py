@@ -162,7 +162,18 @@ def create_fixtures(api):
     # Contacts: a few that merges keep (and reads and changes use), others to merge into them,
     # each once, and some for deleting.
     contacts = [api.call("POST", "/v1/contacts", {"name": f"st-contact-{i}"})["contact_id"] for i in range(50)]
+    # The directory: agents that assignments and teams name (kept active), others that
+    # `PATCH /v1/agents/{agent_id}` may change as it likes (deactivate them too), and teams.
+    agents = [api.call("POST", "/v1/agents", {"agent_id": f"st-agent-{i}", "name": f"st {i}"})["agent_id"] for i in range(4)]
+    patchable = [api.call("POST", "/v1/agents", {"agent_id": f"st-patch-{i}", "name": f"st {i}"})["agent_id"] for i in range(4)]
+    teams = [api.call("POST", "/v1/teams", {"name": f"st-team-{i}"})["team_id"] for i in range(2)]
+    for team in teams:
+        for agent_id in agents[:2]:
+            api.call("PUT", f"/v1/teams/{team}/agents/{agent_id}")
     return {
+        "agents": agents,
+        "patchable_agents": patchable,
+        "teams": teams,
         "survivors": contacts[:3],
         "mergeable": contacts[3:43],
         "doomed_contacts": contacts[43:],
@@ -205,7 +216,10 @@ if os.environ.get("CONVO_ST_FIXTURES"):
         + FIXTURES["webhooks"]
         + FIXTURES["survivors"]
         + FIXTURES["mergeable"]
+        + FIXTURES["agents"]
+        + FIXTURES["teams"]
     )
+    TAKEN.update(("agent", a) for a in FIXTURES["agents"] + FIXTURES["patchable_agents"])
     TAKEN.update(("thread", d["inbox_id"], d["contact_id"]) for d in FIXTURES["direct"])
     TAKEN.update(("thread", g["inbox_id"], g["group_id"]) for pool in FIXTURES["groups"].values() for g in pool)
     TAKEN.update(("message", c, m) for c, m in FIXTURES["live_messages"] + FIXTURES["doomed_messages"])
@@ -250,6 +264,15 @@ def path_candidates(case):
         return [{"contact_id": c} for c in FIXTURES["doomed_contacts" if method == "DELETE" else "survivors"]]
     if "{contact_id}" in path:
         return [{"contact_id": c} for c in FIXTURES["survivors"]]
+    if path == "/v1/agents/{agent_id}":
+        # Changes may deactivate an agent: those changed are not the ones assignments name.
+        return [{"agent_id": a} for a in FIXTURES["patchable_agents" if method == "PATCH" else "agents"]]
+    if path == "/v1/teams/{team_id}/agents/{agent_id}":
+        return [{"team_id": t, "agent_id": a} for t in FIXTURES["teams"] for a in FIXTURES["agents"]]
+    if "{team_id}" in path:
+        return [{"team_id": t} for t in FIXTURES["teams"]]
+    if path == "/v1/inboxes/{inbox_id}/team":
+        return [{"inbox_id": inbox} for inbox in FIXTURES["inboxes"]]
     if path == "/v1/inboxes/{inbox_id}":
         # Deleting an inbox stops its conversations: this one deletes its own.
         return [{"inbox_id": inbox} for inbox in FIXTURES["doomed_inboxes"]]
@@ -311,6 +334,21 @@ def real_body(case, rnd, path_parameters):
             body["inbox_id"] = rnd.choice(FIXTURES["inboxes"])
     elif path == "/v1/groups":
         body["inbox_id"] = rnd.choice(FIXTURES["inboxes"])
+    elif path == "/v1/contacts/{contact_id}/identities" and isinstance(body.get("kind"), str):
+        # A value of the kind's shape, new to the run: a link that takes or a removal of nothing.
+        n = rnd.randrange(10**8)
+        digits = str(10**7 + n)
+        body["value"] = {
+            "phone": f"+4917{digits}",
+            "email": f"st-{n}@example.com",
+            "messenger_psid": digits,
+            "instagram_igsid": digits,
+            "telegram_id": digits,
+        }.get(body["kind"], f"st-{n}")
+    elif path == "/v1/conversations/{conversation_id}/assignee" and "agent_id" in body:
+        body["agent_id"] = rnd.choice(FIXTURES["agents"])
+    elif path in ("/v1/conversations/{conversation_id}/team", "/v1/inboxes/{inbox_id}/team") and "team_id" in body:
+        body["team_id"] = rnd.choice(FIXTURES["teams"])
     elif path == "/v1/contacts/{contact_id}/merge":
         unmerged = [c for c in FIXTURES["mergeable"] if c not in MERGED]
         if unmerged:
@@ -395,6 +433,8 @@ def take(case, answer):
         RESOLVED.add(case.path_parameters.get("request_id"))
     elif path == "/v1/contacts/{contact_id}/merge":
         MERGED.add(body.get("contact_id"))
+    elif path == "/v1/agents":
+        TAKEN.add(("agent", body.get("agent_id")))
 
 
 def refresh(case):
@@ -409,6 +449,9 @@ def refresh(case):
     elif path == "/v1/conversations/{conversation_id}/messages" and isinstance(body, dict):
         if ("message", params.get("conversation_id"), body.get("message_id")) in TAKEN:
             body["message_id"] = str(uuid.uuid4())
+    elif path == "/v1/agents" and isinstance(body, dict):
+        if ("agent", body.get("agent_id")) in TAKEN:
+            body["agent_id"] = f"st-{uuid.uuid4().hex}"
     elif path == "/v1/contacts/{contact_id}/merge" and isinstance(body, dict):
         if body.get("contact_id") in MERGED:
             unmerged = [c for c in FIXTURES["mergeable"] if c not in MERGED]

@@ -11,7 +11,7 @@ use axum::http::{Request, StatusCode, header};
 use convo_store::Backend;
 use serde_json::{Value, json};
 
-use crate::support::{Reply, app, call, engine, on_both_backends, raw, whole_log};
+use crate::support::{Reply, app, call, create_team, engine, on_both_backends, raw, register_agent, whole_log};
 
 on_both_backends!(no_string_of_any_operation_reaches_a_5xx_and_a_nul_is_refused_everywhere);
 
@@ -31,10 +31,14 @@ struct Operation {
     template: &'static str,
     uri: String,
     body: Option<Value>,
+    /// A string of the body that names what the operation creates, so that one success makes
+    /// the same request a conflict: made new for each try of another string, so each reaches
+    /// the rules behind it.
+    fresh: Option<&'static str>,
 }
 
 fn op(method: &'static str, template: &'static str, uri: String, body: Option<Value>) -> Operation {
-    Operation { method, template, uri, body }
+    Operation { method, template, uri, body, fresh: None }
 }
 
 /// Every string leaf of `value`, as JSON pointers.
@@ -77,10 +81,13 @@ async fn no_string_of_any_operation_reaches_a_5xx_and_a_nul_is_refused_everywher
     // Real resources, so that bad strings reach the rules behind them, not a 404.
     let inbox = call(&app, "POST", "/v1/inboxes", Some(json!({"name": "WA", "channel_type": "whatsapp"}))).await;
     let inbox_id = inbox.body["inbox_id"].as_str().expect("an inbox").to_owned();
+    register_agent(&app, "ada").await;
+    let team_id = create_team(&app, "Billing").await;
     let inbound = json!({"inbox_id": inbox_id, "contact_id": "+49151", "display_name": "Ada",
                          "channel_message_id": "wamid.1", "sent_at": now, "content": {"type": "text", "body": "hi"}});
     let first = call(&app, "POST", "/v1/inbound-messages", Some(inbound.clone())).await;
     let c = format!("/v1/conversations/{}", first.body["conversation_id"].as_str().expect("a conversation"));
+    let contact = first.body["contact_id"].as_str().expect("the sender's contact").to_owned();
     let sent = call(
         &app,
         "POST",
@@ -107,6 +114,12 @@ async fn no_string_of_any_operation_reaches_a_5xx_and_a_nul_is_refused_everywher
     let template = json!({"type": "template", "name": "hello", "language": "en", "parameters": ["p1"]});
     let operations = vec![
         op("POST", "/v1/inboxes", "/v1/inboxes".into(), Some(json!({"name": "SMS", "channel_type": "sms"}))),
+        op(
+            "PUT",
+            "/v1/inboxes/{inbox_id}/team",
+            format!("/v1/inboxes/{inbox_id}/team"),
+            Some(json!({"team_id": team_id})),
+        ),
         op("DELETE", "/v1/inboxes/{inbox_id}", format!("/v1/inboxes/{inbox_id}"), Some(json!({"actor": agent}))),
         op(
             "POST",
@@ -171,7 +184,7 @@ async fn no_string_of_any_operation_reaches_a_5xx_and_a_nul_is_refused_everywher
             format!("{c}/assignee"),
             Some(json!({"actor": agent})),
         ),
-        op("PUT", "/v1/conversations/{conversation_id}/team", format!("{c}/team"), Some(json!({"team_id": "billing"}))),
+        op("PUT", "/v1/conversations/{conversation_id}/team", format!("{c}/team"), Some(json!({"team_id": team_id}))),
         op("DELETE", "/v1/conversations/{conversation_id}/team", format!("{c}/team"), Some(json!({"actor": agent}))),
         op(
             "POST",
@@ -276,6 +289,24 @@ async fn no_string_of_any_operation_reaches_a_5xx_and_a_nul_is_refused_everywher
             format!("/v1/webhooks/{}/replay", uuid::Uuid::now_v7()),
             Some(json!({"since": now})),
         ),
+        Operation {
+            fresh: Some("/agent_id"),
+            ..op(
+                "POST",
+                "/v1/agents",
+                "/v1/agents".into(),
+                Some(json!({"agent_id": "cyd", "name": "Cyd", "email": "cyd@x.test", "role": "agent"})),
+            )
+        },
+        op(
+            "PATCH",
+            "/v1/agents/{agent_id}",
+            "/v1/agents/ada".into(),
+            Some(json!({"name": "Ada", "email": "ada@x.test", "role": "administrator", "availability": "online",
+                        "active": true})),
+        ),
+        op("POST", "/v1/teams", "/v1/teams".into(), Some(json!({"name": "Sales"}))),
+        op("PATCH", "/v1/teams/{team_id}", format!("/v1/teams/{team_id}"), Some(json!({"name": "Billing EMEA"}))),
         op(
             "POST",
             "/v1/contacts",
@@ -288,6 +319,18 @@ async fn no_string_of_any_operation_reaches_a_5xx_and_a_nul_is_refused_everywher
             "/v1/contacts/{contact_id}/merge",
             format!("/v1/contacts/{}/merge", uuid::Uuid::now_v7()),
             Some(json!({"contact_id": uuid::Uuid::now_v7()})),
+        ),
+        op(
+            "POST",
+            "/v1/contacts/{contact_id}/identities",
+            format!("/v1/contacts/{contact}/identities"),
+            Some(json!({"kind": "email", "value": "ada@x.test"})),
+        ),
+        op(
+            "DELETE",
+            "/v1/contacts/{contact_id}/identities",
+            format!("/v1/contacts/{contact}/identities"),
+            Some(json!({"kind": "email", "value": "ada@x.test"})),
         ),
         op(
             "PATCH",
@@ -324,12 +367,18 @@ async fn no_string_of_any_operation_reaches_a_5xx_and_a_nul_is_refused_everywher
     let mut tried = 0;
     let long = long();
     for operation in &operations {
-        let body = operation.body.as_ref().expect("a body");
+        let sample = operation.body.as_ref().expect("a body");
         let mut pointers = Vec::new();
-        string_pointers(body, String::new(), &mut pointers);
+        string_pointers(sample, String::new(), &mut pointers);
         for pointer in pointers {
             for (name, bad) in BAD {
                 let bad = if bad == "LONG" { long.as_str() } else { bad };
+                let mut body = sample.clone();
+                if let Some(fresh) = operation.fresh.filter(|fresh| *fresh != pointer) {
+                    let value = body.pointer_mut(fresh).expect("the fresh field");
+                    *value = json!(format!("{}-{tried}", value.as_str().expect("a string")));
+                }
+                let body = &body;
                 let before = whole_log(&t.engine).await.len();
                 let reply = send(&app, operation.method, &operation.uri, Some(with_bad(body, &pointer, bad))).await;
                 let written = whole_log(&t.engine).await;
@@ -367,11 +416,17 @@ async fn no_string_of_any_operation_reaches_a_5xx_and_a_nul_is_refused_everywher
                 .replace("{request_id}", r.rsplit('/').next().expect("an id"))
                 .replace("{member_id}", "+1001")
                 .replace("{user_id}", "bob")
-                .replace("{key_id}", "k");
+                .replace("{key_id}", "k")
+                .replace("{agent_id}", "ada")
+                .replace("{team_id}", &team_id);
             for parameter in operation["parameters"].as_array().into_iter().flatten() {
                 let name = parameter["name"].as_str().expect("a name");
                 let uri = match parameter["in"].as_str() {
-                    Some("path") => path.replace(&format!("{{{name}}}"), "x%00y").replace("{conversation_id}", "x"),
+                    Some("path") => path
+                        .replace(&format!("{{{name}}}"), "x%00y")
+                        .replace("{conversation_id}", "x")
+                        .replace("{team_id}", &team_id)
+                        .replace("{agent_id}", "ada"),
                     Some("query") => format!("{concrete}?{name}=x%00y"),
                     _ => continue,
                 };

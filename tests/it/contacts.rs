@@ -16,6 +16,7 @@ on_both_backends!(
     an_identity_of_the_wrong_shape_is_refused_naming_it_and_nothing_is_written,
     a_contact_is_created_with_its_identities_changed_and_deleted_letting_them_go,
     a_merge_moves_identities_and_conversations_and_never_where_a_reply_goes,
+    an_identity_linked_explicitly_routes_later_messages_and_a_move_takes_it_from_its_holder,
 );
 
 async fn inbox(app: &Router, channel: &str) -> String {
@@ -295,4 +296,73 @@ async fn a_merge_moves_identities_and_conversations_and_never_where_a_reply_goes
         .map(|e| e.payload["identity"].clone())
         .collect();
     assert_eq!(moved, [json!({"kind": "email", "value": "ada@example.com"})]);
+}
+
+async fn an_identity_linked_explicitly_routes_later_messages_and_a_move_takes_it_from_its_holder<B: Backend>(
+    backend: B,
+) {
+    let t = engine(backend);
+    let app = app(&t).await;
+    let whatsapp = inbox(&app, "whatsapp").await;
+    let now = t.clock_now();
+    let message = |from: &str| json!({"inbox_id": whatsapp, "contact_id": from, "sent_at": now, "content": {"type": "text", "body": "hi"}});
+    let first = inbound(&app, message("+4917300051")).await;
+    let ada = first["contact_id"].as_str().expect("a contact").to_owned();
+    let identities = format!("/v1/contacts/{ada}/identities");
+    let bsuid = json!({"kind": "whatsapp_bsuid", "value": "US.555"});
+    // The connector links the business-scoped id it learned another way.
+    let linked = call(&app, "POST", &identities, Some(bsuid.clone())).await;
+    assert_eq!(linked.status, StatusCode::OK, "{}", linked.body);
+    assert_eq!(call(&app, "POST", &identities, Some(bsuid.clone())).await.body["version"], linked.body["version"]);
+    // A message carrying only the new id lands in the contact and its conversation.
+    let later = inbound(&app, message("US.555")).await;
+    assert_eq!((&later["contact_id"], &later["conversation_id"]), (&first["contact_id"], &first["conversation_id"]));
+    // Another contact's email: 409 naming it, nothing written; with `move` it changes hands.
+    let bob = call(
+        &app,
+        "POST",
+        "/v1/contacts",
+        Some(json!({"name": "Bob",
+        "identities": [{"kind": "email", "value": "bob@example.com"}]})),
+    )
+    .await;
+    let bob = bob.body["contact_id"].as_str().expect("a contact").to_owned();
+    let email = json!({"kind": "email", "value": "Bob@Example.com"});
+    let before = whole_log(&t.engine).await.len();
+    let held = call(&app, "POST", &identities, Some(email.clone())).await;
+    assert_eq!(
+        (held.status, held.body["contact_id"].as_str()),
+        (StatusCode::CONFLICT, Some(bob.as_str())),
+        "{}",
+        held.body
+    );
+    let bad = call(&app, "POST", &identities, Some(json!({"kind": "phone", "value": "0170 1234"}))).await;
+    assert_eq!((bad.status, &bad.body["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("value")), "{}", bad.body);
+    let nobody =
+        call(&app, "POST", &format!("/v1/contacts/{}/identities", uuid::Uuid::now_v7()), Some(bsuid.clone())).await;
+    assert_eq!(nobody.status, StatusCode::NOT_FOUND);
+    assert_eq!(whole_log(&t.engine).await.len(), before, "refusals write nothing");
+    let moved =
+        call(&app, "POST", &identities, Some(json!({"kind": "email", "value": "bob@example.com", "move": true}))).await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    let at = format!("?min_position={}", moved.body["position"]);
+    let keys = |contact: &Value| -> Vec<String> {
+        contact["identities"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|i| format!("{}:{}", i["kind"].as_str().unwrap_or(""), i["value"].as_str().unwrap_or("")))
+            .collect()
+    };
+    let ada_now = call(&app, "GET", &format!("/v1/contacts/{ada}{at}"), None).await.body;
+    assert_eq!(keys(&ada_now), ["phone:+4917300051", "email:bob@example.com", "whatsapp_bsuid:US.555"], "{ada_now}");
+    let bob_now = call(&app, "GET", &format!("/v1/contacts/{bob}{at}"), None).await.body;
+    assert_eq!(keys(&bob_now), Vec::<String>::new(), "{bob_now}");
+    let claimed = whole_log(&t.engine).await.into_iter().rfind(|e| e.event_type == "IdentityClaimed").expect("a claim");
+    assert_eq!(claimed.payload["previous"].as_str(), Some(bob.as_str()));
+    // Unlinked, the id is nobody's: its next message makes a new contact.
+    let unlinked = call(&app, "DELETE", &identities, Some(bsuid)).await;
+    assert_eq!(unlinked.status, StatusCode::OK, "{}", unlinked.body);
+    let stranger = inbound(&app, message("US.555")).await;
+    assert_ne!(stranger["contact_id"], first["contact_id"]);
 }

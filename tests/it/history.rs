@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use convo_store::Backend;
 use serde_json::{Value, json};
 
-use crate::support::{app, call, engine, on_both_backends, whole_log};
+use crate::support::{app, call, engine, on_both_backends, register_agent, whole_log};
 
 on_both_backends!(time_travel_reproduces_every_state_the_live_view_showed);
 
@@ -13,6 +13,8 @@ async fn time_travel_reproduces_every_state_the_live_view_showed<B: Backend>(bac
     let t = engine(backend);
     let app = app(&t).await;
     let now = t.clock_now();
+    // The agent the workload assigns.
+    register_agent(&app, "ada").await;
     let inbox = call(&app, "POST", "/v1/inboxes", Some(json!({"name": "Support", "channel_type": "whatsapp"}))).await;
     let inbox_id = inbox.body["inbox_id"].as_str().expect("an inbox").to_owned();
     let group = json!({"inbox_id": inbox_id, "group_id": "g-history", "subject": "Crew", "self_member": "+1000",

@@ -8,7 +8,7 @@ use chrono::Duration as Span;
 use convo_store::Backend;
 use serde_json::{Value, json};
 
-use crate::support::{app, call, engine, on_both_backends, raw, whole_log};
+use crate::support::{app, call, create_team, engine, on_both_backends, raw, register_agent, whole_log};
 
 on_both_backends!(
     every_command_endpoint_answers_with_the_conversation_its_version_and_position,
@@ -23,6 +23,9 @@ async fn every_command_endpoint_answers_with_the_conversation_its_version_and_po
     let t = engine(backend);
     let app = app(&t).await;
     let now = t.clock_now();
+    // The agent and the team the steps assign.
+    register_agent(&app, "ada").await;
+    let billing = create_team(&app, "Billing").await;
 
     let inbox = call(&app, "POST", "/v1/inboxes", Some(json!({"name": "Support", "channel_type": "whatsapp"}))).await;
     assert_eq!(inbox.status, StatusCode::CREATED, "{:?}", inbox.body);
@@ -57,7 +60,7 @@ async fn every_command_endpoint_answers_with_the_conversation_its_version_and_po
         ("PATCH", m.clone(), Some(json!({"actor": agent(), "content": {"type": "text", "body": "hello!"}}))),
         ("PUT", format!("{c}/assignee"), Some(json!({"agent_id": "ada"}))),
         ("DELETE", format!("{c}/assignee"), None),
-        ("PUT", format!("{c}/team"), Some(json!({"team_id": "billing"}))),
+        ("PUT", format!("{c}/team"), Some(json!({"team_id": billing}))),
         ("DELETE", format!("{c}/team"), None),
         ("POST", format!("{c}/archive"), None),
         ("POST", format!("{c}/unarchive"), None),
@@ -85,6 +88,8 @@ async fn every_command_endpoint_answers_with_the_conversation_its_version_and_po
     assert_eq!(
         types,
         [
+            "AgentCreated",
+            "TeamCreated",
             "InboxCreated",
             // The sender, a new contact, committed with its first message.
             "IdentityClaimed",

@@ -10,6 +10,7 @@ mod consistency;
 mod contacts;
 mod contacts_read;
 mod contract;
+mod directory;
 mod edges;
 mod export;
 mod faults;

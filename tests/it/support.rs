@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use chrono::{DateTime, Utc};
 use convo_domain::conversation::{ConversationAction, ConversationKind};
+use convo_domain::directory::{AgentAction, AgentCommand, AgentRole, agent_stream_id};
 use convo_domain::inbox::{InboxAction, InboxCommand};
 use convo_domain::{Actor, ChannelType, ConversationCommand, ManualClock, MessageContent};
 use convo_gateway::GatewayConfig;
@@ -260,6 +261,22 @@ impl<B: Backend> TestEngine<B> {
         conversation_id
     }
 
+    /// Registers agent `agent_id` of [`WS`] (active, offline), so that it can be assigned.
+    pub async fn register_agent(&self, agent_id: &str) {
+        let command = AgentCommand {
+            workspace_id: WS,
+            actor: Actor::agent("admin"),
+            action: AgentAction::Create {
+                agent_id: agent_id.into(),
+                name: agent_id.into(),
+                email: None,
+                role: AgentRole::Agent,
+            },
+        };
+        let stream = agent_stream_id(WS, agent_id).to_string();
+        self.engine.agents.execute(&stream, command, &meta()).await.expect("register an agent");
+    }
+
     pub fn clock_now(&self) -> DateTime<Utc> {
         use convo_domain::Clock;
         self.clock.now()
@@ -284,6 +301,22 @@ pub async fn whole_log<B: Backend>(engine: &Engine<B>) -> Vec<convo_store::LogEv
     use futures::TryStreamExt;
     let pages: Vec<Vec<_>> = engine.log.read_to_head(0, 500).try_collect().await.expect("read the log");
     pages.into_iter().flatten().collect()
+}
+
+/// Registers agent `agent_id` of `app`'s workspace over HTTP, so that it can be assigned; the
+/// answer (`agent_id`, version and position).
+pub async fn register_agent(app: &Router, agent_id: &str) -> Value {
+    let body = serde_json::json!({"agent_id": agent_id, "name": agent_id});
+    let reply = call(app, "POST", "/v1/agents", Some(body)).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "register agent {agent_id}: {}", reply.body);
+    reply.body
+}
+
+/// Creates a team named `name` in `app`'s workspace over HTTP; the id it was given.
+pub async fn create_team(app: &Router, name: &str) -> String {
+    let reply = call(app, "POST", "/v1/teams", Some(serde_json::json!({"name": name}))).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "create team {name}: {}", reply.body);
+    reply.body["team_id"].as_str().expect("a team id").to_owned()
 }
 
 /// Runs one async contract test against both backends, as `postgres` and `sqlite` tests.

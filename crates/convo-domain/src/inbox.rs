@@ -8,6 +8,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::directory::DirectoryLookup;
 use crate::window::MAX_WINDOW_SECS;
 use crate::{Actor, ChannelPolicy, ChannelType, Clock};
 
@@ -22,6 +23,9 @@ pub struct Inbox {
     pub channel: Option<ChannelType>,
     pub policy_override: Option<ChannelPolicy>,
     pub deleted: bool,
+    /// Its default team: whose agents may take its conversations.
+    #[serde(default)]
+    pub team_id: Option<Uuid>,
 }
 
 /// What a conversation needs to know about its inbox.
@@ -57,8 +61,18 @@ pub struct InboxCommand {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum InboxAction {
-    Create { inbox_id: Uuid, name: String, channel: ChannelType, policy: Option<ChannelPolicy> },
+    Create {
+        inbox_id: Uuid,
+        name: String,
+        channel: ChannelType,
+        policy: Option<ChannelPolicy>,
+    },
     Delete,
+    /// Sets the inbox's default team, a team of the workspace (`None` clears it); nothing if
+    /// it has that team already.
+    SetTeam {
+        team_id: Option<Uuid>,
+    },
 }
 
 /// An inbox event as stored and published: the envelope (`occurred_at`, `actor`) beside the
@@ -89,6 +103,13 @@ pub enum InboxChange {
     /// The inbox was deleted; its conversations stay readable but can no longer send.
     #[serde(rename = "InboxDeleted")]
     Deleted {},
+    /// The inbox's default team was set (replacing any other): its active agents are who may
+    /// take the inbox's conversations.
+    #[serde(rename = "InboxTeamSet")]
+    TeamSet { team_id: Uuid },
+    /// The inbox's default team was cleared: every active agent may take its conversations.
+    #[serde(rename = "InboxTeamCleared")]
+    TeamCleared { team_id: Uuid },
 }
 
 impl DomainEvent for InboxEvent {
@@ -96,6 +117,8 @@ impl DomainEvent for InboxEvent {
         match self.change {
             InboxChange::Created { .. } => "InboxCreated",
             InboxChange::Deleted {} => "InboxDeleted",
+            InboxChange::TeamSet { .. } => "InboxTeamSet",
+            InboxChange::TeamCleared { .. } => "InboxTeamCleared",
         }
         .to_owned()
     }
@@ -112,10 +135,18 @@ pub enum InboxError {
     AlreadyExists,
     #[error("{field}: {reason}")]
     Validation { field: String, reason: String },
+    /// The team to set is not one of the workspace's.
+    #[error("team {0} not found")]
+    TeamNotFound(Uuid),
+    /// The directory could not be asked (the store is unreachable): nothing written.
+    #[error("lookup failed: {0}")]
+    Lookup(String),
 }
 
 pub struct InboxServices {
     pub clock: Arc<dyn Clock>,
+    /// The teams an inbox names.
+    pub directory: Arc<dyn DirectoryLookup>,
 }
 
 impl Aggregate for Inbox {
@@ -165,6 +196,23 @@ impl Aggregate for Inbox {
                 }
                 InboxChange::Deleted {}
             }
+            InboxAction::SetTeam { team_id } => {
+                if self.workspace_id != Some(command.workspace_id) || self.deleted {
+                    return Err(InboxError::NotFound);
+                }
+                match (team_id, self.team_id) {
+                    (new, old) if new == old => return Ok(()),
+                    (Some(team_id), _) => {
+                        let directory = &services.directory;
+                        if !directory.team(command.workspace_id, team_id).await.map_err(InboxError::Lookup)? {
+                            return Err(InboxError::TeamNotFound(team_id));
+                        }
+                        InboxChange::TeamSet { team_id }
+                    }
+                    (None, Some(team_id)) => InboxChange::TeamCleared { team_id },
+                    (None, None) => return Ok(()),
+                }
+            }
         };
         let event = InboxEvent { occurred_at: services.clock.now(), actor: command.actor, change };
         sink.write(event, self).await;
@@ -181,6 +229,8 @@ impl Aggregate for Inbox {
                 self.policy_override = policy;
             }
             InboxChange::Deleted {} => self.deleted = true,
+            InboxChange::TeamSet { team_id } => self.team_id = Some(team_id),
+            InboxChange::TeamCleared { .. } => self.team_id = None,
         }
     }
 }
@@ -189,13 +239,17 @@ impl Aggregate for Inbox {
 mod tests {
     use super::*;
     use crate::ManualClock;
+    use crate::directory::tests::FixedDirectory;
     use cqrs_es::test::TestFramework;
 
     fn at() -> DateTime<Utc> {
         DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default()
     }
+    const TEAM: Uuid = Uuid::from_u128(0x30a1);
+    const FOREIGN_TEAM: Uuid = Uuid::from_u128(0x30b1);
     fn framework() -> TestFramework<Inbox> {
-        TestFramework::with(InboxServices { clock: Arc::new(ManualClock::new(at())) })
+        let directory = FixedDirectory::default().with_team(WS, TEAM).with_team(Uuid::from_u128(99), FOREIGN_TEAM);
+        TestFramework::with(InboxServices { clock: Arc::new(ManualClock::new(at())), directory: Arc::new(directory) })
     }
     const WS: Uuid = Uuid::from_u128(7);
     const ID: Uuid = Uuid::from_u128(8);
@@ -284,6 +338,40 @@ mod tests {
     fn deleting_an_unknown_or_foreign_inbox_is_not_found() {
         framework().given_no_previous_events().when(delete(WS)).then_expect_error(InboxError::NotFound);
         framework().given(vec![created()]).when(delete(Uuid::from_u128(99))).then_expect_error(InboxError::NotFound);
+    }
+
+    fn set_team(team_id: Option<Uuid>) -> InboxCommand {
+        InboxCommand { workspace_id: WS, actor: Actor::agent("admin"), action: InboxAction::SetTeam { team_id } }
+    }
+    fn event(change: InboxChange) -> InboxEvent {
+        InboxEvent { occurred_at: at(), actor: Actor::agent("admin"), change }
+    }
+
+    #[test]
+    fn an_inbox_takes_a_team_of_its_workspace_and_records_each_change_once() {
+        let team_set = event(InboxChange::TeamSet { team_id: TEAM });
+        framework().given(vec![created()]).when(set_team(Some(TEAM))).then_expect_events(vec![team_set.clone()]);
+        framework().given(vec![created(), team_set.clone()]).when(set_team(Some(TEAM))).then_expect_events(vec![]);
+        framework()
+            .given(vec![created(), team_set])
+            .when(set_team(None))
+            .then_expect_events(vec![event(InboxChange::TeamCleared { team_id: TEAM })]);
+        framework().given(vec![created()]).when(set_team(None)).then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn an_unknown_or_foreign_team_or_a_deleted_inbox_is_refused() {
+        for team in [Uuid::from_u128(0x30ff), FOREIGN_TEAM] {
+            framework()
+                .given(vec![created()])
+                .when(set_team(Some(team)))
+                .then_expect_error(InboxError::TeamNotFound(team));
+        }
+        framework()
+            .given(vec![created(), deleted()])
+            .when(set_team(Some(TEAM)))
+            .then_expect_error(InboxError::NotFound);
+        framework().given_no_previous_events().when(set_team(Some(TEAM))).then_expect_error(InboxError::NotFound);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod channel;
 pub mod clock;
 pub mod contact;
 pub mod conversation;
+pub mod directory;
 pub mod identity;
 pub mod inbox;
 pub mod log;
@@ -36,12 +37,14 @@ pub use webhook::{WebhookEndpoint, WebhookEndpointCommand, WebhookEndpointEvent}
 pub use window::{ChannelPolicy, Window, WindowActor, WindowFailure, WindowState};
 
 /// Every aggregate type whose events the log holds: what [`LogEvent::upcast`] reads.
-pub const AGGREGATE_TYPES: [&str; 5] = [
+pub const AGGREGATE_TYPES: [&str; 7] = [
     <Conversation as cqrs_es::Aggregate>::TYPE,
     <Inbox as cqrs_es::Aggregate>::TYPE,
     <contact::Contact as cqrs_es::Aggregate>::TYPE,
     <contact::ContactIdentity as cqrs_es::Aggregate>::TYPE,
     <WebhookEndpoint as cqrs_es::Aggregate>::TYPE,
+    <directory::Agent as cqrs_es::Aggregate>::TYPE,
+    <directory::Team as cqrs_es::Aggregate>::TYPE,
 ];
 
 /// The namespace of deterministic conversation ids (UUIDv5).

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::contact::{Contact, ContactEvent, ContactIdentity, ContactIdentityEvent};
+use crate::directory::{Agent, AgentEvent, Team, TeamEvent};
 use crate::{Conversation, ConversationEvent, DecodeError, Inbox, InboxEvent, versions};
 
 /// One event as the global log serves it.
@@ -18,7 +19,8 @@ pub struct LogEvent {
     /// Position in the global log: increasing in commit order, unique, not dense.
     pub position: i64,
     pub workspace_id: Option<String>,
-    /// `conversation`, `inbox`, `contact`, `contact_identity` or `webhook_endpoint`.
+    /// `conversation`, `inbox`, `contact`, `contact_identity`, `webhook_endpoint`, `agent` or
+    /// `team`.
     pub aggregate_type: String,
     pub aggregate_id: String,
     /// The aggregate's version after this event.
@@ -26,7 +28,8 @@ pub struct LogEvent {
     pub event_type: String,
     pub event_version: String,
     /// The event as stored: a `ConversationEvent`, an `InboxEvent`, a `ContactEvent`, a
-    /// `ContactIdentityEvent` or a `WebhookEndpointEvent`, described per type and version by
+    /// `ContactIdentityEvent`, a `WebhookEndpointEvent`, an `AgentEvent` or a `TeamEvent`,
+    /// described per type and version by
     /// `schemas/events/<event_type>.<event_version>.json`.
     #[schema(value_type = Object)]
     pub payload: Value,
@@ -53,6 +56,8 @@ enum DomainEvent {
     Inbox(Result<InboxEvent, String>),
     Contact(Result<ContactEvent, String>),
     ContactIdentity(Result<ContactIdentityEvent, String>),
+    Agent(Result<AgentEvent, String>),
+    Team(Result<TeamEvent, String>),
     Other,
 }
 
@@ -76,6 +81,8 @@ impl LogEvent {
             Inbox::TYPE => DomainEvent::Inbox(self.decode::<Inbox>()),
             Contact::TYPE => DomainEvent::Contact(self.decode::<Contact>()),
             ContactIdentity::TYPE => DomainEvent::ContactIdentity(self.decode::<ContactIdentity>()),
+            Agent::TYPE => DomainEvent::Agent(self.decode::<Agent>()),
+            Team::TYPE => DomainEvent::Team(self.decode::<Team>()),
             _ => DomainEvent::Other,
         })
     }
@@ -137,6 +144,22 @@ impl LogEvent {
     pub fn contact_identity_event(&self) -> Option<Result<&ContactIdentityEvent, &str>> {
         match self.domain_event() {
             DomainEvent::ContactIdentity(decoded) => Some(decoded.as_ref().map_err(String::as_str)),
+            _ => None,
+        }
+    }
+
+    /// The agent event inside, if this is one (decoded once per event).
+    pub fn agent_event(&self) -> Option<Result<&AgentEvent, &str>> {
+        match self.domain_event() {
+            DomainEvent::Agent(decoded) => Some(decoded.as_ref().map_err(String::as_str)),
+            _ => None,
+        }
+    }
+
+    /// The team event inside, if this is one (decoded once per event).
+    pub fn team_event(&self) -> Option<Result<&TeamEvent, &str>> {
+        match self.domain_event() {
+            DomainEvent::Team(decoded) => Some(decoded.as_ref().map_err(String::as_str)),
             _ => None,
         }
     }

@@ -44,6 +44,27 @@ pub struct MessageText(String);
 #[allow(dead_code)] // only its schema is used
 pub struct Tag(String);
 
+/// An agent's id, the caller's own user id for them: 1 to 200 characters, none of them
+/// whitespace or a control character.
+#[derive(utoipa::ToSchema)]
+#[schema(
+    min_length = 1,
+    max_length = 200,
+    pattern = r"^[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\x00-\x1f\x7f-\x9f]+$"
+)]
+#[allow(dead_code)] // only its schema is used
+pub struct AgentId(String);
+
+/// An agent's email: `local@domain`, one `@`, no whitespace inside, at most 254 characters;
+/// surrounding whitespace is trimmed, and blank is none. Kept in lower case.
+#[derive(utoipa::ToSchema)]
+#[schema(
+    max_length = 254,
+    pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*([^@\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+@[^@\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+)?[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+)]
+#[allow(dead_code)] // only its schema is used
+pub struct Email(String);
+
 /// A contact's avatar URL: `http://` or `https://` and at least one character after it, none of
 /// them whitespace or a control character, at most 2048 characters; empty for none.
 #[derive(utoipa::ToSchema)]

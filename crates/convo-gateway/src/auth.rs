@@ -197,6 +197,13 @@ impl Caller {
         }))
     }
 
+    /// The actor of a change an agent's tools and a connector may both make (linking a
+    /// contact's identity): the key's default, the API (`system`, `api`) for a `write` key,
+    /// the channel for a `connector` key (the route takes no other scope).
+    pub fn agent_or_channel(&self) -> Actor {
+        self.default_actor()
+    }
+
     fn default_actor(&self) -> Actor {
         if self.0.allows(Scope::Write) { Actor::system("api") } else { channel() }
     }

@@ -26,6 +26,12 @@ pub struct CommandResponse {
     /// The contact a direct inbound message's sender resolved to (found or created).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub contact_id: Option<Uuid>,
+    /// The agent a directory command was on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// The team a directory command was on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_id: Option<Uuid>,
     /// A group join request that now waits for an admin.
@@ -49,6 +55,8 @@ impl CommandResponse {
             conversation_id: (!inbox).then_some(id),
             inbox_id: inbox.then_some(id),
             contact_id: None,
+            agent_id: None,
+            team_id: None,
             message_id: None,
             request_id: None,
             invite_code: None,
@@ -63,6 +71,8 @@ impl CommandResponse {
             conversation_id: None,
             inbox_id: None,
             contact_id: None,
+            agent_id: None,
+            team_id: None,
             message_id: None,
             request_id: None,
             invite_code: None,

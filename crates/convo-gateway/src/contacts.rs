@@ -526,7 +526,7 @@ pub struct ChangeContact {
 }
 
 /// A field given, even as `null` (`Some(None)`), apart from one left out (`None`).
-fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
+pub(crate) fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(deserializer).map(Some)
 }
 
@@ -750,6 +750,145 @@ pub async fn merge_contact<B: Backend>(
         }
         let version = absorbed.version + absorbed.events.len();
         if let Some(answered) = commit_contact(&state, unit, survivor, version, false).await? {
+            return Ok(answered);
+        }
+        attempt = next(attempt)?;
+    }
+}
+
+problems! {
+    /// Linking an identity to a contact.
+    LinkAnIdentity = [
+        NotFound => "no such contact in this workspace (or it was merged into another: use that one)",
+        Validation => "the identity is not of its kind's shape, or the contact has 20 identities: `field` names it",
+        Conflict => "the identity belongs to another contact (`detail` names it): `move: true` takes it from them",
+    ];
+}
+
+/// An identity of a contact.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactIdentityInput {
+    pub kind: IdentityKind,
+    /// Read in the kind's canonical spelling: a phone in E.164 (`+` and digits), an email in
+    /// lower case, …; a value of the wrong shape is `validation`.
+    #[schema(max_length = 200)]
+    pub value: String,
+    /// Linking only: take the identity from the contact holding it, if another does (it loses
+    /// it in the same commit). Without it, that is 409 `conflict`.
+    #[serde(default, rename = "move")]
+    pub take: bool,
+}
+
+/// Link an identity to a contact: a connector reporting a new id for a known person (an
+/// explicit link). Messages carrying only the new identity land in this contact and its
+/// conversations from then on; where replies go does not change.
+#[utoipa::path(
+    post,
+    path = "/v1/contacts/{contact_id}/identities",
+    tag = "contacts",
+    params(("contact_id" = Uuid, Path, description = "The contact")),
+    request_body = ContactIdentityInput,
+    responses(
+        (status = 200, description = "The contact holds the identity (linking it again changes nothing): its version and position", body = CommandResponse),
+        LinkAnIdentity,
+    ),
+    security(("apiKey" = ["write"])),
+)]
+pub async fn link_identity<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+    caller: Caller,
+    ApiPath(contact_id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<ContactIdentityInput>,
+) -> Answer {
+    let actor = caller.agent_or_channel();
+    let identity = Identity::new(body.kind, &body.value).map_err(|e| ApiError::validation("value", e.to_string()))?;
+    let meta = command_metadata(ws, "link_identity");
+    let engine = &state.engine;
+    let mut attempt = 1;
+    loop {
+        let mut unit = Unit::new(attempt);
+        let command = |action| ContactCommand { workspace_id: ws, actor: actor.clone(), action };
+        let add = command(ContactAction::AddIdentity { identity: identity.clone() });
+        let added = unit.decide(&engine.contacts, &contact_id.to_string(), add, &meta).await?;
+        let action = if body.take {
+            ContactIdentityAction::Move { contact_id }
+        } else {
+            ContactIdentityAction::Claim { contact_id }
+        };
+        let claim =
+            ContactIdentityCommand { workspace_id: ws, identity: identity.clone(), actor: actor.clone(), action };
+        let claimed = match unit.decide(&engine.contact_identities, &identity.id(ws).to_string(), claim, &meta).await {
+            Err(CommandError::Rejected(ContactIdentityError::HeldByAnother { contact_id: holder })) => {
+                let detail =
+                    format!("{} belongs to contact {holder}: link it with `move: true` to take it", identity.key());
+                return Err(ApiError::new(crate::Code::Conflict, detail).with("contact_id", holder));
+            }
+            decided => decided?,
+        };
+        // Taken from another contact: it lets the identity go in the same commit.
+        let previous = claimed.events.iter().find_map(|e| match &e.payload.change {
+            convo_domain::contact::ContactIdentityChange::Claimed { previous, .. } => *previous,
+            _ => None,
+        });
+        if let Some(previous) = previous.filter(|p| *p != contact_id) {
+            let remove = command(ContactAction::RemoveIdentity { identity: identity.clone() });
+            unit.decide(&engine.contacts, &previous.to_string(), remove, &meta).await?;
+        }
+        let version = added.version + added.events.len();
+        if let Some(answered) = commit_contact(&state, unit, contact_id, version, false).await? {
+            return Ok(answered);
+        }
+        attempt = next(attempt)?;
+    }
+}
+
+/// Unlink an identity from a contact: nobody holds it then, and a later message from it makes
+/// a new contact. The contact's conversations stay its own.
+#[utoipa::path(
+    delete,
+    path = "/v1/contacts/{contact_id}/identities",
+    tag = "contacts",
+    params(("contact_id" = Uuid, Path, description = "The contact")),
+    request_body = ContactIdentityInput,
+    responses(
+        (status = 200, description = "The contact does not hold the identity (unlinking it again changes nothing): its version and position", body = CommandResponse),
+        OnAContact,
+    ),
+    security(("apiKey" = ["write"])),
+)]
+pub async fn unlink_identity<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+    caller: Caller,
+    ApiPath(contact_id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<ContactIdentityInput>,
+) -> Answer {
+    let actor = caller.agent_or_channel();
+    let identity = Identity::new(body.kind, &body.value).map_err(|e| ApiError::validation("value", e.to_string()))?;
+    let meta = command_metadata(ws, "unlink_identity");
+    let engine = &state.engine;
+    let mut attempt = 1;
+    loop {
+        let mut unit = Unit::new(attempt);
+        let remove = ContactCommand {
+            workspace_id: ws,
+            actor: actor.clone(),
+            action: ContactAction::RemoveIdentity { identity: identity.clone() },
+        };
+        let removed = unit.decide(&engine.contacts, &contact_id.to_string(), remove, &meta).await?;
+        if !removed.events.is_empty() {
+            let release = ContactIdentityCommand {
+                workspace_id: ws,
+                identity: identity.clone(),
+                actor: actor.clone(),
+                action: ContactIdentityAction::Release { contact_id },
+            };
+            unit.decide(&engine.contact_identities, &identity.id(ws).to_string(), release, &meta).await?;
+        }
+        let version = removed.version + removed.events.len();
+        if let Some(answered) = commit_contact(&state, unit, contact_id, version, false).await? {
             return Ok(answered);
         }
         attempt = next(attempt)?;

@@ -25,6 +25,13 @@ use crate::{ApiError, AppState};
 problems! {
     /// A command or query on a conversation.
     OnAConversation = [NotFound => "no such conversation in this workspace"];
+    /// Assigning an agent.
+    AssignAnAgent = [
+        NotFound => "no such conversation, or no such agent in this workspace (`agent_id`)",
+        AgentDeactivated => "the agent is deactivated",
+    ];
+    /// Assigning a team.
+    AssignATeam = [NotFound => "no such conversation, or no such team in this workspace (`team_id`)"];
     /// A conversation now or as it was.
     TimeTravel = [
         NotFound => "no such conversation in this workspace (or none yet at that point)",
@@ -332,6 +339,7 @@ pub async fn get_window<B: Backend>(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignAgent {
+    /// An active agent of the workspace (`POST /v1/agents`).
     #[schema(value_type = convo_domain::text::Id)]
     pub agent_id: String,
     /// Who does it; by default the API itself (`system`, `api`).
@@ -340,7 +348,7 @@ pub struct AssignAgent {
     pub actor: Option<Actor>,
 }
 
-/// Assign an agent.
+/// Assign an agent: an active one of the workspace's.
 #[utoipa::path(
     put,
     path = "/v1/conversations/{conversation_id}/assignee",
@@ -349,7 +357,7 @@ pub struct AssignAgent {
     request_body = AssignAgent,
     responses(
         (status = 200, description = "The agent is assigned, replacing any other", body = CommandResponse),
-        OnAConversation,
+        AssignAnAgent,
     ),
     security(("apiKey" = ["write"])),
 )]
@@ -369,6 +377,7 @@ pub async fn assign_agent<B: Backend>(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignTeam {
+    /// A team of the workspace (`POST /v1/teams`).
     #[schema(value_type = convo_domain::text::Id)]
     pub team_id: String,
     /// Who does it; by default the API itself (`system`, `api`).
@@ -377,7 +386,7 @@ pub struct AssignTeam {
     pub actor: Option<Actor>,
 }
 
-/// Assign a team.
+/// Assign a team of the workspace.
 #[utoipa::path(
     put,
     path = "/v1/conversations/{conversation_id}/team",
@@ -386,7 +395,7 @@ pub struct AssignTeam {
     request_body = AssignTeam,
     responses(
         (status = 200, description = "The team is assigned, replacing any other", body = CommandResponse),
-        OnAConversation,
+        AssignATeam,
     ),
     security(("apiKey" = ["write"])),
 )]

@@ -4,6 +4,7 @@
 
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use convo_domain::directory::{AgentError, TeamError};
 use convo_domain::{ConversationError, InboxError, WindowActor};
 use convo_store::{CommandError, StoreError};
 use serde::Serialize;
@@ -66,6 +67,8 @@ pub enum Code {
     JoinApprovalRequired,
     /// The invite code is not the group's current one.
     InviteLinkRevoked,
+    /// The agent is deactivated: they cannot be assigned or go online until reactivated.
+    AgentDeactivated,
     /// A read model has not reached `min_position` in time (`Retry-After`).
     NotYetConsistent,
     /// A read model the query needs has stopped (`/readyz` says why).
@@ -82,7 +85,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in the order of the table.
-    pub const ALL: [Code; 32] = [
+    pub const ALL: [Code; 33] = [
         Self::Validation,
         Self::MalformedRequest,
         Self::UnsupportedMediaType,
@@ -109,6 +112,7 @@ impl Code {
         Self::MentionNotMember,
         Self::JoinApprovalRequired,
         Self::InviteLinkRevoked,
+        Self::AgentDeactivated,
         Self::NotYetConsistent,
         Self::ReadModelStopped,
         Self::Unavailable,
@@ -146,6 +150,7 @@ impl Code {
             Self::MentionNotMember => "mentionNotMember",
             Self::JoinApprovalRequired => "joinApprovalRequired",
             Self::InviteLinkRevoked => "inviteLinkRevoked",
+            Self::AgentDeactivated => "agentDeactivated",
             Self::NotYetConsistent => "notYetConsistent",
             Self::ReadModelStopped => "readModelStopped",
             Self::Unavailable => "unavailable",
@@ -184,6 +189,7 @@ impl Code {
             Self::MentionNotMember => StatusCode::UNPROCESSABLE_ENTITY,
             Self::JoinApprovalRequired => StatusCode::UNPROCESSABLE_ENTITY,
             Self::InviteLinkRevoked => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::AgentDeactivated => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotYetConsistent => StatusCode::SERVICE_UNAVAILABLE,
             Self::ReadModelStopped => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -236,6 +242,9 @@ impl Code {
             Self::MentionNotMember => "A mention names someone who is not a member.",
             Self::JoinApprovalRequired => "The group approves joins: ask with a join request.",
             Self::InviteLinkRevoked => "The invite code is not the group's current one.",
+            Self::AgentDeactivated => {
+                "The agent is deactivated: they cannot be assigned or go online until reactivated."
+            }
             Self::NotYetConsistent => "A read model has not reached `min_position` in time (`Retry-After`).",
             Self::ReadModelStopped => "A read model the query needs has stopped (`/readyz` says why).",
             Self::Unavailable => "The event store is unreachable (`Retry-After`).",
@@ -342,7 +351,7 @@ impl ApiError {
         self
     }
 
-    fn with(mut self, key: &str, value: impl Serialize) -> Self {
+    pub(crate) fn with(mut self, key: &str, value: impl Serialize) -> Self {
         if let Ok(value) = serde_json::to_value(value) {
             self.extra.insert(key.to_owned(), value);
         }
@@ -351,6 +360,12 @@ impl ApiError {
 
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(Code::NotFound, detail)
+    }
+
+    /// A lookup service of an aggregate failed: the store is unreachable, nothing was written.
+    fn lookup_failed(reason: &str) -> Self {
+        tracing::error!(%reason, "lookup failed");
+        Self::new(Code::Unavailable, "the event store is unreachable; retry later")
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -546,11 +561,36 @@ impl From<ConversationError> for ApiError {
             E::InviteLinkRevoked => Self::new(Code::InviteLinkRevoked, detail),
             E::MemberNotFound(member) => Self::not_found(detail).with("member_id", member),
             E::JoinRequestNotFound(id) => Self::not_found(detail).with("request_id", id),
+            E::AgentNotFound(agent) => Self::not_found(detail).with("agent_id", agent),
+            E::AgentDeactivated(agent) => Self::new(Code::AgentDeactivated, detail).with("agent_id", agent),
+            E::TeamNotFound(team) => Self::not_found(detail).with("team_id", team),
             E::Validation { field, reason } => Self::validation(&field, reason),
-            E::Lookup(reason) => {
-                tracing::error!(%reason, "lookup failed");
-                Self::new(Code::Unavailable, "the event store is unreachable; retry later")
-            }
+            E::Lookup(reason) => Self::lookup_failed(&reason),
+        }
+    }
+}
+
+impl From<AgentError> for ApiError {
+    fn from(err: AgentError) -> Self {
+        let detail = err.to_string();
+        match err {
+            AgentError::NotFound => Self::not_found(detail),
+            AgentError::AlreadyExists => Self::new(Code::Conflict, detail),
+            AgentError::Deactivated(agent) => Self::new(Code::AgentDeactivated, detail).with("agent_id", agent),
+            AgentError::Validation { field, reason } => Self::validation(&field, reason),
+        }
+    }
+}
+
+impl From<TeamError> for ApiError {
+    fn from(err: TeamError) -> Self {
+        let detail = err.to_string();
+        match err {
+            TeamError::NotFound => Self::not_found(detail),
+            TeamError::AlreadyExists => Self::new(Code::Conflict, detail),
+            TeamError::AgentNotFound(agent) => Self::not_found(detail).with("agent_id", agent),
+            TeamError::Validation { field, reason } => Self::validation(&field, reason),
+            TeamError::Lookup(reason) => Self::lookup_failed(&reason),
         }
     }
 }
@@ -562,6 +602,8 @@ impl From<InboxError> for ApiError {
             InboxError::NotFound => Self::not_found(detail),
             InboxError::AlreadyExists => Self::new(Code::Conflict, detail),
             InboxError::Validation { field, reason } => Self::validation(&field, reason),
+            InboxError::TeamNotFound(team) => Self::not_found(detail).with("team_id", team),
+            InboxError::Lookup(reason) => Self::lookup_failed(&reason),
         }
     }
 }

@@ -11,6 +11,7 @@
 mod analytics;
 mod contacts;
 mod conversations;
+mod directory;
 mod groups;
 mod inboxes;
 mod keys;
@@ -217,6 +218,21 @@ fn api<B: Backend>(state: AppState<B>) -> Router<AppState<B>> {
         // inboxes.rs
         .route("/v1/inboxes", c(post(inboxes::create_inbox::<B>).get(inboxes::list_inboxes::<B>)))
         .route("/v1/inboxes/{inbox_id}", c(delete(inboxes::delete_inbox::<B>)))
+        .route(
+            "/v1/inboxes/{inbox_id}/team",
+            c(put(directory::set_inbox_team::<B>).delete(directory::clear_inbox_team::<B>)),
+        )
+        // directory.rs
+        .route("/v1/agents", c(post(directory::create_agent::<B>).get(directory::list_agents::<B>)))
+        .route("/v1/agents/{agent_id}", c(get(directory::get_agent::<B>).patch(directory::change_agent::<B>)))
+        .route("/v1/teams", c(post(directory::create_team::<B>).get(directory::list_teams::<B>)))
+        .route("/v1/teams/{team_id}", c(get(directory::get_team::<B>).patch(directory::rename_team::<B>)))
+        .route("/v1/teams/{team_id}/agents", c(get(directory::team_agents::<B>)))
+        .route(
+            "/v1/teams/{team_id}/agents/{agent_id}",
+            c(put(directory::add_team_agent::<B>).delete(directory::remove_team_agent::<B>)),
+        )
+        .route("/v1/conversations/{conversation_id}/assignable-agents", c(get(directory::assignable_agents::<B>)))
         // contacts.rs
         .route("/v1/contacts", c(post(contacts::create_contact::<B>).get(contacts::list_contacts::<B>)))
         .route(
@@ -227,6 +243,10 @@ fn api<B: Backend>(state: AppState<B>) -> Router<AppState<B>> {
         )
         .route("/v1/contacts/{contact_id}/conversations", c(get(contacts::contact_conversations::<B>)))
         .route("/v1/contacts/{contact_id}/merge", c(post(contacts::merge_contact::<B>)))
+        .route(
+            "/v1/contacts/{contact_id}/identities",
+            c(post(contacts::link_identity::<B>).delete(contacts::unlink_identity::<B>)),
+        )
         // messages.rs
         .route("/v1/inbound-messages", c(post(messages::receive_inbound::<B>)))
         .route(

@@ -198,13 +198,8 @@ async fn receive_direct<B: Backend>(state: &AppState<B>, ws: Uuid, thread_key: S
     let received = crate::contacts::receive_direct(state, inbound).await?;
     let response = CommandResponse {
         conversation_id: Some(received.conversation_id),
-        inbox_id: None,
-        contact_id: Some(received.contact_id),
         message_id: Some(message_id_in(received.conversation_id)),
-        request_id: None,
-        invite_code: None,
-        version: received.version,
-        position: received.position,
+        ..CommandResponse::bare(received.version, received.position).of_contact(received.contact_id)
     };
     answer(&received.outcome, response)
 }

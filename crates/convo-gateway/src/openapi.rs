@@ -20,7 +20,9 @@ use utoipa_scalar::{Scalar, Servable};
 pub use files::{EVENTS_CATALOGUE, event_schemas, event_types, schema_files};
 
 use crate::Code;
-use crate::{analytics, contacts, conversations, groups, inboxes, keys, log, messages, read_state, webhooks};
+use crate::{
+    analytics, contacts, conversations, directory, groups, inboxes, keys, log, messages, read_state, webhooks,
+};
 
 /// The name of the security scheme: `Authorization: Bearer <key>`.
 pub const SECURITY_SCHEME: &str = "apiKey";
@@ -70,6 +72,22 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         read_state::mark_read,
         conversations::change_status,
         read_state::unread_summary,
+        contacts::link_identity,
+        contacts::unlink_identity,
+        directory::create_agent,
+        directory::list_agents,
+        directory::get_agent,
+        directory::change_agent,
+        directory::assignable_agents,
+        directory::create_team,
+        directory::list_teams,
+        directory::get_team,
+        directory::rename_team,
+        directory::team_agents,
+        directory::add_team_agent,
+        directory::remove_team_agent,
+        directory::set_inbox_team,
+        directory::clear_inbox_team,
         log::list_events,
         log::conversation_events,
         crate::stream::stream,
@@ -110,11 +128,14 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         convo_domain::contact::ContactEvent,
         convo_domain::contact::ContactIdentityEvent,
         convo_domain::WebhookEndpointEvent,
+        convo_domain::directory::AgentEvent,
+        convo_domain::directory::TeamEvent,
         crate::ApiError
     )),
     tags(
         (name = "inboxes", description = "Connected channel accounts and their messaging policy"),
         (name = "contacts", description = "People known across channels by their identities"),
+        (name = "directory", description = "Agents and teams: who works conversations, who may take one, and the conversations each holds"),
         (name = "groups", description = "Group conversations: members and roles over time, settings, join requests, the invite link, leaving, activity-only groups"),
         (name = "conversations", description = "Threads: assignment, status, archive, read state, the window"),
         (name = "messages", description = "Inbound and outbound messages, delivery, reactions, edits"),

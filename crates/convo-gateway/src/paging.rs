@@ -414,6 +414,53 @@ impl List for Contacts {
     }
 }
 
+/// `GET /v1/agents` and the other lists of agents: the last agent's id, its UTF-8 bytes in hex.
+pub struct Agents;
+
+impl List for Agents {
+    const ITEMS: &'static str = "Agents";
+    const CURSOR_PATTERN: &'static str = "^a1([0-9a-f]{2})+$";
+    type Cursor = String;
+
+    fn encode(agent_id: &String) -> String {
+        let mut text = String::with_capacity(2 + 2 * agent_id.len());
+        text.push_str("a1");
+        for byte in agent_id.bytes() {
+            text.push_str(&format!("{byte:02x}"));
+        }
+        text
+    }
+
+    fn decode(text: &str) -> Option<String> {
+        let hex =
+            text.strip_prefix("a1").filter(|h| !h.is_empty() && h.len() % 2 == 0 && h.bytes().all(is_lower_hex))?;
+        let bytes = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        String::from_utf8(bytes).ok()
+    }
+}
+
+/// `GET /v1/teams`: the last team's id.
+pub struct Teams;
+
+impl List for Teams {
+    const ITEMS: &'static str = "Teams";
+    const CURSOR_PATTERN: &'static str = "^t1[0-9a-f]{32}$";
+    type Cursor = Uuid;
+
+    fn encode(team_id: &Uuid) -> String {
+        format!("t1{}", team_id.simple())
+    }
+
+    fn decode(text: &str) -> Option<Uuid> {
+        // Exactly what `encode` writes: `Uuid::try_parse` takes other forms too.
+        let hex = text.strip_prefix("t1").filter(|h| h.len() == 32 && h.bytes().all(is_lower_hex))?;
+        Uuid::try_parse(hex).ok()
+    }
+}
+
 /// `GET /v1/keys`: the last key's id.
 pub struct Keys;
 
@@ -500,6 +547,9 @@ mod tests {
         round_trips::<JoinRequests>(JoinRequestCursor { position: 9, request_id: Uuid::from_u128(3) });
         round_trips::<Inboxes>(Uuid::from_u128(0xfeed));
         round_trips::<Contacts>(Uuid::from_u128(0xc0));
+        round_trips::<Teams>(Uuid::from_u128(0x7e));
+        round_trips::<Agents>("agent-ada".to_owned());
+        round_trips::<Agents>("ユーザー@x".to_owned());
         round_trips::<Keys>("0123456789abcdef".into());
         round_trips::<Webhooks>(Uuid::from_u128(0xbeef));
         round_trips::<WebhookAttempts>(42);

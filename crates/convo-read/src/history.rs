@@ -1,10 +1,11 @@
-//! Time travel: a conversation or a contact as it was at a position of the log or a moment,
+//! Time travel: a conversation, a contact or an agent as it was at a position of the log or a moment,
 //! folded from its own events up to there with the same pure projections that build the live
 //! read models, so "as of the head" is exactly the live view.
 
 use chrono::{DateTime, Utc};
 use convo_projection::prepare;
 use convo_projection_contacts::{ContactView, ContactsProjection};
+use convo_projection_directory::{AgentView, AgentsProjection};
 use convo_projection_groups::{GroupRow, GroupsProjection, Membership};
 use convo_projection_inbox::{ConversationSummary, InboxProjection};
 use uuid::Uuid;
@@ -86,6 +87,26 @@ pub async fn contact_at<B: Backend>(
     }
     let rows = prepare(&ContactsProjection, &events)
         .and_then(|batch| batch.apply(&ContactsProjection, Default::default()))
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(rows.into_iter().find_map(|(_, row)| row))
+}
+
+/// Agent `agent_id` of `workspace_id` as of `as_of`, folded from their own stream
+/// (`agent_stream_id(workspace_id, agent_id)`): `None` if they did not exist then.
+pub async fn agent_at<B: Backend>(
+    log: &EventLog<B>,
+    workspace_id: Uuid,
+    agent_id: &str,
+    as_of: AsOf,
+) -> Result<Option<AgentView>, StoreError> {
+    use cqrs_es::Aggregate;
+    let stream = convo_domain::directory::agent_stream_id(workspace_id, agent_id);
+    let events = events_at(log, Some(workspace_id), (convo_domain::directory::Agent::TYPE, stream), as_of).await?;
+    if events.is_empty() {
+        return Ok(None);
+    }
+    let rows = prepare(&AgentsProjection, &events)
+        .and_then(|batch| batch.apply(&AgentsProjection, Default::default()))
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     Ok(rows.into_iter().find_map(|(_, row)| row))
 }

@@ -15,7 +15,7 @@ mod registry;
 mod table;
 mod write_behind;
 
-pub use history::{AsOf, ConversationAt, contact_at, conversation_at};
+pub use history::{AsOf, ConversationAt, agent_at, contact_at, conversation_at};
 pub use models::*;
 pub use projector::{ProjectionStore, ProjectorError, rebuild, run_projection, verify};
 pub use registry::ReadModels;

@@ -16,8 +16,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::models::{
-    ContactIdentitiesModel, ContactsModel, GroupsModel, InboxModel, InboxesModel, ResponseTimesModel, TimelineModel,
-    UnreadModel,
+    AgentsModel, ContactIdentitiesModel, ContactsModel, GroupsModel, InboxModel, InboxesModel, ResponseTimesModel,
+    TeamAgentsModel, TeamsModel, TimelineModel, UnreadModel,
 };
 use crate::projector::{self, ProjectorError};
 use crate::table::{SqlTable, TableStore};
@@ -72,6 +72,9 @@ read_models! {
     response_times, response_times_status: convo_projection_response_times::ResponseTimesProjection => ResponseTimesModel,
     contacts, contacts_status: convo_projection_contacts::ContactsProjection => ContactsModel,
     contact_identities, contact_identities_status: convo_projection_contacts::ContactIdentitiesProjection => ContactIdentitiesModel,
+    agents, agents_status: convo_projection_directory::AgentsProjection => AgentsModel,
+    teams, teams_status: convo_projection_directory::TeamsProjection => TeamsModel,
+    team_agents, team_agents_status: convo_projection_directory::TeamAgentsProjection => TeamAgentsModel,
 }
 
 /// What the host does with any one read model, whatever its rows: the registry's models seen

@@ -1,13 +1,14 @@
-//! The engine's write side on one backend: the inbox, conversation, webhook endpoint, contact
-//! and contact identity stores, wired with the lookup services the conversation aggregate
-//! asks, and the global log.
+//! The engine's write side on one backend: the inbox, conversation, webhook endpoint, contact,
+//! contact identity, agent and team stores, wired with the lookup services the aggregates ask,
+//! and the global log.
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use convo_domain::contact::{Contact, ContactIdentity, ContactIdentityServices, ContactServices};
 use convo_domain::conversation::message_facts;
+use convo_domain::directory::{Agent, AgentFacts, AgentServices, DirectoryLookup, Team, TeamServices, agent_stream_id};
 use convo_domain::inbox::InboxServices;
 use convo_domain::webhook::WebhookEndpointServices;
 use convo_domain::{
@@ -34,6 +35,10 @@ pub struct Engine<B: Backend> {
     pub contacts: Arc<AggregateStore<Contact, B>>,
     /// Which contact holds each identity (decision 0005), by `Identity::id`.
     pub contact_identities: Arc<AggregateStore<ContactIdentity, B>>,
+    /// The workspace's agents, by [`agent_stream_id`].
+    pub agents: Arc<AggregateStore<Agent, B>>,
+    /// The workspace's teams, by team id.
+    pub teams: Arc<AggregateStore<Team, B>>,
     pub log: EventLog<B>,
     /// The engine's clock: what commands and time-dependent views (the window) compare with.
     pub clock: Arc<dyn Clock>,
@@ -47,9 +52,23 @@ impl<B: Backend> Engine<B> {
     pub fn with_capacity(backend: B, clock: Arc<dyn Clock>, capacity: usize) -> Self {
         let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
         let notifier = LogNotifier::default();
+        let agents = Arc::new(AggregateStore::new(
+            backend.clone(),
+            AgentServices { clock: clock.clone() },
+            capacity,
+            notifier.clone(),
+        ));
+        let directory = Arc::new(DirectoryFromStore { agents: agents.clone(), teams: OnceLock::new() });
+        let teams = Arc::new(AggregateStore::new(
+            backend.clone(),
+            TeamServices { clock: clock.clone(), directory: directory.clone() },
+            capacity,
+            notifier.clone(),
+        ));
+        let _ = directory.teams.set(teams.clone());
         let inboxes = Arc::new(AggregateStore::new(
             backend.clone(),
-            InboxServices { clock: clock.clone() },
+            InboxServices { clock: clock.clone(), directory: directory.clone() },
             capacity,
             notifier.clone(),
         ));
@@ -57,6 +76,7 @@ impl<B: Backend> Engine<B> {
             clock: clock.clone(),
             inboxes: Arc::new(InboxesFromStore(inboxes.clone())),
             messages: Arc::new(MessagesFromLog(backend.clone())),
+            directory,
         };
         let conversations = AggregateStore::new(backend.clone(), services, capacity, notifier.clone());
         let webhook_endpoints = Arc::new(AggregateStore::new(
@@ -78,7 +98,18 @@ impl<B: Backend> Engine<B> {
             notifier.clone(),
         ));
         let log = EventLog::new(backend.clone(), notifier);
-        Self { backend, inboxes, conversations, webhook_endpoints, contacts, contact_identities, log, clock }
+        Self {
+            backend,
+            inboxes,
+            conversations,
+            webhook_endpoints,
+            contacts,
+            contact_identities,
+            agents,
+            teams,
+            log,
+            clock,
+        }
     }
 }
 
@@ -103,6 +134,34 @@ impl<B: Backend> InboxLookup for InboxesFromStore<B> {
             let (_, inbox) =
                 self.0.load_recent(&inbox_id.to_string(), INBOX_MAX_AGE).await.map_err(|e| e.to_string())?;
             Ok(inbox.facts())
+        }
+        .boxed()
+    }
+}
+
+/// The agents and teams conversation, inbox and team commands name, from their aggregates'
+/// caches (at most [`INBOX_MAX_AGE`] stale when another process changed them).
+struct DirectoryFromStore<B: Backend> {
+    agents: Arc<AggregateStore<Agent, B>>,
+    /// Set once the team store, which asks this directory about agents, exists.
+    teams: OnceLock<Arc<AggregateStore<Team, B>>>,
+}
+
+impl<B: Backend> DirectoryLookup for DirectoryFromStore<B> {
+    fn agent<'a>(&'a self, workspace_id: Uuid, agent_id: &'a str) -> BoxFuture<'a, Result<Option<AgentFacts>, String>> {
+        async move {
+            let stream = agent_stream_id(workspace_id, agent_id).to_string();
+            let (_, agent) = self.agents.load_recent(&stream, INBOX_MAX_AGE).await.map_err(|e| e.to_string())?;
+            Ok((agent.workspace_id == Some(workspace_id)).then_some(AgentFacts { active: agent.active }))
+        }
+        .boxed()
+    }
+
+    fn team(&self, workspace_id: Uuid, team_id: Uuid) -> BoxFuture<'_, Result<bool, String>> {
+        async move {
+            let teams = self.teams.get().ok_or("the team store is not set up")?;
+            let (_, team) = teams.load_recent(&team_id.to_string(), INBOX_MAX_AGE).await.map_err(|e| e.to_string())?;
+            Ok(team.workspace_id == Some(workspace_id))
         }
         .boxed()
     }

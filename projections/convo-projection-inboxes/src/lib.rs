@@ -17,6 +17,10 @@ pub struct InboxView {
     /// The policy in force: the inbox's override, else its channel type's default.
     pub policy: ChannelPolicy,
     pub policy_overridden: bool,
+    /// The inbox's default team: its active agents are who may take the inbox's
+    /// conversations. None: every active agent of the workspace may.
+    #[serde(default)]
+    pub team_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
     pub version: i64,
@@ -53,6 +57,7 @@ impl Projection for InboxesProjection {
                     channel,
                     policy: policy.unwrap_or(channel.default_policy()),
                     policy_overridden: policy.is_some(),
+                    team_id: None,
                     created_at: event.occurred_at,
                     deleted_at: None,
                     version: log.sequence,
@@ -65,7 +70,22 @@ impl Projection for InboxesProjection {
                 row.version = log.sequence;
                 row.position = log.position;
             }
+            InboxChange::TeamSet { team_id } => {
+                let row = rows.get_mut(&id).ok_or_else(|| format!("inbox {id} given a team before it was created"))?;
+                row.team_id = Some(team_id);
+                row.version = log.sequence;
+                row.position = log.position;
+            }
+            InboxChange::TeamCleared { team_id: _ } => {
+                let row = rows.get_mut(&id).ok_or_else(|| format!("inbox {id} lost its team before it was created"))?;
+                row.team_id = None;
+                row.version = log.sequence;
+                row.position = log.position;
+            }
         }
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

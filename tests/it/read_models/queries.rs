@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use std::collections::HashSet;
 
 use super::{agent, inbound, new_inbox};
-use crate::support::{app, call, engine, on_both_backends};
+use crate::support::{app, call, create_team, engine, on_both_backends, register_agent};
 
 on_both_backends!(
     every_query_with_min_position_reads_the_write_that_returned_it,
@@ -26,6 +26,8 @@ async fn every_query_with_min_position_reads_the_write_that_returned_it<B: Backe
     let t = engine(backend);
     let app = app(&t).await;
     let now = t.clock_now();
+    register_agent(&app, "ada").await;
+    let billing = create_team(&app, "Billing").await;
     let inbox = new_inbox(&app, "sms").await;
     let first = inbound(&app, &inbox, "+4917000001", now, "first").await;
     let c = format!("/v1/conversations/{}", first["conversation_id"].as_str().expect("id"));
@@ -41,7 +43,7 @@ async fn every_query_with_min_position_reads_the_write_that_returned_it<B: Backe
 
     let steps: Vec<(&str, String, Option<Value>, &str, Value)> = vec![
         ("PUT", format!("{c}/assignee"), Some(json!({"agent_id": "ada"})), "/assignee", json!("ada")),
-        ("PUT", format!("{c}/team"), Some(json!({"team_id": "billing"})), "/team", json!("billing")),
+        ("PUT", format!("{c}/team"), Some(json!({"team_id": billing})), "/team", json!(billing)),
         ("POST", format!("{c}/archive"), None, "/archived", json!(true)),
         ("POST", format!("{c}/status"), Some(json!({"status": "closed"})), "/status", json!("closed")),
         (
@@ -79,6 +81,7 @@ async fn the_inbox_list_filters_sorts_and_pages_with_a_stable_cursor<B: Backend>
     let t = engine(backend);
     let app = app(&t).await;
     let now = t.clock_now();
+    register_agent(&app, "ada").await;
     let sms = new_inbox(&app, "sms").await;
     let email = new_inbox(&app, "email").await;
     let mut last = Value::Null;
@@ -89,7 +92,9 @@ async fn the_inbox_list_filters_sorts_and_pages_with_a_stable_cursor<B: Backend>
         let done = inbound(&app, inbox, &format!("+49171{i:05}"), sent_at, &format!("message {i}")).await;
         let c = format!("/v1/conversations/{}", done["conversation_id"].as_str().expect("id"));
         if i % 4 == 0 {
-            last = call(&app, "PUT", &format!("{c}/assignee"), Some(json!({"agent_id": "ada"}))).await.body;
+            let assigned = call(&app, "PUT", &format!("{c}/assignee"), Some(json!({"agent_id": "ada"}))).await;
+            assert_eq!(assigned.status, StatusCode::OK, "{}", assigned.body);
+            last = assigned.body;
         }
         if i % 5 == 0 {
             last = call(&app, "POST", &format!("{c}/archive"), None).await.body;
@@ -175,6 +180,7 @@ async fn read_your_writes_holds_with_concurrent_writers<B: Backend>(backend: B) 
                 let c = format!("/v1/conversations/{}", first["conversation_id"].as_str().unwrap_or_default());
                 for i in 0..10 {
                     let agent = format!("agent-{w}-{i}");
+                    register_agent(&app, &agent).await;
                     let done = call(&app, "PUT", &format!("{c}/assignee"), Some(json!({"agent_id": agent}))).await;
                     assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
                     let seen = call(&app, "GET", &format!("{c}?min_position={}", done.body["position"]), None).await;

@@ -31,6 +31,9 @@ async fn live_rows_equal_a_fold_of_the_whole_log_even_after_a_runner_restart<B: 
     first.batch = 7; // small batches: many checkpoints to crash between
     let runners = first.spawn(&t.engine.log);
     let inbox = t.create_inbox(ChannelType::Sms).await;
+    for round in 0..6 {
+        t.register_agent(&format!("agent-{round}")).await;
+    }
     let mut conversations = Vec::new();
     for i in 0..12 {
         conversations.push(t.inbound(inbox, &format!("+49173{i:05}"), "hello").await);
@@ -150,13 +153,19 @@ async fn verify_finds_no_difference_after_a_workload_and_a_rebuild_repairs_a_tam
     );
     let now = t.clock_now();
     let inbox = new_inbox(&app, "sms").await;
+    for i in (0..30).step_by(4) {
+        crate::support::register_agent(&app, &format!("agent-{i}")).await;
+    }
     let mut last = Value::Null;
     for i in 0..30 {
         let done = inbound(&app, &inbox, &format!("+4918000{:03}", i % 9), now + Span::seconds(i), "hello").await;
         let c = format!("/v1/conversations/{}", done["conversation_id"].as_str().unwrap_or_default());
         last = match i % 4 {
             0 => {
-                call(&app, "PUT", &format!("{c}/assignee"), Some(json!({"agent_id": format!("agent-{i}")}))).await.body
+                let assigned =
+                    call(&app, "PUT", &format!("{c}/assignee"), Some(json!({"agent_id": format!("agent-{i}")}))).await;
+                assert_eq!(assigned.status, StatusCode::OK, "{}", assigned.body);
+                assigned.body
             }
             1 => {
                 call(

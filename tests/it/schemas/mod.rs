@@ -18,6 +18,7 @@ use convo_domain::conversation::{
     Assignee, ConversationChange, ConversationKind, ConversationStatus, DeliveryFailure, GroupRole, GroupSettings,
     InitialMember, JoinRequestOutcome, JoinedVia, LeftReason, MemberAddMode,
 };
+use convo_domain::directory::{AgentChange, AgentEvent, AgentRole, Availability, TeamChange, TeamEvent};
 use convo_domain::inbox::InboxChange;
 use convo_domain::message::InteractiveOption;
 use convo_domain::webhook::{DisabledReason, WebhookEndpointChange, WebhookEndpointEvent};
@@ -90,6 +91,7 @@ fn at(hour: i64) -> DateTime<Utc> {
 /// message content in each of its shapes.
 fn sample_events() -> Vec<Value> {
     let (id, m) = (Uuid::from_u128(1), Uuid::from_u128(2));
+    let team = Uuid::from_u128(7);
     let text = MessageContent::Text { body: "hi".into() };
     let option = |id: &str| InteractiveOption { id: id.into(), title: id.to_uppercase() };
     use ConversationChange as C;
@@ -174,8 +176,9 @@ fn sample_events() -> Vec<Value> {
         C::AgentAssigned { assignee: Assignee::agent("ada"), previous: Some(Assignee::agent("bob")) },
         C::AgentAssigned { assignee: Assignee::agent("ada"), previous: None },
         C::AgentUnassigned { agent_id: "ada".into() },
-        C::TeamAssigned { team_id: "billing".into(), previous: Some("sales".into()) },
-        C::TeamUnassigned { team_id: "billing".into() },
+        C::TeamAssigned { team_id: team.to_string(), previous: Some(Uuid::from_u128(8).to_string()) },
+        C::TeamAssigned { team_id: team.to_string(), previous: None },
+        C::TeamUnassigned { team_id: team.to_string() },
         C::Archived {},
         C::Unarchived {},
         C::ReadMarkerMoved { user_id: "ada".into(), message_id: m, seq: 1, inbound_read: 1 },
@@ -266,6 +269,8 @@ fn sample_events() -> Vec<Value> {
             channel: ChannelType::Sms,
             policy: None,
         },
+        InboxChange::TeamSet { team_id: team },
+        InboxChange::TeamCleared { team_id: team },
         InboxChange::Deleted {},
     ];
     events.extend(inbox_changes.into_iter().map(|change| {
@@ -287,6 +292,53 @@ fn sample_events() -> Vec<Value> {
     ];
     events.extend(webhook_changes.into_iter().map(|change| {
         let e = WebhookEndpointEvent { occurred_at: at(2), actor: Actor::system("webhooks"), change };
+        (e.event_type(), e.event_version(), serde_json::to_value(&e).expect("an event serializes"))
+    }));
+    let agent_changes = [
+        AgentChange::Created {
+            agent_id: "ada".into(),
+            workspace_id: Uuid::nil(),
+            name: "Ada Lovelace".into(),
+            email: Some("ada@example.com".into()),
+            role: AgentRole::Administrator,
+        },
+        AgentChange::Created {
+            agent_id: "bob".into(),
+            workspace_id: Uuid::nil(),
+            name: "Bob".into(),
+            email: None,
+            role: AgentRole::Agent,
+        },
+        AgentChange::Updated {
+            agent_id: "ada".into(),
+            name: "Ada King".into(),
+            email: Some("ada@example.org".into()),
+            role: AgentRole::Agent,
+        },
+        AgentChange::Updated {
+            agent_id: "ada".into(),
+            name: "Ada".into(),
+            email: None,
+            role: AgentRole::Administrator,
+        },
+        AgentChange::AvailabilityChanged { agent_id: "ada".into(), availability: Availability::Online },
+        AgentChange::AvailabilityChanged { agent_id: "ada".into(), availability: Availability::Busy },
+        AgentChange::AvailabilityChanged { agent_id: "ada".into(), availability: Availability::Offline },
+        AgentChange::Deactivated { agent_id: "ada".into() },
+        AgentChange::Reactivated { agent_id: "ada".into() },
+    ];
+    events.extend(agent_changes.into_iter().map(|change| {
+        let e = AgentEvent { occurred_at: at(2), actor: Actor::agent("lead"), change };
+        (e.event_type(), e.event_version(), serde_json::to_value(&e).expect("an event serializes"))
+    }));
+    let team_changes = [
+        TeamChange::Created { team_id: team, workspace_id: Uuid::nil(), name: "Billing".into() },
+        TeamChange::Renamed { team_id: team, name: "Billing EMEA".into() },
+        TeamChange::AgentAdded { team_id: team, agent_id: "ada".into() },
+        TeamChange::AgentRemoved { team_id: team, agent_id: "ada".into() },
+    ];
+    events.extend(team_changes.into_iter().map(|change| {
+        let e = TeamEvent { occurred_at: at(2), actor: Actor::agent("lead"), change };
         (e.event_type(), e.event_version(), serde_json::to_value(&e).expect("an event serializes"))
     }));
     let phone = Identity::new(IdentityKind::Phone, "+4917300001").expect("a phone");

@@ -32,6 +32,13 @@ async fn every_answer_of_the_gateway_matches_the_openapi_document() {
             .await;
     let id = first["conversation_id"].as_str().expect("a conversation id").to_owned();
     let inbound_id = first["message_id"].as_str().expect("a message id").to_owned();
+    // The agent and the team the commands assign.
+    let agents = ("/v1/agents", "/v1/agents".to_owned());
+    let ada = json!({"agent_id": "ada", "name": "Ada", "email": "ada@example.com"});
+    let registered = exchange(&app, &doc, "POST", agents.clone(), Some(ada), created).await;
+    let teams = ("/v1/teams", "/v1/teams".to_owned());
+    let billing = exchange(&app, &doc, "POST", teams.clone(), Some(json!({"name": "Billing"})), created).await;
+    let billing = billing["team_id"].as_str().expect("a team id").to_owned();
 
     let c = |suffix: &str| {
         (format!("/v1/conversations/{{conversation_id}}{suffix}"), format!("/v1/conversations/{id}{suffix}"))
@@ -51,7 +58,7 @@ async fn every_answer_of_the_gateway_matches_the_openapi_document() {
         ("POST", m("/reactions"), Some(json!({"actor": agent, "emoji": "👍"}))),
         ("PATCH", m(""), Some(json!({"actor": agent, "content": {"type": "text", "body": "hello!"}}))),
         ("PUT", c("/assignee"), Some(json!({"agent_id": "ada"}))),
-        ("PUT", c("/team"), Some(json!({"team_id": "billing"}))),
+        ("PUT", c("/team"), Some(json!({"team_id": billing}))),
         ("POST", c("/read"), Some(json!({"user_id": "bob", "message_id": inbound_id}))),
         ("POST", c("/status"), Some(json!({"status": "snoozed", "snoozed_until": now + Duration::hours(2)}))),
         ("POST", c("/archive"), None),
@@ -119,6 +126,105 @@ async fn every_answer_of_the_gateway_matches_the_openapi_document() {
     }
     let on_ghost = json!({"url": "https://receiver.test/hook", "inbox_id": Uuid::now_v7()});
     exchange(&app, &doc, "POST", webhooks, Some(on_ghost), StatusCode::NOT_FOUND).await;
+
+    // The directory: agents, teams and their agents, an inbox's team, who may take a
+    // conversation; and what each refuses.
+    let one_agent = |id: &str| ("/v1/agents/{agent_id}", format!("/v1/agents/{id}"));
+    let eve = json!({"agent_id": "eve", "name": "Eve", "email": "eve@example.com", "role": "administrator"});
+    exchange(&app, &doc, "POST", agents.clone(), Some(eve), created).await;
+    let taken = json!({"agent_id": "ada", "name": "Ada again"});
+    let conflict = exchange(&app, &doc, "POST", agents.clone(), Some(taken), StatusCode::CONFLICT).await;
+    assert_eq!(conflict["code"], "conflict");
+    let owner = json!({"agent_id": "zed", "name": "Zed", "role": "owner"});
+    exchange(&app, &doc, "POST", agents.clone(), Some(owner), StatusCode::UNPROCESSABLE_ENTITY).await;
+    let change = json!({"name": "Ada Lovelace", "email": null, "role": "administrator", "availability": "online"});
+    exchange(&app, &doc, "PATCH", one_agent("ada"), Some(change), ok).await;
+    exchange(&app, &doc, "PATCH", one_agent("eve"), Some(json!({"active": false})), ok).await;
+    let busy = json!({"availability": "busy"});
+    let refused = exchange(&app, &doc, "PATCH", one_agent("eve"), Some(busy), StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(refused["code"], "agentDeactivated");
+    exchange(&app, &doc, "PATCH", one_agent("nobody"), Some(json!({"name": "Nobody"})), StatusCode::NOT_FOUND).await;
+
+    let sales = exchange(&app, &doc, "POST", teams.clone(), Some(json!({"name": "Sales"})), created).await;
+    let sales = sales["team_id"].as_str().expect("a team id").to_owned();
+    let team = |suffix: &str| (format!("/v1/teams/{{team_id}}{suffix}"), format!("/v1/teams/{sales}{suffix}"));
+    let member = |agent_id: &str| {
+        ("/v1/teams/{team_id}/agents/{agent_id}".to_owned(), format!("/v1/teams/{sales}/agents/{agent_id}"))
+    };
+    let ghost_team = Uuid::now_v7();
+    let (template, uri) = team("");
+    exchange(&app, &doc, "PATCH", (&template, uri), Some(json!({"name": "Sales EMEA"})), ok).await;
+    let renamed = (template.clone(), format!("/v1/teams/{ghost_team}"));
+    exchange(&app, &doc, "PATCH", (&renamed.0, renamed.1), Some(json!({"name": "x"})), StatusCode::NOT_FOUND).await;
+    for agent_id in ["ada", "eve"] {
+        let (template, uri) = member(agent_id);
+        exchange(&app, &doc, "PUT", (&template, uri), None, ok).await;
+    }
+    let (template, uri) = member("eve");
+    exchange(&app, &doc, "DELETE", (&template, uri), None, ok).await;
+    let (template, uri) = member("nobody");
+    exchange(&app, &doc, "PUT", (&template, uri), None, StatusCode::NOT_FOUND).await;
+    let ghost_member = ("/v1/teams/{team_id}/agents/{agent_id}", format!("/v1/teams/{ghost_team}/agents/ada"));
+    exchange(&app, &doc, "DELETE", ghost_member, None, StatusCode::NOT_FOUND).await;
+
+    let inbox_team = ("/v1/inboxes/{inbox_id}/team", format!("/v1/inboxes/{inbox_id}/team"));
+    exchange(&app, &doc, "PUT", inbox_team.clone(), Some(json!({"team_id": sales})), ok).await;
+    let unknown = json!({"team_id": ghost_team});
+    exchange(&app, &doc, "PUT", inbox_team.clone(), Some(unknown.clone()), StatusCode::NOT_FOUND).await;
+    let ghost_inbox = ("/v1/inboxes/{inbox_id}/team", format!("/v1/inboxes/{}/team", Uuid::now_v7()));
+    exchange(&app, &doc, "DELETE", ghost_inbox, None, StatusCode::NOT_FOUND).await;
+    let (template, uri) = c("/assignee");
+    let deactivated = json!({"agent_id": "eve"});
+    let refused =
+        exchange(&app, &doc, "PUT", (&template, uri), Some(deactivated), StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(refused["code"], "agentDeactivated");
+    let (template, uri) = c("/assignee");
+    let nobody = json!({"agent_id": "nobody"});
+    exchange(&app, &doc, "PUT", (&template, uri), Some(nobody), StatusCode::NOT_FOUND).await;
+    let (template, uri) = c("/team");
+    exchange(&app, &doc, "PUT", (&template, uri), Some(unknown), StatusCode::NOT_FOUND).await;
+    exchange(&app, &doc, "DELETE", inbox_team.clone(), None, ok).await;
+    let set = exchange(&app, &doc, "PUT", inbox_team, Some(json!({"team_id": sales})), ok).await;
+
+    let min = format!("min_position={}", set["position"].as_i64().expect("a position"));
+    let assignable = c("/assignable-agents");
+    for (template, uri) in [
+        (agents.0.to_owned(), format!("/v1/agents?{min}")),
+        (agents.0.to_owned(), format!("/v1/agents?active=true&availability=online&team_id={sales}&limit=1&{min}")),
+        (agents.0.to_owned(), format!("/v1/agents?active=false&{min}")),
+        (agents.0.to_owned(), format!("/v1/agents?limit=1&{min}")),
+        (one_agent("ada").0.to_owned(), format!("{}?{min}", one_agent("ada").1)),
+        (one_agent("ada").0.to_owned(), format!("{}?at_position={}", one_agent("ada").1, registered["position"])),
+        (teams.0.to_owned(), format!("/v1/teams?{min}")),
+        (teams.0.to_owned(), format!("/v1/teams?limit=1&{min}")),
+        (team("").0, format!("{}?{min}", team("").1)),
+        (team("/agents").0, format!("{}?{min}", team("/agents").1)),
+        (assignable.0.clone(), format!("{}?{min}", assignable.1)),
+        (assignable.0.clone(), format!("{}?limit=1&{min}", assignable.1)),
+    ] {
+        exchange(&app, &doc, "GET", (&template, uri), None, ok).await;
+    }
+    let listed = call(&app, "GET", &format!("/v1/agents?{min}"), None).await.body;
+    let ids: Vec<&str> =
+        listed["items"].as_array().into_iter().flatten().filter_map(|a| a["agent_id"].as_str()).collect();
+    assert_eq!(ids, ["ada", "eve"], "{listed}");
+    let members = call(&app, "GET", &format!("{}?{min}", assignable.1), None).await.body;
+    let members: Vec<&str> =
+        members["items"].as_array().into_iter().flatten().filter_map(|a| a["agent_id"].as_str()).collect();
+    assert_eq!(members, ["ada"], "the active agents of the inbox's team");
+    let ghost_conversation = Uuid::now_v7();
+    for (template, uri) in [
+        (one_agent("nobody").0.to_owned(), one_agent("nobody").1),
+        (
+            one_agent("ada").0.to_owned(),
+            format!("{}?at_position={}", one_agent("ada").1, registered["position"].as_i64().unwrap_or(1) - 1),
+        ),
+        (team("").0, format!("/v1/teams/{ghost_team}")),
+        (team("/agents").0, format!("/v1/teams/{ghost_team}/agents")),
+        (assignable.0.clone(), format!("/v1/conversations/{ghost_conversation}/assignable-agents")),
+    ] {
+        exchange(&app, &doc, "GET", (&template, uri), None, StatusCode::NOT_FOUND).await;
+    }
 
     // Problems, each with its documented status and the problem shape.
     let ghost = Uuid::now_v7();

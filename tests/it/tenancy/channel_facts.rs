@@ -32,6 +32,8 @@ async fn a_connector_key_reports_channel_facts_and_a_write_key_acts_on_every_rou
                         "self_member": "+4915100006"}),
                     "/v1/webhooks" => json!({"url": "https://example.com/hook"}),
                     "/v1/contacts" => json!({"name": "Ada"}),
+                    "/v1/agents" => json!({"agent_id": "ada", "name": "Ada"}),
+                    "/v1/teams" => json!({"name": "Support"}),
                     "/v1/webhooks/signing-keys/rotate" => json!({}),
                     other => panic!("teach this walk to create {other}"),
                 };
@@ -45,10 +47,11 @@ async fn a_connector_key_reports_channel_facts_and_a_write_key_acts_on_every_rou
         let admin = route.path.starts_with("/v1/keys")
             || (route.path.starts_with("/v1/webhooks") && !reads.contains(&route.path));
         let channel = CHANNEL_FACTS.contains(&name.as_str());
+        let either_key = EITHER_KEY.contains(&name.as_str());
         // (connector key, write key): whether each is let through with the route's usual body.
         let (by_connector, by_writer) = match () {
             _ if admin => (false, false),
-            _ if read => (true, true),
+            _ if read || either_key => (true, true),
             _ if channel => (true, false),
             _ => (false, true),
         };
@@ -88,5 +91,9 @@ async fn a_connector_key_reports_channel_facts_and_a_write_key_acts_on_every_rou
     assert!(walked > 40, "{walked} routes walked");
     // Nothing was written: every id is a ghost, and every refusal wrote nothing.
     let written: Vec<_> = whole_log(&t.engine).await.into_iter().skip(before).map(|e| e.event_type).collect();
-    assert_eq!(written, vec!["InboxCreated", "ContactCreated"], "only the write key's inbox and contact");
+    assert_eq!(
+        written,
+        vec!["InboxCreated", "ContactCreated", "AgentCreated", "TeamCreated"],
+        "only the write key's inbox, contact, agent and team"
+    );
 }

@@ -62,7 +62,15 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
         let ask = json!({"member_id": member, "request_id": request});
         group_head = position(&created(&ours, &format!("/v1/conversations/{group}/join-requests"), ask).await);
     }
+    // Our directory: an agent and a team.
+    let our_agent = created(&ours, "/v1/agents", json!({"agent_id": "our-agent", "name": "Our agent"})).await;
+    let our_agent = our_agent["agent_id"].as_str().expect("an agent id").to_owned();
+    let our_team = created(&ours, "/v1/teams", json!({"name": "Our team"})).await;
+    let directory_head = position(&our_team);
+    let our_team = our_team["team_id"].as_str().expect("a team id").to_owned();
     let ids = Ids {
+        agent: our_agent.clone(),
+        team: our_team.clone(),
         group,
         member: "+4915100010".into(),
         approved,
@@ -80,7 +88,7 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
             .to_owned(),
     };
     let mut our_version = sent["version"].as_i64().expect("a version");
-    let mut head = position(&sent).max(group_head);
+    let mut head = position(&sent).max(group_head).max(directory_head);
     let our_keys = call(&ours, "GET", "/v1/keys", None).await.body["items"].clone();
     // Whatever names or shows something of ours.
     let mut ours_marks: Vec<String> = vec![
@@ -98,6 +106,8 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
         .extend(our_keys.as_array().into_iter().flatten().filter_map(|k| k["key_id"].as_str()).map(str::to_owned));
     assert_eq!(ours_marks.len(), 9 + 2, "our two keys: {our_keys}");
     ours_marks.extend([our_webhook.clone(), our_webhook_secret, "our-receiver.example".into()]);
+    ours_marks.extend([our_agent.clone(), "Our agent".into(), our_team.clone(), "Our team".into()]);
+    ours_marks.push(our_identity()["value"].as_str().expect("an identity").to_owned());
 
     // Their workspace has its own inbox and conversation.
     let their_inbox =
@@ -112,6 +122,11 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
     let their_webhook = created(&theirs, "/v1/webhooks", their_webhook).await["endpoint_id"].clone();
     let their_webhook = their_webhook.as_str().expect("an endpoint id").to_owned();
     crate::webhooks_api::record_attempt(&sql, THEIRS, &their_webhook, 1, 1, false).await;
+    // And their own directory.
+    let their_agent = created(&theirs, "/v1/agents", json!({"agent_id": "their-agent", "name": "Their agent"})).await;
+    let their_agent = their_agent["agent_id"].as_str().expect("an agent id").to_owned();
+    let their_team = created(&theirs, "/v1/teams", json!({"name": "Their team"})).await["team_id"].clone();
+    let their_team = their_team.as_str().expect("a team id").to_owned();
 
     // Creating in their workspace cannot reach into ours. An inbound message naming our inbox is
     // answered exactly as one naming an inbox that exists nowhere.
@@ -147,6 +162,32 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
         (hook_on_nothing.status, hook_on_nothing.body.to_string().replace(&ghost_inbox, "<inbox>")),
         "a webhook on our inbox looks to them like one on an inbox that does not exist"
     );
+    // Our agent and team, named in their workspace (a member of their team, their inbox's team,
+    // their conversation's assignee or team), are answered exactly as ones that exist nowhere.
+    let (ghost_agent, ghost_team) = ("ghost-agent".to_owned(), Uuid::now_v7().to_string());
+    let naming = |agent: &str, team: &str| -> [(&str, String, Option<Value>); 4] {
+        let their_c = format!("/v1/conversations/{their_conversation}");
+        [
+            ("PUT", format!("/v1/teams/{their_team}/agents/{agent}"), None),
+            ("PUT", format!("/v1/inboxes/{their_inbox}/team"), Some(json!({"team_id": team}))),
+            ("PUT", format!("{their_c}/assignee"), Some(json!({"agent_id": agent}))),
+            ("PUT", format!("{their_c}/team"), Some(json!({"team_id": team}))),
+        ]
+    };
+    let redact = |text: String, agent: &str, team: &str| text.replace(agent, "<agent>").replace(team, "<team>");
+    for ((method, uri, body), (_, nowhere_uri, nowhere_body)) in
+        naming(&our_agent, &our_team).into_iter().zip(naming(&ghost_agent, &ghost_team))
+    {
+        let what = format!("{method} {uri} {body:?} naming ours with their key");
+        let named = send(&theirs, method, &uri, &[], body.as_ref()).await;
+        let nowhere = send(&theirs, method, &nowhere_uri, &[], nowhere_body.as_ref()).await;
+        assert_problem(&named, StatusCode::NOT_FOUND, "notFound", &what);
+        assert_eq!(
+            (named.status, redact(named.body.to_string(), &our_agent, &our_team)),
+            (nowhere.status, redact(nowhere.body.to_string(), &ghost_agent, &ghost_team)),
+            "{what}: ours looks to them like nothing"
+        );
+    }
     // An inbox with our inbox's id does not replace or rename ours.
     let hijack = json!({"inbox_id": our_inbox, "name": "Hijacked", "channel_type": "whatsapp"});
     let hijack = send(&theirs, "POST", "/v1/inboxes", &[], Some(&hijack)).await;
@@ -208,7 +249,7 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
             assert_eq!(whole_log(&t.engine).await.len(), before, "{what} with their key and ours wrote nothing");
         }
     }
-    assert_eq!(walked, 43, "every by-id route of DOMAIN.md's table is walked");
+    assert_eq!(walked, 55, "every by-id route of DOMAIN.md's table is walked");
 
     // Their lists hold their things and nothing of ours: their signing keys, not ours.
     let whpk = "whpk_".to_owned();
@@ -225,6 +266,8 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
             "/v1/webhooks" | "/v1/webhooks/attempts" => &their_webhook,
             "/v1/webhooks/signing-keys" => &whpk,
             "/v1/contacts" => &their_contact,
+            "/v1/agents" => &their_agent,
+            "/v1/teams" => &their_team,
             _ => &their_inbox,
         };
         // The log on PostgreSQL can lag behind other databases' open transactions: poll.
@@ -246,6 +289,8 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
     let filtered = format!("/v1/conversations?archived=any&inbox_id={our_inbox}&min_position={head}");
     let filtered = call(&theirs, "GET", &filtered, None).await;
     assert_eq!(filtered.body["items"], json!([]), "filtering by our inbox finds them nothing");
+    let by_team = call(&theirs, "GET", &format!("/v1/agents?team_id={our_team}&min_position={head}"), None).await;
+    assert_eq!(by_team.body["items"], json!([]), "filtering by our team finds them nothing: {}", by_team.body);
 
     // Their live stream, from the start of the log: a write of ours made while it is open does
     // not come before theirs, nor does anything of ours from before.
@@ -271,7 +316,11 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
         .map(|e| (e.aggregate_type.as_str(), e.aggregate_id.as_str()))
         .collect();
     let kinds: Vec<&str> = theirs_touched.iter().map(|(kind, _)| *kind).collect();
-    assert_eq!(kinds, ["contact", "contact_identity", "conversation", "inbox"], "their sender's contact too");
+    assert_eq!(
+        kinds,
+        ["agent", "contact", "contact_identity", "conversation", "inbox", "team"],
+        "their sender's contact and their directory too"
+    );
     assert!(theirs_touched.contains(&("inbox", their_inbox.as_str())), "{theirs_touched:?}");
     assert!(theirs_touched.contains(&("conversation", their_conversation.as_str())), "{theirs_touched:?}");
     let conversation_events: Vec<_> = log.iter().filter(|e| e.aggregate_id == ids.conversation).collect();

@@ -121,6 +121,8 @@ async fn scopes_limit_what_a_key_may_do<B: Backend>(backend: B) {
 
     let inbox = created(&admin, "/v1/inboxes", json!({"name": "Support", "channel_type": "sms"})).await;
     let inbox = inbox["inbox_id"].as_str().expect("an inbox id").to_owned();
+    // The agent the writes assign.
+    created(&admin, "/v1/agents", json!({"agent_id": "ada", "name": "Ada"})).await;
     let inbound = json!({"inbox_id": inbox, "contact_id": "+4915100004", "sent_at": t.clock_now(),
                          "content": {"type": "text", "body": "hi"}});
     let done = created(&admin, "/v1/inbound-messages", inbound).await;

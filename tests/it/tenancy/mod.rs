@@ -63,6 +63,11 @@ fn agent() -> Value {
     json!({"kind": "agent", "id": "ada"})
 }
 
+/// An identity linked to our contact and unlinked again by the walk.
+fn our_identity() -> Value {
+    json!({"kind": "email", "value": "our-identity@example.com"})
+}
+
 /// Every route of the gateway (`the_tenancy_table_lists_every_route_the_gateway_serves` keeps
 /// it complete). The by-id routes are walked in this order: reads first, destructive last.
 const ROUTES: &[Route] = &[
@@ -75,6 +80,8 @@ const ROUTES: &[Route] = &[
     route("POST", "/v1/groups", Reach::Creates),
     route("POST", "/v1/webhooks", Reach::Creates),
     route("POST", "/v1/contacts", Reach::Creates),
+    route("POST", "/v1/agents", Reach::Creates),
+    route("POST", "/v1/teams", Reach::Creates),
     route("POST", "/v1/webhooks/signing-keys/rotate", Reach::Creates),
     route("GET", "/v1/keys", Reach::Lists { query: "" }),
     route("GET", "/v1/inboxes", Reach::Lists { query: "?include_deleted=true" }),
@@ -83,6 +90,8 @@ const ROUTES: &[Route] = &[
     route("GET", "/v1/users/{user_id}/unread-summary", Reach::Lists { query: "" }),
     route("GET", "/v1/webhooks", Reach::Lists { query: "" }),
     route("GET", "/v1/contacts", Reach::Lists { query: "" }),
+    route("GET", "/v1/agents", Reach::Lists { query: "" }),
+    route("GET", "/v1/teams", Reach::Lists { query: "" }),
     route("GET", "/v1/webhooks/attempts", Reach::Lists { query: "" }),
     route("GET", "/v1/webhooks/signing-keys", Reach::Lists { query: "" }),
     route("GET", "/v1/stream", Reach::Streams),
@@ -94,6 +103,10 @@ const ROUTES: &[Route] = &[
     route("GET", "/v1/webhooks/{webhook_id}", by_id("", |_| None)),
     route("GET", "/v1/contacts/{contact_id}", by_id("", |_| None)),
     route("GET", "/v1/contacts/{contact_id}/conversations", by_id("", |_| None)),
+    route("GET", "/v1/agents/{agent_id}", by_id("", |_| None)),
+    route("GET", "/v1/teams/{team_id}", by_id("", |_| None)),
+    route("GET", "/v1/teams/{team_id}/agents", by_id("?limit=5", |_| None)),
+    route("GET", "/v1/conversations/{conversation_id}/assignable-agents", by_id("", |_| None)),
     route(
         "POST",
         "/v1/conversations/{conversation_id}/messages",
@@ -114,9 +127,9 @@ const ROUTES: &[Route] = &[
         "/v1/conversations/{conversation_id}/messages/{message_id}",
         by_id("", |_| Some(json!({"actor": agent(), "content": {"type": "text", "body": "edited"}}))),
     ),
-    route("PUT", "/v1/conversations/{conversation_id}/assignee", by_id("", |_| Some(json!({"agent_id": "ada"})))),
+    route("PUT", "/v1/conversations/{conversation_id}/assignee", by_id("", |ids| Some(json!({"agent_id": ids.agent})))),
     route("DELETE", "/v1/conversations/{conversation_id}/assignee", by_id("", |_| None)),
-    route("PUT", "/v1/conversations/{conversation_id}/team", by_id("", |_| Some(json!({"team_id": "billing"})))),
+    route("PUT", "/v1/conversations/{conversation_id}/team", by_id("", |ids| Some(json!({"team_id": ids.team})))),
     route("DELETE", "/v1/conversations/{conversation_id}/team", by_id("", |_| None)),
     route("POST", "/v1/conversations/{conversation_id}/archive", by_id("", |_| None)),
     route("POST", "/v1/conversations/{conversation_id}/unarchive", by_id("", |_| Some(json!({"actor": agent()})))),
@@ -161,7 +174,15 @@ const ROUTES: &[Route] = &[
     route("DELETE", "/v1/conversations/{conversation_id}/members/{member_id}", by_id("", |_| None)),
     route("POST", "/v1/conversations/{conversation_id}/leave", by_id("", |_| None)),
     route("PATCH", "/v1/webhooks/{webhook_id}", by_id("", |_| Some(json!({"description": "theirs now"})))),
+    route("PATCH", "/v1/agents/{agent_id}", by_id("", |_| Some(json!({"name": "theirs now", "availability": "busy"})))),
+    route("PATCH", "/v1/teams/{team_id}", by_id("", |_| Some(json!({"name": "theirs now"})))),
+    route("PUT", "/v1/teams/{team_id}/agents/{agent_id}", by_id("", |_| None)),
+    route("PUT", "/v1/inboxes/{inbox_id}/team", by_id("", |ids| Some(json!({"team_id": ids.team})))),
+    route("DELETE", "/v1/inboxes/{inbox_id}/team", by_id("", |_| None)),
+    route("DELETE", "/v1/teams/{team_id}/agents/{agent_id}", by_id("", |_| None)),
     route("PATCH", "/v1/contacts/{contact_id}", by_id("", |_| Some(json!({"name": "theirs now", "tags": ["x"]})))),
+    route("POST", "/v1/contacts/{contact_id}/identities", by_id("", |_| Some(our_identity()))),
+    route("DELETE", "/v1/contacts/{contact_id}/identities", by_id("", |_| Some(our_identity()))),
     route("POST", "/v1/contacts/{contact_id}/merge", by_id("", |ids| Some(json!({"contact_id": ids.other_contact})))),
     route("POST", "/v1/webhooks/{webhook_id}/replay", by_id("", |_| Some(json!({"since_position": 0})))),
     route("POST", "/v1/webhooks/{webhook_id}/verify", by_id("", |_| None)),
@@ -173,7 +194,7 @@ const ROUTES: &[Route] = &[
 ];
 
 /// The ids a by-id request names: a conversation, its inbound and outbound message (the one
-/// `{message_id}` stands for), its inbox, a key, and a webhook endpoint.
+/// `{message_id}` stands for), its inbox, a key, a webhook endpoint, an agent and a team.
 #[derive(Debug, Clone)]
 struct Ids {
     conversation: String,
@@ -191,6 +212,9 @@ struct Ids {
     member: String,
     approved: String,
     rejected: String,
+    /// An agent of the directory (active: the one assigned), and a team.
+    agent: String,
+    team: String,
 }
 
 /// The group routes: they name `Ids::group` as `{conversation_id}`.
@@ -213,6 +237,8 @@ impl Ids {
             member: "+4915100999".into(),
             approved: Uuid::now_v7().to_string(),
             rejected: Uuid::now_v7().to_string(),
+            agent: "ghost-agent".into(),
+            team: Uuid::now_v7().to_string(),
         }
     }
 
@@ -228,6 +254,8 @@ impl Ids {
             .replace("{key_id}", &self.key)
             .replace("{webhook_id}", &self.webhook)
             .replace("{contact_id}", &self.contact)
+            .replace("{agent_id}", &self.agent)
+            .replace("{team_id}", &self.team)
             .replace("{user_id}", "bob");
         assert!(!uri.contains('{'), "the walk cannot fill {path}: teach Ids::uri its parameter");
         format!("{uri}{query}")
@@ -248,6 +276,8 @@ impl Ids {
             (&self.member, "<member>"),
             (&self.approved, "<approved>"),
             (&self.rejected, "<rejected>"),
+            (&self.agent, "<agent>"),
+            (&self.team, "<team>"),
         ]
         .into_iter()
         .fold(text.to_owned(), |text, (id, role)| text.replace(id.as_str(), role))
@@ -411,6 +441,11 @@ const CHANNEL_FACTS: [&str; 4] = [
     "POST /v1/conversations/{conversation_id}/activity",
     "POST /v1/conversations/{conversation_id}/join-requests",
 ];
+/// Let through for a connector key and a write key alike: a contact's identities, which a
+/// connector links when it learns a new id of a known person (docs/CONNECTORS.md) and an agent
+/// links or unlinks by hand.
+const EITHER_KEY: [&str; 2] =
+    ["POST /v1/contacts/{contact_id}/identities", "DELETE /v1/contacts/{contact_id}/identities"];
 const EITHER_SIDE: [&str; 11] = [
     "POST /v1/groups",
     "POST /v1/conversations/{conversation_id}/messages/{message_id}/reactions",

@@ -49,6 +49,15 @@ pub enum ConversationError {
     MemberNotFound(String),
     #[error("no pending join request {0}")]
     JoinRequestNotFound(Uuid),
+    /// The agent to assign is not one of the workspace's (none, or another workspace's).
+    #[error("agent {0} not found")]
+    AgentNotFound(String),
+    /// The agent to assign is deactivated.
+    #[error("agent {0} is deactivated: reactivate them to assign them")]
+    AgentDeactivated(String),
+    /// The team to assign is not one of the workspace's.
+    #[error("team {0} not found")]
+    TeamNotFound(String),
     #[error("{field}: {reason}")]
     Validation { field: String, reason: String },
     /// A lookup service failed (the store is unreachable): not a business rule, nothing written.

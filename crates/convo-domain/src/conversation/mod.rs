@@ -37,6 +37,7 @@ pub use group::{
     MemberAddMode, NewMember, SettingsPatch,
 };
 
+use crate::directory::DirectoryLookup;
 use crate::{Actor, ChannelType, Clock, DeliveryStatus, Direction, InboxFacts, MessageFacts};
 
 /// How many recent messages the aggregate remembers facts about.
@@ -63,6 +64,8 @@ pub struct ConversationServices {
     pub clock: Arc<dyn Clock>,
     pub inboxes: Arc<dyn InboxLookup>,
     pub messages: Arc<dyn MessageLookup>,
+    /// The agents and teams an assignment names.
+    pub directory: Arc<dyn DirectoryLookup>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -234,9 +237,9 @@ impl Conversation {
             A::RecordDeliveryStatus { message_id, status, failure, reported_at } => {
                 self.record_delivery_status(&cx, message_id, status, failure, reported_at).await
             }
-            A::AssignAgent { agent_id } => self.assign_agent(&cx, agent_id),
+            A::AssignAgent { agent_id } => self.assign_agent(&cx, agent_id).await,
             A::UnassignAgent => self.unassign_agent(&cx),
-            A::AssignTeam { team_id } => self.assign_team(&cx, team_id),
+            A::AssignTeam { team_id } => self.assign_team(&cx, team_id).await,
             A::UnassignTeam => self.unassign_team(&cx),
             A::Archive => self.archive(&cx),
             A::Unarchive => self.unarchive(&cx),

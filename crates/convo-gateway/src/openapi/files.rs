@@ -18,12 +18,14 @@ const COMPONENTS: &str = "#/components/schemas/";
 
 /// The aggregates whose events are published, with the component holding each one's events
 /// (the envelope with the `type`-tagged change flattened into it).
-const AGGREGATES: [(&str, &str); 5] = [
+const AGGREGATES: [(&str, &str); 7] = [
     ("conversation", "ConversationEvent"),
     ("inbox", "InboxEvent"),
     ("contact", "ContactEvent"),
     ("contact_identity", "ContactIdentityEvent"),
     ("webhook_endpoint", "WebhookEndpointEvent"),
+    ("agent", "AgentEvent"),
+    ("team", "TeamEvent"),
 ];
 
 /// Which command (and endpoint) writes each event. Every event type must be listed, and only
@@ -96,6 +98,17 @@ const PRODUCED_BY: &[(&str, &str)] = &[
     ),
     ("InboxCreated", "`CreateInbox` (`POST /v1/inboxes`)"),
     ("InboxDeleted", "`DeleteInbox` (`DELETE /v1/inboxes/{inbox_id}`), once"),
+    ("InboxTeamSet", "`PUT /v1/inboxes/{inbox_id}/team`, when the team changes"),
+    ("InboxTeamCleared", "`DELETE /v1/inboxes/{inbox_id}/team`, when the inbox had one"),
+    ("AgentCreated", "`POST /v1/agents`"),
+    ("AgentUpdated", "`PATCH /v1/agents/{agent_id}` with a `name`, `email` or `role` that changes the profile"),
+    ("AgentAvailabilityChanged", "`PATCH /v1/agents/{agent_id}` with an `availability` other than the agent's"),
+    ("AgentDeactivated", "`PATCH /v1/agents/{agent_id}` with `active: false`, once"),
+    ("AgentReactivated", "`PATCH /v1/agents/{agent_id}` with `active: true`, once"),
+    ("TeamCreated", "`POST /v1/teams`"),
+    ("TeamRenamed", "`PATCH /v1/teams/{team_id}` with another name"),
+    ("TeamAgentAdded", "`PUT /v1/teams/{team_id}/agents/{agent_id}`, once per agent"),
+    ("TeamAgentRemoved", "`DELETE /v1/teams/{team_id}/agents/{agent_id}`, when the agent was in the team"),
     ("ContactCreated", "`ReceiveInboundMessage` from an identity nobody holds (with its conversation on the inbox)"),
     ("ContactUpdated", "not written yet (#18: `PATCH /v1/contacts/{id}`)"),
     (

@@ -1,18 +1,22 @@
 //! One module per read model: its table's layout and the queries the gateway asks of it.
 
+mod agents;
 mod contacts;
 mod groups;
 mod inbox;
 mod inboxes;
 mod response_times;
+mod teams;
 mod timeline;
 mod unread;
 
+pub use agents::{AgentFilter, AgentsModel, AgentsTable};
 pub use contacts::{ContactFilter, ContactIdentitiesModel, ContactIdentitiesTable, ContactsModel, ContactsTable};
 pub use groups::{GroupsModel, GroupsTable, JoinRequestCursor, MemberCursor};
-pub use inbox::{ConversationQuery, Cursor, InboxModel, InboxTable, SortKey};
+pub use inbox::{AgentCounts, ConversationQuery, Cursor, InboxModel, InboxTable, SortKey};
 pub use inboxes::{InboxesModel, InboxesTable};
 pub use response_times::{ResponseTimes, ResponseTimesModel, ResponseTimesTable};
+pub use teams::{TeamAgentsModel, TeamAgentsTable, TeamsModel, TeamsTable};
 pub use timeline::{TimelineModel, TimelineTable};
 pub use unread::{InboxUnread, UnreadModel, UnreadSummary, UnreadTable};
 

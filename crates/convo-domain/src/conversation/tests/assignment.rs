@@ -125,3 +125,37 @@ fn the_agent_and_the_team_are_assigned_independently() {
     assert_eq!(state.assignee.as_deref(), Some(AGENT));
     assert_eq!(state.team, None);
 }
+
+#[test]
+fn only_an_agent_of_the_workspace_can_be_assigned() {
+    let s = Scenario::new();
+    for stranger in ["agent-nobody", FOREIGN_AGENT] {
+        s.given(conversation())
+            .when(assign_agent(stranger))
+            .then_expect_error(ConversationError::AgentNotFound(stranger.into()));
+    }
+}
+
+#[test]
+fn a_deactivated_agent_cannot_be_assigned_but_stays_assigned_if_they_were() {
+    let s = Scenario::new();
+    s.given(conversation())
+        .when(assign_agent(DEACTIVATED_AGENT))
+        .then_expect_error(ConversationError::AgentDeactivated(DEACTIVATED_AGENT.into()));
+    // Already theirs: assigning them again changes nothing, and unassigning them works.
+    let given = and(conversation(), [past(agent(), agent_assigned(DEACTIVATED_AGENT, None))]);
+    s.given(given.clone()).when(assign_agent(DEACTIVATED_AGENT)).then_expect_events(vec![]);
+    s.given(given)
+        .when(command(agent(), A::UnassignAgent))
+        .then_expect_events(vec![s.event(agent(), C::AgentUnassigned { agent_id: DEACTIVATED_AGENT.into() })]);
+}
+
+#[test]
+fn only_a_team_of_the_workspace_can_be_assigned() {
+    let s = Scenario::new();
+    for stranger in ["team-billing", "00000000-0000-0000-0000-0000000030ff", FOREIGN_TEAM] {
+        s.given(conversation())
+            .when(assign_team(stranger))
+            .then_expect_error(ConversationError::TeamNotFound(stranger.into()));
+    }
+}

@@ -277,6 +277,7 @@ fn an_unreachable_store_is_a_lookup_failure_that_writes_nothing() {
         clock: s.clock.clone(),
         inboxes: Arc::new(Unreachable),
         messages: Arc::new(Unreachable),
+        directory: directory(),
     };
     let lookup_failed = || ConversationError::Lookup("store unreachable".into());
     TestFramework::<Conversation>::with(services())

@@ -30,6 +30,7 @@ use super::{
     ConversationEvent, ConversationKind, ConversationServices, ConversationStatus, DeliveryFailure, InboxLookup,
     MAX_CLOCK_SKEW, MessageLookup, RECENT_MESSAGES, message_facts,
 };
+use crate::directory::tests::FixedDirectory;
 use crate::message::InteractiveOption;
 use crate::{
     Actor, ChannelType, Clock, DeliveryStatus, Direction, InboxFacts, ManualClock, MessageContent, MessageFacts,
@@ -42,6 +43,22 @@ use crate::{
 
 const WS: Uuid = Uuid::from_u128(0x1000);
 const OTHER_WS: Uuid = Uuid::from_u128(0x2000);
+
+/// The workspace's directory: two active agents, one deactivated, two teams; and another
+/// workspace's agent and team.
+fn directory() -> Arc<FixedDirectory> {
+    let team = |id: &str| Uuid::parse_str(id).unwrap_or_default();
+    Arc::new(
+        FixedDirectory::default()
+            .with_agent(WS, AGENT, true)
+            .with_agent(WS, OTHER_AGENT, true)
+            .with_agent(WS, DEACTIVATED_AGENT, false)
+            .with_agent(OTHER_WS, FOREIGN_AGENT, true)
+            .with_team(WS, team(TEAM))
+            .with_team(WS, team(OTHER_TEAM))
+            .with_team(OTHER_WS, team(FOREIGN_TEAM)),
+    )
+}
 
 const WHATSAPP: Uuid = Uuid::from_u128(0x1001);
 const MESSENGER: Uuid = Uuid::from_u128(0x1002);
@@ -58,8 +75,14 @@ const MEMBER: &str = "+15550111";
 const AGENT: &str = "agent-ada";
 const OTHER_AGENT: &str = "agent-bob";
 const BOT: &str = "bot-faq";
-const TEAM: &str = "team-billing";
-const OTHER_TEAM: &str = "team-sales";
+const TEAM: &str = "00000000-0000-0000-0000-0000000030a1";
+const OTHER_TEAM: &str = "00000000-0000-0000-0000-0000000030a2";
+/// A team of another workspace.
+const FOREIGN_TEAM: &str = "00000000-0000-0000-0000-0000000030b1";
+/// A deactivated agent of the workspace.
+const DEACTIVATED_AGENT: &str = "agent-eve";
+/// An active agent of another workspace.
+const FOREIGN_AGENT: &str = "agent-zed";
 
 const IN1: Uuid = Uuid::from_u128(0xa001);
 const IN2: Uuid = Uuid::from_u128(0xa002);
@@ -183,6 +206,7 @@ impl Scenario {
             clock: self.clock.clone(),
             inboxes: Arc::new(InMemoryInboxes(inbox_table())),
             messages: Arc::new(InMemoryMessages(history.to_vec())),
+            directory: directory(),
         }
     }
 
