@@ -97,9 +97,9 @@ pid() { cat "$work/$1.pid"; }
 # The followers' leases: every read model's, the publisher's and the webhooks' (the hourly key
 # purge's has a two-hour TTL and is left out). Each takeover increments a lease's fencing token.
 leases() { sql "SELECT string_agg(name || '=' || token, ' ' ORDER BY name) FROM follower_leases WHERE name <> 'idempotency_purge'"; }
-# Fourteen: the eleven read models' runners (ReadModels::NAMES), the publisher, the webhooks'
+# Fifteen: the twelve read models' runners (ReadModels::NAMES), the publisher, the webhooks'
 # fan-out and their sender.
-followers=14
+followers=15
 all_at() { [ "$(sql "SELECT count(*) FILTER (WHERE token <> $1) = 0 AND count(*) = $followers FROM follower_leases WHERE name <> 'idempotency_purge'")" = t ]; }
 takeover() { # token, what → "first–last ms" once every lease is at that token (each lease's
     # time is also written to $work/takeovers.log, with when the old holder's leases expired)

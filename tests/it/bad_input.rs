@@ -187,6 +187,18 @@ async fn no_string_of_any_operation_reaches_a_5xx_and_a_nul_is_refused_everywher
         op("PUT", "/v1/conversations/{conversation_id}/team", format!("{c}/team"), Some(json!({"team_id": team_id}))),
         op("DELETE", "/v1/conversations/{conversation_id}/team", format!("{c}/team"), Some(json!({"actor": agent}))),
         op(
+            "PUT",
+            "/v1/conversations/{conversation_id}/labels/{label}",
+            format!("{c}/labels/vip"),
+            Some(json!({"actor": agent})),
+        ),
+        op(
+            "DELETE",
+            "/v1/conversations/{conversation_id}/labels/{label}",
+            format!("{c}/labels/vip"),
+            Some(json!({"actor": agent})),
+        ),
+        op(
             "POST",
             "/v1/conversations/{conversation_id}/archive",
             format!("{c}/archive"),
@@ -418,7 +430,8 @@ async fn no_string_of_any_operation_reaches_a_5xx_and_a_nul_is_refused_everywher
                 .replace("{user_id}", "bob")
                 .replace("{key_id}", "k")
                 .replace("{agent_id}", "ada")
-                .replace("{team_id}", &team_id);
+                .replace("{team_id}", &team_id)
+                .replace("{label}", "vip");
             for parameter in operation["parameters"].as_array().into_iter().flatten() {
                 let name = parameter["name"].as_str().expect("a name");
                 let uri = match parameter["in"].as_str() {
@@ -426,7 +439,8 @@ async fn no_string_of_any_operation_reaches_a_5xx_and_a_nul_is_refused_everywher
                         .replace(&format!("{{{name}}}"), "x%00y")
                         .replace("{conversation_id}", "x")
                         .replace("{team_id}", &team_id)
-                        .replace("{agent_id}", "ada"),
+                        .replace("{agent_id}", "ada")
+                        .replace("{label}", "vip"),
                     Some("query") => format!("{concrete}?{name}=x%00y"),
                     _ => continue,
                 };

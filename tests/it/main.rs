@@ -18,6 +18,7 @@ mod gateway;
 mod groups;
 mod history;
 mod http;
+mod labels;
 mod leases;
 mod lists;
 mod model;

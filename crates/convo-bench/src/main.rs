@@ -1,6 +1,6 @@
 //! `convo-bench`: measures, against one PostgreSQL in one run, the raw single-row INSERT limit;
 //! the engine's send-message commands over HTTP at the same concurrencies, and projection lag
-//! under the heaviest load; queries with many conversations loaded; command latency on one
+//! under the heaviest load; queries with many conversations, contacts and agents loaded; command latency on one
 //! conversation with a long history; the server's peak memory; one node against two API nodes
 //! and a worker on one database; webhooks' delivery lag under that load and the drain of a
 //! backlog after a receiver's outage; and read-model rebuilds from a 1M-event log beside the raw
@@ -62,9 +62,16 @@ struct Settings {
     /// The engine's connection pool (`convo serve`'s default).
     #[arg(long, default_value_t = 16)]
     db_pool: u32,
-    /// Conversations loaded for the query measurements.
-    #[arg(long, default_value_t = 100_000)]
+    /// Conversations loaded for the query measurements (each assigned to one of the agents;
+    /// `billing` on every 2nd, `vip` on every 100th).
+    #[arg(long, default_value_t = 200_000)]
     query_conversations: u32,
+    /// Contacts loaded for the query measurements, each holding one phone.
+    #[arg(long, default_value_t = 100_000)]
+    query_contacts: u32,
+    /// Agents loaded for the query measurements.
+    #[arg(long, default_value_t = 1_000)]
+    query_agents: u32,
     /// Requests per query measured.
     #[arg(long, default_value_t = 300)]
     query_samples: usize,
@@ -104,6 +111,8 @@ impl Settings {
             self.conversations = 20;
             self.lag_every = 5;
             self.query_conversations = 500;
+            self.query_contacts = 300;
+            self.query_agents = 60;
             self.query_samples = 20;
             self.history_events = 300;
             self.history_window = 50;
@@ -294,8 +303,13 @@ async fn served(
             report.inbound = Some(engine::inbound(&target, &pool, &mut server, clients, duration).await?);
         }
         if settings.wants(Section::Queries) {
-            let result =
-                queries::run(&target, &pool, &mut server, settings.query_conversations, settings.query_samples).await?;
+            let sizes = queries::Sizes {
+                conversations: settings.query_conversations,
+                contacts: settings.query_contacts,
+                agents: settings.query_agents,
+                samples: settings.query_samples,
+            };
+            let result = queries::run(&target, &pool, &mut server, sizes).await?;
             report.queries = Some(result);
         }
         if settings.wants(Section::History) {

@@ -56,29 +56,51 @@ pub fn markdown(report: &Report, settings: &Settings, duration: Duration) -> Str
         inbound_table(&mut t, i, &mut targets);
     }
     if let Some(q) = &report.queries {
-        let _ = writeln!(t, "### Queries with {} conversations loaded\n", q.conversations);
         let _ = writeln!(
             t,
-            "{} events ({} conversations: started + one inbound message) appended with SQL in {:.1} s; the \
-             server's read models folded them in {:.1} s ({:.0} events/s per read model, all running together). \
-             One request at a time, {} each, latency as the HTTP client sees it:\n",
+            "### Queries with {} conversations, {} contacts and {} agents loaded\n",
+            q.conversations, q.contacts, q.agents
+        );
+        let [agents, contacts, conversations, extras] = q.parts.map(|(n, took)| (n, took.as_secs_f64()));
+        let _ = writeln!(
+            t,
+            "{} events appended with SQL in {:.1} s: {} agents ({} `AgentCreated`, {:.1} s), {} contacts ({} \
+             events: `IdentityClaimed` of its phone, `ContactCreated`; {:.1} s), {} conversations ({} events: \
+             started + one inbound message; {:.1} s) and their assignments and labels ({} events: each assigned \
+             to an agent in turn, `billing` on every 2nd, `vip` on every 100th; {:.1} s). The server's read \
+             models (running meanwhile) were at the log's head {:.1} s after the last append ({:.0} events/s \
+             per read model over that time, all running together). One request at a time, {} each, latency as \
+             the HTTP client sees it:\n",
             q.events,
-            settings.query_conversations,
             q.append.as_secs_f64(),
+            settings.query_agents,
+            agents.0,
+            agents.1,
+            settings.query_contacts,
+            contacts.0,
+            contacts.1,
+            settings.query_conversations,
+            conversations.0,
+            conversations.1,
+            extras.0,
+            extras.1,
             q.catch_up.as_secs_f64(),
             rate(q.events, q.catch_up),
             settings.query_samples,
         );
         let _ = writeln!(t, "| query | p50 / p99 ms |");
         let _ = writeln!(t, "| --- | ---: |");
-        for (name, latencies) in &q.queries {
-            let _ = writeln!(t, "| `{name}` | {} |", ms(latencies));
+        for query in &q.queries {
+            let _ = writeln!(t, "| `{}` | {} |", query.name, ms(&query.latencies));
         }
         let _ = writeln!(t);
-        if let Some((_, list)) = q.queries.first() {
-            let p99 = list.percentile_ms(99.0);
-            targets.push(("inbox list p99 < 10 ms".into(), format!("{p99:.2} ms"), check(p99 < 10.0)));
+        for query in &q.queries {
+            if let Some(target) = &query.target {
+                let p99 = query.latencies.percentile_ms(99.0);
+                targets.push((target.clone(), format!("{p99:.2} ms"), check(p99 < 10.0)));
+            }
         }
+        targets.push(("an agent's mentions p99 < 10 ms".into(), "not measured: no mentions yet".into(), "–"));
     }
     if let Some(s) = &report.history {
         let n = settings.history_window;

@@ -5,10 +5,10 @@
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use convo_domain::conversation::{ConversationAction, ConversationKind, ConversationStatus};
+use convo_domain::conversation::{ConversationAction, ConversationKind, ConversationStatus, canonical_label};
 use convo_domain::{Actor, ChannelType, Window, WindowActor, Written};
 use convo_projection_inbox::ConversationSummary;
-use convo_read::{ConversationQuery, Cursor, SortKey};
+use convo_read::{ConversationQuery, Cursor, LabelCount, SortKey};
 use convo_store::{Backend, ProjectionStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -29,6 +29,11 @@ problems! {
     AssignAnAgent = [
         NotFound => "no such conversation, or no such agent in this workspace (`agent_id`)",
         AgentDeactivated => "the agent is deactivated",
+    ];
+    /// Putting a label on or taking it off.
+    ALabel = [
+        NotFound => "no such conversation in this workspace",
+        Validation => "the label is not 1 to 64 characters without spaces, or the conversation has 50 labels already",
     ];
     /// Assigning a team.
     AssignATeam = [NotFound => "no such conversation, or no such team in this workspace (`team_id`)"];
@@ -72,6 +77,9 @@ pub struct ListParams {
     pub archived: Option<Archived>,
     pub assignee: Option<String>,
     pub team: Option<String>,
+    /// Only conversations with this label (in any case).
+    #[param(value_type = Option<convo_domain::text::Tag>)]
+    pub label: Option<String>,
     pub kind: Option<ConversationKind>,
     pub channel: Option<ChannelType>,
     pub updated_after: Option<DateTime<Utc>>,
@@ -124,10 +132,16 @@ pub async fn list_conversations<B: Backend>(
         (true, Some(user)) => Some(user),
         (true, None) => return Err(ApiError::parameter("user_id", "unread_only needs the user_id whose reads count")),
     };
+    let label = p.label.as_deref().map(label_param).transpose()?;
     let read = &state.read;
-    let models: &[&ProjectionStatus] =
-        if unread_for.is_some() { &[&read.inbox_status, &read.unread_status] } else { &[&read.inbox_status] };
-    token.wait(&state, models).await?;
+    let mut models: Vec<&ProjectionStatus> = vec![&read.inbox_status];
+    if unread_for.is_some() {
+        models.push(&read.unread_status);
+    }
+    if label.is_some() {
+        models.push(&read.conversation_labels_status);
+    }
+    token.wait(&state, &models).await?;
     let query = ConversationQuery {
         workspace_id,
         inbox_id: p.inbox_id,
@@ -135,6 +149,7 @@ pub async fn list_conversations<B: Backend>(
         archived,
         assignee: p.assignee,
         team: p.team,
+        label,
         kind: p.kind,
         channel: p.channel,
         updated_after: p.updated_after,
@@ -491,4 +506,89 @@ pub async fn change_status<B: Backend>(
     let actor = caller.agent_action(body.actor)?;
     let action = ConversationAction::ChangeStatus { status: body.status, snoozed_until: body.snoozed_until };
     execute(&state, ws, conversation_id, actor, action, None).await
+}
+
+/// Put a label on a conversation.
+#[utoipa::path(
+    put,
+    path = "/v1/conversations/{conversation_id}/labels/{label}",
+    tag = "conversations",
+    params(
+        ("conversation_id" = Uuid, Path, description = "The conversation"),
+        ("label" = convo_domain::text::Tag, Path, description = "The label, in any case: kept in lower case"),
+    ),
+    request_body = Option<AgentActorOnly>,
+    responses(
+        (status = 200, description = "The label is on (putting it on again changes nothing)", body = CommandResponse),
+        ALabel,
+    ),
+    security(("apiKey" = ["write"])),
+)]
+pub async fn add_label<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+    caller: Caller,
+    ApiPath((conversation_id, label)): ApiPath<(Uuid, String)>,
+    OptionalJson(body): OptionalJson<ActorOnly>,
+) -> Answer {
+    let label = label_param(&label)?;
+    let actor = caller.agent_action(body.and_then(|b| b.actor))?;
+    execute(&state, ws, conversation_id, actor, ConversationAction::AddLabel { label }, None).await
+}
+
+/// Take a label off a conversation.
+#[utoipa::path(
+    delete,
+    path = "/v1/conversations/{conversation_id}/labels/{label}",
+    tag = "conversations",
+    params(
+        ("conversation_id" = Uuid, Path, description = "The conversation"),
+        ("label" = convo_domain::text::Tag, Path, description = "The label, in any case"),
+    ),
+    request_body = Option<AgentActorOnly>,
+    responses(
+        (status = 200, description = "The label is off (taking it off again changes nothing)", body = CommandResponse),
+        ALabel,
+    ),
+    security(("apiKey" = ["write"])),
+)]
+pub async fn remove_label<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+    caller: Caller,
+    ApiPath((conversation_id, label)): ApiPath<(Uuid, String)>,
+    OptionalJson(body): OptionalJson<ActorOnly>,
+) -> Answer {
+    let label = label_param(&label)?;
+    let actor = caller.agent_action(body.and_then(|b| b.actor))?;
+    execute(&state, ws, conversation_id, actor, ConversationAction::RemoveLabel { label }, None).await
+}
+
+/// A label named in the path or the query, in its canonical spelling; 422 naming `label`.
+fn label_param(label: &str) -> Result<String, ApiError> {
+    canonical_label(label).map_err(|e| match e {
+        convo_domain::ConversationError::Validation { reason, .. } => ApiError::parameter("label", reason),
+        other => other.into(),
+    })
+}
+
+/// List the labels in use in the workspace, by label, each with how many conversations carry
+/// it and how many of those are open.
+#[utoipa::path(
+    get,
+    path = "/v1/labels",
+    tag = "conversations",
+    params(ReadQuery, Paging<paging::Labels>),
+    responses((status = 200, description = "One page of the labels in use, by label", body = Page<LabelCount>)),
+    security(("apiKey" = ["read"])),
+)]
+pub async fn list_labels<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(workspace_id): Workspace,
+    ListQuery(paging, ReadQuery(_, token)): ListQuery<paging::Labels, ReadQuery>,
+) -> Result<Listed<Page<LabelCount>>, ApiError> {
+    let read = &state.read;
+    token.wait(&state, &[&read.conversation_labels_status, &read.inbox_status]).await?;
+    let rows = read.conversation_labels.counts(workspace_id, paging.cursor.as_deref(), paging.fetch()).await?;
+    Ok(paging.answer(paging.page(rows, |count| count.label.clone())))
 }

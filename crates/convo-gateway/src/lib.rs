@@ -264,6 +264,11 @@ fn api<B: Backend>(state: AppState<B>) -> Router<AppState<B>> {
         .route("/v1/conversations/{conversation_id}/messages/{message_id}/reactions", c(post(messages::react::<B>)))
         // conversations.rs
         .route("/v1/conversations", c(get(conversations::list_conversations::<B>)))
+        .route(
+            "/v1/conversations/{conversation_id}/labels/{label}",
+            c(put(conversations::add_label::<B>).delete(conversations::remove_label::<B>)),
+        )
+        .route("/v1/labels", c(get(conversations::list_labels::<B>)))
         .route("/v1/conversations/{conversation_id}", c(get(conversations::get_conversation::<B>)))
         .route("/v1/conversations/{conversation_id}/window", c(get(conversations::get_window::<B>)))
         .route(

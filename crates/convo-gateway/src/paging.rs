@@ -423,23 +423,48 @@ impl List for Agents {
     type Cursor = String;
 
     fn encode(agent_id: &String) -> String {
-        let mut text = String::with_capacity(2 + 2 * agent_id.len());
-        text.push_str("a1");
-        for byte in agent_id.bytes() {
-            text.push_str(&format!("{byte:02x}"));
-        }
-        text
+        hex_cursor("a1", agent_id)
     }
 
     fn decode(text: &str) -> Option<String> {
-        let hex =
-            text.strip_prefix("a1").filter(|h| !h.is_empty() && h.len() % 2 == 0 && h.bytes().all(is_lower_hex))?;
-        let bytes = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
-            .collect::<Option<Vec<u8>>>()?;
-        String::from_utf8(bytes).ok()
+        from_hex_cursor("a1", text)
     }
+}
+
+/// `GET /v1/labels`: the last label, its UTF-8 bytes in hex.
+pub struct Labels;
+
+impl List for Labels {
+    const ITEMS: &'static str = "Labels";
+    const CURSOR_PATTERN: &'static str = "^l1([0-9a-f]{2})+$";
+    type Cursor = String;
+
+    fn encode(label: &String) -> String {
+        hex_cursor("l1", label)
+    }
+
+    fn decode(text: &str) -> Option<String> {
+        from_hex_cursor("l1", text)
+    }
+}
+
+/// `prefix` and `text`'s UTF-8 bytes in lower-case hex: a cursor of a list keyed by a string.
+fn hex_cursor(prefix: &str, text: &str) -> String {
+    let mut cursor = String::with_capacity(prefix.len() + 2 * text.len());
+    cursor.push_str(prefix);
+    for byte in text.bytes() {
+        cursor.push_str(&format!("{byte:02x}"));
+    }
+    cursor
+}
+
+/// The string [`hex_cursor`] wrote after `prefix`; `None` for anything else.
+fn from_hex_cursor(prefix: &str, cursor: &str) -> Option<String> {
+    let hex =
+        cursor.strip_prefix(prefix).filter(|h| !h.is_empty() && h.len() % 2 == 0 && h.bytes().all(is_lower_hex))?;
+    let bytes =
+        (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok()).collect::<Option<Vec<u8>>>()?;
+    String::from_utf8(bytes).ok()
 }
 
 /// `GET /v1/teams`: the last team's id.
@@ -550,6 +575,7 @@ mod tests {
         round_trips::<Teams>(Uuid::from_u128(0x7e));
         round_trips::<Agents>("agent-ada".to_owned());
         round_trips::<Agents>("ユーザー@x".to_owned());
+        round_trips::<Labels>("billing-2026".to_owned());
         round_trips::<Keys>("0123456789abcdef".into());
         round_trips::<Webhooks>(Uuid::from_u128(0xbeef));
         round_trips::<WebhookAttempts>(42);

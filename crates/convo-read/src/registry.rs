@@ -16,8 +16,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::models::{
-    AgentsModel, ContactIdentitiesModel, ContactsModel, GroupsModel, InboxModel, InboxesModel, ResponseTimesModel,
-    TeamAgentsModel, TeamsModel, TimelineModel, UnreadModel,
+    AgentsModel, ContactIdentitiesModel, ContactsModel, ConversationLabelsModel, GroupsModel, InboxModel, InboxesModel,
+    ResponseTimesModel, TeamAgentsModel, TeamsModel, TimelineModel, UnreadModel,
 };
 use crate::projector::{self, ProjectorError};
 use crate::table::{SqlTable, TableStore};
@@ -75,6 +75,7 @@ read_models! {
     agents, agents_status: convo_projection_directory::AgentsProjection => AgentsModel,
     teams, teams_status: convo_projection_directory::TeamsProjection => TeamsModel,
     team_agents, team_agents_status: convo_projection_directory::TeamAgentsProjection => TeamAgentsModel,
+    conversation_labels, conversation_labels_status: convo_projection_inbox::ConversationLabelsProjection => ConversationLabelsModel,
 }
 
 /// What the host does with any one read model, whatever its rows: the registry's models seen

@@ -1,5 +1,6 @@
-//! The inbox read model: one row per conversation with what an inbox list shows and filters on
-//! (status, archived, assignment, the last message, activity, counts).
+//! The inbox read models: one row per conversation with what an inbox list shows and filters on
+//! (status, archived, assignment, labels, the last message, activity, counts); and one row per
+//! label on a conversation, for filtering and counting by label.
 
 use chrono::{DateTime, Utc};
 use convo_domain::conversation::group::info_update;
@@ -30,6 +31,9 @@ pub struct ConversationSummary {
     pub archived: bool,
     pub assignee: Option<String>,
     pub team: Option<String>,
+    /// Its labels, sorted.
+    #[serde(default)]
+    pub labels: Vec<String>,
     pub last_message: Option<LastMessage>,
     /// When the contact last wrote (their time): the messaging window counts from here.
     pub last_inbound_at: Option<DateTime<Utc>>,
@@ -157,6 +161,7 @@ impl Projection for InboxProjection {
                     archived: false,
                     assignee: None,
                     team: None,
+                    labels: Vec::new(),
                     last_message: None,
                     last_inbound_at: None,
                     last_activity_at: at,
@@ -210,6 +215,16 @@ impl Projection for InboxProjection {
             C::AgentUnassigned { .. } => row.assignee = None,
             C::TeamAssigned { team_id, .. } => row.team = Some(team_id),
             C::TeamUnassigned { .. } => row.team = None,
+            C::LabelAdded { label } => {
+                if let Err(at) = row.labels.binary_search(&label) {
+                    row.labels.insert(at, label);
+                }
+            }
+            C::LabelRemoved { label } => {
+                if let Ok(at) = row.labels.binary_search(&label) {
+                    row.labels.remove(at);
+                }
+            }
             C::Archived {} => row.archived = true,
             C::Unarchived {} => row.archived = false,
             C::StatusChanged { to, snoozed_until, .. } => {
@@ -293,6 +308,81 @@ fn apply_group(group: &mut GroupInfo, change: ConversationChange) {
             group.last_group_activity_at = Some(group.last_group_activity_at.map_or(at, |t| t.max(at)));
         }
         _ => {}
+    }
+}
+
+/// One label on one conversation, as the labels read model keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ConversationLabelView {
+    /// The conversation carrying the label.
+    pub conversation_id: Uuid,
+    /// The conversation's workspace.
+    pub workspace_id: Uuid,
+    /// The label, in its canonical spelling (lower case).
+    pub label: String,
+    /// When the label was put on the conversation (last put on, if it was taken off since).
+    pub added_at: DateTime<Utc>,
+    /// The global log position of that event.
+    pub position: i64,
+}
+
+/// Folds `LabelAdded` and `LabelRemoved` into one [`ConversationLabelView`] per conversation and
+/// label on it, keyed by both; the row is deleted when the label is taken off.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ConversationLabelsProjection;
+
+impl Projection for ConversationLabelsProjection {
+    const NAME: &'static str = "conversation_labels";
+    type Event = (Uuid, ConversationEvent);
+    type Key = (Uuid, String);
+    type Row = ConversationLabelView;
+
+    fn decode(&self, event: &LogEvent) -> Result<Option<Self::Event>, String> {
+        // Most events are not about labels: skip them before decoding the payload.
+        if !matches!(event.event_type.as_str(), "LabelAdded" | "LabelRemoved") {
+            return Ok(None);
+        }
+        let Some(decoded) = event.conversation_event() else { return Ok(None) };
+        let decoded = decoded.map_err(str::to_owned)?;
+        if !matches!(decoded.change, ConversationChange::LabelAdded { .. } | ConversationChange::LabelRemoved { .. }) {
+            return Ok(None);
+        }
+        Ok(Some((key(event)?, decoded.clone())))
+    }
+
+    fn keys(&self, _: &LogEvent, (id, event): &Self::Event, into: &mut Vec<(Uuid, String)>) {
+        if let ConversationChange::LabelAdded { label } | ConversationChange::LabelRemoved { label } = &event.change {
+            into.push((*id, label.clone()));
+        }
+    }
+
+    fn apply(
+        &self,
+        log: &LogEvent,
+        (id, event): Self::Event,
+        rows: &mut Rows<(Uuid, String), ConversationLabelView>,
+    ) -> Result<(), String> {
+        match event.change {
+            ConversationChange::LabelAdded { label } => {
+                // The event names no workspace: the log's envelope does (every domain event has
+                // it), and a label is of its conversation's workspace.
+                let workspace =
+                    log.workspace_id.as_deref().ok_or_else(|| format!("conversation {id}: no workspace"))?;
+                let workspace_id = Uuid::parse_str(workspace)
+                    .map_err(|e| format!("conversation {id}: workspace id {workspace}: {e}"))?;
+                let row = ConversationLabelView {
+                    conversation_id: id,
+                    workspace_id,
+                    label,
+                    added_at: event.occurred_at,
+                    position: log.position,
+                };
+                rows.put((id, row.label.clone()), row);
+            }
+            ConversationChange::LabelRemoved { label } => rows.remove(&(id, label)),
+            _ => {}
+        }
+        Ok(())
     }
 }
 

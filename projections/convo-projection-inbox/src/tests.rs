@@ -11,7 +11,10 @@ use convo_projection::{Changes, ProjectionError, prepare};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{ConversationSummary, InboxProjection, LastMessage, PREVIEW_CHARS, preview};
+use super::{
+    ConversationLabelView, ConversationLabelsProjection, ConversationSummary, InboxProjection, LastMessage,
+    PREVIEW_CHARS, preview,
+};
 
 const WORKSPACE: Uuid = Uuid::from_u128(0x0197_0000_0000_7000_8000_0000_0000_0001);
 const INBOX: Uuid = Uuid::from_u128(0x0197_0000_0000_7000_8000_0000_0000_0002);
@@ -144,6 +147,7 @@ fn started_row() -> ConversationSummary {
         archived: false,
         assignee: None,
         team: None,
+        labels: vec![],
         last_message: None,
         last_inbound_at: None,
         last_activity_at: t(0),
@@ -214,6 +218,7 @@ fn conversation_started_creates_an_open_row_with_no_messages() {
                 archived: false,
                 assignee: None,
                 team: None,
+                labels: vec![],
                 last_message: None,
                 last_inbound_at: None,
                 last_activity_at: t(0),
@@ -648,6 +653,183 @@ fn activity_never_moves_back_to_an_older_time() {
         summary(&log),
         ConversationSummary { last_activity_at: t(100), version: 3, position: 30, ..started_row() }
     );
+}
+
+// Labels
+
+fn label_added(label: &str) -> ConversationChange {
+    ConversationChange::LabelAdded { label: label.to_owned() }
+}
+
+fn label_removed(label: &str) -> ConversationChange {
+    ConversationChange::LabelRemoved { label: label.to_owned() }
+}
+
+#[test]
+fn labels_are_kept_sorted_and_each_change_is_activity_like_a_team_assignment() {
+    let mut log = given_started();
+    log.then(t(10), label_added("vip")).then(t(20), label_added("billing")).then(t(30), label_added("urgent"));
+
+    assert_eq!(
+        summary(&log),
+        ConversationSummary {
+            labels: vec!["billing".to_owned(), "urgent".to_owned(), "vip".to_owned()],
+            last_activity_at: t(30),
+            version: 4,
+            position: 40,
+            ..started_row()
+        }
+    );
+
+    log.then(t(40), label_removed("urgent")).then(t(50), label_added("a-first"));
+
+    assert_eq!(
+        summary(&log),
+        ConversationSummary {
+            labels: vec!["a-first".to_owned(), "billing".to_owned(), "vip".to_owned()],
+            last_activity_at: t(50),
+            version: 6,
+            position: 60,
+            ..started_row()
+        }
+    );
+
+    log.then(t(60), label_removed("a-first")).then(t(70), label_removed("billing")).then(t(80), label_removed("vip"));
+
+    assert_eq!(
+        summary(&log),
+        ConversationSummary { last_activity_at: t(80), version: 9, position: 90, ..started_row() }
+    );
+}
+
+#[test]
+fn labels_sort_byte_wise_and_a_repeated_change_changes_nothing_twice() {
+    let mut log = given_started();
+    // The aggregate writes neither (a label already on, one not on): a fold still stays sorted
+    // and holds each label once.
+    log.then(t(10), label_added("b"))
+        .then(t(20), label_added("B-2"))
+        .then(t(30), label_added("b"))
+        .then(t(40), label_removed("zzz"));
+
+    assert_eq!(summary(&log).labels, ["B-2", "b"]);
+}
+
+#[test]
+fn a_row_stored_without_labels_reads_as_having_none() {
+    let mut stored = serde_json::to_value(started_row()).expect("a row serializes");
+    stored.as_object_mut().expect("an object").remove("labels");
+
+    let row: ConversationSummary = serde_json::from_value(stored).expect("a row without labels decodes");
+
+    assert_eq!(row, started_row());
+}
+
+/// The label rows after folding `events` in batches of `batch`, rows carried over between
+/// batches as the runner stores and reloads them.
+fn label_rows_in(events: &[LogEvent], batch: usize) -> HashMap<(Uuid, String), ConversationLabelView> {
+    let mut stored = HashMap::new();
+    for events in events.chunks(batch) {
+        let prepared = prepare(&ConversationLabelsProjection, events).expect("decodes");
+        let loaded = prepared.keys.iter().filter_map(|k| Some((k.clone(), stored.get(k).cloned()?))).collect();
+        for (key, row) in prepared.apply(&ConversationLabelsProjection, loaded).expect("folds") {
+            match row {
+                Some(row) => stored.insert(key, row),
+                None => stored.remove(&key),
+            };
+        }
+    }
+    stored
+}
+
+/// The label rows after folding the whole log, the same in one batch and one event at a time.
+fn label_rows(log: &Log) -> HashMap<(Uuid, String), ConversationLabelView> {
+    let whole = label_rows_in(&log.events, log.events.len().max(1));
+    assert_eq!(whole, label_rows_in(&log.events, 1), "batch boundaries change nothing");
+    whole
+}
+
+fn label_view(conversation_id: Uuid, label: &str, at: i64, position: i64) -> ((Uuid, String), ConversationLabelView) {
+    let row = ConversationLabelView {
+        conversation_id,
+        workspace_id: WORKSPACE,
+        label: label.to_owned(),
+        added_at: t(at),
+        position,
+    };
+    ((conversation_id, label.to_owned()), row)
+}
+
+#[test]
+fn an_added_label_has_a_row_with_the_logs_workspace() {
+    let mut log = given_started();
+    log.then(t(10), label_added("vip"));
+
+    assert_eq!(label_rows(&log), HashMap::from([label_view(CONVERSATION, "vip", 10, 20)]));
+}
+
+#[test]
+fn a_removed_label_loses_its_row_and_one_put_on_again_gets_a_new_one() {
+    let mut log = given_started();
+    log.append(OTHER_CONVERSATION, t(1), started(OTHER_CONVERSATION))
+        .then(t(10), label_added("vip"))
+        .then(t(20), label_added("billing"))
+        .append(OTHER_CONVERSATION, t(25), label_added("vip"))
+        .then(t(30), label_removed("vip"));
+
+    assert_eq!(
+        label_rows(&log),
+        HashMap::from([label_view(CONVERSATION, "billing", 20, 40), label_view(OTHER_CONVERSATION, "vip", 25, 50)])
+    );
+
+    log.then(t(40), label_added("vip")).then(t(50), label_removed("billing"));
+
+    assert_eq!(
+        label_rows(&log),
+        HashMap::from([label_view(CONVERSATION, "vip", 40, 70), label_view(OTHER_CONVERSATION, "vip", 25, 50)]),
+        "put on again, from then"
+    );
+}
+
+#[test]
+fn only_label_events_reach_the_labels_fold() {
+    let mut log = busy_log();
+    log.then(t(100), label_added("vip")).then(t(110), label_added("billing")).then(t(120), label_removed("vip"));
+
+    let batch = prepare(&ConversationLabelsProjection, &log.events).expect("prepare");
+
+    assert_eq!(batch.keys, [(CONVERSATION, "vip".to_owned()), (CONVERSATION, "billing".to_owned())]);
+    assert_eq!(label_rows(&log), HashMap::from([label_view(CONVERSATION, "billing", 110, 160)]));
+}
+
+#[test]
+fn a_label_without_a_workspace_stops_the_labels_fold() {
+    let mut log = given_started();
+    log.then(t(10), label_added("vip"));
+    log.events[1].workspace_id = None;
+
+    let error = prepare(&ConversationLabelsProjection, &log.events)
+        .expect("decodes")
+        .apply(&ConversationLabelsProjection, HashMap::new())
+        .expect_err("no workspace");
+
+    assert_eq!((error.projection, error.position), ("conversation_labels", 20));
+    assert!(error.reason.contains("no workspace"), "{}", error.reason);
+}
+
+#[test]
+fn an_undecodable_label_event_is_an_error_not_a_skip() {
+    let mut log = given_started();
+    log.then(t(10), label_added("vip"));
+    log.events[1].payload = json!({"type": "LabelAdded", "occurred_at": "not a time"});
+    let error = prepare(&ConversationLabelsProjection, &log.events).err().expect("an undecodable event");
+    assert_eq!((error.projection, error.position), ("conversation_labels", 20));
+
+    let mut log = given_started();
+    log.then(t(10), label_added("vip"));
+    log.events[1].aggregate_id = "not-a-uuid".to_owned();
+    let error = prepare(&ConversationLabelsProjection, &log.events).err().expect("an unparsable id");
+    assert!(error.reason.starts_with("conversation id not-a-uuid: "), "{}", error.reason);
 }
 
 // Failures and other aggregates

@@ -179,6 +179,8 @@ fn sample_events() -> Vec<Value> {
         C::TeamAssigned { team_id: team.to_string(), previous: Some(Uuid::from_u128(8).to_string()) },
         C::TeamAssigned { team_id: team.to_string(), previous: None },
         C::TeamUnassigned { team_id: team.to_string() },
+        C::LabelAdded { label: "billing".into() },
+        C::LabelRemoved { label: "billing".into() },
         C::Archived {},
         C::Unarchived {},
         C::ReadMarkerMoved { user_id: "ada".into(), message_id: m, seq: 1, inbound_read: 1 },

@@ -66,7 +66,11 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
     let our_agent = created(&ours, "/v1/agents", json!({"agent_id": "our-agent", "name": "Our agent"})).await;
     let our_agent = our_agent["agent_id"].as_str().expect("an agent id").to_owned();
     let our_team = created(&ours, "/v1/teams", json!({"name": "Our team"})).await;
-    let directory_head = position(&our_team);
+    // And a label on our conversation.
+    let labelled =
+        call(&ours, "PUT", &format!("/v1/conversations/{our_conversation}/labels/our-label-mark"), None).await;
+    assert_eq!(labelled.status, StatusCode::OK, "{}", labelled.body);
+    let directory_head = position(&our_team).max(position(&labelled.body));
     let our_team = our_team["team_id"].as_str().expect("a team id").to_owned();
     let ids = Ids {
         agent: our_agent.clone(),
@@ -108,6 +112,7 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
     ours_marks.extend([our_webhook.clone(), our_webhook_secret, "our-receiver.example".into()]);
     ours_marks.extend([our_agent.clone(), "Our agent".into(), our_team.clone(), "Our team".into()]);
     ours_marks.push(our_identity()["value"].as_str().expect("an identity").to_owned());
+    ours_marks.push("our-label-mark".into());
 
     // Their workspace has its own inbox and conversation.
     let their_inbox =
@@ -127,6 +132,10 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
     let their_agent = their_agent["agent_id"].as_str().expect("an agent id").to_owned();
     let their_team = created(&theirs, "/v1/teams", json!({"name": "Their team"})).await["team_id"].clone();
     let their_team = their_team.as_str().expect("a team id").to_owned();
+    let their_label = "their-label".to_owned();
+    let label_uri = format!("/v1/conversations/{their_conversation}/labels/{their_label}");
+    let labelled = call(&theirs, "PUT", &label_uri, None).await;
+    assert_eq!(labelled.status, StatusCode::OK, "{}", labelled.body);
 
     // Creating in their workspace cannot reach into ours. An inbound message naming our inbox is
     // answered exactly as one naming an inbox that exists nowhere.
@@ -249,7 +258,7 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
             assert_eq!(whole_log(&t.engine).await.len(), before, "{what} with their key and ours wrote nothing");
         }
     }
-    assert_eq!(walked, 55, "every by-id route of DOMAIN.md's table is walked");
+    assert_eq!(walked, 57, "every by-id route of DOMAIN.md's table is walked");
 
     // Their lists hold their things and nothing of ours: their signing keys, not ours.
     let whpk = "whpk_".to_owned();
@@ -268,6 +277,7 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
             "/v1/contacts" => &their_contact,
             "/v1/agents" => &their_agent,
             "/v1/teams" => &their_team,
+            "/v1/labels" => &their_label,
             _ => &their_inbox,
         };
         // The log on PostgreSQL can lag behind other databases' open transactions: poll.
@@ -289,6 +299,9 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
     let filtered = format!("/v1/conversations?archived=any&inbox_id={our_inbox}&min_position={head}");
     let filtered = call(&theirs, "GET", &filtered, None).await;
     assert_eq!(filtered.body["items"], json!([]), "filtering by our inbox finds them nothing");
+    let by_label = format!("/v1/conversations?archived=any&label=our-label-mark&min_position={head}");
+    let by_label = call(&theirs, "GET", &by_label, None).await;
+    assert_eq!(by_label.body["items"], json!([]), "filtering by our label finds them nothing: {}", by_label.body);
     let by_team = call(&theirs, "GET", &format!("/v1/agents?team_id={our_team}&min_position={head}"), None).await;
     assert_eq!(by_team.body["items"], json!([]), "filtering by our team finds them nothing: {}", by_team.body);
 

@@ -92,6 +92,7 @@ const ROUTES: &[Route] = &[
     route("GET", "/v1/contacts", Reach::Lists { query: "" }),
     route("GET", "/v1/agents", Reach::Lists { query: "" }),
     route("GET", "/v1/teams", Reach::Lists { query: "" }),
+    route("GET", "/v1/labels", Reach::Lists { query: "" }),
     route("GET", "/v1/webhooks/attempts", Reach::Lists { query: "" }),
     route("GET", "/v1/webhooks/signing-keys", Reach::Lists { query: "" }),
     route("GET", "/v1/stream", Reach::Streams),
@@ -131,6 +132,8 @@ const ROUTES: &[Route] = &[
     route("DELETE", "/v1/conversations/{conversation_id}/assignee", by_id("", |_| None)),
     route("PUT", "/v1/conversations/{conversation_id}/team", by_id("", |ids| Some(json!({"team_id": ids.team})))),
     route("DELETE", "/v1/conversations/{conversation_id}/team", by_id("", |_| None)),
+    route("PUT", "/v1/conversations/{conversation_id}/labels/{label}", by_id("", |_| None)),
+    route("DELETE", "/v1/conversations/{conversation_id}/labels/{label}", by_id("", |_| None)),
     route("POST", "/v1/conversations/{conversation_id}/archive", by_id("", |_| None)),
     route("POST", "/v1/conversations/{conversation_id}/unarchive", by_id("", |_| Some(json!({"actor": agent()})))),
     route(
@@ -255,6 +258,7 @@ impl Ids {
             .replace("{webhook_id}", &self.webhook)
             .replace("{contact_id}", &self.contact)
             .replace("{agent_id}", &self.agent)
+            .replace("{label}", "vip")
             .replace("{team_id}", &self.team)
             .replace("{user_id}", "bob");
         assert!(!uri.contains('{'), "the walk cannot fill {path}: teach Ids::uri its parameter");

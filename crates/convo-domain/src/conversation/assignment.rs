@@ -1,10 +1,14 @@
 //! Assignment: at most one agent and at most one team per conversation; assigning replaces,
 //! assigning the same again and unassigning nobody change nothing. The agent or team assigned
 //! must be one of the workspace's directory (an active agent); unassigning needs neither.
+//! Labels: any number up to [`MAX_LABELS`], each in one canonical spelling.
 
 use uuid::Uuid;
 
-use super::{Assignee, Context, Conversation, ConversationChange as C, ConversationError, required_id};
+use super::{
+    Assignee, Context, Conversation, ConversationChange as C, ConversationError, MAX_LABEL_CHARS, MAX_LABELS,
+    required_id,
+};
 
 impl Conversation {
     /// `AssignAgent`.
@@ -60,4 +64,41 @@ impl Conversation {
             Some(team_id) => vec![C::TeamUnassigned { team_id: team_id.clone() }],
         })
     }
+
+    /// `AddLabel`.
+    pub(super) fn add_label(&self, cx: &Context<'_>, label: &str) -> Result<Vec<C>, ConversationError> {
+        self.started(cx.workspace_id)?;
+        let label = canonical_label(label)?;
+        if self.labels.contains(&label) {
+            return Ok(vec![]);
+        }
+        if self.labels.len() >= MAX_LABELS {
+            return Err(ConversationError::validation(
+                "label",
+                format!("a conversation has at most {MAX_LABELS} labels"),
+            ));
+        }
+        Ok(vec![C::LabelAdded { label }])
+    }
+
+    /// `RemoveLabel`.
+    pub(super) fn remove_label(&self, cx: &Context<'_>, label: &str) -> Result<Vec<C>, ConversationError> {
+        self.started(cx.workspace_id)?;
+        let label = canonical_label(label)?;
+        Ok(if self.labels.contains(&label) { vec![C::LabelRemoved { label }] } else { vec![] })
+    }
+}
+
+/// A label in its one canonical spelling: 1 to [`MAX_LABEL_CHARS`] characters, none of them
+/// whitespace or a control character, in lower case (`Billing` and `billing` are one label).
+/// `text::Tag` is its schema, exactly this rule.
+pub fn canonical_label(label: &str) -> Result<String, ConversationError> {
+    let chars = label.chars().count();
+    if chars == 0 || chars > MAX_LABEL_CHARS || label.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ConversationError::validation(
+            "label",
+            format!("must be 1 to {MAX_LABEL_CHARS} characters, without spaces or control characters"),
+        ));
+    }
+    Ok(label.to_lowercase())
 }

@@ -119,6 +119,14 @@ pub enum ConversationAction {
         team_id: String,
     },
     UnassignTeam,
+    /// Puts a label on the conversation (nothing if it is on).
+    AddLabel {
+        label: String,
+    },
+    /// Takes a label off (nothing if it is not on).
+    RemoveLabel {
+        label: String,
+    },
     Archive,
     Unarchive,
     /// Up to `message_id`, or (none given) everything so far: the latest message and, in an
@@ -149,6 +157,8 @@ impl ConversationAction {
             Self::UnassignAgent => "unassign_agent",
             Self::AssignTeam { .. } => "assign_team",
             Self::UnassignTeam => "unassign_team",
+            Self::AddLabel { .. } => "add_label",
+            Self::RemoveLabel { .. } => "remove_label",
             Self::Archive => "archive",
             Self::Unarchive => "unarchive",
             Self::MarkRead { .. } => "mark_read",

@@ -138,6 +138,12 @@ pub enum ConversationChange {
     /// The assigned team was removed.
     #[serde(rename = "TeamUnassigned")]
     TeamUnassigned { team_id: String },
+    /// A label was put on the conversation (in its canonical spelling: lower case).
+    #[serde(rename = "LabelAdded")]
+    LabelAdded { label: String },
+    /// A label was taken off the conversation.
+    #[serde(rename = "LabelRemoved")]
+    LabelRemoved { label: String },
     /// The conversation left the default inbox view.
     #[serde(rename = "ConversationArchived")]
     Archived {},
@@ -267,6 +273,8 @@ impl ConversationChange {
             Self::AgentUnassigned { .. } => "AgentUnassigned",
             Self::TeamAssigned { .. } => "TeamAssigned",
             Self::TeamUnassigned { .. } => "TeamUnassigned",
+            Self::LabelAdded { .. } => "LabelAdded",
+            Self::LabelRemoved { .. } => "LabelRemoved",
             Self::Archived {} => "ConversationArchived",
             Self::Unarchived {} => "ConversationUnarchived",
             Self::ReadMarkerMoved { .. } => "ReadMarkerMoved",

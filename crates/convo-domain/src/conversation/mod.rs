@@ -18,7 +18,7 @@ mod messages;
 mod read_state;
 mod status;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -28,6 +28,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use assignment::canonical_label;
 pub use command::{ConversationAction, ConversationCommand, ConversationKind, ConversationStatus, DeliveryFailure};
 pub use error::ConversationError;
 pub(crate) use event::agent_assigned_names_its_assignee;
@@ -46,6 +47,11 @@ pub const RECENT_MESSAGES: usize = 256;
 pub const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
 /// Longest reaction emoji accepted, in characters (emoji sequences can be several code points).
 pub const MAX_EMOJI_CHARS: usize = 16;
+/// Most labels on one conversation.
+pub const MAX_LABELS: usize = 50;
+/// Longest label, in characters.
+pub const MAX_LABEL_CHARS: usize = 64;
+
 /// Longest agent, team or user id accepted.
 pub const MAX_ID_CHARS: usize = 200;
 
@@ -83,6 +89,9 @@ pub struct Conversation {
     pub archived: bool,
     pub assignee: Option<String>,
     pub team: Option<String>,
+    /// Its labels, in their canonical spelling, at most [`MAX_LABELS`].
+    #[serde(default)]
+    pub labels: BTreeSet<String>,
     /// When the contact last wrote (as the connector reported it): the window counts from here.
     pub last_inbound_at: Option<DateTime<Utc>>,
     pub message_count: u64,
@@ -241,6 +250,8 @@ impl Conversation {
             A::UnassignAgent => self.unassign_agent(&cx),
             A::AssignTeam { team_id } => self.assign_team(&cx, team_id).await,
             A::UnassignTeam => self.unassign_team(&cx),
+            A::AddLabel { label } => self.add_label(&cx, &label),
+            A::RemoveLabel { label } => self.remove_label(&cx, &label),
             A::Archive => self.archive(&cx),
             A::Unarchive => self.unarchive(&cx),
             A::ChangeStatus { status, snoozed_until } => self.change_status(&cx, status, snoozed_until),
@@ -343,6 +354,12 @@ impl Aggregate for Conversation {
             C::AgentUnassigned { .. } => self.assignee = None,
             C::TeamAssigned { team_id, .. } => self.team = Some(team_id),
             C::TeamUnassigned { .. } => self.team = None,
+            C::LabelAdded { label } => {
+                self.labels.insert(label);
+            }
+            C::LabelRemoved { label } => {
+                self.labels.remove(&label);
+            }
             C::Archived {} => self.archived = true,
             C::Unarchived {} => self.archived = false,
             C::ReadMarkerMoved { user_id, seq, .. } => {

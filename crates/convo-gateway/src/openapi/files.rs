@@ -98,6 +98,8 @@ const PRODUCED_BY: &[(&str, &str)] = &[
     ),
     ("InboxCreated", "`CreateInbox` (`POST /v1/inboxes`)"),
     ("InboxDeleted", "`DeleteInbox` (`DELETE /v1/inboxes/{inbox_id}`), once"),
+    ("LabelAdded", "`PUT /v1/conversations/{id}/labels/{label}`, when the label was not on"),
+    ("LabelRemoved", "`DELETE /v1/conversations/{id}/labels/{label}`, when the label was on"),
     ("InboxTeamSet", "`PUT /v1/inboxes/{inbox_id}/team`, when the team changes"),
     ("InboxTeamCleared", "`DELETE /v1/inboxes/{inbox_id}/team`, when the inbox had one"),
     ("AgentCreated", "`POST /v1/agents`"),

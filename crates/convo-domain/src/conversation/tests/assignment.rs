@@ -159,3 +159,49 @@ fn only_a_team_of_the_workspace_can_be_assigned() {
             .then_expect_error(ConversationError::TeamNotFound(stranger.into()));
     }
 }
+
+fn label(action: fn(String) -> A, label: &str) -> ConversationCommand {
+    command(agent(), action(label.into()))
+}
+fn add(l: String) -> A {
+    A::AddLabel { label: l }
+}
+fn remove(l: String) -> A {
+    A::RemoveLabel { label: l }
+}
+
+#[test]
+fn a_label_is_put_on_once_in_lower_case_and_taken_off_once() {
+    let s = Scenario::new();
+    let added = || s.event(agent(), C::LabelAdded { label: "billing".into() });
+    s.given(conversation()).when(label(add, "Billing")).then_expect_events(vec![added()]);
+    let given = and(conversation(), [past(agent(), C::LabelAdded { label: "billing".into() })]);
+    s.given(given.clone()).when(label(add, "BILLING")).then_expect_events(vec![]);
+    s.given(given.clone())
+        .when(label(remove, "billing"))
+        .then_expect_events(vec![s.event(agent(), C::LabelRemoved { label: "billing".into() })]);
+    s.given(conversation()).when(label(remove, "billing")).then_expect_events(vec![]);
+    let history = s.run(given, label(add, "vip"));
+    assert_eq!(fold(&history).labels.iter().map(String::as_str).collect::<Vec<_>>(), ["billing", "vip"]);
+}
+
+#[test]
+fn a_label_has_1_to_64_characters_without_spaces_and_a_conversation_at_most_50() {
+    let s = Scenario::new();
+    let refused = validation("label", "must be 1 to 64 characters, without spaces or control characters");
+    for bad in [String::new(), "two words".into(), "x".repeat(65), "tab\t".into(), "nul\u{0}".into()] {
+        s.given(conversation()).when(label(add, &bad)).then_expect_error(refused.clone());
+        s.given(conversation()).when(label(remove, &bad)).then_expect_error(refused.clone());
+    }
+    let full = and(conversation(), (0..50).map(|i| past(agent(), C::LabelAdded { label: format!("l{i}") })));
+    s.given(full.clone())
+        .when(label(add, "one-more"))
+        .then_expect_error(validation("label", "a conversation has at most 50 labels"));
+    s.given(full).when(label(add, "l7")).then_expect_events(vec![]);
+}
+
+#[test]
+fn labels_are_for_conversations_of_the_workspace() {
+    let s = Scenario::new();
+    s.given_no_previous_events().when(label(add, "vip")).then_expect_error(ConversationError::NotFound);
+}

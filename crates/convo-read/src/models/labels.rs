@@ -1,0 +1,109 @@
+//! `rm_conversation_labels`: one row per label on a conversation; the labels in use, counted.
+
+use convo_domain::conversation::ConversationStatus;
+use convo_projection_inbox::{ConversationLabelView, ConversationLabelsProjection};
+use uuid::Uuid;
+
+use super::name;
+use crate::table::{SqlTable, TableStore};
+use convo_store::{SqlStore, SqlValue, StoreError};
+
+/// `rm_conversation_labels`: one row per conversation and label on it, keyed by both.
+pub struct ConversationLabelsTable;
+
+impl SqlTable<ConversationLabelsProjection> for ConversationLabelsTable {
+    const TABLE: &'static str = "rm_conversation_labels";
+    const KEY: &'static [&'static str] = &["conversation_id", "label"];
+    const COLUMNS: &'static [&'static str] = &["workspace_id"];
+
+    fn key((conversation_id, label): &(Uuid, String)) -> Vec<SqlValue> {
+        vec![SqlValue::Text(conversation_id.to_string()), SqlValue::Text(label.clone())]
+    }
+
+    fn key_of(row: &ConversationLabelView) -> (Uuid, String) {
+        (row.conversation_id, row.label.clone())
+    }
+
+    fn columns(row: &ConversationLabelView) -> Vec<SqlValue> {
+        vec![SqlValue::Text(row.workspace_id.to_string())]
+    }
+}
+
+/// A label in use in a workspace, with the conversations carrying it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct LabelCount {
+    /// The label, in its canonical spelling (lower case).
+    pub label: String,
+    /// The conversations carrying it.
+    pub conversations: u64,
+    /// Of those, the ones in status `open` and not archived.
+    pub open: u64,
+}
+
+/// The labels read model on a SQL store: what `InboxModel::list` filters a label by, and the
+/// labels in use.
+pub type ConversationLabelsModel<S> = TableStore<ConversationLabelsProjection, ConversationLabelsTable, S>;
+
+impl<S: SqlStore> ConversationLabelsModel<S> {
+    /// A page of the workspace's labels in use (on at least one conversation), by label in byte
+    /// order: up to `limit` after the label `after` (keyset), each with its conversations
+    /// counted, in one statement: the workspace's range of `rm_conversation_labels_by_label`
+    /// grouped by label, each conversation's status and archiving from `rm_inbox`. It reads
+    /// every row of the page's labels. A conversation the inbox model has not folded yet counts
+    /// as carrying the label, not as open.
+    pub async fn counts(
+        &self,
+        workspace_id: Uuid,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<LabelCount>, StoreError> {
+        let mut values = vec![
+            SqlValue::Text(workspace_id.to_string()),
+            SqlValue::Text(name(&ConversationStatus::Open)),
+            SqlValue::Bool(false),
+        ];
+        let mut keyset = String::new();
+        if let Some(after) = after {
+            values.push(SqlValue::Text(after.to_owned()));
+            keyset = format!(" AND l.label > {{{}}}", values.len());
+        }
+        values.push(SqlValue::Int(i64::from(limit)));
+        // Counts first, the label last: a label may hold a `|`.
+        let sql = self.store.sql(&format!(
+            "SELECT CAST(COUNT(*) AS TEXT) || '|' \
+                    || CAST(SUM(CASE WHEN i.status = {{2}} AND i.archived = {{3}} THEN 1 ELSE 0 END) AS TEXT) || '|' \
+                    || l.label \
+               FROM rm_conversation_labels l \
+               LEFT JOIN rm_inbox i ON i.conversation_id = l.conversation_id \
+              WHERE l.workspace_id = {{1}}{keyset} \
+              GROUP BY l.label \
+              ORDER BY l.label \
+              LIMIT {{{}}}",
+            values.len()
+        ));
+        self.store.text_rows(&sql, &values).await?.iter().map(|line| parse_count(line)).collect()
+    }
+}
+
+/// A row of [`ConversationLabelsModel::counts`]: `conversations|open|label`.
+fn parse_count(line: &str) -> Result<LabelCount, StoreError> {
+    let corrupt = || StoreError::Corrupt(format!("label counts row {line:?}"));
+    let mut parts = line.splitn(3, '|');
+    let mut count = || parts.next().and_then(|n| n.parse::<u64>().ok()).ok_or_else(corrupt);
+    let (conversations, open) = (count()?, count()?);
+    let label = parts.next().ok_or_else(corrupt)?;
+    Ok(LabelCount { label: label.to_owned(), conversations, open })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_counts_row_is_two_counts_then_the_label_which_may_hold_a_bar() {
+        assert_eq!(parse_count("12|3|vip").ok(), Some(LabelCount { label: "vip".into(), conversations: 12, open: 3 }));
+        assert_eq!(parse_count("1|0|a|b").ok(), Some(LabelCount { label: "a|b".into(), conversations: 1, open: 0 }));
+        assert!(matches!(parse_count("1|x|vip"), Err(StoreError::Corrupt(_))));
+        assert!(matches!(parse_count("1|0"), Err(StoreError::Corrupt(_))));
+    }
+}
