@@ -187,6 +187,12 @@ async fn no_string_of_any_operation_reaches_a_5xx_and_a_nul_is_refused_everywher
         op("PUT", "/v1/conversations/{conversation_id}/team", format!("{c}/team"), Some(json!({"team_id": team_id}))),
         op("DELETE", "/v1/conversations/{conversation_id}/team", format!("{c}/team"), Some(json!({"actor": agent}))),
         op(
+            "POST",
+            "/v1/conversations/{conversation_id}/notes",
+            format!("{c}/notes"),
+            Some(json!({"actor": agent, "body": "call back", "mentions": ["ada"]})),
+        ),
+        op(
             "PUT",
             "/v1/conversations/{conversation_id}/labels/{label}",
             format!("{c}/labels/vip"),

@@ -22,6 +22,7 @@ mod labels;
 mod leases;
 mod lists;
 mod model;
+mod notes;
 mod postgres_log;
 mod read_models;
 mod schemas;

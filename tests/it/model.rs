@@ -24,15 +24,17 @@ struct Expected {
     archived: bool,
     assignee: Option<String>,
     team: Option<String>,
-    /// Each message: (id, inbound?, inbound count up to it, preview).
-    messages: Vec<(String, bool, u64, String)>,
+    /// Each message and note, by seq: (id, direction, inbound count up to it, text).
+    messages: Vec<(String, &'static str, u64, String)>,
+    /// Each mention of an agent by a note: (note id, agent, the note's seq and log position).
+    mentions: Vec<(String, &'static str, u64, i64)>,
     /// Per user: inbound messages read.
     read: HashMap<&'static str, (u64, u64)>, // (seq, inbound_read)
 }
 
 impl Expected {
     fn inbound_count(&self) -> u64 {
-        self.messages.iter().filter(|m| m.1).count() as u64
+        self.messages.iter().filter(|m| m.1 == "inbound").count() as u64
     }
 }
 
@@ -59,7 +61,7 @@ async fn random_command_sequences_leave_read_models_equal_to_an_independent_mode
         for step in 0..COMMANDS {
             let contact = CONTACTS[rng.usize(..CONTACTS.len())];
             let known = ids.get(contact).cloned();
-            let choice = if known.is_none() { 0 } else { rng.usize(0..9) };
+            let choice = if known.is_none() { 0 } else { rng.usize(0..10) };
             let body = format!("m{seed}.{step}");
             let reply = match (choice, known) {
                 (0, _) | (_, None) => {
@@ -77,7 +79,7 @@ async fn random_command_sequences_leave_read_models_equal_to_an_independent_mode
                     let count = c.inbound_count() + 1;
                     c.messages.push((
                         reply.body["message_id"].as_str().unwrap_or_default().to_owned(),
-                        true,
+                        "inbound",
                         count,
                         body,
                     ));
@@ -95,10 +97,24 @@ async fn random_command_sequences_leave_read_models_equal_to_an_independent_mode
                             let count = c.inbound_count();
                             c.messages.push((
                                 reply.body["message_id"].as_str().unwrap_or_default().to_owned(),
-                                false,
+                                "outbound",
                                 count,
                                 body,
                             ));
+                            reply
+                        }
+                        9 => {
+                            // A private note mentioning an agent: a place in the timeline,
+                            // nobody's unread, never the last message.
+                            let agent = AGENTS[rng.usize(..AGENTS.len())];
+                            let note =
+                                json!({"actor": {"kind": "agent", "id": "cy"}, "body": body, "mentions": [agent]});
+                            let reply = call(&app, "POST", &format!("{path}/notes"), Some(note)).await;
+                            let id = reply.body["message_id"].as_str().unwrap_or_default().to_owned();
+                            let position = reply.body["position"].as_i64().unwrap_or_default();
+                            c.mentions.push((id.clone(), agent, c.messages.len() as u64 + 1, position));
+                            let count = c.inbound_count();
+                            c.messages.push((id, "note", count, body));
                             reply
                         }
                         2 => {
@@ -171,7 +187,7 @@ async fn random_command_sequences_leave_read_models_equal_to_an_independent_mode
         assert_eq!(rows.len(), model.len(), "seed {seed}: one row per conversation");
         for (id, c) in &model {
             let row = &rows[id];
-            let last = c.messages.last().expect("a conversation has a message");
+            let last = c.messages.iter().rev().find(|m| m.1 != "note").expect("a conversation has a message");
             let actual = (
                 row["status"].as_str(),
                 row["archived"].as_bool(),
@@ -198,17 +214,21 @@ async fn random_command_sequences_leave_read_models_equal_to_an_independent_mode
                 None,
             )
             .await;
-            let actual: Vec<(String, bool, String)> = timeline.body["items"]
+            let actual: Vec<(String, String, String)> = timeline.body["items"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .map(|m| {
                     let id = m["message_id"].as_str().unwrap_or_default().to_owned();
-                    (id, m["direction"] == "inbound", m["content"]["body"].as_str().unwrap_or_default().to_owned())
+                    let direction = m["direction"].as_str().unwrap_or_default().to_owned();
+                    (id, direction, m["content"]["body"].as_str().unwrap_or_default().to_owned())
                 })
                 .collect();
-            let expected: Vec<(String, bool, String)> =
-                c.messages.iter().map(|(id, inbound, _, body)| (id.clone(), *inbound, body.clone())).collect();
+            let expected: Vec<(String, String, String)> = c
+                .messages
+                .iter()
+                .map(|(id, direction, _, body)| (id.clone(), (*direction).to_owned(), body.clone()))
+                .collect();
             assert_eq!(actual, expected, "seed {seed}, timeline of {id}");
         }
         for user in USERS {
@@ -222,6 +242,32 @@ async fn random_command_sequences_leave_read_models_equal_to_an_independent_mode
             let actual = this_inbox
                 .map_or((0, 0), |i| (i["unread"].as_u64().unwrap_or(0), i["conversations"].as_u64().unwrap_or(0)));
             assert_eq!(actual, (total, conversations), "seed {seed}, user {user}: {:?}", summary.body);
+        }
+        // Each agent's mentions in this seed's conversations, newest first, read once the
+        // agent's marker reached the note.
+        for agent in AGENTS {
+            let listed =
+                call(&app, "GET", &format!("/v1/agents/{agent}/mentions?limit=200&min_position={last_position}"), None)
+                    .await;
+            let actual: Vec<(String, bool)> = listed.body["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|m| m["conversation_id"].as_str().is_some_and(|c| model.contains_key(c)))
+                .map(|m| (m["message_id"].as_str().unwrap_or_default().to_owned(), m["read"] == true))
+                .collect();
+            let mut expected: Vec<(i64, String, bool)> = model
+                .values()
+                .flat_map(|c| {
+                    c.mentions.iter().filter(|m| m.1 == agent).map(|(id, _, seq, position)| {
+                        let read = c.read.get(agent).is_some_and(|(s, _)| s >= seq);
+                        (*position, id.clone(), read)
+                    })
+                })
+                .collect();
+            expected.sort_by_key(|m| std::cmp::Reverse(m.0));
+            let expected: Vec<(String, bool)> = expected.into_iter().map(|(_, id, read)| (id, read)).collect();
+            assert_eq!(actual, expected, "seed {seed}, mentions of {agent}");
         }
         // And every read model equals a rebuild from the log.
         let read = convo_read::ReadModels::new(&t.engine.backend);

@@ -95,6 +95,8 @@ impl MessageContent {
 pub enum Direction {
     Inbound,
     Outbound,
+    /// A private note (`NoteAdded`): in the timeline, never on the channel.
+    Note,
 }
 
 /// Outbound delivery status: `accepted < sent < delivered < read`, or `failed` (terminal).

@@ -47,6 +47,7 @@ impl<'a> Written<'a> {
                 C::Started { .. }
                     | C::InboundMessageReceived { .. }
                     | C::MessageSent { .. }
+                    | C::NoteAdded { .. }
                     | C::GroupCreated { .. }
                     | C::GroupJoinRequested { .. }
             ),

@@ -15,6 +15,7 @@ use convo_domain::directory::{
 };
 use convo_domain::inbox::InboxAction;
 use convo_projection_directory::{AgentView, TeamView};
+use convo_projection_timeline::MentionView;
 use convo_read::{AgentCounts, AgentFilter};
 use convo_store::{Backend, ProjectionStatus};
 use serde::{Deserialize, Serialize};
@@ -44,6 +45,8 @@ problems! {
         NotFound => "no such agent in this workspace (then, with `at_position` or `at`)",
         Validation => "both `at_position` and `at`, or an `at_position` beyond the log's head",
     ];
+    /// A query on an agent.
+    OnAnAgent = [NotFound => "no such agent in this workspace"];
     /// A command or query on a team.
     OnATeam = [NotFound => "no such team in this workspace"];
     /// A team's membership.
@@ -207,6 +210,35 @@ pub async fn get_agent<B: Backend>(
     let agent = agent.ok_or_else(|| ApiError::not_found("no such agent in this workspace"))?;
     let mut agents = with_counts(&state, workspace_id, vec![agent]).await?;
     agents.pop().map(Json).ok_or_else(|| ApiError::not_found("no such agent in this workspace"))
+}
+
+/// The private notes that mention an agent, newest first, each marked `read` once the agent's
+/// read marker in its conversation (`POST /v1/conversations/{id}/read`) reaches the note.
+#[utoipa::path(
+    get,
+    path = "/v1/agents/{agent_id}/mentions",
+    tag = "directory",
+    params(("agent_id" = String, Path, description = "The agent"), ReadQuery, Paging<paging::Mentions>),
+    responses(
+        (status = 200, description = "One page of the notes mentioning the agent, newest first", body = Page<MentionView>),
+        OnAnAgent,
+    ),
+    security(("apiKey" = ["read"])),
+)]
+pub async fn agent_mentions<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(workspace_id): Workspace,
+    ApiPath(agent_id): ApiPath<String>,
+    ListQuery(paging, ReadQuery(_, token)): ListQuery<paging::Mentions, ReadQuery>,
+) -> Result<Listed<Page<MentionView>>, ApiError> {
+    let read = &state.read;
+    token.wait(&state, &[&read.agents_status, &read.mentions_status]).await?;
+    if read.agents.get(workspace_id, &agent_id).await?.is_none() {
+        return Err(ApiError::not_found("no such agent in this workspace"));
+    }
+    let rows = read.mentions.page(workspace_id, &agent_id, paging.cursor, paging.fetch()).await?;
+    let page = paging.page(rows, |m| m.position);
+    Ok(paging.answer(page))
 }
 
 /// The agents with their counts now (the inbox and unread read models waited for).

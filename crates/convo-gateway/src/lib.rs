@@ -269,6 +269,8 @@ fn api<B: Backend>(state: AppState<B>) -> Router<AppState<B>> {
             c(put(conversations::add_label::<B>).delete(conversations::remove_label::<B>)),
         )
         .route("/v1/labels", c(get(conversations::list_labels::<B>)))
+        .route("/v1/conversations/{conversation_id}/notes", c(post(messages::add_note::<B>)))
+        .route("/v1/agents/{agent_id}/mentions", c(get(directory::agent_mentions::<B>)))
         .route("/v1/conversations/{conversation_id}", c(get(conversations::get_conversation::<B>)))
         .route("/v1/conversations/{conversation_id}/window", c(get(conversations::get_window::<B>)))
         .route(

@@ -42,6 +42,11 @@ problems! {
         ActivityOnly => "the group keeps activity only, no messages",
         MentionNotMember => "a mention is not a current member of the group (`member_id`)",
     ];
+    /// Writing a private note.
+    Noting = [
+        NotFound => "no such conversation in this workspace",
+        Conflict => "the `message_id` is already used in this conversation",
+    ];
     /// A command on a message of a conversation.
     OnAMessage = [NotFound => "no such conversation, or no such message in it (`message_id`)"];
     /// A change to a message of a conversation.
@@ -253,6 +258,54 @@ pub async fn send_message<B: Backend>(
     execute(&state, ws, conversation_id, caller.agent_action(body.actor)?, action, Some(message_id)).await
 }
 
+/// A private note for the team, by an agent or a bot.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = AddNote)]
+#[serde(deny_unknown_fields)]
+pub struct NoteInput {
+    /// The note's id in the timeline; generated when absent.
+    #[serde(default)]
+    pub message_id: Option<Uuid>,
+    /// Who writes it: an agent or a bot (a note has an author; the API itself writes none).
+    #[schema(value_type = AgentActor)]
+    pub actor: Option<Actor>,
+    /// The text: 1 to 4096 characters, trimmed.
+    #[schema(min_length = 1, max_length = 4096)]
+    pub body: String,
+    /// Agent ids the note mentions, each an active agent of the workspace: they find it in
+    /// `GET /v1/agents/{agent_id}/mentions`.
+    #[serde(default)]
+    #[schema(value_type = Vec<convo_domain::text::AgentId>, max_items = 256)]
+    pub mentions: Vec<String>,
+}
+
+/// Add a private note to a conversation's timeline: for the team only, never sent to the
+/// channel (`NoteAdded`, no `MessageSent`), with no messaging window to ask and nobody's unread.
+#[utoipa::path(
+    post,
+    path = "/v1/conversations/{conversation_id}/notes",
+    tag = "messages",
+    params(("conversation_id" = Uuid, Path, description = "The conversation")),
+    request_body = NoteInput,
+    responses(
+        (status = 201, description = "The note is in the timeline (direction `note`); `message_id` names it", body = CommandResponse),
+        Noting,
+    ),
+    security(("apiKey" = ["write"])),
+)]
+pub async fn add_note<B: Backend>(
+    State(state): State<AppState<B>>,
+    Workspace(ws): Workspace,
+    caller: Caller,
+    ApiPath(conversation_id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<NoteInput>,
+) -> Answer {
+    let minted_id = body.message_id.is_none();
+    let message_id = body.message_id.unwrap_or_else(|| crate::idempotency::mint_id(ws, "message"));
+    let action = ConversationAction::AddNote { message_id, minted_id, body: body.body, mentions: body.mentions };
+    execute(&state, ws, conversation_id, caller.agent_action(body.actor)?, action, Some(message_id)).await
+}
+
 /// A delivery status report from a connector: `sent`, `delivered`, `read`, or `failed` with a failure.
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(as = RecordDeliveryStatus)]
@@ -445,7 +498,7 @@ pub async fn list_messages<B: Backend>(
 ) -> Result<Listed<Page<TimelineMessage>>, ApiError> {
     let descending = matches!(p.order, Some(Order::Desc));
     let read = &state.read;
-    token.wait(&state, &[&read.inbox_status, &read.timeline_status, &read.groups_status]).await?;
+    token.wait(&state, &[&read.inbox_status, &read.timeline_status, &read.groups_status, &read.agents_status]).await?;
     if read.inbox.get(workspace_id, conversation_id).await?.is_none() {
         return Err(ApiError::not_found("conversation not found"));
     }
@@ -468,6 +521,18 @@ pub async fn list_messages<B: Backend>(
             .collect();
         for mention in items.iter_mut().flat_map(|m| m.mentions.iter_mut()) {
             mention.display_name = names.get(&mention.member_id).cloned().flatten();
+        }
+    }
+    // A note's mentions are agent ids: resolve each to the agent's current name.
+    let mut agents: Vec<String> =
+        items.iter().flat_map(|m| m.mentioned_agents.iter().map(|a| a.agent_id.clone())).collect();
+    if !agents.is_empty() {
+        agents.sort();
+        agents.dedup();
+        let names: std::collections::HashMap<String, String> =
+            read.agents.names(workspace_id, &agents).await?.into_iter().collect();
+        for mention in items.iter_mut().flat_map(|m| m.mentioned_agents.iter_mut()) {
+            mention.name = names.get(&mention.agent_id).cloned();
         }
     }
     Ok(paging.answer(page))

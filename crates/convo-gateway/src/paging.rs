@@ -279,6 +279,23 @@ impl List for Messages {
     }
 }
 
+/// `GET /v1/agents/{id}/mentions`: the last note's global position (older ones follow).
+pub struct Mentions;
+
+impl List for Mentions {
+    const ITEMS: &'static str = "Mentions";
+    const CURSOR_PATTERN: &'static str = NUMBER_PATTERN;
+    type Cursor = i64;
+
+    fn encode(position: &i64) -> String {
+        position.to_string()
+    }
+
+    fn decode(text: &str) -> Option<i64> {
+        decimal(text)
+    }
+}
+
 /// `GET /v1/conversations/{id}/response-times`: the last response's seq.
 pub struct ResponseTimes;
 
@@ -576,6 +593,7 @@ mod tests {
         round_trips::<Agents>("agent-ada".to_owned());
         round_trips::<Agents>("ユーザー@x".to_owned());
         round_trips::<Labels>("billing-2026".to_owned());
+        round_trips::<Mentions>(4_096);
         round_trips::<Keys>("0123456789abcdef".into());
         round_trips::<Webhooks>(Uuid::from_u128(0xbeef));
         round_trips::<WebhookAttempts>(42);

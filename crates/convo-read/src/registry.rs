@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::models::{
     AgentsModel, ContactIdentitiesModel, ContactsModel, ConversationLabelsModel, GroupsModel, InboxModel, InboxesModel,
-    ResponseTimesModel, TeamAgentsModel, TeamsModel, TimelineModel, UnreadModel,
+    MentionsModel, ResponseTimesModel, TeamAgentsModel, TeamsModel, TimelineModel, UnreadModel,
 };
 use crate::projector::{self, ProjectorError};
 use crate::table::{SqlTable, TableStore};
@@ -76,6 +76,7 @@ read_models! {
     teams, teams_status: convo_projection_directory::TeamsProjection => TeamsModel,
     team_agents, team_agents_status: convo_projection_directory::TeamAgentsProjection => TeamAgentsModel,
     conversation_labels, conversation_labels_status: convo_projection_inbox::ConversationLabelsProjection => ConversationLabelsModel,
+    mentions, mentions_status: convo_projection_timeline::MentionsProjection => MentionsModel,
 }
 
 /// What the host does with any one read model, whatever its rows: the registry's models seen

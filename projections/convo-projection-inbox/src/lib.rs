@@ -41,6 +41,7 @@ pub struct ConversationSummary {
     /// …) except delivery receipts and read markers.
     pub last_activity_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
+    /// Messages and private notes in the timeline (the last seq).
     pub message_count: u64,
     pub inbound_count: u64,
     /// The conversation's version (its last event's sequence) and that event's global position.
@@ -200,6 +201,8 @@ impl Projection for InboxProjection {
                 row.message_count = row.message_count.max(seq);
                 set_last(row, message_id, seq, Direction::Outbound, &content, at);
             }
+            // A note has its place in the timeline, is activity, and is no last message.
+            C::NoteAdded { seq, .. } => row.message_count = row.message_count.max(seq),
             C::MessageEdited { message_id, content } => {
                 if let Some(last) = row.last_message.as_mut().filter(|m| m.message_id == message_id) {
                     last.preview = preview(&content);

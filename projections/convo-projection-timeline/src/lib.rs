@@ -1,6 +1,8 @@
 //! The timeline read model: one row per message of a conversation, as a chat view shows it.
 //! Delivery status is a monotone lattice (a late or repeated report never moves it back), one
-//! reaction per reactor, edits replace the content, and a deletion leaves a tombstone.
+//! reaction per reactor, edits replace the content, and a deletion leaves a tombstone. Private
+//! notes have their place among the messages (direction `note`, by the agent or bot who wrote it).
+//! The mentions read model (`mentions.rs`) lists the notes that mention each agent.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +13,9 @@ use convo_domain::{Actor, ConversationEvent, DeliveryStatus, LogEvent, MessageCo
 use convo_projection::{Projection, Rows};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+mod mentions;
+pub use mentions::{MentionMarker, MentionView, MentionsKey, MentionsProjection, MentionsRow};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TimelineMessage {
@@ -42,6 +47,19 @@ pub struct TimelineMessage {
     /// current display name, so a renamed member still resolves.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mentions: Vec<Mention>,
+    /// Agents a note mentions (direction `note`), stored by id; the timeline query adds each
+    /// one's current name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentioned_agents: Vec<AgentMention>,
+}
+
+/// An agent a private note mentions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AgentMention {
+    pub agent_id: String,
+    /// The agent's current name, resolved when read (never stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// A mentioned group member.
@@ -100,7 +118,9 @@ impl Projection for TimelineProjection {
         // A message's first event creates its row: nothing to load for it.
         if !matches!(
             event.change,
-            ConversationChange::InboundMessageReceived { .. } | ConversationChange::MessageSent { .. }
+            ConversationChange::InboundMessageReceived { .. }
+                | ConversationChange::MessageSent { .. }
+                | ConversationChange::NoteAdded { .. }
         ) {
             into.extend(event.change.message_id().map(|m| (*conversation, m)));
         }
@@ -147,6 +167,7 @@ impl Projection for TimelineProjection {
                 deleted_at: None,
                 position: log.position,
                 mentions: Vec::new(),
+                mentioned_agents: Vec::new(),
             })
         };
         match event.change.clone() {
@@ -163,6 +184,14 @@ impl Projection for TimelineProjection {
                 let mut row =
                     new(message_id, seq, Direction::Inbound, content, channel_message_id, sender, sent_at, None)?;
                 row.mentions = mentions(ids);
+                rows.put((conversation, message_id), row);
+                return Ok(());
+            }
+            C::NoteAdded { message_id, seq, body, mentions: agents, .. } => {
+                let mut row =
+                    new(message_id, seq, Direction::Note, MessageContent::Text { body }, None, None, at, None)?;
+                row.mentioned_agents =
+                    agents.into_iter().map(|agent_id| AgentMention { agent_id, name: None }).collect();
                 rows.put((conversation, message_id), row);
                 return Ok(());
             }

@@ -179,6 +179,13 @@ fn sample_events() -> Vec<Value> {
         C::TeamAssigned { team_id: team.to_string(), previous: Some(Uuid::from_u128(8).to_string()) },
         C::TeamAssigned { team_id: team.to_string(), previous: None },
         C::TeamUnassigned { team_id: team.to_string() },
+        C::NoteAdded {
+            message_id: Uuid::from_u128(0xe001),
+            seq: 3,
+            inbound_count: 1,
+            body: "refund approved, @ada please confirm".into(),
+            mentions: vec!["agent-ada".into()],
+        },
         C::LabelAdded { label: "billing".into() },
         C::LabelRemoved { label: "billing".into() },
         C::Archived {},

@@ -70,7 +70,11 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
     let labelled =
         call(&ours, "PUT", &format!("/v1/conversations/{our_conversation}/labels/our-label-mark"), None).await;
     assert_eq!(labelled.status, StatusCode::OK, "{}", labelled.body);
-    let directory_head = position(&our_team).max(position(&labelled.body));
+    // And a note mentioning our agent.
+    let note = json!({"actor": {"kind": "agent", "id": "ada"}, "body": "our-note-mark", "mentions": [our_agent]});
+    let noted = call(&ours, "POST", &format!("/v1/conversations/{our_conversation}/notes"), Some(note)).await;
+    assert_eq!(noted.status, StatusCode::CREATED, "{}", noted.body);
+    let directory_head = position(&our_team).max(position(&labelled.body)).max(position(&noted.body));
     let our_team = our_team["team_id"].as_str().expect("a team id").to_owned();
     let ids = Ids {
         agent: our_agent.clone(),
@@ -112,7 +116,7 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
     ours_marks.extend([our_webhook.clone(), our_webhook_secret, "our-receiver.example".into()]);
     ours_marks.extend([our_agent.clone(), "Our agent".into(), our_team.clone(), "Our team".into()]);
     ours_marks.push(our_identity()["value"].as_str().expect("an identity").to_owned());
-    ours_marks.push("our-label-mark".into());
+    ours_marks.extend(["our-label-mark".into(), "our-note-mark".into()]);
 
     // Their workspace has its own inbox and conversation.
     let their_inbox =
@@ -258,7 +262,7 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
             assert_eq!(whole_log(&t.engine).await.len(), before, "{what} with their key and ours wrote nothing");
         }
     }
-    assert_eq!(walked, 57, "every by-id route of DOMAIN.md's table is walked");
+    assert_eq!(walked, 59, "every by-id route of DOMAIN.md's table is walked");
 
     // Their lists hold their things and nothing of ours: their signing keys, not ours.
     let whpk = "whpk_".to_owned();

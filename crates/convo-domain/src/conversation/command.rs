@@ -119,6 +119,15 @@ pub enum ConversationAction {
         team_id: String,
     },
     UnassignTeam,
+    /// A private note for the team, which may mention agents of the workspace.
+    AddNote {
+        message_id: Uuid,
+        /// As for [`Self::SendMessage`]: the id was minted for this command.
+        minted_id: bool,
+        body: String,
+        /// Agent ids, each an active agent of the workspace.
+        mentions: Vec<String>,
+    },
     /// Puts a label on the conversation (nothing if it is on).
     AddLabel {
         label: String,
@@ -157,6 +166,7 @@ impl ConversationAction {
             Self::UnassignAgent => "unassign_agent",
             Self::AssignTeam { .. } => "assign_team",
             Self::UnassignTeam => "unassign_team",
+            Self::AddNote { .. } => "add_note",
             Self::AddLabel { .. } => "add_label",
             Self::RemoveLabel { .. } => "remove_label",
             Self::Archive => "archive",

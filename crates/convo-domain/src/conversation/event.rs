@@ -83,6 +83,24 @@ pub enum ConversationChange {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         mentions: Vec<String>,
     },
+    /// A private note: an agent's or a bot's words for the team, in the timeline beside the
+    /// messages (direction `note`). Never sent to the channel (it is no `MessageSent`), it needs
+    /// no messaging window and opens none, and it is not unread for anyone.
+    #[serde(rename = "NoteAdded")]
+    NoteAdded {
+        /// The note's id in the timeline (the message ids' space: no message has it).
+        message_id: Uuid,
+        /// 1-based position in the conversation's timeline, which messages and notes share.
+        seq: u64,
+        /// Inbound messages in the conversation before it.
+        inbound_count: u64,
+        /// The text, trimmed.
+        body: String,
+        /// Agent ids the note mentions (`GET /v1/agents/{id}/mentions`); each was an active
+        /// agent of the workspace when it was written.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<String>,
+    },
     /// A connector reported an outbound message's delivery status; only reports that move it forward are recorded.
     #[serde(rename = "DeliveryStatusRecorded")]
     DeliveryStatusRecorded {
@@ -264,6 +282,7 @@ impl ConversationChange {
             Self::Started { .. } => "ConversationStarted",
             Self::InboundMessageReceived { .. } => "InboundMessageReceived",
             Self::MessageSent { .. } => "MessageSent",
+            Self::NoteAdded { .. } => "NoteAdded",
             Self::DeliveryStatusRecorded { .. } => "DeliveryStatusRecorded",
             Self::ReactionSet { .. } => "ReactionSet",
             Self::ReactionRemoved { .. } => "ReactionRemoved",
@@ -300,6 +319,7 @@ impl ConversationChange {
         match self {
             Self::InboundMessageReceived { message_id, .. }
             | Self::MessageSent { message_id, .. }
+            | Self::NoteAdded { message_id, .. }
             | Self::DeliveryStatusRecorded { message_id, .. }
             | Self::ReactionSet { message_id, .. }
             | Self::ReactionRemoved { message_id }

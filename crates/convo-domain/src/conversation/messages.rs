@@ -40,11 +40,40 @@ impl Conversation {
         id: Uuid,
         message_id: Uuid,
     ) -> Result<MessageFacts, ConversationError> {
-        let facts = self.find_message(cx, id, message_id).await?;
+        let facts = self.not_a_note(self.find_message(cx, id, message_id).await?)?;
         if facts.deleted {
             return Err(ConversationError::MessageDeleted(message_id));
         }
         Ok(facts)
+    }
+
+    /// Refuses a private note where a command names a message: nothing reacts to a note, edits
+    /// or deletes it (its events would reach connectors, which know no such message).
+    fn not_a_note(&self, facts: MessageFacts) -> Result<MessageFacts, ConversationError> {
+        if facts.direction == Direction::Note {
+            return Err(ConversationError::validation("message_id", "names a private note, not a message"));
+        }
+        Ok(facts)
+    }
+
+    /// A new message's or note's id: one a client chose must be unused here; one the gateway
+    /// minted is new, unless it derived it from an Idempotency-Key whose earlier attempt was
+    /// written meanwhile (its answer lost, its lease run out): that one is among the recent
+    /// messages, and writing it again would be a second one with the same id. The refusal lets
+    /// the retry answer what was written.
+    pub(super) async fn check_new_id(
+        &self,
+        cx: &Context<'_>,
+        message_id: Uuid,
+        minted_id: bool,
+    ) -> Result<(), ConversationError> {
+        if !minted_id {
+            self.check_new_message_id(cx, message_id).await
+        } else if self.recent_message(message_id).is_some() {
+            Err(ConversationError::DuplicateMessage(message_id))
+        } else {
+            Ok(())
+        }
     }
 
     /// A message id names one message for ever: refused if it is already used here, among the
@@ -208,15 +237,7 @@ impl Conversation {
             }
             None => {}
         }
-        if !minted_id {
-            self.check_new_message_id(cx, message_id).await?;
-        } else if self.recent_message(message_id).is_some() {
-            // An id the gateway minted is new, unless it derived it from an Idempotency-Key
-            // whose earlier attempt was written meanwhile (its answer lost, its lease run out):
-            // that one is among the recent messages, and sending it again would be a second
-            // message with the same id. The refusal lets the retry answer what was written.
-            return Err(ConversationError::DuplicateMessage(message_id));
-        }
+        self.check_new_id(cx, message_id, minted_id).await?;
         let inbox = self.own_inbox(cx).await?;
         self.check_window(&inbox, actor, &content, cx.now)?;
         Ok(vec![C::MessageSent {
@@ -270,7 +291,7 @@ impl Conversation {
     /// `DeleteMessage`: once; views keep a tombstone.
     pub(super) async fn delete(&self, cx: &Context<'_>, message_id: Uuid) -> Result<Vec<C>, ConversationError> {
         let id = self.started(cx.workspace_id)?;
-        if self.find_message(cx, id, message_id).await?.deleted {
+        if self.not_a_note(self.find_message(cx, id, message_id).await?)?.deleted {
             return Ok(vec![]);
         }
         Ok(vec![C::MessageDeleted { message_id }])

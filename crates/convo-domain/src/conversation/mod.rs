@@ -15,6 +15,7 @@ mod error;
 mod event;
 pub mod group;
 mod messages;
+mod notes;
 mod read_state;
 mod status;
 
@@ -122,6 +123,9 @@ pub fn message_facts<'a>(
             ConversationChange::MessageSent { seq, inbound_count, .. } => {
                 facts = Some(new_facts(message_id, *seq, Direction::Outbound, *inbound_count))
             }
+            ConversationChange::NoteAdded { seq, inbound_count, .. } => {
+                facts = Some(new_facts(message_id, *seq, Direction::Note, *inbound_count))
+            }
             change => {
                 if let Some(f) = facts.as_mut() {
                     apply_to_facts(f, change);
@@ -135,7 +139,7 @@ pub fn message_facts<'a>(
 fn new_facts(message_id: Uuid, seq: u64, direction: Direction, inbound_count: u64) -> MessageFacts {
     let status = match direction {
         Direction::Inbound => DeliveryStatus::Delivered,
-        Direction::Outbound => DeliveryStatus::Accepted,
+        Direction::Outbound | Direction::Note => DeliveryStatus::Accepted,
     };
     MessageFacts { message_id, seq, direction, status, deleted: false, inbound_count }
 }
@@ -251,6 +255,9 @@ impl Conversation {
             A::AssignTeam { team_id } => self.assign_team(&cx, team_id).await,
             A::UnassignTeam => self.unassign_team(&cx),
             A::AddLabel { label } => self.add_label(&cx, &label),
+            A::AddNote { message_id, minted_id, body, mentions } => {
+                self.add_note(&cx, message_id, minted_id, &body, mentions).await
+            }
             A::RemoveLabel { label } => self.remove_label(&cx, &label),
             A::Archive => self.archive(&cx),
             A::Unarchive => self.unarchive(&cx),
@@ -343,6 +350,10 @@ impl Aggregate for Conversation {
             C::MessageSent { message_id, seq, inbound_count, .. } => {
                 self.message_count = seq;
                 self.remember(new_facts(message_id, seq, Direction::Outbound, inbound_count));
+            }
+            C::NoteAdded { message_id, seq, inbound_count, .. } => {
+                self.message_count = seq;
+                self.remember(new_facts(message_id, seq, Direction::Note, inbound_count));
             }
             ref change @ (C::DeliveryStatusRecorded { message_id, .. } | C::MessageDeleted { message_id }) => {
                 if let Some(facts) = self.recent.iter_mut().rev().find(|m| m.message_id == message_id) {

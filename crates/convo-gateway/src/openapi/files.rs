@@ -98,6 +98,7 @@ const PRODUCED_BY: &[(&str, &str)] = &[
     ),
     ("InboxCreated", "`CreateInbox` (`POST /v1/inboxes`)"),
     ("InboxDeleted", "`DeleteInbox` (`DELETE /v1/inboxes/{inbox_id}`), once"),
+    ("NoteAdded", "`AddNote` (`POST /v1/conversations/{id}/notes`)"),
     ("LabelAdded", "`PUT /v1/conversations/{id}/labels/{label}`, when the label was not on"),
     ("LabelRemoved", "`DELETE /v1/conversations/{id}/labels/{label}`, when the label was on"),
     ("InboxTeamSet", "`PUT /v1/inboxes/{inbox_id}/team`, when the team changes"),

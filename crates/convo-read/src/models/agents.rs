@@ -56,6 +56,22 @@ impl<S: SqlStore> AgentsModel<S> {
         Ok(self.select(&sql, &values).await?.pop())
     }
 
+    /// The names of those of `agent_ids` who are agents of the workspace (`rm_agents_by_agent`).
+    pub async fn names(&self, workspace_id: Uuid, agent_ids: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+        let mut names = Vec::with_capacity(agent_ids.len());
+        for chunk in agent_ids.chunks(500) {
+            let ids: Vec<String> = (0..chunk.len()).map(|i| format!("{{{}}}", i + 2)).collect();
+            let sql = self.store.sql(&format!(
+                "SELECT row FROM rm_agents WHERE workspace_id = {{1}} AND agent_id IN ({})",
+                ids.join(", ")
+            ));
+            let mut values = vec![SqlValue::Text(workspace_id.to_string())];
+            values.extend(chunk.iter().map(|id| SqlValue::Text(id.clone())));
+            names.extend(self.select(&sql, &values).await?.into_iter().map(|a| (a.agent_id, a.name)));
+        }
+        Ok(names)
+    }
+
     /// A page of the workspace's agents by `agent_id` in byte order, narrowed by `filter`: up
     /// to `limit` after the agent `after` (keyset). Without a team, a range of
     /// `rm_agents_by_agent`; with one, the team's range of `rm_team_agents`' primary key, each

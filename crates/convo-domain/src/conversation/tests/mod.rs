@@ -11,6 +11,7 @@ mod delivery;
 mod edits;
 mod group;
 mod inbound;
+mod notes;
 mod read_state;
 mod send;
 mod status;
@@ -88,6 +89,8 @@ const IN1: Uuid = Uuid::from_u128(0xa001);
 const IN2: Uuid = Uuid::from_u128(0xa002);
 const OUT1: Uuid = Uuid::from_u128(0xb001);
 const OUT2: Uuid = Uuid::from_u128(0xb002);
+/// A private note's id.
+const NOTE: Uuid = Uuid::from_u128(0xe001);
 const UNKNOWN_MESSAGE: Uuid = Uuid::from_u128(0xdead);
 
 /// 2026-01-01T00:00:00Z: where every scenario's clock starts.
@@ -434,6 +437,7 @@ fn every_other_action() -> Vec<A> {
         A::EditMessage { message_id: OUT1, content: text("edited") },
         A::DeleteMessage { message_id: OUT1 },
         A::AssignAgent { agent_id: AGENT.into() },
+        A::AddNote { message_id: NOTE, minted_id: false, body: "call back".into(), mentions: vec![AGENT.into()] },
         A::UnassignAgent,
         A::AssignTeam { team_id: TEAM.into() },
         A::UnassignTeam,
