@@ -202,7 +202,7 @@ pub async fn get_agent<B: Backend>(
 ) -> Result<Json<Agent>, ApiError> {
     let read = &state.read;
     let as_of = crate::conversations::as_of(&state, &p).await?;
-    token.wait(&state, &[&read.agents_status, &read.inbox_status, &read.unread_status]).await?;
+    token.wait(&state, &[&read.agents_status, &read.agent_load_status]).await?;
     let agent = match as_of {
         Some(as_of) => convo_read::agent_at(&state.engine.log, workspace_id, &agent_id, as_of).await?,
         None => read.agents.get(workspace_id, &agent_id).await?,
@@ -241,7 +241,7 @@ pub async fn agent_mentions<B: Backend>(
     Ok(paging.answer(page))
 }
 
-/// The agents with their counts now (the inbox and unread read models waited for).
+/// The agents with their counts now (the agents' load read model waited for).
 async fn with_counts<B: Backend>(
     state: &AppState<B>,
     workspace_id: Uuid,
@@ -249,7 +249,7 @@ async fn with_counts<B: Backend>(
 ) -> Result<Vec<Agent>, ApiError> {
     let read = &state.read;
     let ids: Vec<String> = agents.iter().map(|a| a.agent_id.clone()).collect();
-    let mut counts: HashMap<String, AgentCounts> = read.inbox.agent_counts(workspace_id, &ids).await?;
+    let mut counts: HashMap<String, AgentCounts> = read.agent_load.counts(workspace_id, &ids).await?;
     Ok(agents
         .into_iter()
         .map(|agent| Agent { counts: counts.remove(&agent.agent_id).unwrap_or_default(), agent })
@@ -296,7 +296,7 @@ async fn wait_for_agents<B: Backend>(
 ) -> Result<(), ApiError> {
     let read = &state.read;
     let mut models: Vec<&ProjectionStatus> =
-        vec![&read.agents_status, &read.team_agents_status, &read.inbox_status, &read.unread_status];
+        vec![&read.agents_status, &read.team_agents_status, &read.agent_load_status];
     models.extend_from_slice(more);
     token.wait(state, &models).await
 }
@@ -331,7 +331,7 @@ pub async fn assignable_agents<B: Backend>(
     ListQuery(paging, ReadQuery(_, token)): ListQuery<paging::Agents, ReadQuery>,
 ) -> Result<Listed<Page<Agent>>, ApiError> {
     let read = &state.read;
-    wait_for_agents(&state, token, &[&read.inboxes_status]).await?;
+    wait_for_agents(&state, token, &[&read.inbox_status, &read.inboxes_status]).await?;
     let conversation = read
         .inbox
         .get(workspace_id, conversation_id)

@@ -16,8 +16,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::models::{
-    AgentsModel, ContactIdentitiesModel, ContactsModel, ConversationLabelsModel, GroupsModel, InboxModel, InboxesModel,
-    MentionsModel, ResponseTimesModel, TeamAgentsModel, TeamsModel, TimelineModel, UnreadModel,
+    AgentLoadModel, AgentsModel, ContactIdentitiesModel, ContactsModel, ConversationLabelsModel, GroupsModel,
+    InboxModel, InboxesModel, MentionsModel, ResponseTimesModel, TeamAgentsModel, TeamsModel, TimelineModel,
+    UnreadModel,
 };
 use crate::projector::{self, ProjectorError};
 use crate::table::{SqlTable, TableStore};
@@ -77,6 +78,7 @@ read_models! {
     team_agents, team_agents_status: convo_projection_directory::TeamAgentsProjection => TeamAgentsModel,
     conversation_labels, conversation_labels_status: convo_projection_inbox::ConversationLabelsProjection => ConversationLabelsModel,
     mentions, mentions_status: convo_projection_timeline::MentionsProjection => MentionsModel,
+    agent_load, agent_load_status: convo_projection_inbox::AgentLoadProjection => AgentLoadModel,
 }
 
 /// What the host does with any one read model, whatever its rows: the registry's models seen

@@ -11,6 +11,9 @@ use convo_projection::{Projection, Rows};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+mod agent_load;
+pub use agent_load::{AgentLoadProjection, AgentLoadRow};
+
 /// Longest message preview kept, in characters.
 pub const PREVIEW_CHARS: usize = 120;
 

@@ -1,7 +1,5 @@
 //! `rm_inbox`: one row per conversation; the conversation list's filters, sort keys and keyset cursor.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use convo_domain::ChannelType;
 use convo_domain::conversation::{ConversationKind, ConversationStatus};
@@ -99,70 +97,12 @@ impl<S: SqlStore> InboxModel<S> {
         let values = [SqlValue::Text(conversation_id.to_string()), SqlValue::Text(workspace_id.to_string())];
         Ok(self.select(&sql, &values).await?.pop())
     }
-
-    /// The conversations assigned to each of `agent_ids` in the workspace, counted, for all of
-    /// them in one statement (per 500 ids) served by `rm_inbox_by_assignee`,
-    /// each conversation's unread rows found by `rm_unread`'s primary key. An agent without
-    /// assigned conversations has no entry; no ids, no query.
-    pub async fn agent_counts(
-        &self,
-        workspace_id: Uuid,
-        agent_ids: &[String],
-    ) -> Result<HashMap<String, AgentCounts>, StoreError> {
-        let mut counts = HashMap::new();
-        for chunk in agent_ids.chunks(AGENTS_PER_COUNT) {
-            let ids: Vec<String> = (0..chunk.len()).map(|i| format!("{{{}}}", i + 5)).collect();
-            // Counts first, the assignee last: an agent id may hold a `|`.
-            let sql = self.store.sql(&format!(
-                "SELECT CAST(SUM(CASE WHEN i.status = {{2}} THEN 1 ELSE 0 END) AS TEXT) || '|' \
-                        || CAST(SUM(CASE WHEN i.status = {{3}} THEN 1 ELSE 0 END) AS TEXT) || '|' \
-                        || CAST(SUM(CASE WHEN c.count > COALESCE(m.count, 0) THEN 1 ELSE 0 END) AS TEXT) || '|' \
-                        || i.assignee \
-                   FROM rm_inbox i \
-                   LEFT JOIN rm_unread c ON c.conversation_id = i.conversation_id AND c.user_id = '' \
-                   LEFT JOIN rm_unread m ON m.conversation_id = i.conversation_id AND m.user_id = i.assignee \
-                  WHERE i.workspace_id = {{1}} AND i.assignee IN ({}) AND i.archived = {{4}} \
-                  GROUP BY i.assignee",
-                ids.join(", ")
-            ));
-            let mut values = vec![
-                SqlValue::Text(workspace_id.to_string()),
-                SqlValue::Text(name(&ConversationStatus::Open)),
-                SqlValue::Text(name(&ConversationStatus::Pending)),
-                SqlValue::Bool(false),
-            ];
-            values.extend(chunk.iter().map(|id| SqlValue::Text(id.clone())));
-            for line in self.store.text_rows(&sql, &values).await? {
-                let corrupt = || StoreError::Corrupt(format!("agent counts row {line:?}"));
-                let mut parts = line.splitn(4, '|');
-                let mut count = || parts.next().and_then(|n| n.parse::<u64>().ok()).ok_or_else(corrupt);
-                let agent = AgentCounts { open: count()?, pending: count()?, unread: count()? };
-                let agent_id = parts.next().ok_or_else(corrupt)?;
-                counts.insert(agent_id.to_owned(), agent);
-            }
-        }
-        Ok(counts)
-    }
 }
 
 /// The most conversations a label is on for [`InboxModel::list`] to read them from the label's
 /// rows, sorting them; above, it reads the sort index, checking the label. About where both read
 /// as many rows (`sqrt(26 × conversations)`, for pages of 25 at 200 000 conversations).
 pub const RARE_LABEL: u32 = 2500;
-
-/// Agent ids per statement of [`InboxModel::agent_counts`].
-const AGENTS_PER_COUNT: usize = 500;
-
-/// An agent's load: their assigned conversations that are not archived.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct AgentCounts {
-    /// Those in status `open`.
-    pub open: u64,
-    /// Those in status `pending`.
-    pub pending: u64,
-    /// Those, in any status, with inbound messages the agent has not read.
-    pub unread: u64,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortKey {

@@ -1,5 +1,6 @@
 //! One module per read model: its table's layout and the queries the gateway asks of it.
 
+mod agent_load;
 mod agents;
 mod contacts;
 mod groups;
@@ -12,10 +13,11 @@ mod teams;
 mod timeline;
 mod unread;
 
+pub use agent_load::{AgentCounts, AgentLoadModel, AgentLoadTable};
 pub use agents::{AgentFilter, AgentsModel, AgentsTable};
 pub use contacts::{ContactFilter, ContactIdentitiesModel, ContactIdentitiesTable, ContactsModel, ContactsTable};
 pub use groups::{GroupsModel, GroupsTable, JoinRequestCursor, MemberCursor};
-pub use inbox::{AgentCounts, ConversationQuery, Cursor, InboxModel, InboxTable, RARE_LABEL, SortKey};
+pub use inbox::{ConversationQuery, Cursor, InboxModel, InboxTable, RARE_LABEL, SortKey};
 pub use inboxes::{InboxesModel, InboxesTable};
 pub use labels::{ConversationLabelsModel, ConversationLabelsTable, LabelCount};
 pub use mentions::{MentionsModel, MentionsTable};
