@@ -1,8 +1,9 @@
 //! Queries with many conversations, contacts and agents loaded: agents, contacts (each holding a
-//! phone) and conversations (assigned to the agents, some labelled) appended straight into the
-//! log (in the benchmark's workspace and inbox), folded by the server's own read-model runners,
-//! then the inbox list, the unread summary, the window, a contact by its phone, the inbox by
-//! label and a page of agents with their counts over HTTP, one request at a time.
+//! phone) and conversations (assigned to the agents, some labelled, some with a private note
+//! mentioning agents, some of whom read it) appended straight into the log (in the benchmark's
+//! workspace and inbox), folded by the server's own read-model runners, then the inbox list,
+//! the unread summary, the window, a contact by its phone, the inbox by label, a page of agents
+//! with their counts and an agent's mentions over HTTP, one request at a time.
 
 use std::time::{Duration, Instant};
 
@@ -26,14 +27,22 @@ const USER: &str = "bench-agent";
 /// 100th (1 %).
 const LABELS: [(&str, u32); 2] = [("billing", 2), ("vip", 100)];
 
+/// A private note on every 4th conversation, by its assignee, mentioning one or two other
+/// agents (`seed::Extras::note`): with 200 000 conversations and 1 000 agents, 75 mentions per
+/// agent on average.
+pub const NOTES_EVERY: u32 = 4;
+
 /// A page of `GET /v1/conversations` without `limit`.
 const CONVERSATIONS_PAGE: u32 = 25;
 /// The page of agents asked for.
 const AGENTS_PAGE: u32 = 50;
+/// The page of an agent's mentions asked for.
+const MENTIONS_PAGE: u32 = 25;
 
 /// The read models the queries read: `caught_up` waits for every read model of the registry,
 /// so these must be in it.
-const READ: [&str; 6] = ["inbox", "unread", "conversation_labels", "contacts", "contact_identities", "agents"];
+const READ: [&str; 7] =
+    ["inbox", "unread", "conversation_labels", "contacts", "contact_identities", "agents", "mentions"];
 
 /// How many of each to load.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +63,17 @@ pub struct Query {
     pub latencies: Latencies,
 }
 
+/// The generated notes.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Notes {
+    pub notes: u32,
+    /// Agents mentioned, in all, and those who read the note.
+    pub mentions: u32,
+    pub read: u32,
+    /// The fewest and the most mentions of one agent.
+    pub per_agent: (u32, u32),
+}
+
 #[derive(Debug)]
 pub struct QueriesResult {
     /// What the read models hold in the workspace afterwards (the engine section's too).
@@ -61,9 +81,12 @@ pub struct QueriesResult {
     pub contacts: u64,
     pub agents: u64,
     /// Events appended: in all, and those of the agents, of the contacts, of the conversations
-    /// (started, message) and of their assignments and labels, each with how long it took.
+    /// (started, message), of their assignments and labels and of their notes (with the read
+    /// markers of the agents who read them), each with how long it took.
     pub events: u64,
-    pub parts: [(u64, Duration); 4],
+    pub parts: [(u64, Duration); 5],
+    /// The notes appended: how many, and what they mention.
+    pub notes: Notes,
     /// Appending the generated log, and the server's read models folding it.
     pub append: Duration,
     pub catch_up: Duration,
@@ -81,7 +104,7 @@ pub async fn run(target: &Target, pool: &PgPool, server: &mut Server, sizes: Siz
     let started = Instant::now();
     let prefix = format!("q{:08x}.", fastrand::u32(..));
     let workspace = target.workspace_id.to_string();
-    let extras = Extras { agents, labels: &LABELS };
+    let extras = Extras { agents, labels: &LABELS, notes: NOTES_EVERY };
     let log = Conversations {
         prefix: &prefix,
         workspace: &workspace,
@@ -94,12 +117,13 @@ pub async fn run(target: &Target, pool: &PgPool, server: &mut Server, sizes: Siz
         timed(seed::append_contacts(pool, target.workspace_id, &prefix, contacts)).await?,
         timed(log.append(pool)).await?,
         timed(log.assign_and_label(pool, &extras)).await?,
+        timed(log.add_notes(pool, &extras)).await?,
     ];
     let events = parts.iter().map(|(n, _)| n).sum();
     let append = started.elapsed();
     eprintln!(
         "queries: appended {agents} agents, {contacts} contacts, {conversations} conversations with their \
-         assignments and labels ({events} events) in {append:.1?}; folding"
+         assignments, labels and notes ({events} events) in {append:.1?}; folding"
     );
     let catch_up = caught_up(pool, std::slice::from_mut(server), Duration::from_secs(900)).await?;
     eprintln!("queries: folded in {catch_up:.1?}");
@@ -181,6 +205,41 @@ pub async fn run(target: &Target, pool: &PgPool, server: &mut Server, sizes: Siz
         Ok(())
     };
 
+    // A random generated agent's mentions per request (the same ones every run), each answer
+    // checked to be its newest notes, newest first, read where it read them.
+    let mentioned = extras.mentioned(conversations);
+    let notes = notes_seeded(&extras, conversations, &mentioned);
+    let mut rng = fastrand::Rng::with_seed(8);
+    let asked: Vec<u32> = if agents == 0 { Vec::new() } else { (0..samples).map(|_| rng.u32(..agents)).collect() };
+    let mentions: Vec<String> =
+        asked.iter().map(|&a| format!("/v1/agents/{}/mentions?limit={MENTIONS_PAGE}", seed::agent_id(a))).collect();
+    let mentions_listed = |i: usize, answer: &Value| {
+        let (agent, path) = (asked[i % asked.len()], &mentions[i % mentions.len()]);
+        let want: Vec<u32> = mentioned[agent as usize].iter().rev().take(MENTIONS_PAGE as usize).copied().collect();
+        let page = items(answer);
+        let got: Vec<Option<u32>> = page.iter().map(|m| m["body"].as_str().and_then(seed::note_conversation)).collect();
+        anyhow::ensure!(
+            got.iter().copied().eq(want.iter().map(|&c| Some(c))),
+            "{path}: the notes of conversations {got:?}, not the newest {} of its {} ({want:?})",
+            want.len(),
+            mentioned[agent as usize].len()
+        );
+        let positions: Vec<i64> = page.iter().filter_map(|m| m["position"].as_i64()).collect();
+        anyhow::ensure!(
+            positions.len() == page.len() && positions.is_sorted_by(|a, b| a > b),
+            "{path}: not newest first by position: {positions:?}"
+        );
+        for (mention, c) in page.iter().zip(want) {
+            let read = extras.note(c).is_some_and(|n| n.read_by.contains(&agent));
+            anyhow::ensure!(
+                mention["agent_id"] == seed::agent_id(agent).as_str() && mention["read"] == read,
+                "{path}: {mention} is not a mention of {} (read: {read})",
+                seed::agent_id(agent)
+            );
+        }
+        Ok(())
+    };
+
     let unchecked = |_: usize, _: &Value| Ok(());
     let mut queries = Vec::new();
     let mut measured = Measured { target, samples, queries: &mut queries };
@@ -207,6 +266,13 @@ pub async fn run(target: &Target, pool: &PgPool, server: &mut Server, sizes: Siz
         let held = extras.assigned_to(0, conversations);
         let name = format!("GET /v1/agents?limit={AGENTS_PAGE} (with their counts: each holds {held} conversations)");
         measured.run(&name, None, std::slice::from_ref(&agents_page), &agents_listed).await?;
+        let (fewest, most) = notes.per_agent;
+        let name = format!(
+            "GET /v1/agents/{{agent}}/mentions?limit={MENTIONS_PAGE} (a random one of the {agents} generated: \
+             {fewest}–{most} mentions each)"
+        );
+        let target = Some("an agent's mentions p99 < 10 ms");
+        measured.run(&name, target, &mentions, &mentions_listed).await?;
     }
     Ok(QueriesResult {
         conversations: total,
@@ -214,6 +280,7 @@ pub async fn run(target: &Target, pool: &PgPool, server: &mut Server, sizes: Siz
         agents: total_agents,
         events,
         parts,
+        notes,
         append,
         catch_up,
         queries,
@@ -244,6 +311,18 @@ impl Measured<'_> {
         );
         self.queries.push(Query { name: name.to_owned(), target: target.map(str::to_owned), latencies });
         Ok(())
+    }
+}
+
+/// What `extras` notes on `count` conversations, `mentioned` (`Extras::mentioned`) per agent.
+fn notes_seeded(extras: &Extras<'_>, count: u32, mentioned: &[Vec<u32>]) -> Notes {
+    let notes: Vec<seed::Note> = (0..count).filter_map(|c| extras.note(c)).collect();
+    let per_agent = mentioned.iter().map(|m| m.len() as u32);
+    Notes {
+        notes: notes.len() as u32,
+        mentions: notes.iter().map(|n| n.mentions.len() as u32).sum(),
+        read: notes.iter().map(|n| n.read_by.len() as u32).sum(),
+        per_agent: (per_agent.clone().min().unwrap_or(0), per_agent.max().unwrap_or(0)),
     }
 }
 

@@ -2,8 +2,8 @@
 //! tests/fixtures/seed_1m_events.sql: per conversation a `ConversationStarted`, then inbound
 //! messages (valid for every read model), with the workspace in the metadata like the engine
 //! writes it; and, for the queries section, agents, contacts with their identities, and
-//! assignments and labels on those conversations, their payloads serialized from the domain's
-//! event types.
+//! assignments, labels and private notes mentioning agents (some read by them) on those
+//! conversations, their payloads serialized from the domain's event types.
 
 use anyhow::Context;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -230,12 +230,29 @@ pub async fn append_contacts(pool: &PgPool, workspace: Uuid, prefix: &str, count
 }
 
 /// What [`Conversations::assign_and_label`] adds to conversation `c`: an `AgentAssigned` to
-/// agent `c % agents` (none without agents), then each label whose `every` divides `c`.
+/// agent `c % agents` (none without agents), then each label whose `every` divides `c`; and what
+/// [`Conversations::add_notes`] adds after those: on every `notes`-th conversation (none without
+/// agents, or with `notes` 0) a private note by its assignee, [`Extras::note`].
 pub struct Extras<'a> {
     pub agents: u32,
     /// Labels, each on every `every`-th conversation (those with `c % every == 0`), in this
     /// order on a conversation carrying several.
     pub labels: &'a [(&'a str, u32)],
+    /// A note on every `notes`-th conversation (those with `c % notes == 0`); 0: none.
+    pub notes: u32,
+}
+
+/// The private note [`Extras::note`] puts on a conversation: agents by their number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// Who writes it: the conversation's assignee.
+    pub author: u32,
+    /// The agents it mentions: one or (every other note, about) two, none of them the author
+    /// (unless the author is the only agent), in this order.
+    pub mentions: Vec<u32>,
+    /// Those of them who then read the conversation up to the note (`ReadMarkerMoved` to it):
+    /// each one in three, about.
+    pub read_by: Vec<u32>,
 }
 
 impl Extras<'_> {
@@ -248,6 +265,72 @@ impl Extras<'_> {
     pub fn assigned_to(&self, i: u32, count: u32) -> u32 {
         if self.agents == 0 || i >= count { 0 } else { (count - i).div_ceil(self.agents) }
     }
+
+    /// What [`Conversations::assign_and_label`] appends to conversation `c`, in order.
+    fn assignment_and_labels(&self, c: u32) -> Vec<ConversationChange> {
+        let assigned = (self.agents > 0).then(|| ConversationChange::AgentAssigned {
+            assignee: Assignee::agent(agent_id(c % self.agents)),
+            previous: None,
+        });
+        let labels = self
+            .labels
+            .iter()
+            .filter(|(_, every)| c.is_multiple_of(*every))
+            .map(|(label, _)| ConversationChange::LabelAdded { label: (*label).to_owned() });
+        assigned.into_iter().chain(labels).collect()
+    }
+
+    /// The note on conversation `c`, if it has one: chosen at random, the same every run (a
+    /// generator seeded with `c`).
+    pub fn note(&self, c: u32) -> Option<Note> {
+        if self.agents == 0 || self.notes == 0 || !c.is_multiple_of(self.notes) {
+            return None;
+        }
+        let author = c % self.agents;
+        let mut rng = fastrand::Rng::with_seed(u64::from(c));
+        // Others by their distance from the author, 1 ..= agents - 1, so never the author.
+        let mentions = match self.agents {
+            1 => vec![author],
+            n => {
+                let first = 1 + rng.u32(..n - 1);
+                let mut offsets = vec![first];
+                if n > 2 && rng.bool() {
+                    let second = 1 + rng.u32(..n - 2);
+                    offsets.push(if second >= first { second + 1 } else { second });
+                }
+                offsets.into_iter().map(|o| (author + o) % self.agents).collect()
+            }
+        };
+        let read_by = mentions.iter().copied().filter(|_| rng.u32(..3) == 0).collect();
+        Some(Note { author, mentions, read_by })
+    }
+
+    /// Per agent, the conversations of `count` whose note mentions it, oldest first (the order
+    /// [`Conversations::add_notes`] appends them in).
+    pub fn mentioned(&self, count: u32) -> Vec<Vec<u32>> {
+        let mut mentioned = vec![Vec::new(); self.agents as usize];
+        for c in 0..count {
+            for agent in self.note(c).map(|n| n.mentions).unwrap_or_default() {
+                mentioned[agent as usize].push(c);
+            }
+        }
+        mentioned
+    }
+}
+
+/// The id of the note on generated conversation `c` under `prefix` (no message has it).
+pub fn note_id(prefix: &str, c: u32) -> Uuid {
+    Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("{prefix}note.{c}").as_bytes())
+}
+
+/// The body of the note on generated conversation `c` (the benchmark reads `c` back from it).
+pub fn note_body(c: u32) -> String {
+    format!("Note {c}: could you take a look at this one?")
+}
+
+/// The conversation number a [`note_body`] names.
+pub fn note_conversation(body: &str) -> Option<u32> {
+    body.strip_prefix("Note ")?.split(':').next()?.parse().ok()
 }
 
 impl Conversations<'_> {
@@ -255,6 +338,55 @@ impl Conversations<'_> {
     /// sequences that follow its `events`, as the engine writes them (`PUT …/assignee`, `PUT
     /// …/labels/{label}`); how many.
     pub async fn assign_and_label(&self, pool: &PgPool, extras: &Extras<'_>) -> anyhow::Result<u64> {
+        self.append_after(pool, |c| {
+            let changes = extras.assignment_and_labels(c);
+            (0, changes.into_iter().map(|change| (seeder(), change)).collect())
+        })
+        .await
+    }
+
+    /// After [`Conversations::assign_and_label`] with the same `extras`: the notes of
+    /// [`Extras::note`], each at the sequence after the conversation's assignment and labels, as
+    /// `POST …/notes` writes it (`seq` the timeline's next, after the one inbound message), then
+    /// a `ReadMarkerMoved` to the note for each mentioned agent who reads it, as `POST …/read`
+    /// by that agent writes it; how many events.
+    pub async fn add_notes(&self, pool: &PgPool, extras: &Extras<'_>) -> anyhow::Result<u64> {
+        // The generated conversations hold `events - 1` inbound messages: the note comes next.
+        let (seq, inbound) = (u64::from(self.events), u64::from(self.events.saturating_sub(1)));
+        self.append_after(pool, |c| {
+            let Some(note) = extras.note(c) else { return (0, Vec::new()) };
+            let before = extras.assignment_and_labels(c).len() as u32;
+            let message_id = note_id(self.prefix, c);
+            let added = ConversationChange::NoteAdded {
+                message_id,
+                seq,
+                inbound_count: inbound,
+                body: note_body(c),
+                mentions: note.mentions.iter().map(|&a| agent_id(a)).collect(),
+            };
+            let read = note.read_by.iter().map(|&a| {
+                let user_id = agent_id(a);
+                let change = ConversationChange::ReadMarkerMoved {
+                    user_id: user_id.clone(),
+                    message_id,
+                    seq,
+                    inbound_read: inbound,
+                };
+                (Actor::agent(user_id), change)
+            });
+            (before, std::iter::once((Actor::agent(agent_id(note.author)), added)).chain(read).collect())
+        })
+        .await
+    }
+
+    /// Appends, for each conversation `c`, the changes `of(c)` names, by their actors, at the
+    /// sequences after its `events` and the `skip` it names (what an earlier pass appended
+    /// there); how many.
+    async fn append_after(
+        &self,
+        pool: &PgPool,
+        of: impl Fn(u32) -> (u32, Vec<(Actor, ConversationChange)>),
+    ) -> anyhow::Result<u64> {
         let mut appended = 0;
         let mut from = 0;
         while from < self.count {
@@ -268,22 +400,14 @@ impl Conversations<'_> {
             .fetch_all(pool)
             .await?;
             let events = (from..=to).zip(ids).flat_map(|(c, id)| {
-                let assigned = (extras.agents > 0).then(|| ConversationChange::AgentAssigned {
-                    assignee: Assignee::agent(agent_id(c % extras.agents)),
-                    previous: None,
-                });
-                let labels = extras
-                    .labels
-                    .iter()
-                    .filter(move |(_, every)| c.is_multiple_of(*every))
-                    .map(|(label, _)| ConversationChange::LabelAdded { label: (*label).to_owned() });
-                assigned.into_iter().chain(labels).zip(1..).map(move |(change, k)| {
-                    let k = self.events + k;
+                let (skip, changes) = of(c);
+                changes.into_iter().zip(1..).map(move |((actor, change), k)| {
+                    let k = self.events + skip + k;
                     // The times the SQL above gives event k of conversation c.
                     let occurred_at = DateTime::<Utc>::from_timestamp(1_767_225_600, 0).expect("a time")
                         + TimeDelta::minutes(i64::from(c))
                         + TimeDelta::seconds(i64::from(k));
-                    let event = ConversationEvent { occurred_at, actor: seeder(), change };
+                    let event = ConversationEvent { occurred_at, actor, change };
                     Event::new("conversation", id.clone(), i64::from(k), serde_json::to_value(&event))
                 })
             });
