@@ -99,7 +99,7 @@ pid() { cat "$work/$1.pid"; }
 leases() { sql "SELECT string_agg(name || '=' || token, ' ' ORDER BY name) FROM follower_leases WHERE name <> 'idempotency_purge'"; }
 # Fifteen: the twelve read models' runners (ReadModels::NAMES), the publisher, the webhooks'
 # fan-out and their sender.
-followers=17
+followers=19
 all_at() { [ "$(sql "SELECT count(*) FILTER (WHERE token <> $1) = 0 AND count(*) = $followers FROM follower_leases WHERE name <> 'idempotency_purge'")" = t ]; }
 takeover() { # token, what → "first–last ms" once every lease is at that token (each lease's
     # time is also written to $work/takeovers.log, with when the old holder's leases expired)

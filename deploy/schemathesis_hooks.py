@@ -169,6 +169,16 @@ def create_fixtures(api):
     agents = [api.call("POST", "/v1/agents", {"agent_id": f"st-agent-{i}", "name": f"st {i}"})["agent_id"] for i in range(4)]
     patchable = [api.call("POST", "/v1/agents", {"agent_id": f"st-patch-{i}", "name": f"st {i}"})["agent_id"] for i in range(4)]
     teams = [api.call("POST", "/v1/teams", {"name": f"st-team-{i}"})["team_id"] for i in range(2)]
+    # Attribute definitions: `plan` (a list) for conversations, which their attributes are set
+    # by; `tier` for contacts; and some to delete, DELETE's own.
+    plan = {"model": "conversation", "key": "plan", "name": "Plan", "type": "list", "options": ["free", "gold"]}
+    api.call("POST", "/v1/attribute-definitions", plan)
+    api.call("POST", "/v1/attribute-definitions", {"model": "contact", "key": "tier", "name": "Tier", "type": "text"})
+    doomed_attributes = []
+    for i in range(4):
+        definition = {"model": "conversation", "key": f"st_doomed_{i}", "name": "doomed", "type": "number"}
+        api.call("POST", "/v1/attribute-definitions", definition)
+        doomed_attributes.append(["conversation", f"st_doomed_{i}"])
     for team in teams:
         for agent_id in agents[:2]:
             api.call("PUT", f"/v1/teams/{team}/agents/{agent_id}")
@@ -176,6 +186,8 @@ def create_fixtures(api):
         "agents": agents,
         "patchable_agents": patchable,
         "teams": teams,
+        "attributes": [["conversation", "plan"], ["contact", "tier"]],
+        "doomed_attributes": doomed_attributes,
         "survivors": contacts[:3],
         "mergeable": contacts[3:43],
         "doomed_contacts": contacts[43:],
@@ -271,6 +283,9 @@ def path_candidates(case):
         return [{"agent_id": a} for a in FIXTURES["patchable_agents" if method == "PATCH" else "agents"]]
     if path == "/v1/teams/{team_id}/agents/{agent_id}":
         return [{"team_id": t, "agent_id": a} for t in FIXTURES["teams"] for a in FIXTURES["agents"]]
+    if path == "/v1/attribute-definitions/{model}/{key}":
+        pool = FIXTURES["doomed_attributes" if method == "DELETE" else "attributes"]
+        return [{"model": m, "key": k} for m, k in pool]
     if "{team_id}" in path:
         return [{"team_id": t} for t in FIXTURES["teams"]]
     if path == "/v1/inboxes/{inbox_id}/team":
@@ -347,6 +362,14 @@ def real_body(case, rnd, path_parameters):
             "instagram_igsid": digits,
             "telegram_id": digits,
         }.get(body["kind"], f"st-{n}")
+    elif path == "/v1/conversations/{conversation_id}/attributes" and isinstance(body.get("attributes"), dict):
+        # The one conversation attribute defined, with a value of its own.
+        body["attributes"] = {"plan": rnd.choice(["free", "gold", None])}
+    elif path == "/v1/conversations/{conversation_id}/notes":
+        # An author, and mentions of real (active) agents.
+        body["actor"] = {"kind": "agent", "id": "st-agent"}
+        if isinstance(body.get("mentions"), list):
+            body["mentions"] = rnd.sample(FIXTURES["agents"], min(len(body["mentions"]), len(FIXTURES["agents"])))
     elif path == "/v1/conversations/{conversation_id}/assignee" and "agent_id" in body:
         body["agent_id"] = rnd.choice(FIXTURES["agents"])
     elif path in ("/v1/conversations/{conversation_id}/team", "/v1/inboxes/{inbox_id}/team") and "team_id" in body:

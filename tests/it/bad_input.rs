@@ -83,6 +83,9 @@ async fn no_string_of_any_operation_reaches_a_5xx_and_a_nul_is_refused_everywher
     let inbox_id = inbox.body["inbox_id"].as_str().expect("an inbox").to_owned();
     register_agent(&app, "ada").await;
     let team_id = create_team(&app, "Billing").await;
+    let plan =
+        json!({"model": "conversation", "key": "plan", "name": "Plan", "type": "list", "options": ["free", "gold"]});
+    assert_eq!(call(&app, "POST", "/v1/attribute-definitions", Some(plan)).await.status, StatusCode::CREATED);
     let inbound = json!({"inbox_id": inbox_id, "contact_id": "+49151", "display_name": "Ada",
                          "channel_message_id": "wamid.1", "sent_at": now, "content": {"type": "text", "body": "hi"}});
     let first = call(&app, "POST", "/v1/inbound-messages", Some(inbound.clone())).await;
@@ -324,6 +327,26 @@ async fn no_string_of_any_operation_reaches_a_5xx_and_a_nul_is_refused_everywher
                         "active": true})),
         ),
         op("POST", "/v1/teams", "/v1/teams".into(), Some(json!({"name": "Sales"}))),
+        op(
+            "POST",
+            "/v1/attribute-definitions",
+            "/v1/attribute-definitions".into(),
+            Some(
+                json!({"model": "conversation", "key": "tier", "name": "Tier", "type": "list", "options": ["a", "b"]}),
+            ),
+        ),
+        op(
+            "PATCH",
+            "/v1/attribute-definitions/{model}/{key}",
+            "/v1/attribute-definitions/conversation/plan".into(),
+            Some(json!({"name": "Plan", "options": ["free", "gold"]})),
+        ),
+        op(
+            "PATCH",
+            "/v1/conversations/{conversation_id}/attributes",
+            format!("{c}/attributes"),
+            Some(json!({"actor": agent, "attributes": {"plan": "gold"}})),
+        ),
         op("PATCH", "/v1/teams/{team_id}", format!("/v1/teams/{team_id}"), Some(json!({"name": "Billing EMEA"}))),
         op(
             "POST",
@@ -437,7 +460,9 @@ async fn no_string_of_any_operation_reaches_a_5xx_and_a_nul_is_refused_everywher
                 .replace("{key_id}", "k")
                 .replace("{agent_id}", "ada")
                 .replace("{team_id}", &team_id)
-                .replace("{label}", "vip");
+                .replace("{label}", "vip")
+                .replace("{model}", "conversation")
+                .replace("{key}", "plan");
             for parameter in operation["parameters"].as_array().into_iter().flatten() {
                 let name = parameter["name"].as_str().expect("a name");
                 let uri = match parameter["in"].as_str() {
@@ -446,7 +471,9 @@ async fn no_string_of_any_operation_reaches_a_5xx_and_a_nul_is_refused_everywher
                         .replace("{conversation_id}", "x")
                         .replace("{team_id}", &team_id)
                         .replace("{agent_id}", "ada")
-                        .replace("{label}", "vip"),
+                        .replace("{label}", "vip")
+                        .replace("{model}", "conversation")
+                        .replace("{key}", "plan"),
                     Some("query") => format!("{concrete}?{name}=x%00y"),
                     _ => continue,
                 };

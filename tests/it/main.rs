@@ -4,6 +4,7 @@
 //! it is unreachable: they never skip.
 
 mod analytics;
+mod attributes;
 mod bad_input;
 mod bus;
 mod consistency;

@@ -5,6 +5,7 @@
 //! so the rules here are pure and testable with cqrs-es's `TestFramework`.
 
 pub mod actor;
+pub mod attribute;
 pub mod channel;
 pub mod clock;
 pub mod contact;
@@ -37,7 +38,7 @@ pub use webhook::{WebhookEndpoint, WebhookEndpointCommand, WebhookEndpointEvent}
 pub use window::{ChannelPolicy, Window, WindowActor, WindowFailure, WindowState};
 
 /// Every aggregate type whose events the log holds: what [`LogEvent::upcast`] reads.
-pub const AGGREGATE_TYPES: [&str; 7] = [
+pub const AGGREGATE_TYPES: [&str; 8] = [
     <Conversation as cqrs_es::Aggregate>::TYPE,
     <Inbox as cqrs_es::Aggregate>::TYPE,
     <contact::Contact as cqrs_es::Aggregate>::TYPE,
@@ -45,6 +46,7 @@ pub const AGGREGATE_TYPES: [&str; 7] = [
     <WebhookEndpoint as cqrs_es::Aggregate>::TYPE,
     <directory::Agent as cqrs_es::Aggregate>::TYPE,
     <directory::Team as cqrs_es::Aggregate>::TYPE,
+    <attribute::AttributeDefinition as cqrs_es::Aggregate>::TYPE,
 ];
 
 /// The namespace of deterministic conversation ids (UUIDv5).

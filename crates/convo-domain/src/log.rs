@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::attribute::{AttributeDefinition, AttributeEvent};
 use crate::contact::{Contact, ContactEvent, ContactIdentity, ContactIdentityEvent};
 use crate::directory::{Agent, AgentEvent, Team, TeamEvent};
 use crate::{Conversation, ConversationEvent, DecodeError, Inbox, InboxEvent, versions};
@@ -19,8 +20,8 @@ pub struct LogEvent {
     /// Position in the global log: increasing in commit order, unique, not dense.
     pub position: i64,
     pub workspace_id: Option<String>,
-    /// `conversation`, `inbox`, `contact`, `contact_identity`, `webhook_endpoint`, `agent` or
-    /// `team`.
+    /// `conversation`, `inbox`, `contact`, `contact_identity`, `webhook_endpoint`, `agent`,
+    /// `team` or `attribute_definition`.
     pub aggregate_type: String,
     pub aggregate_id: String,
     /// The aggregate's version after this event.
@@ -28,7 +29,8 @@ pub struct LogEvent {
     pub event_type: String,
     pub event_version: String,
     /// The event as stored: a `ConversationEvent`, an `InboxEvent`, a `ContactEvent`, a
-    /// `ContactIdentityEvent`, a `WebhookEndpointEvent`, an `AgentEvent` or a `TeamEvent`,
+    /// `ContactIdentityEvent`, a `WebhookEndpointEvent`, an `AgentEvent`, a `TeamEvent` or an
+    /// `AttributeEvent`,
     /// described per type and version by
     /// `schemas/events/<event_type>.<event_version>.json`.
     #[schema(value_type = Object)]
@@ -58,6 +60,7 @@ enum DomainEvent {
     ContactIdentity(Result<ContactIdentityEvent, String>),
     Agent(Result<AgentEvent, String>),
     Team(Result<TeamEvent, String>),
+    Attribute(Result<AttributeEvent, String>),
     Other,
 }
 
@@ -83,6 +86,7 @@ impl LogEvent {
             ContactIdentity::TYPE => DomainEvent::ContactIdentity(self.decode::<ContactIdentity>()),
             Agent::TYPE => DomainEvent::Agent(self.decode::<Agent>()),
             Team::TYPE => DomainEvent::Team(self.decode::<Team>()),
+            AttributeDefinition::TYPE => DomainEvent::Attribute(self.decode::<AttributeDefinition>()),
             _ => DomainEvent::Other,
         })
     }
@@ -152,6 +156,14 @@ impl LogEvent {
     pub fn agent_event(&self) -> Option<Result<&AgentEvent, &str>> {
         match self.domain_event() {
             DomainEvent::Agent(decoded) => Some(decoded.as_ref().map_err(String::as_str)),
+            _ => None,
+        }
+    }
+
+    /// The attribute definition event inside, if this is one (decoded once per event).
+    pub fn attribute_event(&self) -> Option<Result<&AttributeEvent, &str>> {
+        match self.domain_event() {
+            DomainEvent::Attribute(decoded) => Some(decoded.as_ref().map_err(String::as_str)),
             _ => None,
         }
     }

@@ -98,13 +98,13 @@ pub const COLUMNS: &[Column] = &[
         "aggregate_type",
         false,
         Text(|r| Some(&r.event.aggregate_type)),
-        "`conversation`, `inbox`, `contact`, `contact_identity`, `webhook_endpoint`, `agent` or `team`.",
+        "`conversation`, `inbox`, `contact`, `contact_identity`, `webhook_endpoint`, `agent`, `team` or `attribute_definition`.",
     ),
     column(
         "aggregate_id",
         false,
         Text(|r| Some(&r.event.aggregate_id)),
-        "The conversation's, inbox's, contact's, identity's, endpoint's, agent's (its stream id) or team's id.",
+        "The conversation's, inbox's, contact's, identity's, endpoint's, agent's (its stream id), team's or attribute definition's (its stream id) id.",
     ),
     column("sequence", false, Int(|r| Some(r.event.sequence)), "The aggregate's version after this event (1-based)."),
     column("event_type", false, Text(|r| Some(&r.event.event_type)), "e.g. `MessageSent` (docs/EVENTS.md)."),
@@ -150,7 +150,7 @@ pub const COLUMNS: &[Column] = &[
         "message_seq",
         true,
         Int(|r| r.field("seq").and_then(Value::as_i64)),
-        "The message's 1-based place in its conversation (`InboundMessageReceived`, `MessageSent`, `ReadMarkerMoved`).",
+        "The message's (or note's) 1-based place in its conversation (`InboundMessageReceived`, `MessageSent`, `NoteAdded`, `ReadMarkerMoved`).",
     ),
     column(
         "direction",
@@ -158,9 +158,10 @@ pub const COLUMNS: &[Column] = &[
         Text(|r| match r.event.event_type.as_str() {
             "InboundMessageReceived" => Some("inbound"),
             "MessageSent" => Some("outbound"),
+            "NoteAdded" => Some("note"),
             _ => None,
         }),
-        "`inbound` for `InboundMessageReceived`, `outbound` for `MessageSent`, else null.",
+        "`inbound` for `InboundMessageReceived`, `outbound` for `MessageSent`, `note` for `NoteAdded`, else null.",
     ),
     column(
         "content_type",

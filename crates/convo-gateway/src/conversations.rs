@@ -80,6 +80,11 @@ pub struct ListParams {
     /// Only conversations with this label (in any case).
     #[param(value_type = Option<convo_domain::text::Tag>)]
     pub label: Option<String>,
+    /// Only conversations whose custom attribute has a value: `key:value`, the value as JSON
+    /// writes a number or a boolean (`seats:12`, `vip:true`) and a string as it is
+    /// (`plan:gold`).
+    #[param(value_type = Option<String>, pattern = "^[a-z0-9_]{1,64}:")]
+    pub attribute: Option<String>,
     pub kind: Option<ConversationKind>,
     pub channel: Option<ChannelType>,
     pub updated_after: Option<DateTime<Utc>>,
@@ -133,6 +138,7 @@ pub async fn list_conversations<B: Backend>(
         (true, None) => return Err(ApiError::parameter("user_id", "unread_only needs the user_id whose reads count")),
     };
     let label = p.label.as_deref().map(label_param).transpose()?;
+    let attribute = p.attribute.as_deref().map(attribute_param).transpose()?;
     let read = &state.read;
     let mut models: Vec<&ProjectionStatus> = vec![&read.inbox_status];
     if unread_for.is_some() {
@@ -140,6 +146,9 @@ pub async fn list_conversations<B: Backend>(
     }
     if label.is_some() {
         models.push(&read.conversation_labels_status);
+    }
+    if attribute.is_some() {
+        models.push(&read.conversation_attributes_status);
     }
     token.wait(&state, &models).await?;
     let query = ConversationQuery {
@@ -150,6 +159,7 @@ pub async fn list_conversations<B: Backend>(
         assignee: p.assignee,
         team: p.team,
         label,
+        attribute,
         kind: p.kind,
         channel: p.channel,
         updated_after: p.updated_after,
@@ -562,6 +572,14 @@ pub async fn remove_label<B: Backend>(
     let label = label_param(&label)?;
     let actor = caller.agent_action(body.and_then(|b| b.actor))?;
     execute(&state, ws, conversation_id, actor, ConversationAction::RemoveLabel { label }, None).await
+}
+
+/// The `attribute` filter, `key:value`, as (key, value); 422 naming `attribute`.
+fn attribute_param(filter: &str) -> Result<(String, String), ApiError> {
+    let refused = |reason: String| ApiError::parameter("attribute", reason);
+    let (key, value) = filter.split_once(':').ok_or_else(|| refused("must be key:value".into()))?;
+    convo_domain::attribute::valid_key(key).map_err(refused)?;
+    Ok((key.to_owned(), value.to_owned()))
 }
 
 /// A label named in the path or the query, in its canonical spelling; 422 naming `label`.

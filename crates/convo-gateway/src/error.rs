@@ -616,6 +616,19 @@ impl From<convo_domain::contact::ContactError> for ApiError {
             ContactError::NotFound | ContactError::Merged { .. } => Self::not_found(detail),
             ContactError::AlreadyExists => Self::new(Code::Conflict, detail),
             ContactError::Validation { field, reason } => Self::validation(&field, reason),
+            ContactError::Lookup(reason) => Self::lookup_failed(&reason),
+        }
+    }
+}
+
+impl From<convo_domain::attribute::AttributeError> for ApiError {
+    fn from(err: convo_domain::attribute::AttributeError) -> Self {
+        use convo_domain::attribute::AttributeError;
+        let detail = err.to_string();
+        match err {
+            AttributeError::NotFound => Self::not_found(detail),
+            AttributeError::AlreadyExists => Self::new(Code::Conflict, detail),
+            AttributeError::Validation { field, reason } => Self::validation(&field, reason),
         }
     }
 }

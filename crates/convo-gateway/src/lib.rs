@@ -9,6 +9,7 @@
 // The resources, each with its handlers and their request and response types (the routes are
 // in `api`, one block per resource).
 mod analytics;
+mod attributes;
 mod contacts;
 mod conversations;
 mod directory;
@@ -270,6 +271,17 @@ fn api<B: Backend>(state: AppState<B>) -> Router<AppState<B>> {
         )
         .route("/v1/labels", c(get(conversations::list_labels::<B>)))
         .route("/v1/conversations/{conversation_id}/notes", c(post(messages::add_note::<B>)))
+        .route("/v1/conversations/{conversation_id}/attributes", c(patch(attributes::set_conversation_attributes::<B>)))
+        .route(
+            "/v1/attribute-definitions",
+            c(post(attributes::define_attribute::<B>).get(attributes::list_attributes::<B>)),
+        )
+        .route(
+            "/v1/attribute-definitions/{model}/{key}",
+            c(get(attributes::get_attribute::<B>)
+                .patch(attributes::change_attribute::<B>)
+                .delete(attributes::delete_attribute::<B>)),
+        )
         .route("/v1/agents/{agent_id}/mentions", c(get(directory::agent_mentions::<B>)))
         .route("/v1/conversations/{conversation_id}", c(get(conversations::get_conversation::<B>)))
         .route("/v1/conversations/{conversation_id}/window", c(get(conversations::get_window::<B>)))

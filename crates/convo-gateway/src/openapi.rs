@@ -21,7 +21,8 @@ pub use files::{EVENTS_CATALOGUE, event_schemas, event_types, schema_files};
 
 use crate::Code;
 use crate::{
-    analytics, contacts, conversations, directory, groups, inboxes, keys, log, messages, read_state, webhooks,
+    analytics, attributes, contacts, conversations, directory, groups, inboxes, keys, log, messages, read_state,
+    webhooks,
 };
 
 /// The name of the security scheme: `Authorization: Bearer <key>`.
@@ -83,6 +84,12 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         directory::get_agent,
         directory::change_agent,
         directory::agent_mentions,
+        attributes::define_attribute,
+        attributes::list_attributes,
+        attributes::get_attribute,
+        attributes::change_attribute,
+        attributes::delete_attribute,
+        attributes::set_conversation_attributes,
         directory::assignable_agents,
         directory::create_team,
         directory::list_teams,
@@ -135,11 +142,13 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         convo_domain::WebhookEndpointEvent,
         convo_domain::directory::AgentEvent,
         convo_domain::directory::TeamEvent,
+        convo_domain::attribute::AttributeEvent,
         crate::ApiError
     )),
     tags(
         (name = "inboxes", description = "Connected channel accounts and their messaging policy"),
         (name = "contacts", description = "People known across channels by their identities"),
+        (name = "attributes", description = "Custom attribute definitions: the keys, types and options contacts' and conversations' attributes are checked against"),
         (name = "directory", description = "Agents and teams: who works conversations, who may take one, and the conversations each holds"),
         (name = "groups", description = "Group conversations: members and roles over time, settings, join requests, the invite link, leaving, activity-only groups"),
         (name = "conversations", description = "Threads: assignment, status, archive, read state, the window"),

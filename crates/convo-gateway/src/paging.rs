@@ -12,6 +12,7 @@ use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use convo_domain::attribute::AttributeModel;
 use convo_read::{Cursor, JoinRequestCursor, MemberCursor};
 use serde::Serialize;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
@@ -276,6 +277,30 @@ impl List for Messages {
 
     fn decode(text: &str) -> Option<i64> {
         decimal(text)
+    }
+}
+
+/// `GET /v1/attribute-definitions`: the last definition's model and key.
+pub struct AttributeDefinitions;
+
+impl List for AttributeDefinitions {
+    const ITEMS: &'static str = "Definitions";
+    const CURSOR_PATTERN: &'static str = "^d1([0-9a-f]{2})+$";
+    type Cursor = (AttributeModel, String);
+
+    fn encode((model, key): &(AttributeModel, String)) -> String {
+        hex_cursor("d1", &format!("{}:{key}", model.name()))
+    }
+
+    fn decode(text: &str) -> Option<(AttributeModel, String)> {
+        let text = from_hex_cursor("d1", text)?;
+        let (model, key) = text.split_once(':')?;
+        let model = match model {
+            "contact" => AttributeModel::Contact,
+            "conversation" => AttributeModel::Conversation,
+            _ => return None,
+        };
+        Some((model, key.to_owned()))
     }
 }
 
@@ -594,6 +619,7 @@ mod tests {
         round_trips::<Agents>("ユーザー@x".to_owned());
         round_trips::<Labels>("billing-2026".to_owned());
         round_trips::<Mentions>(4_096);
+        round_trips::<AttributeDefinitions>((AttributeModel::Conversation, "plan_2026".to_owned()));
         round_trips::<Keys>("0123456789abcdef".into());
         round_trips::<Webhooks>(Uuid::from_u128(0xbeef));
         round_trips::<WebhookAttempts>(42);

@@ -16,9 +16,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::models::{
-    AgentLoadModel, AgentsModel, ContactIdentitiesModel, ContactsModel, ConversationLabelsModel, GroupsModel,
-    InboxModel, InboxesModel, MentionsModel, ResponseTimesModel, TeamAgentsModel, TeamsModel, TimelineModel,
-    UnreadModel,
+    AgentLoadModel, AgentsModel, AttributeDefinitionsModel, ContactIdentitiesModel, ContactsModel,
+    ConversationAttributesModel, ConversationLabelsModel, GroupsModel, InboxModel, InboxesModel, MentionsModel,
+    ResponseTimesModel, TeamAgentsModel, TeamsModel, TimelineModel, UnreadModel,
 };
 use crate::projector::{self, ProjectorError};
 use crate::table::{SqlTable, TableStore};
@@ -79,6 +79,8 @@ read_models! {
     conversation_labels, conversation_labels_status: convo_projection_inbox::ConversationLabelsProjection => ConversationLabelsModel,
     mentions, mentions_status: convo_projection_timeline::MentionsProjection => MentionsModel,
     agent_load, agent_load_status: convo_projection_inbox::AgentLoadProjection => AgentLoadModel,
+    attribute_definitions, attribute_definitions_status: convo_projection_directory::AttributeDefinitionsProjection => AttributeDefinitionsModel,
+    conversation_attributes, conversation_attributes_status: convo_projection_inbox::ConversationAttributesProjection => ConversationAttributesModel,
 }
 
 /// What the host does with any one read model, whatever its rows: the registry's models seen

@@ -6,6 +6,9 @@ use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, OnceLock};
 
+use convo_domain::attribute::{
+    AttributeDefinition, AttributeFacts, AttributeLookup, AttributeModel, AttributeServices, attribute_stream_id,
+};
 use convo_domain::contact::{Contact, ContactIdentity, ContactIdentityServices, ContactServices};
 use convo_domain::conversation::message_facts;
 use convo_domain::directory::{Agent, AgentFacts, AgentServices, DirectoryLookup, Team, TeamServices, agent_stream_id};
@@ -39,6 +42,8 @@ pub struct Engine<B: Backend> {
     pub agents: Arc<AggregateStore<Agent, B>>,
     /// The workspace's teams, by team id.
     pub teams: Arc<AggregateStore<Team, B>>,
+    /// Custom attribute definitions, by [`attribute_stream_id`].
+    pub attributes: Arc<AggregateStore<AttributeDefinition, B>>,
     pub log: EventLog<B>,
     /// The engine's clock: what commands and time-dependent views (the window) compare with.
     pub clock: Arc<dyn Clock>,
@@ -72,11 +77,19 @@ impl<B: Backend> Engine<B> {
             capacity,
             notifier.clone(),
         ));
+        let attributes = Arc::new(AggregateStore::new(
+            backend.clone(),
+            AttributeServices { clock: clock.clone() },
+            capacity,
+            notifier.clone(),
+        ));
+        let definitions = Arc::new(AttributesFromStore(attributes.clone()));
         let services = ConversationServices {
             clock: clock.clone(),
             inboxes: Arc::new(InboxesFromStore(inboxes.clone())),
             messages: Arc::new(MessagesFromLog(backend.clone())),
             directory,
+            attributes: definitions.clone(),
         };
         let conversations = AggregateStore::new(backend.clone(), services, capacity, notifier.clone());
         let webhook_endpoints = Arc::new(AggregateStore::new(
@@ -87,7 +100,7 @@ impl<B: Backend> Engine<B> {
         ));
         let contacts = Arc::new(AggregateStore::new(
             backend.clone(),
-            ContactServices { clock: clock.clone() },
+            ContactServices { clock: clock.clone(), attributes: definitions },
             capacity,
             notifier.clone(),
         ));
@@ -107,6 +120,7 @@ impl<B: Backend> Engine<B> {
             contact_identities,
             agents,
             teams,
+            attributes,
             log,
             clock,
         }
@@ -162,6 +176,26 @@ impl<B: Backend> DirectoryLookup for DirectoryFromStore<B> {
             let teams = self.teams.get().ok_or("the team store is not set up")?;
             let (_, team) = teams.load_recent(&team_id.to_string(), INBOX_MAX_AGE).await.map_err(|e| e.to_string())?;
             Ok(team.workspace_id == Some(workspace_id))
+        }
+        .boxed()
+    }
+}
+
+/// The attribute definitions conversation and contact commands check values against, from
+/// their aggregates' cache (at most [`INBOX_MAX_AGE`] stale when another process changed them).
+struct AttributesFromStore<B: Backend>(Arc<AggregateStore<AttributeDefinition, B>>);
+
+impl<B: Backend> AttributeLookup for AttributesFromStore<B> {
+    fn definition<'a>(
+        &'a self,
+        workspace_id: Uuid,
+        model: AttributeModel,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<AttributeFacts>, String>> {
+        async move {
+            let stream = attribute_stream_id(workspace_id, model, key).to_string();
+            let (_, definition) = self.0.load_recent(&stream, INBOX_MAX_AGE).await.map_err(|e| e.to_string())?;
+            Ok(definition.facts().filter(|_| definition.workspace_id == Some(workspace_id)))
         }
         .boxed()
     }

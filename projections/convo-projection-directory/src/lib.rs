@@ -9,6 +9,9 @@ use convo_projection::{Projection, Rows};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+mod attributes;
+pub use attributes::{AttributeDefinitionView, AttributeDefinitionsProjection};
+
 /// An agent as the read model keeps them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AgentView {

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 mod agent_load;
+mod attributes;
 pub use agent_load::{AgentLoadProjection, AgentLoadRow};
+pub use attributes::{ConversationAttributeRow, ConversationAttributesProjection, canonical_value};
 
 /// Longest message preview kept, in characters.
 pub const PREVIEW_CHARS: usize = 120;
@@ -37,6 +39,9 @@ pub struct ConversationSummary {
     /// Its labels, sorted.
     #[serde(default)]
     pub labels: Vec<String>,
+    /// Its custom attributes by key (`PATCH /v1/conversations/{id}/attributes`).
+    #[serde(default)]
+    pub attributes: std::collections::BTreeMap<String, serde_json::Value>,
     pub last_message: Option<LastMessage>,
     /// When the contact last wrote (their time): the messaging window counts from here.
     pub last_inbound_at: Option<DateTime<Utc>>,
@@ -166,6 +171,7 @@ impl Projection for InboxProjection {
                     assignee: None,
                     team: None,
                     labels: Vec::new(),
+                    attributes: std::collections::BTreeMap::new(),
                     last_message: None,
                     last_inbound_at: None,
                     last_activity_at: at,
@@ -203,6 +209,12 @@ impl Projection for InboxProjection {
             C::MessageSent { message_id, seq, content, .. } => {
                 row.message_count = row.message_count.max(seq);
                 set_last(row, message_id, seq, Direction::Outbound, &content, at);
+            }
+            C::AttributeSet { key, value } => {
+                row.attributes.insert(key, value);
+            }
+            C::AttributeRemoved { key } => {
+                row.attributes.remove(&key);
             }
             // A note has its place in the timeline, is activity, and is no last message.
             C::NoteAdded { seq, .. } => row.message_count = row.message_count.max(seq),

@@ -134,6 +134,7 @@ fn status(
 fn started_row() -> ConversationSummary {
     ConversationSummary {
         group: None,
+        attributes: Default::default(),
         conversation_id: CONVERSATION,
         workspace_id: WORKSPACE,
         inbox_id: INBOX,
@@ -205,6 +206,7 @@ fn conversation_started_creates_an_open_row_with_no_messages() {
             CONVERSATION,
             Some(ConversationSummary {
                 group: None,
+                attributes: Default::default(),
                 conversation_id: CONVERSATION,
                 workspace_id: WORKSPACE,
                 inbox_id: INBOX,

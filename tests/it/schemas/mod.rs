@@ -186,6 +186,9 @@ fn sample_events() -> Vec<Value> {
             body: "refund approved, @ada please confirm".into(),
             mentions: vec!["agent-ada".into()],
         },
+        C::AttributeSet { key: "plan".into(), value: json!("gold") },
+        C::AttributeSet { key: "seats".into(), value: json!(12) },
+        C::AttributeRemoved { key: "plan".into() },
         C::LabelAdded { label: "billing".into() },
         C::LabelRemoved { label: "billing".into() },
         C::Archived {},
@@ -348,6 +351,32 @@ fn sample_events() -> Vec<Value> {
     ];
     events.extend(team_changes.into_iter().map(|change| {
         let e = TeamEvent { occurred_at: at(2), actor: Actor::agent("lead"), change };
+        (e.event_type(), e.event_version(), serde_json::to_value(&e).expect("an event serializes"))
+    }));
+    use convo_domain::attribute::{AttributeChange, AttributeEvent, AttributeModel, AttributeType};
+    let attribute_changes = [
+        AttributeChange::Defined {
+            workspace_id: Uuid::nil(),
+            model: AttributeModel::Conversation,
+            key: "plan".into(),
+            name: "Plan".into(),
+            attribute_type: AttributeType::List,
+            options: vec!["free".into(), "gold".into()],
+        },
+        AttributeChange::Defined {
+            workspace_id: Uuid::nil(),
+            model: AttributeModel::Contact,
+            key: "seats".into(),
+            name: "Seats".into(),
+            attribute_type: AttributeType::Number,
+            options: vec![],
+        },
+        AttributeChange::Changed { name: Some("Plan 2026".into()), options: Some(vec!["free".into(), "gold".into()]) },
+        AttributeChange::Changed { name: None, options: None },
+        AttributeChange::Deleted {},
+    ];
+    events.extend(attribute_changes.into_iter().map(|change| {
+        let e = AttributeEvent { occurred_at: at(2), actor: Actor::agent("lead"), change };
         (e.event_type(), e.event_version(), serde_json::to_value(&e).expect("an event serializes"))
     }));
     let phone = Identity::new(IdentityKind::Phone, "+4917300001").expect("a phone");

@@ -34,6 +34,9 @@ async fn a_connector_key_reports_channel_facts_and_a_write_key_acts_on_every_rou
                     "/v1/contacts" => json!({"name": "Ada"}),
                     "/v1/agents" => json!({"agent_id": "ada", "name": "Ada"}),
                     "/v1/teams" => json!({"name": "Support"}),
+                    "/v1/attribute-definitions" => {
+                        json!({"model": "contact", "key": "tier", "name": "Tier", "type": "text"})
+                    }
                     "/v1/webhooks/signing-keys/rotate" => json!({}),
                     other => panic!("teach this walk to create {other}"),
                 };
@@ -93,7 +96,7 @@ async fn a_connector_key_reports_channel_facts_and_a_write_key_acts_on_every_rou
     let written: Vec<_> = whole_log(&t.engine).await.into_iter().skip(before).map(|e| e.event_type).collect();
     assert_eq!(
         written,
-        vec!["InboxCreated", "ContactCreated", "AgentCreated", "TeamCreated"],
-        "only the write key's inbox, contact, agent and team"
+        vec!["InboxCreated", "ContactCreated", "AgentCreated", "TeamCreated", "AttributeDefined"],
+        "only the write key's inbox, contact, agent, team and attribute definition"
     );
 }

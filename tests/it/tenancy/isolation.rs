@@ -74,9 +74,15 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
     let note = json!({"actor": {"kind": "agent", "id": "ada"}, "body": "our-note-mark", "mentions": [our_agent]});
     let noted = call(&ours, "POST", &format!("/v1/conversations/{our_conversation}/notes"), Some(note)).await;
     assert_eq!(noted.status, StatusCode::CREATED, "{}", noted.body);
-    let directory_head = position(&our_team).max(position(&labelled.body)).max(position(&noted.body));
+    // And a custom attribute for our conversations.
+    let our_attribute =
+        json!({"model": "conversation", "key": "our_attr_mark", "name": "Our attribute", "type": "text"});
+    let our_attribute = created(&ours, "/v1/attribute-definitions", our_attribute).await;
+    let directory_head =
+        position(&our_team).max(position(&labelled.body)).max(position(&noted.body)).max(position(&our_attribute));
     let our_team = our_team["team_id"].as_str().expect("a team id").to_owned();
     let ids = Ids {
+        attribute: "our_attr_mark".into(),
         agent: our_agent.clone(),
         team: our_team.clone(),
         group,
@@ -116,7 +122,7 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
     ours_marks.extend([our_webhook.clone(), our_webhook_secret, "our-receiver.example".into()]);
     ours_marks.extend([our_agent.clone(), "Our agent".into(), our_team.clone(), "Our team".into()]);
     ours_marks.push(our_identity()["value"].as_str().expect("an identity").to_owned());
-    ours_marks.extend(["our-label-mark".into(), "our-note-mark".into()]);
+    ours_marks.extend(["our-label-mark".into(), "our-note-mark".into(), "our_attr_mark".into()]);
 
     // Their workspace has its own inbox and conversation.
     let their_inbox =
@@ -140,6 +146,9 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
     let label_uri = format!("/v1/conversations/{their_conversation}/labels/{their_label}");
     let labelled = call(&theirs, "PUT", &label_uri, None).await;
     assert_eq!(labelled.status, StatusCode::OK, "{}", labelled.body);
+    let their_attribute = "their_attr".to_owned();
+    let attribute = json!({"model": "contact", "key": their_attribute, "name": "Their attribute", "type": "number"});
+    created(&theirs, "/v1/attribute-definitions", attribute).await;
 
     // Creating in their workspace cannot reach into ours. An inbound message naming our inbox is
     // answered exactly as one naming an inbox that exists nowhere.
@@ -262,7 +271,7 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
             assert_eq!(whole_log(&t.engine).await.len(), before, "{what} with their key and ours wrote nothing");
         }
     }
-    assert_eq!(walked, 59, "every by-id route of DOMAIN.md's table is walked");
+    assert_eq!(walked, 63, "every by-id route of DOMAIN.md's table is walked");
 
     // Their lists hold their things and nothing of ours: their signing keys, not ours.
     let whpk = "whpk_".to_owned();
@@ -282,6 +291,7 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
             "/v1/agents" => &their_agent,
             "/v1/teams" => &their_team,
             "/v1/labels" => &their_label,
+            "/v1/attribute-definitions" => &their_attribute,
             _ => &their_inbox,
         };
         // The log on PostgreSQL can lag behind other databases' open transactions: poll.
@@ -335,7 +345,7 @@ async fn a_key_of_another_workspace_sees_and_changes_nothing_of_this_one<B: Back
     let kinds: Vec<&str> = theirs_touched.iter().map(|(kind, _)| *kind).collect();
     assert_eq!(
         kinds,
-        ["agent", "contact", "contact_identity", "conversation", "inbox", "team"],
+        ["agent", "attribute_definition", "contact", "contact_identity", "conversation", "inbox", "team"],
         "their sender's contact and their directory too"
     );
     assert!(theirs_touched.contains(&("inbox", their_inbox.as_str())), "{theirs_touched:?}");

@@ -82,6 +82,7 @@ const ROUTES: &[Route] = &[
     route("POST", "/v1/contacts", Reach::Creates),
     route("POST", "/v1/agents", Reach::Creates),
     route("POST", "/v1/teams", Reach::Creates),
+    route("POST", "/v1/attribute-definitions", Reach::Creates),
     route("POST", "/v1/webhooks/signing-keys/rotate", Reach::Creates),
     route("GET", "/v1/keys", Reach::Lists { query: "" }),
     route("GET", "/v1/inboxes", Reach::Lists { query: "?include_deleted=true" }),
@@ -93,6 +94,7 @@ const ROUTES: &[Route] = &[
     route("GET", "/v1/agents", Reach::Lists { query: "" }),
     route("GET", "/v1/teams", Reach::Lists { query: "" }),
     route("GET", "/v1/labels", Reach::Lists { query: "" }),
+    route("GET", "/v1/attribute-definitions", Reach::Lists { query: "" }),
     route("GET", "/v1/webhooks/attempts", Reach::Lists { query: "" }),
     route("GET", "/v1/webhooks/signing-keys", Reach::Lists { query: "" }),
     route("GET", "/v1/stream", Reach::Streams),
@@ -106,6 +108,7 @@ const ROUTES: &[Route] = &[
     route("GET", "/v1/contacts/{contact_id}/conversations", by_id("", |_| None)),
     route("GET", "/v1/agents/{agent_id}", by_id("", |_| None)),
     route("GET", "/v1/agents/{agent_id}/mentions", by_id("", |_| None)),
+    route("GET", "/v1/attribute-definitions/{model}/{key}", by_id("", |_| None)),
     route("GET", "/v1/teams/{team_id}", by_id("", |_| None)),
     route("GET", "/v1/teams/{team_id}/agents", by_id("?limit=5", |_| None)),
     route("GET", "/v1/conversations/{conversation_id}/assignable-agents", by_id("", |_| None)),
@@ -185,6 +188,12 @@ const ROUTES: &[Route] = &[
     route("PATCH", "/v1/webhooks/{webhook_id}", by_id("", |_| Some(json!({"description": "theirs now"})))),
     route("PATCH", "/v1/agents/{agent_id}", by_id("", |_| Some(json!({"name": "theirs now", "availability": "busy"})))),
     route("PATCH", "/v1/teams/{team_id}", by_id("", |_| Some(json!({"name": "theirs now"})))),
+    route("PATCH", "/v1/attribute-definitions/{model}/{key}", by_id("", |_| Some(json!({"name": "theirs now"})))),
+    route(
+        "PATCH",
+        "/v1/conversations/{conversation_id}/attributes",
+        by_id("", |ids| Some(json!({"attributes": {(ids.attribute.clone()): "theirs now"}}))),
+    ),
     route("PUT", "/v1/teams/{team_id}/agents/{agent_id}", by_id("", |_| None)),
     route("PUT", "/v1/inboxes/{inbox_id}/team", by_id("", |ids| Some(json!({"team_id": ids.team})))),
     route("DELETE", "/v1/inboxes/{inbox_id}/team", by_id("", |_| None)),
@@ -197,6 +206,7 @@ const ROUTES: &[Route] = &[
     route("POST", "/v1/webhooks/{webhook_id}/verify", by_id("", |_| None)),
     route("POST", "/v1/webhooks/{webhook_id}/secret/rotate", by_id("", |_| None)),
     route("DELETE", "/v1/webhooks/{webhook_id}", by_id("", |_| None)),
+    route("DELETE", "/v1/attribute-definitions/{model}/{key}", by_id("", |_| None)),
     route("DELETE", "/v1/contacts/{contact_id}", by_id("", |_| None)),
     route("DELETE", "/v1/inboxes/{inbox_id}", by_id("", |_| None)),
     route("DELETE", "/v1/keys/{key_id}", by_id("", |_| None)),
@@ -221,6 +231,8 @@ struct Ids {
     member: String,
     approved: String,
     rejected: String,
+    /// A conversation attribute's key (defined for text), deleted at the walk's end.
+    attribute: String,
     /// An agent of the directory (active: the one assigned), and a team.
     agent: String,
     team: String,
@@ -246,6 +258,7 @@ impl Ids {
             member: "+4915100999".into(),
             approved: Uuid::now_v7().to_string(),
             rejected: Uuid::now_v7().to_string(),
+            attribute: "ghost_attribute".into(),
             agent: "ghost-agent".into(),
             team: Uuid::now_v7().to_string(),
         }
@@ -265,6 +278,8 @@ impl Ids {
             .replace("{contact_id}", &self.contact)
             .replace("{agent_id}", &self.agent)
             .replace("{label}", "vip")
+            .replace("{model}", "conversation")
+            .replace("{key}", &self.attribute)
             .replace("{team_id}", &self.team)
             .replace("{user_id}", "bob");
         assert!(!uri.contains('{'), "the walk cannot fill {path}: teach Ids::uri its parameter");
@@ -288,6 +303,7 @@ impl Ids {
             (&self.rejected, "<rejected>"),
             (&self.agent, "<agent>"),
             (&self.team, "<team>"),
+            (&self.attribute, "<attribute>"),
         ]
         .into_iter()
         .fold(text.to_owned(), |text, (id, role)| text.replace(id.as_str(), role))

@@ -193,6 +193,9 @@ pub enum ContactError {
         /// What it must be.
         reason: String,
     },
+    /// The attribute definitions could not be asked (the store is unreachable): nothing written.
+    #[error("lookup failed: {0}")]
+    Lookup(String),
 }
 
 impl ContactError {
@@ -202,10 +205,32 @@ impl ContactError {
     }
 }
 
-/// What a contact needs from outside: the time.
+/// What a contact needs from outside: the time, and the workspace's attribute definitions.
 pub struct ContactServices {
     /// The engine's injectable clock.
     pub clock: Arc<dyn Clock>,
+    /// A value for a key defined for contacts must meet its definition; other keys are free
+    /// (contacts had attributes before definitions existed, and connectors set their own).
+    pub attributes: Arc<dyn crate::attribute::AttributeLookup>,
+}
+
+/// Each value of `attributes` whose key is defined for the workspace's contacts meets its
+/// definition; `null` (a removal) always does.
+async fn check_defined<'a>(
+    services: &ContactServices,
+    workspace_id: Uuid,
+    attributes: impl IntoIterator<Item = (&'a String, &'a Value)>,
+) -> Result<(), ContactError> {
+    for (key, value) in attributes {
+        if value.is_null() {
+            continue;
+        }
+        let lookup = services.attributes.definition(workspace_id, crate::attribute::AttributeModel::Contact, key);
+        if let Some(definition) = lookup.await.map_err(ContactError::Lookup)? {
+            definition.check(value).map_err(|reason| ContactError::validation(format!("attributes.{key}"), reason))?;
+        }
+    }
+    Ok(())
 }
 
 impl Contact {
@@ -399,6 +424,15 @@ impl Aggregate for Contact {
         services: &ContactServices,
         sink: &EventSink<Self>,
     ) -> Result<(), ContactError> {
+        match &command.action {
+            ContactAction::Create { attributes, .. } => {
+                check_defined(services, command.workspace_id, attributes).await?;
+            }
+            ContactAction::SetAttribute { key, value } => {
+                check_defined(services, command.workspace_id, [(key, value)]).await?;
+            }
+            _ => {}
+        }
         if let Some(change) = self.decide(command.workspace_id, command.action)? {
             let event = ContactEvent { occurred_at: services.clock.now(), actor: command.actor, change };
             sink.write(event, self).await;

@@ -128,6 +128,11 @@ pub enum ConversationAction {
         /// Agent ids, each an active agent of the workspace.
         mentions: Vec<String>,
     },
+    /// Sets custom attributes (a `null` value removes one); each key must be defined for
+    /// conversations, each value meet its definition. Values as they are change nothing.
+    SetAttributes {
+        attributes: std::collections::BTreeMap<String, serde_json::Value>,
+    },
     /// Puts a label on the conversation (nothing if it is on).
     AddLabel {
         label: String,
@@ -167,6 +172,7 @@ impl ConversationAction {
             Self::AssignTeam { .. } => "assign_team",
             Self::UnassignTeam => "unassign_team",
             Self::AddNote { .. } => "add_note",
+            Self::SetAttributes { .. } => "set_attributes",
             Self::AddLabel { .. } => "add_label",
             Self::RemoveLabel { .. } => "remove_label",
             Self::Archive => "archive",

@@ -162,6 +162,16 @@ pub enum ConversationChange {
     /// A label was taken off the conversation.
     #[serde(rename = "LabelRemoved")]
     LabelRemoved { label: String },
+    /// A custom attribute was set, its value meeting the workspace's definition of the key then.
+    #[serde(rename = "ConversationAttributeSet")]
+    AttributeSet {
+        key: String,
+        /// Its new value, never `null`.
+        value: Value,
+    },
+    /// A custom attribute was removed.
+    #[serde(rename = "ConversationAttributeRemoved")]
+    AttributeRemoved { key: String },
     /// The conversation left the default inbox view.
     #[serde(rename = "ConversationArchived")]
     Archived {},
@@ -294,6 +304,8 @@ impl ConversationChange {
             Self::TeamUnassigned { .. } => "TeamUnassigned",
             Self::LabelAdded { .. } => "LabelAdded",
             Self::LabelRemoved { .. } => "LabelRemoved",
+            Self::AttributeSet { .. } => "ConversationAttributeSet",
+            Self::AttributeRemoved { .. } => "ConversationAttributeRemoved",
             Self::Archived {} => "ConversationArchived",
             Self::Unarchived {} => "ConversationUnarchived",
             Self::ReadMarkerMoved { .. } => "ReadMarkerMoved",

@@ -9,6 +9,7 @@
 //! `assignment.rs`, `status.rs` (status and archive), `read_state.rs` and `group/`.
 
 mod assignment;
+mod attributes;
 mod command;
 mod delivery;
 mod error;
@@ -73,6 +74,8 @@ pub struct ConversationServices {
     pub messages: Arc<dyn MessageLookup>,
     /// The agents and teams an assignment names.
     pub directory: Arc<dyn DirectoryLookup>,
+    /// The workspace's attribute definitions, which a conversation's attributes must meet.
+    pub attributes: Arc<dyn crate::attribute::AttributeLookup>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -93,6 +96,9 @@ pub struct Conversation {
     /// Its labels, in their canonical spelling, at most [`MAX_LABELS`].
     #[serde(default)]
     pub labels: BTreeSet<String>,
+    /// Its custom attributes by key, each meeting its definition when set; never `null`.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, serde_json::Value>,
     /// When the contact last wrote (as the connector reported it): the window counts from here.
     pub last_inbound_at: Option<DateTime<Utc>>,
     pub message_count: u64,
@@ -255,6 +261,7 @@ impl Conversation {
             A::AssignTeam { team_id } => self.assign_team(&cx, team_id).await,
             A::UnassignTeam => self.unassign_team(&cx),
             A::AddLabel { label } => self.add_label(&cx, &label),
+            A::SetAttributes { attributes } => self.set_attributes(&cx, attributes).await,
             A::AddNote { message_id, minted_id, body, mentions } => {
                 self.add_note(&cx, message_id, minted_id, &body, mentions).await
             }
@@ -370,6 +377,12 @@ impl Aggregate for Conversation {
             }
             C::LabelRemoved { label } => {
                 self.labels.remove(&label);
+            }
+            C::AttributeSet { key, value } => {
+                self.attributes.insert(key, value);
+            }
+            C::AttributeRemoved { key } => {
+                self.attributes.remove(&key);
             }
             C::Archived {} => self.archived = true,
             C::Unarchived {} => self.archived = false,

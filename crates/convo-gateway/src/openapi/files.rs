@@ -18,7 +18,7 @@ const COMPONENTS: &str = "#/components/schemas/";
 
 /// The aggregates whose events are published, with the component holding each one's events
 /// (the envelope with the `type`-tagged change flattened into it).
-const AGGREGATES: [(&str, &str); 7] = [
+const AGGREGATES: [(&str, &str); 8] = [
     ("conversation", "ConversationEvent"),
     ("inbox", "InboxEvent"),
     ("contact", "ContactEvent"),
@@ -26,6 +26,7 @@ const AGGREGATES: [(&str, &str); 7] = [
     ("webhook_endpoint", "WebhookEndpointEvent"),
     ("agent", "AgentEvent"),
     ("team", "TeamEvent"),
+    ("attribute_definition", "AttributeEvent"),
 ];
 
 /// Which command (and endpoint) writes each event. Every event type must be listed, and only
@@ -99,6 +100,14 @@ const PRODUCED_BY: &[(&str, &str)] = &[
     ("InboxCreated", "`CreateInbox` (`POST /v1/inboxes`)"),
     ("InboxDeleted", "`DeleteInbox` (`DELETE /v1/inboxes/{inbox_id}`), once"),
     ("NoteAdded", "`AddNote` (`POST /v1/conversations/{id}/notes`)"),
+    ("ConversationAttributeSet", "`PATCH /v1/conversations/{id}/attributes` with a value that changes the attribute"),
+    ("ConversationAttributeRemoved", "`PATCH /v1/conversations/{id}/attributes` with `null` for an attribute it has"),
+    ("AttributeDefined", "`POST /v1/attribute-definitions`"),
+    (
+        "AttributeDefinitionChanged",
+        "`PATCH /v1/attribute-definitions/{model}/{key}` with a name or options that change it",
+    ),
+    ("AttributeDefinitionDeleted", "`DELETE /v1/attribute-definitions/{model}/{key}`, once"),
     ("LabelAdded", "`PUT /v1/conversations/{id}/labels/{label}`, when the label was not on"),
     ("LabelRemoved", "`DELETE /v1/conversations/{id}/labels/{label}`, when the label was on"),
     ("InboxTeamSet", "`PUT /v1/inboxes/{inbox_id}/team`, when the team changes"),

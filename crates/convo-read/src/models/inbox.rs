@@ -179,6 +179,9 @@ pub struct ConversationQuery {
     pub team: Option<String>,
     /// Only conversations carrying this label (in its canonical spelling).
     pub label: Option<String>,
+    /// Only conversations whose attribute (key, value) has this value, as
+    /// `convo_projection_inbox::canonical_value` writes it.
+    pub attribute: Option<(String, String)>,
     pub kind: Option<ConversationKind>,
     pub channel: Option<ChannelType>,
     pub updated_after: Option<DateTime<Utc>>,
@@ -201,6 +204,7 @@ impl ConversationQuery {
             assignee: None,
             team: None,
             label: None,
+            attribute: None,
             kind: None,
             channel: None,
             updated_after: None,
@@ -269,6 +273,14 @@ impl ConversationQuery {
             sql.push_str(&format!(
                 " AND EXISTS (SELECT 1 FROM rm_conversation_labels l \
                    WHERE l.conversation_id = i.conversation_id AND l.label = {label})"
+            ));
+        }
+        if let Some((key, value)) = &self.attribute {
+            // Checked row by row on the primary key, as a common label is.
+            let (key, value) = (bind(SqlValue::Text(key.clone())), bind(SqlValue::Text(value.clone())));
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM rm_conversation_attributes a \
+                   WHERE a.conversation_id = i.conversation_id AND a.key = {key} AND a.value = {value})"
             ));
         }
         if let Some(user) = &self.unread_for {

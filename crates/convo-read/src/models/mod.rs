@@ -2,6 +2,7 @@
 
 mod agent_load;
 mod agents;
+mod attributes;
 mod contacts;
 mod groups;
 mod inbox;
@@ -15,6 +16,9 @@ mod unread;
 
 pub use agent_load::{AgentCounts, AgentLoadModel, AgentLoadTable};
 pub use agents::{AgentFilter, AgentsModel, AgentsTable};
+pub use attributes::{
+    AttributeDefinitionsModel, AttributeDefinitionsTable, ConversationAttributesModel, ConversationAttributesTable,
+};
 pub use contacts::{ContactFilter, ContactIdentitiesModel, ContactIdentitiesTable, ContactsModel, ContactsTable};
 pub use groups::{GroupsModel, GroupsTable, JoinRequestCursor, MemberCursor};
 pub use inbox::{ConversationQuery, Cursor, InboxModel, InboxTable, RARE_LABEL, SortKey};

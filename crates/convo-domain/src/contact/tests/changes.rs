@@ -174,3 +174,23 @@ fn the_first_conversation_on_an_inbox_stays_the_contacts_there() {
     let state = fold([created(), recorded]);
     assert_eq!(state.conversations, BTreeMap::from([(WHATSAPP, CONV_WA), (SMS, CONV_SMS)]));
 }
+
+#[test]
+fn a_value_for_a_key_defined_for_contacts_meets_its_definition_and_other_keys_are_free() {
+    let set = |key: &str, value: Value| command(A::SetAttribute { key: key.into(), value });
+    // `tier` is defined for the workspace's contacts: a list of silver and gold.
+    framework()
+        .given(vec![created()])
+        .when(set("tier", json!("gold")))
+        .then_expect_events(vec![past(C::AttributeSet { key: "tier".into(), value: json!("gold") })]);
+    framework().given(vec![created()]).when(set("tier", json!("bronze"))).then_expect_error(ContactError::Validation {
+        field: "attributes.tier".into(),
+        reason: "must be one of the options: silver, gold".into(),
+    });
+    framework().given(vec![created()]).when(set("tier", Value::Null)).then_expect_events(vec![]);
+    // A key nobody defined takes any value.
+    framework()
+        .given(vec![created()])
+        .when(set("shoe_size", json!(44)))
+        .then_expect_events(vec![past(C::AttributeSet { key: "shoe_size".into(), value: json!(44) })]);
+}

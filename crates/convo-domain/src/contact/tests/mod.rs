@@ -45,7 +45,14 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn framework() -> TestFramework<Contact> {
-    TestFramework::with(ContactServices { clock: Arc::new(ManualClock::new(t0())) })
+    let attributes = crate::attribute::tests::FixedAttributes::default().with(
+        WS,
+        crate::attribute::AttributeModel::Contact,
+        "tier",
+        crate::attribute::AttributeType::List,
+        &["silver", "gold"],
+    );
+    TestFramework::with(ContactServices { clock: Arc::new(ManualClock::new(t0())), attributes: Arc::new(attributes) })
 }
 
 fn agent() -> Actor {

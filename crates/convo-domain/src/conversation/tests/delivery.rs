@@ -129,6 +129,7 @@ fn past_the_remembered_messages_a_clients_id_is_looked_up_and_a_minted_one_is_no
         inboxes: Arc::new(InMemoryInboxes(inbox_table())),
         messages: Arc::new(Unreachable),
         directory: directory(),
+        attributes: Arc::new(attributes()),
     };
     // An id the client chose may be an old message's: the store is asked.
     TestFramework::<Conversation>::with(without_the_store())

@@ -278,6 +278,7 @@ fn an_unreachable_store_is_a_lookup_failure_that_writes_nothing() {
         inboxes: Arc::new(Unreachable),
         messages: Arc::new(Unreachable),
         directory: directory(),
+        attributes: Arc::new(attributes()),
     };
     let lookup_failed = || ConversationError::Lookup("store unreachable".into());
     TestFramework::<Conversation>::with(services())

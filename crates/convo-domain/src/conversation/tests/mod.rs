@@ -7,6 +7,7 @@
 
 mod aggregate;
 mod assignment;
+mod attributes;
 mod delivery;
 mod edits;
 mod group;
@@ -31,6 +32,7 @@ use super::{
     ConversationEvent, ConversationKind, ConversationServices, ConversationStatus, DeliveryFailure, InboxLookup,
     MAX_CLOCK_SKEW, MessageLookup, RECENT_MESSAGES, message_facts,
 };
+use crate::attribute::tests::FixedAttributes;
 use crate::directory::tests::FixedDirectory;
 use crate::message::InteractiveOption;
 use crate::{
@@ -59,6 +61,18 @@ fn directory() -> Arc<FixedDirectory> {
             .with_team(WS, team(OTHER_TEAM))
             .with_team(OTHER_WS, team(FOREIGN_TEAM)),
     )
+}
+
+/// The workspace's conversation attributes: a plan (free or gold), seats, a renewal date; a
+/// contact attribute, and another workspace's conversation attribute.
+fn attributes() -> FixedAttributes {
+    use crate::attribute::{AttributeModel as M, AttributeType as T};
+    FixedAttributes::default()
+        .with(WS, M::Conversation, "plan", T::List, &["free", "gold"])
+        .with(WS, M::Conversation, "seats", T::Number, &[])
+        .with(WS, M::Conversation, "renewal", T::Date, &[])
+        .with(WS, M::Contact, "tier", T::Text, &[])
+        .with(OTHER_WS, M::Conversation, "region", T::Text, &[])
 }
 
 const WHATSAPP: Uuid = Uuid::from_u128(0x1001);
@@ -210,6 +224,7 @@ impl Scenario {
             inboxes: Arc::new(InMemoryInboxes(inbox_table())),
             messages: Arc::new(InMemoryMessages(history.to_vec())),
             directory: directory(),
+            attributes: Arc::new(attributes()),
         }
     }
 
@@ -438,6 +453,7 @@ fn every_other_action() -> Vec<A> {
         A::DeleteMessage { message_id: OUT1 },
         A::AssignAgent { agent_id: AGENT.into() },
         A::AddNote { message_id: NOTE, minted_id: false, body: "call back".into(), mentions: vec![AGENT.into()] },
+        A::SetAttributes { attributes: [("plan".to_owned(), serde_json::json!("gold"))].into() },
         A::UnassignAgent,
         A::AssignTeam { team_id: TEAM.into() },
         A::UnassignTeam,

@@ -1,0 +1,23 @@
+-- Custom attributes (issue #18): the live definitions of each workspace
+-- (projections/convo-projection-directory, `attribute_definitions`), listed by model and key;
+-- and the attributes set on conversations (projections/convo-projection-inbox,
+-- `conversation_attributes`), one row per conversation and key, `value` as the conversation
+-- list's `attribute=key:value` filter names it.
+CREATE TABLE rm_attribute_definitions (
+    definition_key text PRIMARY KEY,
+    workspace_id   text NOT NULL,
+    model          text NOT NULL,
+    key            text COLLATE "C" NOT NULL,
+    row            text NOT NULL
+);
+CREATE UNIQUE INDEX rm_attribute_definitions_by_key ON rm_attribute_definitions (workspace_id, model, key);
+
+CREATE TABLE rm_conversation_attributes (
+    conversation_id text NOT NULL,
+    key             text NOT NULL,
+    workspace_id    text NOT NULL,
+    value           text NOT NULL,
+    row             text NOT NULL,
+    PRIMARY KEY (conversation_id, key)
+);
+CREATE INDEX rm_conversation_attributes_by_value ON rm_conversation_attributes (workspace_id, key, value, conversation_id);
