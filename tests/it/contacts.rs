@@ -266,6 +266,12 @@ async fn a_merge_moves_identities_and_conversations_and_never_where_a_reply_goes
     assert!(
         conversations.contains(&&by_email["conversation_id"]) && conversations.contains(&&by_phone["conversation_id"])
     );
+    // The moved conversation's view names the survivor now, and the merged contact before.
+    let moved_uri = format!("/v1/conversations/{}", by_email["conversation_id"].as_str().expect("id"));
+    let now_view = call(&app, "GET", &format!("{moved_uri}{at}"), None).await;
+    assert_eq!(now_view.body["contact_id"], survivor, "{}", now_view.body);
+    let then_view = call(&app, "GET", &format!("{moved_uri}?at_position={}", by_email["position"]), None).await;
+    assert_eq!(then_view.body["contact_id"], merged, "{}", then_view.body);
     // Before the merge, history shows two contacts, each with its own identity.
     let before = format!("?at_position={}", by_email["position"]);
     let then_merged = call(&app, "GET", &format!("{}{before}", uri(&merged)), None).await;

@@ -3,6 +3,7 @@
 //! label on a conversation, for filtering and counting by label.
 
 use chrono::{DateTime, Utc};
+use convo_domain::contact::ContactChange;
 use convo_domain::conversation::group::info_update;
 use convo_domain::conversation::{ConversationChange, ConversationKind, ConversationStatus, GroupRole, GroupSettings};
 use convo_domain::message::Direction;
@@ -28,7 +29,8 @@ pub struct ConversationSummary {
     pub kind: ConversationKind,
     pub thread_key: String,
     pub display_name: Option<String>,
-    /// The contact of a direct conversation (`/v1/contacts/{id}`), when its sender resolved to one.
+    /// The contact of a direct conversation (`/v1/contacts/{id}`), when its sender resolved to
+    /// one; the survivor, once a merge moved the conversation to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact_id: Option<Uuid>,
     pub status: ConversationStatus,
@@ -120,27 +122,62 @@ pub fn preview(content: &MessageContent) -> String {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct InboxProjection;
 
+/// What the inbox model folds: a conversation's own events, and a merge's survivor taking the
+/// merged contact's conversations (`ContactAbsorbed`), whose rows then name the survivor.
+#[derive(Debug, Clone)]
+pub enum InboxInput {
+    Conversation(Box<ConversationEvent>),
+    ContactAbsorbed { survivor: Uuid, conversations: Vec<Uuid> },
+}
+
 impl Projection for InboxProjection {
     const NAME: &'static str = "inbox";
-    type Event = ConversationEvent;
+    type Event = InboxInput;
     type Key = Uuid;
     type Row = ConversationSummary;
 
-    fn decode(&self, event: &LogEvent) -> Result<Option<ConversationEvent>, String> {
-        event.conversation_event().transpose().map(|decoded| decoded.cloned()).map_err(str::to_owned)
+    fn decode(&self, event: &LogEvent) -> Result<Option<InboxInput>, String> {
+        if let Some(decoded) = event.conversation_event() {
+            return decoded.map(|e| Some(InboxInput::Conversation(Box::new(e.clone())))).map_err(str::to_owned);
+        }
+        if event.event_type != "ContactAbsorbed" {
+            return Ok(None);
+        }
+        let Some(decoded) = event.contact_event() else { return Ok(None) };
+        let ContactChange::Absorbed { conversations, .. } = &decoded.map_err(str::to_owned)?.change else {
+            return Ok(None);
+        };
+        let survivor = Uuid::parse_str(&event.aggregate_id).map_err(|e| format!("contact id: {e}"))?;
+        let conversations = conversations.iter().map(|c| c.conversation_id).collect();
+        Ok(Some(InboxInput::ContactAbsorbed { survivor, conversations }))
     }
 
-    fn keys(&self, log: &LogEvent, _: &ConversationEvent, into: &mut Vec<Uuid>) {
-        // An unparsable id is reported by `apply`, where the event can fail.
-        into.extend(key(log).ok());
+    fn keys(&self, log: &LogEvent, input: &InboxInput, into: &mut Vec<Uuid>) {
+        match input {
+            // An unparsable id is reported by `apply`, where the event can fail.
+            InboxInput::Conversation(_) => into.extend(key(log).ok()),
+            InboxInput::ContactAbsorbed { conversations, .. } => into.extend(conversations.iter().copied()),
+        }
     }
 
     fn apply(
         &self,
         log: &LogEvent,
-        event: ConversationEvent,
+        input: InboxInput,
         rows: &mut Rows<Uuid, ConversationSummary>,
     ) -> Result<(), String> {
+        let event = match input {
+            InboxInput::Conversation(event) => *event,
+            InboxInput::ContactAbsorbed { survivor, conversations } => {
+                // The conversation's own version and position stay: the contact changed, not it.
+                for id in conversations {
+                    if let Some(row) = rows.get_mut(&id) {
+                        row.contact_id = Some(survivor);
+                    }
+                }
+                return Ok(());
+            }
+        };
         let id = key(log)?;
         let at = event.occurred_at;
         if let ConversationChange::Started {
