@@ -16,6 +16,7 @@ on_both_backends!(
     an_identity_of_the_wrong_shape_is_refused_naming_it_and_nothing_is_written,
     a_contact_is_created_with_its_identities_changed_and_deleted_letting_them_go,
     a_merge_moves_identities_and_conversations_and_never_where_a_reply_goes,
+    group_senders_resolve_to_member_contacts_across_groups_and_their_own_conversation,
     an_identity_linked_explicitly_routes_later_messages_and_a_move_takes_it_from_its_holder,
 );
 
@@ -371,4 +372,48 @@ async fn an_identity_linked_explicitly_routes_later_messages_and_a_move_takes_it
     assert_eq!(unlinked.status, StatusCode::OK, "{}", unlinked.body);
     let stranger = inbound(&app, message("US.555")).await;
     assert_ne!(stranger["contact_id"], first["contact_id"]);
+}
+
+/// A group message's sender is a member contact: found or created by the identity their member
+/// id is on the inbox's channel (a phone on WhatsApp), the same contact in every group and in
+/// their own direct conversation; the timeline names it beside the member id. A sender id that is
+/// no such identity makes no contact.
+async fn group_senders_resolve_to_member_contacts_across_groups_and_their_own_conversation<B: Backend>(backend: B) {
+    let t = engine(backend);
+    let app = app(&t).await;
+    let wa = inbox(&app, "whatsapp").await;
+    let now = t.clock_now();
+    let group = |group: &str, sender: &str, n: u32| {
+        json!({"inbox_id": wa, "group_id": group, "sender": sender, "sent_at": now,
+               "channel_message_id": format!("wamid.g{n}"), "content": {"type": "text", "body": "hi all"}})
+    };
+    let first = inbound(&app, group("120363000000000101@g.us", "+4917300061", 1)).await;
+    let alice = first["contact_id"].clone();
+    assert!(alice.is_string(), "the sender's contact: {first}");
+    let other_group = inbound(&app, group("120363000000000102@g.us", "+4917300061", 2)).await;
+    assert_eq!(other_group["contact_id"], alice, "the same member contact in another group");
+    // Again (a connector's retry): received once, the same contact.
+    let retry = inbound(&app, group("120363000000000101@g.us", "+4917300061", 1)).await;
+    assert_eq!((&retry["contact_id"], &retry["version"]), (&alice, &first["version"]));
+    // Their own direct message lands with the same contact.
+    let direct =
+        json!({"inbox_id": wa, "contact_id": "+4917300061", "sent_at": now, "content": {"type": "text", "body": "hi"}});
+    let direct = inbound(&app, direct).await;
+    assert_eq!(direct["contact_id"], alice);
+    let at = format!("min_position={}", direct["position"]);
+    let contact = call(&app, "GET", &format!("/v1/contacts/{}?{at}", alice.as_str().expect("an id")), None).await;
+    assert_eq!(contact.body["identities"], json!([{"kind": "phone", "value": "+4917300061"}]), "{}", contact.body);
+    let conversations: Vec<&Value> =
+        contact.body["conversations"].as_array().into_iter().flatten().map(|c| &c["conversation_id"]).collect();
+    assert_eq!(conversations, [&direct["conversation_id"]], "groups are not the contact's conversations");
+    let group_id = first["conversation_id"].as_str().expect("a group conversation");
+    let timeline = call(&app, "GET", &format!("/v1/conversations/{group_id}/messages?{at}"), None).await;
+    assert_eq!(timeline.body["items"][0]["sender"], "+4917300061");
+    assert_eq!(timeline.body["items"][0]["sender_contact_id"], alice, "{}", timeline.body);
+    // A member id that is no identity on the channel (no phone, no business-scoped id: it has a
+    // space) makes no contact.
+    let before = count(&t, &["ContactCreated"]).await;
+    let odd = inbound(&app, group("120363000000000101@g.us", "member seven", 3)).await;
+    assert_eq!(odd["contact_id"], Value::Null, "{odd}");
+    assert_eq!(count(&t, &["ContactCreated"]).await, before);
 }

@@ -146,6 +146,7 @@ async fn store_long_conversation<B: Backend>(backend: &B, conversation: Uuid, in
                 sent_at: t0(),
                 content: text("more"),
                 sender: None,
+                sender_contact_id: None,
             }
         };
         let e = ConversationEvent { occurred_at: t0(), actor: Actor::contact("+4915100004"), change };
@@ -422,6 +423,7 @@ async fn commands_about_messages_older_than_the_aggregate_remembers_ask_the_stor
                     sent_at: t0(),
                     content: text("more"),
                     sender: None,
+                    sender_contact_id: None,
                 },
             };
             let payload = serde_json::to_value(&e).expect("payload");

@@ -60,6 +60,7 @@ async fn workload<B: Backend>(t: &TestEngine<B>) {
                     sent_at: t.clock_now(),
                     content: text(body),
                     sender: None,
+                    sender_contact_id: None,
                 },
             };
             let send = ConversationCommand {

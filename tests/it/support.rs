@@ -255,6 +255,7 @@ impl<B: Backend> TestEngine<B> {
                 sent_at: self.clock_now(),
                 content: text(body),
                 sender: None,
+                sender_contact_id: None,
             },
         };
         self.engine.conversations.execute(&conversation_id.to_string(), command, &meta()).await.expect("inbound");

@@ -115,6 +115,7 @@ async fn older_build<B: Backend>(backend: &B) {
         sent_at: at,
         content: text("hello"),
         sender: None,
+        sender_contact_id: None,
         mentions: vec![],
     });
     let inbound = [row(c, 1, started, "receive_inbound_message"), row(c, 2, received, "receive_inbound_message")];

@@ -209,6 +209,7 @@ mod tests {
             sent_at: at(0),
             content: MessageContent::Text { body: "hi".into() },
             sender: None,
+            sender_contact_id: None,
             mentions: vec![],
         };
         assert_eq!(action.name(), RECEIVE_INBOUND_MESSAGE);

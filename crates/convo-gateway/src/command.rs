@@ -23,7 +23,8 @@ pub struct CommandResponse {
     pub conversation_id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inbox_id: Option<Uuid>,
-    /// The contact a direct inbound message's sender resolved to (found or created).
+    /// The contact an inbound message's sender resolved to (found or created): a direct
+    /// message's, or a group member whose id is an identity on the inbox's channel.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub contact_id: Option<Uuid>,
     /// The agent a directory command was on.

@@ -206,6 +206,10 @@ pub(crate) struct Inbound {
     pub identities: Vec<Identity>,
     /// The command, for the conversation and the contact it is found to belong to.
     pub action: Box<dyn Fn(Uuid, Uuid) -> ConversationAction + Send + Sync>,
+    /// A group message's conversation: the sender is one of its members, whose contact is found
+    /// or created, and no conversation is recorded on it (a contact's conversation on an inbox
+    /// is the direct one). `None` for a direct message, whose contact decides its conversation.
+    pub group: Option<Uuid>,
 }
 
 /// What receiving a direct inbound message wrote: its conversation's side (as a single command
@@ -218,8 +222,8 @@ pub(crate) struct Received {
     pub outcome: Outcome,
 }
 
-/// Receives a direct inbound message in its sender's contact's conversation on the inbox,
-/// finding or creating the contact. Known contact with a conversation there and nothing new to
+/// Receives a direct inbound message in its sender's contact's conversation on the inbox, or a
+/// group message in its group's, finding or creating the sender's contact. Known contact with a conversation there and nothing new to
 /// record: one command on the conversation. Otherwise the contact's changes (created, new
 /// identities claimed, its conversation on this inbox recorded) commit with the message.
 pub(crate) async fn receive_direct<B: Backend>(state: &AppState<B>, inbound: Inbound) -> Result<Received, ApiError> {
@@ -253,10 +257,12 @@ pub(crate) async fn receive_direct<B: Backend>(state: &AppState<B>, inbound: Inb
                 (new_contact_id(stream, *version), None)
             }
         };
-        let conversation_id = contact
-            .as_ref()
-            .and_then(|c| c.conversations.get(&inbound.inbox_id).copied())
-            .unwrap_or_else(|| convo_domain::conversation_id(ws, inbound.inbox_id, &inbound.thread_key));
+        let conversation_id = inbound.group.unwrap_or_else(|| {
+            contact
+                .as_ref()
+                .and_then(|c| c.conversations.get(&inbound.inbox_id).copied())
+                .unwrap_or_else(|| convo_domain::conversation_id(ws, inbound.inbox_id, &inbound.thread_key))
+        });
         let unclaimed: Vec<&Identity> = inbound
             .identities
             .iter()
@@ -264,7 +270,8 @@ pub(crate) async fn receive_direct<B: Backend>(state: &AppState<B>, inbound: Inb
             .filter(|(_, (_, _, holder))| holder.is_none())
             .map(|(identity, _)| identity)
             .collect();
-        let recorded = contact.as_ref().is_some_and(|c| c.conversations.contains_key(&inbound.inbox_id));
+        let recorded = inbound.group.is_some()
+            || contact.as_ref().is_some_and(|c| c.conversations.contains_key(&inbound.inbox_id));
         let command = ConversationCommand {
             workspace_id: ws,
             actor: inbound.actor.clone(),
@@ -307,7 +314,7 @@ pub(crate) async fn receive_direct<B: Backend>(state: &AppState<B>, inbound: Inb
                     identities: inbound.identities.clone(),
                     tags: Vec::new(),
                     attributes: Default::default(),
-                    conversation: Some((inbound.inbox_id, conversation_id)),
+                    conversation: inbound.group.is_none().then_some((inbound.inbox_id, conversation_id)),
                 };
                 unit.decide(&engine.contacts, &contact_key, contact_command(create), &meta).await?;
             }
@@ -316,8 +323,10 @@ pub(crate) async fn receive_direct<B: Backend>(state: &AppState<B>, inbound: Inb
                     let add = ContactAction::AddIdentity { identity: (*identity).clone() };
                     unit.decide(&engine.contacts, &contact_key, contact_command(add), &meta).await?;
                 }
-                let record = ContactAction::RecordConversation { inbox_id: inbound.inbox_id, conversation_id };
-                unit.decide(&engine.contacts, &contact_key, contact_command(record), &meta).await?;
+                if inbound.group.is_none() {
+                    let record = ContactAction::RecordConversation { inbox_id: inbound.inbox_id, conversation_id };
+                    unit.decide(&engine.contacts, &contact_key, contact_command(record), &meta).await?;
+                }
             }
         }
         let decided = unit.decide(&engine.conversations, &conversation_id.to_string(), command, &meta).await?;

@@ -135,20 +135,50 @@ pub async fn receive_inbound<B: Backend>(
         .message_id
         .or_else(|| body.channel_message_id.as_deref().map(|c| convo_domain::inbound_message_id(conversation_id, c)))
         .unwrap_or_else(|| crate::idempotency::mint_id(ws, "message"));
-    let action = ConversationAction::ReceiveInboundMessage {
-        contact_id: None,
-        inbox_id: body.inbox_id,
-        thread_key,
-        kind,
-        display_name: body.display_name,
-        message_id,
-        channel_message_id: body.channel_message_id,
-        sent_at: body.sent_at,
-        content: body.content,
-        sender: body.sender,
-        mentions: body.mentions,
+    // The sender is a member contact: found or created by the identity its member id is on the
+    // inbox's channel (a phone on WhatsApp), when it is one.
+    let inbox = state.engine.inboxes.load_recent(&body.inbox_id.to_string(), convo_store::INBOX_MAX_AGE).await?.1;
+    let identities = match (inbox.channel.filter(|_| inbox.workspace_id == Some(ws)), body.sender.as_deref()) {
+        (Some(channel), Some(sender)) => crate::contacts::sender_identities(&[], channel, sender)?,
+        _ => Vec::new(),
     };
-    execute(&state, ws, conversation_id, actor, action, Some(message_id)).await
+    let inbox_id = body.inbox_id;
+    let key = thread_key.clone();
+    let action = move |sender_contact_id: Option<Uuid>| ConversationAction::ReceiveInboundMessage {
+        contact_id: None,
+        inbox_id,
+        thread_key: key.clone(),
+        kind,
+        display_name: body.display_name.clone(),
+        message_id,
+        channel_message_id: body.channel_message_id.clone(),
+        sent_at: body.sent_at,
+        content: body.content.clone(),
+        sender: body.sender.clone(),
+        sender_contact_id,
+        mentions: body.mentions.clone(),
+    };
+    if identities.is_empty() {
+        return execute(&state, ws, conversation_id, actor, action(None), Some(message_id)).await;
+    }
+    let inbound = crate::contacts::Inbound {
+        workspace_id: ws,
+        inbox_id,
+        thread_key,
+        // The group's name is not the member's.
+        display_name: None,
+        actor,
+        identities,
+        action: Box::new(move |_, contact_id| action(Some(contact_id))),
+        group: Some(conversation_id),
+    };
+    let received = crate::contacts::receive_direct(&state, inbound).await?;
+    let response = CommandResponse {
+        conversation_id: Some(received.conversation_id),
+        message_id: Some(message_id),
+        ..CommandResponse::bare(received.version, received.position).of_contact(received.contact_id)
+    };
+    answer(&received.outcome, response)
 }
 
 /// A direct inbound message: in its sender's contact's conversation on the inbox (found or
@@ -184,6 +214,7 @@ async fn receive_direct<B: Backend>(state: &AppState<B>, ws: Uuid, thread_key: S
         sent_at: body.sent_at,
         content: body.content.clone(),
         sender: body.sender.clone(),
+        sender_contact_id: None,
         mentions: body.mentions.clone(),
     };
     if identities.is_empty() {
@@ -199,6 +230,7 @@ async fn receive_direct<B: Backend>(state: &AppState<B>, ws: Uuid, thread_key: S
         actor,
         identities,
         action: Box::new(move |conversation_id, contact_id| action(conversation_id, Some(contact_id))),
+        group: None,
     };
     let received = crate::contacts::receive_direct(state, inbound).await?;
     let response = CommandResponse {

@@ -111,6 +111,7 @@ fn inbound(message_id: Uuid, seq: u64, sent_at: DateTime<Utc>, body: &str) -> Co
         sent_at,
         content: text(body),
         sender: None,
+        sender_contact_id: None,
     }
 }
 
@@ -415,6 +416,7 @@ fn a_media_message_is_previewed_by_its_caption() {
                 caption: Some("the broken part".to_owned()),
             },
             sender: None,
+            sender_contact_id: None,
         },
     );
 

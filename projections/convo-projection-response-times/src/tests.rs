@@ -77,6 +77,7 @@ impl Log {
             sent_at: t(sent_at),
             content: text(),
             sender: None,
+            sender_contact_id: None,
             mentions: vec![],
         };
         self.push(t(at), Actor::contact("+4915100001"), change)

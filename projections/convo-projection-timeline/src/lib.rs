@@ -31,6 +31,10 @@ pub struct TimelineMessage {
     pub channel_message_id: Option<String>,
     /// The group member who wrote an inbound group message.
     pub sender: Option<String>,
+    /// The contact that member resolved to (`/v1/contacts/{id}`), when their member id is an
+    /// identity on the inbox's channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_contact_id: Option<Uuid>,
     /// The contact's time for inbound messages, the engine's for outbound ones.
     pub sent_at: DateTime<Utc>,
     /// Outbound only.
@@ -158,6 +162,7 @@ impl Projection for TimelineProjection {
                 content: Some(content),
                 channel_message_id,
                 sender,
+                sender_contact_id: None,
                 sent_at,
                 status,
                 failure: None,
@@ -178,12 +183,14 @@ impl Projection for TimelineProjection {
                 sent_at,
                 content,
                 sender,
+                sender_contact_id,
                 mentions: ids,
                 ..
             } => {
                 let mut row =
                     new(message_id, seq, Direction::Inbound, content, channel_message_id, sender, sent_at, None)?;
                 row.mentions = mentions(ids);
+                row.sender_contact_id = sender_contact_id;
                 rows.put((conversation, message_id), row);
                 return Ok(());
             }

@@ -129,6 +129,7 @@ fn sample_events() -> Vec<Value> {
                 caption: Some("a".into()),
             },
             sender: Some("+4915100101".into()),
+            sender_contact_id: Some(Uuid::from_u128(5)),
         },
         C::InboundMessageReceived {
             mentions: vec![],
@@ -139,6 +140,7 @@ fn sample_events() -> Vec<Value> {
             sent_at: at(0),
             content: text.clone(),
             sender: None,
+            sender_contact_id: None,
         },
         C::MessageSent {
             mentions: vec![],

@@ -76,6 +76,8 @@ pub enum ConversationAction {
         content: MessageContent,
         /// The group member who wrote it (groups only).
         sender: Option<String>,
+        /// The contact the group member resolved to (groups only).
+        sender_contact_id: Option<Uuid>,
         /// Members the message mentions (groups only), as the channel reported them.
         mentions: Vec<String>,
         /// The contact the sender resolved to (direct conversations), recorded when the

@@ -65,6 +65,11 @@ pub enum ConversationChange {
         /// The group member who wrote it (groups only).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sender: Option<String>,
+        /// The contact the group member resolved to (`/v1/contacts`), found or created by the
+        /// identity the member id is on the inbox's channel; absent for direct messages (the
+        /// conversation's contact wrote them) and for senders with no such identity.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sender_contact_id: Option<Uuid>,
         /// Member ids the message mentions (groups only).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         mentions: Vec<String>,

@@ -142,7 +142,7 @@ impl Conversation {
         channel_message_id: Option<String>,
         sent_at: DateTime<Utc>,
         content: MessageContent,
-        sender: Option<String>,
+        (sender, sender_contact_id): (Option<String>, Option<Uuid>),
         mentions: Vec<String>,
     ) -> Result<Vec<C>, ConversationError> {
         let ws = cx.workspace_id;
@@ -204,6 +204,7 @@ impl Conversation {
             sent_at,
             content,
             sender,
+            sender_contact_id: sender_contact_id.filter(|_| kind == ConversationKind::Group),
             mentions,
         });
         self.reopen(&mut changes);

@@ -229,6 +229,7 @@ impl Conversation {
                 sent_at,
                 content,
                 sender,
+                sender_contact_id,
                 mentions,
                 contact_id,
             } => {
@@ -242,7 +243,7 @@ impl Conversation {
                     channel_message_id,
                     sent_at,
                     content,
-                    sender,
+                    (sender, sender_contact_id),
                     mentions,
                 )
                 .await

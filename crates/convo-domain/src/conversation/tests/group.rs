@@ -454,3 +454,28 @@ fn an_activity_only_group_keeps_no_bodies_and_its_activity_can_be_seen() {
         ConversationError::Validation { .. }
     ));
 }
+
+#[test]
+fn a_group_message_names_the_contact_its_sender_resolved_to_and_a_direct_one_never_does() {
+    let s = Scenario::new();
+    let alice = Uuid::from_u128(0xa11ce);
+    let inbound = Inbound {
+        thread_key: GROUP.into(),
+        kind: ConversationKind::Group,
+        sender: Some(ALICE.into()),
+        sender_contact_id: Some(alice),
+        ..Inbound::new(IN1, t0())
+    };
+    let history = s.run(vec![], inbound.clone().command());
+    assert!(
+        matches!(history.last().map(|e| &e.change), Some(C::InboundMessageReceived { sender_contact_id: Some(id), .. }) if *id == alice),
+        "{history:?}"
+    );
+    // A direct message's sender is the conversation's contact: nothing more is recorded.
+    let direct = Inbound { sender_contact_id: Some(alice), ..Inbound::new(IN1, t0()) };
+    let history = s.run(vec![], direct.command());
+    assert!(matches!(
+        history.last().map(|e| &e.change),
+        Some(C::InboundMessageReceived { sender_contact_id: None, .. })
+    ));
+}

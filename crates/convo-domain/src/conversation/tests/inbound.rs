@@ -33,6 +33,7 @@ fn an_inbound_message_on_a_new_thread_starts_the_conversation() {
                 sent_at: t0() - Duration::minutes(1),
                 content: text("hello"),
                 sender: None,
+                sender_contact_id: None,
             },
         ),
     ]);

@@ -301,6 +301,7 @@ struct Inbound {
     sent_at: DateTime<Utc>,
     content: MessageContent,
     sender: Option<String>,
+    sender_contact_id: Option<Uuid>,
     contact_id: Option<Uuid>,
 }
 
@@ -315,6 +316,7 @@ impl Inbound {
             sent_at,
             content: text("hello"),
             sender: None,
+            sender_contact_id: None,
             contact_id: None,
         }
     }
@@ -339,6 +341,7 @@ impl Inbound {
                 sent_at: self.sent_at,
                 content: self.content,
                 sender: self.sender,
+                sender_contact_id: self.sender_contact_id,
             },
         }
     }
@@ -372,6 +375,7 @@ impl Inbound {
             sent_at: self.sent_at,
             content: self.content.clone(),
             sender: self.sender.clone(),
+            sender_contact_id: self.sender_contact_id.filter(|_| self.kind == ConversationKind::Group),
         }
     }
 }
