@@ -66,6 +66,31 @@ async fn labels_filter_the_inbox_list_and_are_counted_per_workspace<B: Backend>(
     assert_eq!(conversation_ids(&listed), [c[1].as_str()]);
     let listed = ok(&app, "GET", &format!("/v1/conversations?label=none&{at}"), None).await;
     assert_eq!(conversation_ids(&listed), Vec::<&str>::new());
+    // In the order of the unfiltered list, whichever sort: the label's rows carry the sort times.
+    for sort in ["-last_message_at", "last_activity_at", "-created_at"] {
+        let all = ok(&app, "GET", &format!("/v1/conversations?sort={sort}&{at}"), None).await;
+        let expected: Vec<&Value> = all["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|c| c["labels"].as_array().is_some_and(|l| l.contains(&json!("billing"))))
+            .map(|c| &c["conversation_id"])
+            .collect();
+        let filtered = ok(&app, "GET", &format!("/v1/conversations?label=billing&sort={sort}&{at}"), None).await;
+        let actual: Vec<&Value> =
+            filtered["items"].as_array().expect("items").iter().map(|c| &c["conversation_id"]).collect();
+        assert_eq!(actual, expected, "{sort}");
+        let first = ok(&app, "GET", &format!("/v1/conversations?label=billing&sort={sort}&limit=1&{at}"), None).await;
+        let cursor = first["next_cursor"].as_str().expect("a next page");
+        let second =
+            ok(&app, "GET", &format!("/v1/conversations?label=billing&sort={sort}&limit=1&cursor={cursor}&{at}"), None)
+                .await;
+        assert_eq!(
+            [&first["items"][0]["conversation_id"], &second["items"][0]["conversation_id"]],
+            expected[..],
+            "{sort}, paged"
+        );
+    }
     // With the other filters: billing and open.
     let listed = ok(&app, "GET", &format!("/v1/conversations?label=billing&status=open&{at}"), None).await;
     assert_eq!(conversation_ids(&listed), [c[0].as_str()]);

@@ -2,6 +2,8 @@
 //! (status, archived, assignment, labels, the last message, activity, counts); and one row per
 //! label on a conversation, for filtering and counting by label.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use convo_domain::contact::ContactChange;
 use convo_domain::conversation::group::info_update;
@@ -226,20 +228,19 @@ impl Projection for InboxProjection {
         row.version = log.sequence;
         row.position = log.position;
         use ConversationChange as C;
-        // Receipts and read markers are not activity: they must not reshuffle an inbox sorted
-        // by activity every time a message is delivered or an agent reads.
-        if !matches!(
-            event.change,
-            C::DeliveryStatusRecorded { .. } | C::ReadMarkerMoved { .. } | C::ActivitySeen { .. }
-        ) {
-            row.last_activity_at = row.last_activity_at.max(at);
-        }
+        // The times the list sorts by, folded as the label rows fold them (`SortTimes`).
+        let mut times = SortTimes {
+            created_at: row.created_at,
+            last_message_at: row.last_message.as_ref().map(|m| m.at),
+            last_activity_at: row.last_activity_at,
+        };
+        times.apply(&event.change, at);
+        row.last_activity_at = times.last_activity_at;
         match event.change {
             C::Started { .. } => {}
             C::InboundMessageReceived { message_id, seq, sent_at, content, .. } => {
                 row.message_count = row.message_count.max(seq);
                 row.inbound_count += 1;
-                row.last_activity_at = row.last_activity_at.max(sent_at);
                 row.last_inbound_at = Some(row.last_inbound_at.map_or(sent_at, |t| t.max(sent_at)));
                 set_last(row, message_id, seq, Direction::Inbound, &content, sent_at);
             }
@@ -293,9 +294,6 @@ impl Projection for InboxProjection {
             | C::ActivitySeen { .. } => {}
             change => {
                 let group = row.group.get_or_insert_with(GroupInfo::default);
-                if let C::GroupActivityRecorded { at, .. } = change {
-                    row.last_activity_at = row.last_activity_at.max(at);
-                }
                 apply_group(group, change);
             }
         }
@@ -366,7 +364,8 @@ fn apply_group(group: &mut GroupInfo, change: ConversationChange) {
     }
 }
 
-/// One label on one conversation, as the labels read model keeps it.
+/// One label on one conversation, as the labels read model keeps it, with the conversation's
+/// sort times: a list filtered by the label reads the label's rows in the order it shows them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConversationLabelView {
     /// The conversation carrying the label.
@@ -379,64 +378,118 @@ pub struct ConversationLabelView {
     pub added_at: DateTime<Utc>,
     /// The global log position of that event.
     pub position: i64,
+    /// The conversation's sort times now.
+    #[schema(ignore)]
+    pub times: SortTimes,
 }
 
-/// Folds `LabelAdded` and `LabelRemoved` into one [`ConversationLabelView`] per conversation and
-/// label on it, keyed by both; the row is deleted when the label is taken off.
+/// What the labels model keeps of a conversation: its labels (when and at which position each
+/// was put on) and its sort times, from which each label's row is written whole.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelledConversation {
+    pub conversation_id: Uuid,
+    pub workspace_id: Uuid,
+    pub labels: BTreeMap<String, (DateTime<Utc>, i64)>,
+    pub times: SortTimes,
+}
+
+/// A row of the labels model: a conversation's, or one of its labels'.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LabelRow {
+    Conversation(LabelledConversation),
+    Label(ConversationLabelView),
+}
+
+/// A row's key: (conversation, label), the label empty for the conversation's own row.
+pub type LabelKey = (Uuid, String);
+
+impl LabelRow {
+    pub fn key(&self) -> LabelKey {
+        match self {
+            Self::Conversation(c) => (c.conversation_id, String::new()),
+            Self::Label(l) => (l.conversation_id, l.label.clone()),
+        }
+    }
+}
+
+/// Folds a conversation's labels and sort times into one [`LabelledConversation`] and, per label
+/// on it, one [`ConversationLabelView`] carrying the times: every event that moves a time
+/// rewrites the conversation's label rows (written whole, so nothing but the conversation's row
+/// is loaded); a label taken off deletes its row.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ConversationLabelsProjection;
 
 impl Projection for ConversationLabelsProjection {
     const NAME: &'static str = "conversation_labels";
     type Event = (Uuid, ConversationEvent);
-    type Key = (Uuid, String);
-    type Row = ConversationLabelView;
+    type Key = LabelKey;
+    type Row = LabelRow;
 
     fn decode(&self, event: &LogEvent) -> Result<Option<Self::Event>, String> {
-        // Most events are not about labels: skip them before decoding the payload.
-        if !matches!(event.event_type.as_str(), "LabelAdded" | "LabelRemoved") {
+        // Receipts and read markers move no sort time and no label.
+        if matches!(event.event_type.as_str(), "DeliveryStatusRecorded" | "ReadMarkerMoved" | "ActivitySeen") {
             return Ok(None);
         }
         let Some(decoded) = event.conversation_event() else { return Ok(None) };
         let decoded = decoded.map_err(str::to_owned)?;
-        if !matches!(decoded.change, ConversationChange::LabelAdded { .. } | ConversationChange::LabelRemoved { .. }) {
-            return Ok(None);
-        }
         Ok(Some((key(event)?, decoded.clone())))
     }
 
-    fn keys(&self, _: &LogEvent, (id, event): &Self::Event, into: &mut Vec<(Uuid, String)>) {
-        if let ConversationChange::LabelAdded { label } | ConversationChange::LabelRemoved { label } = &event.change {
-            into.push((*id, label.clone()));
-        }
+    fn keys(&self, _: &LogEvent, (id, _): &Self::Event, into: &mut Vec<LabelKey>) {
+        into.push((*id, String::new()));
     }
 
     fn apply(
         &self,
         log: &LogEvent,
         (id, event): Self::Event,
-        rows: &mut Rows<(Uuid, String), ConversationLabelView>,
+        rows: &mut Rows<LabelKey, LabelRow>,
     ) -> Result<(), String> {
+        let at = event.occurred_at;
+        let own = (id, String::new());
+        if let ConversationChange::Started { workspace_id, .. } = event.change {
+            let row = LabelledConversation {
+                conversation_id: id,
+                workspace_id,
+                labels: BTreeMap::new(),
+                times: SortTimes::started(at),
+            };
+            rows.put(own, LabelRow::Conversation(row));
+            return Ok(());
+        }
+        let Some(LabelRow::Conversation(mut conversation)) = rows.get(&own).cloned() else {
+            return Err(format!("conversation {id} has events before it started"));
+        };
+        let before = conversation.clone();
+        conversation.times.apply(&event.change, at);
         match event.change {
             ConversationChange::LabelAdded { label } => {
-                // The event names no workspace: the log's envelope does (every domain event has
-                // it), and a label is of its conversation's workspace.
-                let workspace =
-                    log.workspace_id.as_deref().ok_or_else(|| format!("conversation {id}: no workspace"))?;
-                let workspace_id = Uuid::parse_str(workspace)
-                    .map_err(|e| format!("conversation {id}: workspace id {workspace}: {e}"))?;
-                let row = ConversationLabelView {
-                    conversation_id: id,
-                    workspace_id,
-                    label,
-                    added_at: event.occurred_at,
-                    position: log.position,
-                };
-                rows.put((id, row.label.clone()), row);
+                conversation.labels.insert(label, (at, log.position));
             }
-            ConversationChange::LabelRemoved { label } => rows.remove(&(id, label)),
+            ConversationChange::LabelRemoved { label } => {
+                conversation.labels.remove(&label);
+                rows.remove(&(id, label));
+            }
             _ => {}
         }
+        if conversation == before {
+            return Ok(());
+        }
+        if conversation.labels != before.labels || conversation.times != before.times {
+            for (label, (added_at, position)) in &conversation.labels {
+                let view = ConversationLabelView {
+                    conversation_id: id,
+                    workspace_id: conversation.workspace_id,
+                    label: label.clone(),
+                    added_at: *added_at,
+                    position: *position,
+                    times: conversation.times,
+                };
+                rows.put((id, label.clone()), LabelRow::Label(view));
+            }
+        }
+        rows.put(own, LabelRow::Conversation(conversation));
         Ok(())
     }
 }
@@ -444,6 +497,55 @@ impl Projection for ConversationLabelsProjection {
 /// The row of a log event: its conversation.
 pub fn key(log: &LogEvent) -> Result<Uuid, String> {
     Uuid::parse_str(&log.aggregate_id).map_err(|e| format!("conversation id {}: {e}", log.aggregate_id))
+}
+
+/// The times a conversation list sorts by, as one fold: the inbox row's, and the label rows'
+/// copies of them (`ConversationLabelsProjection`), so a list filtered by a label sorts as the
+/// unfiltered one does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SortTimes {
+    pub created_at: DateTime<Utc>,
+    /// The latest message's time (the contact's for an inbound one); none before a message.
+    pub last_message_at: Option<DateTime<Utc>>,
+    /// The latest of the last message's time and any other change (assignment, status,
+    /// reactions, …) except delivery receipts and read markers.
+    pub last_activity_at: DateTime<Utc>,
+}
+
+impl SortTimes {
+    /// The times of a conversation that started at `at`.
+    pub fn started(at: DateTime<Utc>) -> Self {
+        Self { created_at: at, last_message_at: None, last_activity_at: at }
+    }
+
+    /// Folds one change that happened at `at`.
+    pub fn apply(&mut self, change: &ConversationChange, at: DateTime<Utc>) {
+        use ConversationChange as C;
+        // Receipts and read markers are not activity: they must not reshuffle an inbox sorted
+        // by activity every time a message is delivered or an agent reads.
+        if !matches!(change, C::DeliveryStatusRecorded { .. } | C::ReadMarkerMoved { .. } | C::ActivitySeen { .. }) {
+            self.last_activity_at = self.last_activity_at.max(at);
+        }
+        let message_at = match change {
+            C::InboundMessageReceived { sent_at, .. } => Some(*sent_at),
+            C::MessageSent { .. } => Some(at),
+            C::GroupActivityRecorded { at: activity, .. } => {
+                self.last_activity_at = self.last_activity_at.max(*activity);
+                None
+            }
+            _ => None,
+        };
+        if let Some(message_at) = message_at {
+            self.last_activity_at = self.last_activity_at.max(message_at);
+            // A backfilled message older than the last one does not replace it.
+            self.last_message_at = Some(self.last_message_at.map_or(message_at, |t| t.max(message_at)));
+        }
+    }
+
+    /// The last message's time, or the creation's before any.
+    pub fn last_message_or_created(&self) -> DateTime<Utc> {
+        self.last_message_at.unwrap_or(self.created_at)
+    }
 }
 
 /// A message becomes the last one unless a later one is already there (backfilled history).

@@ -12,8 +12,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{
-    ConversationLabelView, ConversationLabelsProjection, ConversationSummary, InboxProjection, LastMessage,
-    PREVIEW_CHARS, preview,
+    ConversationLabelView, ConversationLabelsProjection, ConversationSummary, InboxProjection, LabelRow, LastMessage,
+    PREVIEW_CHARS, SortTimes, preview,
 };
 
 const WORKSPACE: Uuid = Uuid::from_u128(0x0197_0000_0000_7000_8000_0000_0000_0001);
@@ -729,9 +729,9 @@ fn a_row_stored_without_labels_reads_as_having_none() {
     assert_eq!(row, started_row());
 }
 
-/// The label rows after folding `events` in batches of `batch`, rows carried over between
-/// batches as the runner stores and reloads them.
-fn label_rows_in(events: &[LogEvent], batch: usize) -> HashMap<(Uuid, String), ConversationLabelView> {
+/// The labels model's rows after folding `events` in batches of `batch`, rows carried over
+/// between batches as the runner stores and reloads them.
+fn label_rows_in(events: &[LogEvent], batch: usize) -> HashMap<(Uuid, String), LabelRow> {
     let mut stored = HashMap::new();
     for events in events.chunks(batch) {
         let prepared = prepare(&ConversationLabelsProjection, events).expect("decodes");
@@ -751,25 +751,48 @@ fn label_rows(log: &Log) -> HashMap<(Uuid, String), ConversationLabelView> {
     let whole = label_rows_in(&log.events, log.events.len().max(1));
     assert_eq!(whole, label_rows_in(&log.events, 1), "batch boundaries change nothing");
     whole
+        .into_iter()
+        .filter_map(|(key, row)| match row {
+            LabelRow::Label(view) => Some((key, view)),
+            LabelRow::Conversation(_) => None,
+        })
+        .collect()
 }
 
-fn label_view(conversation_id: Uuid, label: &str, at: i64, position: i64) -> ((Uuid, String), ConversationLabelView) {
+/// A conversation's sort times as the inbox model folds them: what its label rows must carry.
+fn inbox_times(log: &Log, conversation: Uuid) -> SortTimes {
+    let row = rows_after(&log.events, HashMap::new()).expect("the log folds").remove(&conversation).expect("a row");
+    SortTimes {
+        created_at: row.created_at,
+        last_message_at: row.last_message.map(|m| m.at),
+        last_activity_at: row.last_activity_at,
+    }
+}
+
+fn label_view(
+    log: &Log,
+    conversation_id: Uuid,
+    label: &str,
+    at: i64,
+    position: i64,
+) -> ((Uuid, String), ConversationLabelView) {
     let row = ConversationLabelView {
         conversation_id,
         workspace_id: WORKSPACE,
         label: label.to_owned(),
         added_at: t(at),
         position,
+        times: inbox_times(log, conversation_id),
     };
     ((conversation_id, label.to_owned()), row)
 }
 
 #[test]
-fn an_added_label_has_a_row_with_the_logs_workspace() {
+fn an_added_label_has_a_row_with_the_conversations_workspace_and_sort_times() {
     let mut log = given_started();
     log.then(t(10), label_added("vip"));
 
-    assert_eq!(label_rows(&log), HashMap::from([label_view(CONVERSATION, "vip", 10, 20)]));
+    assert_eq!(label_rows(&log), HashMap::from([label_view(&log, CONVERSATION, "vip", 10, 20)]));
 }
 
 #[test]
@@ -783,42 +806,59 @@ fn a_removed_label_loses_its_row_and_one_put_on_again_gets_a_new_one() {
 
     assert_eq!(
         label_rows(&log),
-        HashMap::from([label_view(CONVERSATION, "billing", 20, 40), label_view(OTHER_CONVERSATION, "vip", 25, 50)])
+        HashMap::from([
+            label_view(&log, CONVERSATION, "billing", 20, 40),
+            label_view(&log, OTHER_CONVERSATION, "vip", 25, 50)
+        ])
     );
 
     log.then(t(40), label_added("vip")).then(t(50), label_removed("billing"));
 
     assert_eq!(
         label_rows(&log),
-        HashMap::from([label_view(CONVERSATION, "vip", 40, 70), label_view(OTHER_CONVERSATION, "vip", 25, 50)]),
+        HashMap::from([
+            label_view(&log, CONVERSATION, "vip", 40, 70),
+            label_view(&log, OTHER_CONVERSATION, "vip", 25, 50)
+        ]),
         "put on again, from then"
     );
 }
 
 #[test]
-fn only_label_events_reach_the_labels_fold() {
+fn label_rows_follow_the_sort_times_of_a_busy_history_and_read_markers_move_none() {
     let mut log = busy_log();
-    log.then(t(100), label_added("vip")).then(t(110), label_added("billing")).then(t(120), label_removed("vip"));
+    log.then(t(100), label_added("vip"))
+        .then(t(110), label_added("billing"))
+        .then(t(120), label_removed("vip"))
+        .then(t(130), inbound(Uuid::from_u128(0x0a05), 5, t(129), "later"));
+    // A receipt and a read marker after it move no sort time: the rows stay as they are.
+    log.then(
+        t(140),
+        ConversationChange::ReadMarkerMoved { user_id: "ada".to_owned(), message_id: M1, seq: 1, inbound_read: 1 },
+    );
 
-    let batch = prepare(&ConversationLabelsProjection, &log.events).expect("prepare");
-
-    assert_eq!(batch.keys, [(CONVERSATION, "vip".to_owned()), (CONVERSATION, "billing".to_owned())]);
-    assert_eq!(label_rows(&log), HashMap::from([label_view(CONVERSATION, "billing", 110, 160)]));
+    let rows = label_rows(&log);
+    assert_eq!(rows, HashMap::from([label_view(&log, CONVERSATION, "billing", 110, 160)]));
+    let times = rows[&(CONVERSATION, "billing".to_owned())].times;
+    assert_eq!(
+        (times.last_message_at, times.last_activity_at),
+        (Some(t(129)), t(130)),
+        "the latest message moved them"
+    );
 }
 
 #[test]
-fn a_label_without_a_workspace_stops_the_labels_fold() {
-    let mut log = given_started();
+fn a_label_on_a_conversation_that_never_started_stops_the_labels_fold() {
+    let mut log = Log::default();
     log.then(t(10), label_added("vip"));
-    log.events[1].workspace_id = None;
 
     let error = prepare(&ConversationLabelsProjection, &log.events)
         .expect("decodes")
         .apply(&ConversationLabelsProjection, HashMap::new())
-        .expect_err("no workspace");
+        .expect_err("no conversation");
 
-    assert_eq!((error.projection, error.position), ("conversation_labels", 20));
-    assert!(error.reason.contains("no workspace"), "{}", error.reason);
+    assert_eq!(error.projection, "conversation_labels");
+    assert!(error.reason.contains("before it started"), "{}", error.reason);
 }
 
 #[test]

@@ -59,33 +59,10 @@ impl SqlTable<InboxProjection> for InboxTable {
 pub type InboxModel<S> = TableStore<InboxProjection, InboxTable, S>;
 
 impl<S: SqlStore> InboxModel<S> {
-    /// A page of conversations. Filtered by a label, the page is read one of two ways: a label
-    /// on more than [`RARE_LABEL`] of the workspace's conversations is checked row by row along
-    /// the sort index, which soon finds a page of them; a rarer one drives the query from its
-    /// own rows (at most that many), sorted. Which, is found by a bounded count first: it
-    /// chooses the plan, not the answer, which both give the same.
+    /// A page of conversations (see [`ConversationQuery::to_sql`]).
     pub async fn list(&self, query: &ConversationQuery) -> Result<Vec<ConversationSummary>, StoreError> {
-        let placeholder = |n| self.store.placeholder(n);
-        let (sql, values) = match &query.label {
-            Some(label) if self.label_is_rare(query.workspace_id, label).await? => query.to_sql_by_label(placeholder),
-            _ => query.to_sql(placeholder),
-        };
+        let (sql, values) = query.to_sql(|n| self.store.placeholder(n));
         self.select(&sql, &values).await
-    }
-
-    /// Whether `label` is on at most [`RARE_LABEL`] of the workspace's conversations: a range of
-    /// `rm_conversation_labels_by_label` read no further than that.
-    async fn label_is_rare(&self, workspace_id: Uuid, label: &str) -> Result<bool, StoreError> {
-        let sql = self.store.sql(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM rm_conversation_labels \
-              WHERE workspace_id = {1} AND label = {2} LIMIT {3}) x",
-        );
-        let values = [
-            SqlValue::Text(workspace_id.to_string()),
-            SqlValue::Text(label.to_owned()),
-            SqlValue::Int(i64::from(RARE_LABEL) + 1),
-        ];
-        Ok(self.store.scalar(&sql, &values).await?.unwrap_or(0) <= i64::from(RARE_LABEL))
     }
 
     pub async fn get(
@@ -98,11 +75,6 @@ impl<S: SqlStore> InboxModel<S> {
         Ok(self.select(&sql, &values).await?.pop())
     }
 }
-
-/// The most conversations a label is on for [`InboxModel::list`] to read them from the label's
-/// rows, sorting them; above, it reads the sort index, checking the label. About where both read
-/// as many rows (`sqrt(26 × conversations)`, for pages of 25 at 200 000 conversations).
-pub const RARE_LABEL: u32 = 2500;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortKey {
@@ -217,27 +189,23 @@ impl ConversationQuery {
     }
 
     /// The SQL selecting this page's `row` column, with `placeholder(n)` for the n-th value: a
-    /// range of the sort key's index, a label checked on `rm_conversation_labels`' primary key.
+    /// range of the sort key's index on `rm_inbox`, read in order until a page is found; or,
+    /// filtered by a label, the same range of the label's rows in `rm_conversation_labels`
+    /// (which carry the conversations' sort times), each conversation found by `rm_inbox`'s
+    /// primary key for the other filters. Either way the index gives the order: a page reads
+    /// about as many rows as it shows, however common or rare the label.
     pub fn to_sql(&self, placeholder: impl Fn(usize) -> String) -> (String, Vec<SqlValue>) {
-        self.to_sql_from(false, placeholder)
+        self.to_sql_from(placeholder)
     }
 
-    /// The SQL of [`ConversationQuery::to_sql`], but with a label driven by the label's range of
-    /// `rm_conversation_labels_by_label`, each conversation found by `rm_inbox`'s primary key and
-    /// the page sorted: what a rare label needs (see [`RARE_LABEL`]), since the sort index would
-    /// be read a long way for few of its rows. Without a label, the same as `to_sql`.
-    pub fn to_sql_by_label(&self, placeholder: impl Fn(usize) -> String) -> (String, Vec<SqlValue>) {
-        self.to_sql_from(true, placeholder)
-    }
-
-    fn to_sql_from(&self, from_label: bool, placeholder: impl Fn(usize) -> String) -> (String, Vec<SqlValue>) {
+    fn to_sql_from(&self, placeholder: impl Fn(usize) -> String) -> (String, Vec<SqlValue>) {
         let mut values = Vec::new();
         let mut bind = |v: SqlValue| {
             values.push(v);
             placeholder(values.len())
         };
         let workspace = bind(SqlValue::Text(self.workspace_id.to_string()));
-        let from_label = from_label.then_some(self.label.as_ref()).flatten();
+        let from_label = self.label.as_ref();
         let mut sql = match from_label {
             // CROSS JOIN: SQLite joins in the order written. The labels' range drives.
             Some(label) => format!(
@@ -266,15 +234,6 @@ impl ConversationQuery {
         if let Some(after) = self.updated_after {
             sql.push_str(&format!(" AND i.last_activity_at_us > {}", bind(SqlValue::Int(after.timestamp_micros()))));
         }
-        if let (Some(label), None) = (&self.label, from_label) {
-            // Checked row by row on the primary key as the sort index is read (no workspace here:
-            // with one, a planner could drive from the label's range, slow for a common label).
-            let label = bind(SqlValue::Text(label.clone()));
-            sql.push_str(&format!(
-                " AND EXISTS (SELECT 1 FROM rm_conversation_labels l \
-                   WHERE l.conversation_id = i.conversation_id AND l.label = {label})"
-            ));
-        }
         if let Some((key, value)) = &self.attribute {
             // Checked row by row on the primary key, as a common label is.
             let (key, value) = (bind(SqlValue::Text(key.clone())), bind(SqlValue::Text(value.clone())));
@@ -291,7 +250,9 @@ impl ConversationQuery {
                    WHERE c.conversation_id = i.conversation_id AND c.user_id = '' AND c.count > COALESCE(m.count, 0))"
             ));
         }
-        let column = format!("i.{}", self.sort.column());
+        // The sort key of the rows driving the query: the label's, when it is filtered by one.
+        let table = if from_label.is_some() { "l" } else { "i" };
+        let column = format!("{table}.{}", self.sort.column());
         let (cmp, dir) = if self.descending { ("<", "DESC") } else { (">", "ASC") };
         if let Some(cursor) = &self.after {
             // The bound alone (`<=` or `>=`) is what the index's range starts from: neither
@@ -302,14 +263,11 @@ impl ConversationQuery {
             let v2 = bind(SqlValue::Int(cursor.value));
             let id = bind(SqlValue::Text(cursor.conversation_id.to_string()));
             sql.push_str(&format!(
-                " AND {column} {cmp}= {bound} AND ({column} {cmp} {v} OR ({column} = {v2} AND i.conversation_id {cmp} {id}))"
+                " AND {column} {cmp}= {bound} AND ({column} {cmp} {v} OR ({column} = {v2} AND {table}.conversation_id {cmp} {id}))"
             ));
         }
         let limit = bind(SqlValue::Int(i64::from(self.limit)));
-        // Driven by a label, the page is sorted: `+` keeps PostgreSQL from reading the sort index
-        // instead (a unary plus is no indexed column), whatever its estimate of the label.
-        let order = if from_label.is_some() { format!("+{column}") } else { column };
-        sql.push_str(&format!(" ORDER BY {order} {dir}, i.conversation_id {dir} LIMIT {limit}"));
+        sql.push_str(&format!(" ORDER BY {column} {dir}, {table}.conversation_id {dir} LIMIT {limit}"));
         (sql, values)
     }
 }
@@ -347,43 +305,26 @@ mod tests {
     }
 
     #[test]
-    fn a_label_is_checked_along_the_sort_index_by_default() {
+    fn a_label_drives_the_query_along_its_rows_sort_times() {
         let (sql, values) = labelled(Some("vip")).to_sql(|n| format!("${n}"));
-        assert_eq!(
-            sql,
-            "SELECT i.row FROM rm_inbox i WHERE i.workspace_id = $1 AND i.archived = $2 \
-             AND EXISTS (SELECT 1 FROM rm_conversation_labels l \
-             WHERE l.conversation_id = i.conversation_id AND l.label = $3) \
-             AND i.last_message_at_us <= $4 AND (i.last_message_at_us < $5 \
-             OR (i.last_message_at_us = $6 AND i.conversation_id < $7)) \
-             ORDER BY i.last_message_at_us DESC, i.conversation_id DESC LIMIT $8"
-        );
-        let id = Uuid::from_u128(7).to_string();
-        let ws = Uuid::from_u128(1).to_string();
-        assert_eq!(texts(&values), [ws.as_str(), "false", "vip", "5", "5", "5", id.as_str(), "26"]);
-    }
-
-    #[test]
-    fn a_rare_label_drives_the_query_and_the_page_is_sorted() {
-        let (sql, values) = labelled(Some("vip")).to_sql_by_label(|n| format!("${n}"));
         assert_eq!(
             sql,
             "SELECT i.row FROM rm_conversation_labels l CROSS JOIN rm_inbox i \
              WHERE l.workspace_id = $1 AND l.label = $2 \
              AND i.conversation_id = l.conversation_id AND i.workspace_id = $3 AND i.archived = $4 \
-             AND i.last_message_at_us <= $5 AND (i.last_message_at_us < $6 \
-             OR (i.last_message_at_us = $7 AND i.conversation_id < $8)) \
-             ORDER BY +i.last_message_at_us DESC, i.conversation_id DESC LIMIT $9"
+             AND l.last_message_at_us <= $5 AND (l.last_message_at_us < $6 \
+             OR (l.last_message_at_us = $7 AND l.conversation_id < $8)) \
+             ORDER BY l.last_message_at_us DESC, l.conversation_id DESC LIMIT $9"
         );
         let ws = Uuid::from_u128(1).to_string();
-        assert_eq!(texts(&values)[..4], [ws.as_str(), "vip", ws.as_str(), "false"]);
+        let id = Uuid::from_u128(7).to_string();
+        assert_eq!(texts(&values), [ws.as_str(), "vip", ws.as_str(), "false", "5", "5", "5", id.as_str(), "26"]);
     }
 
     #[test]
-    fn without_a_label_both_forms_are_the_same() {
+    fn without_a_label_the_inbox_sort_index_drives() {
         let query = ConversationQuery { descending: false, ..labelled(None) };
         let (sql, _) = query.to_sql(|n| format!("?{n}"));
-        assert_eq!(sql, query.to_sql_by_label(|n| format!("?{n}")).0);
         assert!(!sql.contains("rm_conversation_labels"), "{sql}");
         assert!(sql.contains("i.last_message_at_us >= ?3 AND"), "{sql}");
         assert!(sql.ends_with("ORDER BY i.last_message_at_us ASC, i.conversation_id ASC LIMIT ?7"), "{sql}");

@@ -1,31 +1,42 @@
 //! `rm_conversation_labels`: one row per label on a conversation; the labels in use, counted.
 
 use convo_domain::conversation::ConversationStatus;
-use convo_projection_inbox::{ConversationLabelView, ConversationLabelsProjection};
+use convo_projection_inbox::{ConversationLabelsProjection, LabelKey, LabelRow};
 use uuid::Uuid;
 
 use super::name;
 use crate::table::{SqlTable, TableStore};
 use convo_store::{SqlStore, SqlValue, StoreError};
 
-/// `rm_conversation_labels`: one row per conversation and label on it, keyed by both.
+/// `rm_conversation_labels`: one row per conversation and label on it, keyed by both, with the
+/// conversation's sort times; and one per conversation (`label` empty) holding its labels.
 pub struct ConversationLabelsTable;
 
 impl SqlTable<ConversationLabelsProjection> for ConversationLabelsTable {
     const TABLE: &'static str = "rm_conversation_labels";
     const KEY: &'static [&'static str] = &["conversation_id", "label"];
-    const COLUMNS: &'static [&'static str] = &["workspace_id"];
+    const COLUMNS: &'static [&'static str] =
+        &["workspace_id", "last_message_at_us", "last_activity_at_us", "created_at_us"];
 
-    fn key((conversation_id, label): &(Uuid, String)) -> Vec<SqlValue> {
+    fn key((conversation_id, label): &LabelKey) -> Vec<SqlValue> {
         vec![SqlValue::Text(conversation_id.to_string()), SqlValue::Text(label.clone())]
     }
 
-    fn key_of(row: &ConversationLabelView) -> (Uuid, String) {
-        (row.conversation_id, row.label.clone())
+    fn key_of(row: &LabelRow) -> LabelKey {
+        row.key()
     }
 
-    fn columns(row: &ConversationLabelView) -> Vec<SqlValue> {
-        vec![SqlValue::Text(row.workspace_id.to_string())]
+    fn columns(row: &LabelRow) -> Vec<SqlValue> {
+        let (workspace_id, times) = match row {
+            LabelRow::Conversation(c) => (c.workspace_id, c.times),
+            LabelRow::Label(l) => (l.workspace_id, l.times),
+        };
+        vec![
+            SqlValue::Text(workspace_id.to_string()),
+            SqlValue::Int(times.last_message_or_created().timestamp_micros()),
+            SqlValue::Int(times.last_activity_at.timestamp_micros()),
+            SqlValue::Int(times.created_at.timestamp_micros()),
+        ]
     }
 }
 
@@ -62,11 +73,9 @@ impl<S: SqlStore> ConversationLabelsModel<S> {
             SqlValue::Text(name(&ConversationStatus::Open)),
             SqlValue::Bool(false),
         ];
-        let mut keyset = String::new();
-        if let Some(after) = after {
-            values.push(SqlValue::Text(after.to_owned()));
-            keyset = format!(" AND l.label > {{{}}}", values.len());
-        }
+        // After the label `after`, or after the empty one: a conversation's own row is no label.
+        values.push(SqlValue::Text(after.unwrap_or_default().to_owned()));
+        let keyset = format!(" AND l.label > {{{}}}", values.len());
         values.push(SqlValue::Int(i64::from(limit)));
         // Counts first, the label last: a label may hold a `|`.
         let sql = self.store.sql(&format!(

@@ -21,7 +21,7 @@ pub use attributes::{
 };
 pub use contacts::{ContactFilter, ContactIdentitiesModel, ContactIdentitiesTable, ContactsModel, ContactsTable};
 pub use groups::{GroupsModel, GroupsTable, JoinRequestCursor, MemberCursor};
-pub use inbox::{ConversationQuery, Cursor, InboxModel, InboxTable, RARE_LABEL, SortKey};
+pub use inbox::{ConversationQuery, Cursor, InboxModel, InboxTable, SortKey};
 pub use inboxes::{InboxesModel, InboxesTable};
 pub use labels::{ConversationLabelsModel, ConversationLabelsTable, LabelCount};
 pub use mentions::{MentionsModel, MentionsTable};
