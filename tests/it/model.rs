@@ -26,6 +26,9 @@ struct Expected {
     team: Option<String>,
     /// Each message and note, by seq: (id, direction, inbound count up to it, text).
     messages: Vec<(String, &'static str, u64, String)>,
+    /// Its labels and its `plan` attribute.
+    labels: std::collections::BTreeSet<&'static str>,
+    plan: Option<&'static str>,
     /// Each mention of an agent by a note: (note id, agent, the note's seq and log position).
     mentions: Vec<(String, &'static str, u64, i64)>,
     /// Per user: inbound messages read.
@@ -49,6 +52,9 @@ async fn random_command_sequences_leave_read_models_equal_to_an_independent_mode
             for agent in AGENTS {
                 register_agent(&app, agent).await;
             }
+            let plan = json!({"model": "conversation", "key": "plan", "name": "Plan", "type": "list",
+                              "options": ["free", "gold"]});
+            assert_eq!(call(&app, "POST", "/v1/attribute-definitions", Some(plan)).await.status, StatusCode::CREATED);
         }
         let teams = [create_team(&app, "Billing").await, create_team(&app, "Sales").await];
         let inbox =
@@ -61,7 +67,7 @@ async fn random_command_sequences_leave_read_models_equal_to_an_independent_mode
         for step in 0..COMMANDS {
             let contact = CONTACTS[rng.usize(..CONTACTS.len())];
             let known = ids.get(contact).cloned();
-            let choice = if known.is_none() { 0 } else { rng.usize(0..10) };
+            let choice = if known.is_none() { 0 } else { rng.usize(0..12) };
             let body = format!("m{seed}.{step}");
             let reply = match (choice, known) {
                 (0, _) | (_, None) => {
@@ -102,6 +108,24 @@ async fn random_command_sequences_leave_read_models_equal_to_an_independent_mode
                                 body,
                             ));
                             reply
+                        }
+                        10 => {
+                            // A label put on or taken off.
+                            let label = ["vip", "billing"][rng.usize(..2)];
+                            if rng.bool() {
+                                c.labels.insert(label);
+                                call(&app, "PUT", &format!("{path}/labels/{label}"), None).await
+                            } else {
+                                c.labels.remove(label);
+                                call(&app, "DELETE", &format!("{path}/labels/{label}"), None).await
+                            }
+                        }
+                        11 => {
+                            // The plan attribute set or removed.
+                            let plan = [Some("free"), Some("gold"), None][rng.usize(..3)];
+                            c.plan = plan;
+                            let body = json!({"attributes": {"plan": plan}});
+                            call(&app, "PATCH", &format!("{path}/attributes"), Some(body)).await
                         }
                         9 => {
                             // A private note mentioning an agent: a place in the timeline,
@@ -207,6 +231,10 @@ async fn random_command_sequences_leave_read_models_equal_to_an_independent_mode
                 Some(last.3.as_str()),
             );
             assert_eq!(actual, expected, "seed {seed}, conversation {id}");
+            let labels: Vec<&str> = c.labels.iter().copied().collect();
+            assert_eq!(row["labels"], json!(labels), "seed {seed}, labels of {id}");
+            let attributes = c.plan.map_or(json!({}), |plan| json!({"plan": plan}));
+            assert_eq!(row["attributes"], attributes, "seed {seed}, attributes of {id}");
             let timeline = call(
                 &app,
                 "GET",
@@ -242,6 +270,23 @@ async fn random_command_sequences_leave_read_models_equal_to_an_independent_mode
             let actual = this_inbox
                 .map_or((0, 0), |i| (i["unread"].as_u64().unwrap_or(0), i["conversations"].as_u64().unwrap_or(0)));
             assert_eq!(actual, (total, conversations), "seed {seed}, user {user}: {:?}", summary.body);
+        }
+        // The list filtered by a label, in the unfiltered list's order.
+        for label in ["vip", "billing"] {
+            let uri = format!(
+                "/v1/conversations?inbox_id={inbox}&archived=any&limit=200&label={label}&min_position={last_position}"
+            );
+            let filtered = call(&app, "GET", &uri, None).await;
+            let actual: Vec<&Value> =
+                filtered.body["items"].as_array().into_iter().flatten().map(|r| &r["conversation_id"]).collect();
+            let expected: Vec<&Value> = list.body["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|r| model[r["conversation_id"].as_str().unwrap_or_default()].labels.contains(label))
+                .map(|r| &r["conversation_id"])
+                .collect();
+            assert_eq!(actual, expected, "seed {seed}, label {label}");
         }
         // Each agent's mentions in this seed's conversations, newest first, read once the
         // agent's marker reached the note.
