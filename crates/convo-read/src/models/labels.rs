@@ -27,16 +27,20 @@ impl SqlTable<ConversationLabelsProjection> for ConversationLabelsTable {
     }
 
     fn columns(row: &LabelRow) -> Vec<SqlValue> {
-        let (workspace_id, times) = match row {
-            LabelRow::Conversation(c) => (c.workspace_id, c.times),
-            LabelRow::Label(l) => (l.workspace_id, l.times),
-        };
-        vec![
-            SqlValue::Text(workspace_id.to_string()),
-            SqlValue::Int(times.last_message_or_created().timestamp_micros()),
-            SqlValue::Int(times.last_activity_at.timestamp_micros()),
-            SqlValue::Int(times.created_at.timestamp_micros()),
-        ]
+        match row {
+            // No list reads a conversation's own row by its times (they are in `row`): constant
+            // columns leave its indexes as they are when it changes, which is on almost every
+            // event (PostgreSQL then updates it in place, touching no index).
+            LabelRow::Conversation(c) => {
+                vec![SqlValue::Text(c.workspace_id.to_string()), SqlValue::Int(0), SqlValue::Int(0), SqlValue::Int(0)]
+            }
+            LabelRow::Label(l) => vec![
+                SqlValue::Text(l.workspace_id.to_string()),
+                SqlValue::Int(l.times.last_message_or_created().timestamp_micros()),
+                SqlValue::Int(l.times.last_activity_at.timestamp_micros()),
+                SqlValue::Int(l.times.created_at.timestamp_micros()),
+            ],
+        }
     }
 }
 
