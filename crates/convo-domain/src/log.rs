@@ -120,6 +120,17 @@ impl LogEvent {
         }
     }
 
+    /// The workspace of the envelope, which every domain event has: what a fold takes for an
+    /// event that names none (a label, a team's member, a note's mention).
+    pub fn workspace(&self) -> Result<uuid::Uuid, String> {
+        let workspace = self
+            .workspace_id
+            .as_deref()
+            .ok_or_else(|| format!("{} {}: no workspace", self.aggregate_type, self.aggregate_id))?;
+        uuid::Uuid::parse_str(workspace)
+            .map_err(|e| format!("{} {}: workspace id {workspace}: {e}", self.aggregate_type, self.aggregate_id))
+    }
+
     /// The conversation event inside, if this is one (decoded once per event).
     pub fn conversation_event(&self) -> Option<Result<&ConversationEvent, &str>> {
         match self.domain_event() {

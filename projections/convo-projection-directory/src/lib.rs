@@ -244,9 +244,7 @@ impl Projection for TeamAgentsProjection {
             TeamChange::AgentAdded { team_id: _, agent_id } => {
                 // A membership event names no workspace: the log's envelope does (every domain
                 // event has it), and a team's agents are of its workspace.
-                let workspace = log.workspace_id.as_deref().ok_or_else(|| format!("team {id}: no workspace"))?;
-                let workspace_id =
-                    Uuid::parse_str(workspace).map_err(|e| format!("team {id}: workspace id {workspace}: {e}"))?;
+                let workspace_id = log.workspace()?;
                 let row = TeamAgentView {
                     team_id: id,
                     workspace_id,

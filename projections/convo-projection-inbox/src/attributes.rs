@@ -65,10 +65,7 @@ impl Projection for ConversationAttributesProjection {
     ) -> Result<(), String> {
         match event.change {
             ConversationChange::AttributeSet { key, value } => {
-                let workspace =
-                    log.workspace_id.as_deref().ok_or_else(|| format!("conversation {id}: no workspace"))?;
-                let workspace_id = Uuid::parse_str(workspace)
-                    .map_err(|e| format!("conversation {id}: workspace id {workspace}: {e}"))?;
+                let workspace_id = log.workspace()?;
                 let row =
                     ConversationAttributeRow { conversation_id: id, workspace_id, key, value, position: log.position };
                 rows.put((id, row.key.clone()), row);

@@ -147,11 +147,7 @@ impl Projection for TimelineProjection {
                    sent_at,
                    status|
          -> Result<TimelineMessage, String> {
-            let workspace_id = log
-                .workspace_id
-                .as_deref()
-                .and_then(|w| Uuid::parse_str(w).ok())
-                .ok_or("the event has no workspace")?;
+            let workspace_id = log.workspace()?;
             Ok(TimelineMessage {
                 conversation_id: conversation,
                 workspace_id,

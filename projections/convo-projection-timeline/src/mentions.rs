@@ -107,11 +107,7 @@ impl Projection for MentionsProjection {
     ) -> Result<(), String> {
         match event.change {
             ConversationChange::NoteAdded { message_id, seq, body, mentions, .. } => {
-                let workspace_id = log
-                    .workspace_id
-                    .as_deref()
-                    .and_then(|w| Uuid::parse_str(w).ok())
-                    .ok_or_else(|| format!("conversation {conversation}: the event has no workspace"))?;
+                let workspace_id = log.workspace()?;
                 for agent_id in mentions {
                     let marker = MentionsKey::Marker(conversation, agent_id.clone());
                     if rows.get(&marker).is_none() {

@@ -98,39 +98,26 @@ pub struct AttributeFacts {
 impl AttributeFacts {
     /// `value` if it is of this type (a list's: one of the options), else why not.
     pub fn check(&self, value: &Value) -> Result<(), String> {
-        let ok = match (self.attribute_type, value) {
-            (AttributeType::Text, Value::String(s)) => {
-                if s.chars().count() > MAX_TEXT_VALUE_CHARS {
-                    return Err(format!("a text attribute has at most {MAX_TEXT_VALUE_CHARS} characters"));
-                }
-                true
+        use AttributeType as T;
+        match (self.attribute_type, value) {
+            (T::Text, Value::String(s)) if s.chars().count() > MAX_TEXT_VALUE_CHARS => {
+                Err(format!("a text attribute has at most {MAX_TEXT_VALUE_CHARS} characters"))
             }
-            (AttributeType::Number, Value::Number(_)) | (AttributeType::Boolean, Value::Bool(_)) => true,
-            (AttributeType::Date, Value::String(s)) => {
-                if s.len() != 10 || NaiveDate::parse_from_str(s, "%Y-%m-%d").is_err() {
-                    return Err("a date attribute is a calendar date, YYYY-MM-DD".into());
-                }
-                true
+            (T::Text, Value::String(_)) | (T::Number, Value::Number(_)) | (T::Boolean, Value::Bool(_)) => Ok(()),
+            (T::Date, Value::String(s)) if s.len() == 10 && NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() => Ok(()),
+            (T::Date, Value::String(_)) => Err("a date attribute is a calendar date, YYYY-MM-DD".into()),
+            (T::List, Value::String(s)) if self.options.contains(s) => Ok(()),
+            (T::List, Value::String(_)) => Err(format!("must be one of the options: {}", self.options.join(", "))),
+            (t, _) => {
+                let expected = match t {
+                    T::Text => "a string",
+                    T::Number => "a number",
+                    T::Boolean => "true or false",
+                    T::Date => "a date, YYYY-MM-DD",
+                    T::List => "one of the options, a string",
+                };
+                Err(format!("must be {expected} (the attribute's type is {})", type_name(t)))
             }
-            (AttributeType::List, Value::String(s)) => {
-                if !self.options.contains(s) {
-                    return Err(format!("must be one of the options: {}", self.options.join(", ")));
-                }
-                true
-            }
-            _ => false,
-        };
-        if ok {
-            Ok(())
-        } else {
-            let expected = match self.attribute_type {
-                AttributeType::Text => "a string",
-                AttributeType::Number => "a number",
-                AttributeType::Boolean => "true or false",
-                AttributeType::Date => "a date, YYYY-MM-DD",
-                AttributeType::List => "one of the options, a string",
-            };
-            Err(format!("must be {expected} (the attribute's type is {})", type_name(self.attribute_type)))
         }
     }
 }
