@@ -15,6 +15,11 @@ use convo_read::ReadModels;
 use convo_store::{Backend, Engine};
 use futures::StreamExt;
 
+/// mimalloc rather than glibc's malloc: the server allocates per request and per folded event on
+/// many threads, where glibc's arenas spent a quarter to two fifths of its CPU (docs/BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "convo", version, about = "An event-sourced conversation engine")]
 struct Cli {

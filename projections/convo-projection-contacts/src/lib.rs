@@ -10,7 +10,7 @@ use convo_domain::contact::{
     ContactChange, ContactConversation, ContactEvent, ContactIdentityChange, ContactIdentityEvent,
 };
 use convo_domain::{Identity, LogEvent};
-use convo_projection::{Projection, Rows};
+use convo_projection::{Projection, Rows, Stream};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -66,6 +66,10 @@ impl Projection for ContactsProjection {
 
     fn keys(&self, _: &LogEvent, (id, _): &Self::Event, into: &mut Vec<Uuid>) {
         into.push(*id);
+    }
+
+    fn born_with(&self, contact: &Uuid) -> Option<Stream> {
+        Stream::contact(*contact)
     }
 
     fn apply(
@@ -204,6 +208,10 @@ impl Projection for ContactIdentitiesProjection {
 
     fn keys(&self, _: &LogEvent, (id, _): &Self::Event, into: &mut Vec<Uuid>) {
         into.push(*id);
+    }
+
+    fn born_with(&self, identity: &Uuid) -> Option<Stream> {
+        Stream::contact_identity(*identity)
     }
 
     fn apply(

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use convo_domain::conversation::{ConversationChange as C, ConversationKind, GroupRole, JoinedVia, LeftReason};
 use convo_domain::{ConversationEvent, LogEvent};
-use convo_projection::{Projection, Rows};
+use convo_projection::{Projection, Rows, Stream};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -138,6 +138,14 @@ impl Projection for GroupsProjection {
                 into.push(GroupKey::Request(*id, *request_id))
             }
             _ => {}
+        }
+    }
+
+    fn born_with(&self, key: &GroupKey) -> Option<Stream> {
+        match key {
+            GroupKey::Group(c) | GroupKey::Member(c, _) | GroupKey::Past(c, ..) | GroupKey::Request(c, _) => {
+                Stream::conversation(*c)
+            }
         }
     }
 

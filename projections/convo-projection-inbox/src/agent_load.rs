@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use convo_domain::conversation::{ConversationChange, ConversationStatus};
 use convo_domain::{ConversationEvent, LogEvent};
-use convo_projection::{Projection, Rows};
+use convo_projection::{Projection, Rows, Stream};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -65,6 +65,10 @@ impl Projection for AgentLoadProjection {
     fn keys(&self, log: &LogEvent, _: &ConversationEvent, into: &mut Vec<Uuid>) {
         // An unparsable id is reported by `apply`, where the event can fail.
         into.extend(key(log).ok());
+    }
+
+    fn born_with(&self, conversation: &Uuid) -> Option<Stream> {
+        Stream::conversation(*conversation)
     }
 
     fn apply(

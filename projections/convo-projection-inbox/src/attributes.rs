@@ -3,7 +3,7 @@
 
 use convo_domain::conversation::ConversationChange;
 use convo_domain::{ConversationEvent, LogEvent};
-use convo_projection::{Projection, Rows};
+use convo_projection::{Projection, Rows, Stream};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -55,6 +55,10 @@ impl Projection for ConversationAttributesProjection {
         {
             into.push((*id, key.clone()));
         }
+    }
+
+    fn born_with(&self, (conversation, _): &(Uuid, String)) -> Option<Stream> {
+        Stream::conversation(*conversation)
     }
 
     fn apply(

@@ -10,7 +10,7 @@ use convo_domain::conversation::group::info_update;
 use convo_domain::conversation::{ConversationChange, ConversationKind, ConversationStatus, GroupRole, GroupSettings};
 use convo_domain::message::Direction;
 use convo_domain::{ChannelType, ConversationEvent, LogEvent, MessageContent};
-use convo_projection::{Projection, Rows};
+use convo_projection::{Projection, Rows, Stream};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -160,6 +160,10 @@ impl Projection for InboxProjection {
             InboxInput::Conversation(_) => into.extend(key(log).ok()),
             InboxInput::ContactAbsorbed { conversations, .. } => into.extend(conversations.iter().copied()),
         }
+    }
+
+    fn born_with(&self, conversation: &Uuid) -> Option<Stream> {
+        Stream::conversation(*conversation)
     }
 
     fn apply(
@@ -438,6 +442,10 @@ impl Projection for ConversationLabelsProjection {
 
     fn keys(&self, _: &LogEvent, (id, _): &Self::Event, into: &mut Vec<LabelKey>) {
         into.push((*id, String::new()));
+    }
+
+    fn born_with(&self, (conversation, _): &LabelKey) -> Option<Stream> {
+        Stream::conversation(*conversation)
     }
 
     fn apply(

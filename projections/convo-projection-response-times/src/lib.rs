@@ -20,7 +20,7 @@
 use chrono::{DateTime, Utc};
 use convo_domain::conversation::ConversationChange as C;
 use convo_domain::{ActorKind, ConversationEvent, LogEvent};
-use convo_projection::{Projection, Rows};
+use convo_projection::{Projection, Rows, Stream};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -153,6 +153,12 @@ impl Projection for ResponseTimesProjection {
         into.push(ResponseKey::Summary(*id));
         if let C::MessageSent { seq, .. } = event.change {
             into.push(ResponseKey::Response(*id, seq));
+        }
+    }
+
+    fn born_with(&self, key: &ResponseKey) -> Option<Stream> {
+        match key {
+            ResponseKey::Summary(c) | ResponseKey::Response(c, _) => Stream::conversation(*c),
         }
     }
 

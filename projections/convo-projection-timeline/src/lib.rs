@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use convo_domain::conversation::{ConversationChange, DeliveryFailure};
 use convo_domain::message::Direction;
 use convo_domain::{Actor, ConversationEvent, DeliveryStatus, LogEvent, MessageContent};
-use convo_projection::{Projection, Rows};
+use convo_projection::{Projection, Rows, Stream};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -128,6 +128,10 @@ impl Projection for TimelineProjection {
         ) {
             into.extend(event.change.message_id().map(|m| (*conversation, m)));
         }
+    }
+
+    fn born_with(&self, (conversation, _): &MessageKey) -> Option<Stream> {
+        Stream::conversation(*conversation)
     }
 
     fn apply(

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use convo_domain::conversation::ConversationChange;
 use convo_domain::{Actor, ConversationEvent, LogEvent};
-use convo_projection::{Projection, Rows};
+use convo_projection::{Projection, Rows, Stream};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -96,6 +96,12 @@ impl Projection for MentionsProjection {
                 into.push(MentionsKey::Marker(*conversation, user_id.clone()));
             }
             _ => {}
+        }
+    }
+
+    fn born_with(&self, key: &MentionsKey) -> Option<Stream> {
+        match key {
+            MentionsKey::Mention(c, ..) | MentionsKey::Marker(c, _) => Stream::conversation(*c),
         }
     }
 

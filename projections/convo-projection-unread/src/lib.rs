@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use convo_domain::conversation::ConversationChange;
 use convo_domain::{ConversationEvent, LogEvent};
-use convo_projection::{Projection, Rows};
+use convo_projection::{Projection, Rows, Stream};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -91,6 +91,12 @@ impl Projection for UnreadProjection {
             &event.change
         {
             into.push(UnreadKey::Marker(*id, user_id.clone()));
+        }
+    }
+
+    fn born_with(&self, key: &UnreadKey) -> Option<Stream> {
+        match key {
+            UnreadKey::Conversation(c) | UnreadKey::Marker(c, _) => Stream::conversation(*c),
         }
     }
 

@@ -8,6 +8,7 @@ use std::fmt::Debug;
 use std::hash::Hash;
 
 use convo_domain::LogEvent;
+use uuid::Uuid;
 
 /// An event the projection cannot fold: the projection stops there, visibly, and the others
 /// keep going.
@@ -32,6 +33,16 @@ pub trait Projection: Send + Sync + 'static {
     /// The rows applying `event` reads or writes; the runner loads them first.
     fn keys(&self, event: &LogEvent, decoded: &Self::Event, into: &mut Vec<Self::Key>);
 
+    /// The stream that no row of `key` can exist before: `(aggregate_type, aggregate_id)`. A
+    /// batch holding that stream's first event does not load the key, neither for that event
+    /// nor for any after it (nothing can be stored for it: rows are committed with the
+    /// checkpoint, never ahead of it). A new conversation's or contact's rows are written
+    /// without reading the store first. `None`, the default: always loaded.
+    fn born_with(&self, key: &Self::Key) -> Option<Stream> {
+        let _ = key;
+        None
+    }
+
     /// Folds one event into the rows.
     fn apply(
         &self,
@@ -39,6 +50,24 @@ pub trait Projection: Send + Sync + 'static {
         decoded: Self::Event,
         rows: &mut Rows<Self::Key, Self::Row>,
     ) -> Result<(), String>;
+}
+
+/// An event stream a row may be born with ([`Projection::born_with`]): its aggregate type and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stream(&'static str, Uuid);
+
+impl Stream {
+    pub fn conversation(id: Uuid) -> Option<Self> {
+        Some(Self(<convo_domain::Conversation as cqrs_es::Aggregate>::TYPE, id))
+    }
+
+    pub fn contact(id: Uuid) -> Option<Self> {
+        Some(Self(<convo_domain::contact::Contact as cqrs_es::Aggregate>::TYPE, id))
+    }
+
+    pub fn contact_identity(id: Uuid) -> Option<Self> {
+        Some(Self(<convo_domain::contact::ContactIdentity as cqrs_es::Aggregate>::TYPE, id))
+    }
 }
 
 /// The working set of a batch: rows as loaded, then as changed by the fold.
@@ -100,7 +129,7 @@ pub type Changes<P> = Vec<(<P as Projection>::Key, Option<<P as Projection>::Row
 /// A batch of log events decoded for one projection, with the rows it needs.
 pub struct Batch<'a, P: Projection> {
     decoded: Vec<(&'a LogEvent, P::Event)>,
-    /// The rows to load before [`Batch::apply`], each once.
+    /// The rows to load before [`Batch::apply`], each once (none born in the batch).
     pub keys: Vec<P::Key>,
 }
 
@@ -111,15 +140,25 @@ pub fn prepare<'a, P: Projection>(
 ) -> Result<Batch<'a, P>, ProjectionError> {
     let events = events.into_iter();
     let mut decoded = Vec::with_capacity(events.size_hint().0);
-    let mut all = Vec::new();
+    let (mut named, mut keys, mut seen) = (Vec::new(), Vec::new(), HashSet::new());
+    // The streams whose first event the batch holds, up to the event at hand.
+    let mut born: HashSet<(&str, Uuid)> = HashSet::new();
     for event in events {
+        if event.sequence == 1
+            && let Ok(id) = Uuid::parse_str(&event.aggregate_id)
+        {
+            born.insert((event.aggregate_type.as_str(), id));
+        }
         if let Some(d) = projection.decode(event).map_err(|r| failure::<P>(event, r))? {
-            projection.keys(event, &d, &mut all);
+            projection.keys(event, &d, &mut named);
+            for key in named.drain(..) {
+                if seen.insert(key.clone()) && !projection.born_with(&key).is_some_and(|s| born.contains(&(s.0, s.1))) {
+                    keys.push(key);
+                }
+            }
             decoded.push((event, d));
         }
     }
-    let mut seen = HashSet::with_capacity(all.len());
-    let keys = all.into_iter().filter(|k| seen.insert(k.clone())).collect();
     Ok(Batch { decoded, keys })
 }
 

@@ -210,7 +210,7 @@ impl ConversationQuery {
             // CROSS JOIN: SQLite joins in the order written. The labels' range drives.
             Some(label) => format!(
                 "SELECT i.row FROM rm_conversation_labels l CROSS JOIN rm_inbox i \
-                 WHERE l.workspace_id = {workspace} AND l.label = {} \
+                 WHERE l.workspace_id = {workspace} AND l.label = {} AND l.label <> '' \
                  AND i.conversation_id = l.conversation_id AND i.workspace_id = {}",
                 bind(SqlValue::Text(label.clone())),
                 bind(SqlValue::Text(self.workspace_id.to_string()))
@@ -310,7 +310,7 @@ mod tests {
         assert_eq!(
             sql,
             "SELECT i.row FROM rm_conversation_labels l CROSS JOIN rm_inbox i \
-             WHERE l.workspace_id = $1 AND l.label = $2 \
+             WHERE l.workspace_id = $1 AND l.label = $2 AND l.label <> '' \
              AND i.conversation_id = l.conversation_id AND i.workspace_id = $3 AND i.archived = $4 \
              AND l.last_message_at_us <= $5 AND (l.last_message_at_us < $6 \
              OR (l.last_message_at_us = $7 AND l.conversation_id < $8)) \

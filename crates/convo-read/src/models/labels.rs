@@ -88,7 +88,7 @@ impl<S: SqlStore> ConversationLabelsModel<S> {
                     || l.label \
                FROM rm_conversation_labels l \
                LEFT JOIN rm_inbox i ON i.conversation_id = l.conversation_id \
-              WHERE l.workspace_id = {{1}}{keyset} \
+              WHERE l.workspace_id = {{1}} AND l.label <> ''{keyset} \
               GROUP BY l.label \
               ORDER BY l.label \
               LIMIT {{{}}}",
