@@ -9,6 +9,7 @@
 // The resources, each with its handlers and their request and response types (the routes are
 // in `api`, one block per resource).
 mod analytics;
+mod app;
 mod attributes;
 mod contacts;
 mod conversations;
@@ -179,8 +180,11 @@ pub fn router<B: Backend>(engine: Arc<Engine<B>>, read: Arc<ReadModels<B>>, conf
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz::<B>))
         .route("/metrics", get(observe::render_metrics));
-    let routes =
-        if config.serve_api { operations.merge(openapi::routes()).merge(api(state.clone())) } else { operations };
+    let routes = if config.serve_api {
+        operations.merge(openapi::routes()).merge(app::routes()).merge(api(state.clone()))
+    } else {
+        operations
+    };
     routes
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async { ApiError::not_found("no such route") })
