@@ -39,6 +39,14 @@ def test_signing_in_with_a_wrong_key_says_so_and_a_right_one_opens_the_inbox(pag
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_contain_text("key")
     screenshot(page, "sign-in")
+    # The first load, everything the page fetched to start: under 200 KB on the wire.
+    loaded = page.evaluate(
+        """() => performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))
+                 .filter(e => new URL(e.name).pathname.startsWith('/app'))
+                 .reduce((sum, e) => sum + e.transferSize, 0)"""
+    )
+    print(f"first load of /app: {loaded} bytes transferred")
+    assert 0 < loaded < 200_000, loaded
     sign_in(page, server)
     # Kept for the tab only: a new tab of another context must sign in again.
     assert page.evaluate("sessionStorage.getItem('convo.key')") == server.key
@@ -60,6 +68,17 @@ def test_an_inbound_message_appears_in_the_open_list_within_a_second(page, serve
     expect(row).to_contain_text("+4915100000002")
     expect(row).to_contain_text("open")
     screenshot(page, "inbox")
+
+    # Acting as an agent, each row counts what they have not read.
+    conversation = row.get_attribute("data-conversation")
+    row = page.locator(f"tr[data-conversation='{conversation}']")
+    agent(api)  # registered while the page is open: it offers them once the stream says so
+    page.get_by_label("Acting as").select_option("ada")
+    expect(row.locator("[data-unread]")).to_have_attribute("data-unread", "1")
+    inbound(api, inbox, "+4915100000002", "Hello??")
+    expect(row.locator("[data-unread]")).to_have_attribute("data-unread", "2")
+    api.post(f"/v1/conversations/{conversation}/read", {"user_id": "ada"})
+    expect(row.locator("[data-unread]")).to_have_attribute("data-unread", "0")
 
 
 def test_a_reply_is_sent_and_its_ticks_only_move_forward_as_reports_arrive_out_of_order(page, server, api):

@@ -6,7 +6,7 @@
 import { html, render, useEffect, useState, useRef } from "./vendor/htm-preact.js";
 import { api, session, saw } from "./api.js";
 import { follow } from "./stream.js";
-import { Agents, Conversation, InboxList, SignIn, Webhooks, useDirectory, when } from "./views.js";
+import { Agents, Conversation, InboxList, SignIn, Webhooks, useDirectory } from "./views.js";
 
 const FEED = 50; // events the activity panel keeps
 
@@ -37,8 +37,11 @@ function Dashboard({ signOut }) {
   const [stream, setStream] = useState("connecting");
   const [feed, setFeed] = useState([]);
   const [me, setMe] = useState(sessionStorage.getItem("convo.me") || "");
-  const dir = useDirectory(Math.floor(tick / 20));
+  // The directory (inboxes, agents, teams, labels) is re-read when an event may have changed it.
+  const [dirTick, setDirTick] = useState(0);
+  const dir = useDirectory(dirTick);
   const pending = useRef(null);
+  const directoryMoved = useRef(false);
 
   useEffect(() => {
     const onHash = () => setWhere(route());
@@ -51,16 +54,24 @@ function Dashboard({ signOut }) {
       onEvent: (e) => {
         saw(e.position);
         setFeed((f) => [{ position: e.position, type: e.event_type, id: e.aggregate_id }, ...f].slice(0, FEED));
+        if (e.aggregate_type !== "conversation" || e.event_type.startsWith("Label")) directoryMoved.current = true;
         if (!pending.current) {
           pending.current = setTimeout(() => {
             pending.current = null;
             setTick((t) => t + 1);
+            if (directoryMoved.current) {
+              directoryMoved.current = false;
+              setDirTick((t) => t + 1);
+            }
           }, 150);
         }
       },
       onState: (s) => {
         setStream(s);
-        if (s === "live") setTick((t) => t + 1);
+        if (s === "live") {
+          setTick((t) => t + 1);
+          setDirTick((t) => t + 1);
+        }
       },
     });
     window.convoStream = follower; // for the browser tests

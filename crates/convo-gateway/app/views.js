@@ -1,7 +1,7 @@
 // The dashboard's pages. Each reads the engine's read models over the public API and re-reads
 // them, with `min_position`, when the live stream says they moved.
 
-import { html, useEffect, useState, useRef, useCallback } from "./vendor/htm-preact.js";
+import { html, useEffect, useState, useCallback } from "./vendor/htm-preact.js";
 import { api, enc, Problem } from "./api.js";
 
 const STATUSES = ["open", "pending", "snoozed", "closed"];
@@ -88,6 +88,8 @@ function Select({ id, label, value, onChange, options, empty = "any" }) {
     </select></label>`;
 }
 
+let listPainted = false;
+
 export function InboxList({ tick, dir, me, open }) {
   const [filters, setFilters] = useState({ inbox_id: "", status: "open", assignee: "", team: "", label: "", unread: false });
   const [page, setPage] = useState({ items: [], next_cursor: null });
@@ -100,19 +102,25 @@ export function InboxList({ tick, dir, me, open }) {
   };
   useEffect(() => {
     let live = true;
-    const query = { ...filters, unread: undefined, limit: 25, cursor };
-    if (filters.unread) Object.assign(query, { unread_only: true, user_id: me });
+    const query = { ...filters, unread: undefined, limit: 25, cursor, user_id: me || undefined };
+    if (filters.unread) query.unread_only = true;
     api
       .get("/v1/conversations", query)
       .then((p) => {
         if (!live) return;
-        setPage(p);
+        setPage({ ...p, loaded: true });
         setError(null);
-        performance.mark("convo:list-painted");
       })
       .catch((e) => live && setError(words(e)));
     return () => (live = false);
   }, [filters, cursor, tick, me]);
+  // The first page on screen (after the frame that shows it): what the benchmark times.
+  useEffect(() => {
+    if (page.loaded && !listPainted) {
+      listPainted = true;
+      requestAnimationFrame(() => setTimeout(() => performance.mark("convo:list-painted")));
+    }
+  }, [page]);
   const agentName = (id) => dir.agents.find((a) => a.agent_id === id)?.name || id;
   return html`<section aria-labelledby="inbox-title" class="list">
     <h2 id="inbox-title">Conversations</h2>
@@ -134,7 +142,7 @@ export function InboxList({ tick, dir, me, open }) {
     <table>
       <caption class="sr-only">Conversations, most recent first</caption>
       <thead><tr><th scope="col">Contact</th><th scope="col">Last message</th><th scope="col">Status</th>
-        <th scope="col">Assignee</th><th scope="col">Labels</th><th scope="col">Messages in</th><th scope="col">Updated</th></tr></thead>
+        <th scope="col">Assignee</th><th scope="col">Labels</th><th scope="col">${me ? "Unread" : "Messages in"}</th><th scope="col">Updated</th></tr></thead>
       <tbody>
         ${page.items.map(
           (c) => html`<tr key=${c.conversation_id} data-conversation=${c.conversation_id}>
@@ -144,7 +152,7 @@ export function InboxList({ tick, dir, me, open }) {
             <td><span class=${`status ${c.status}`}>${c.status}</span>${c.archived ? " · archived" : ""}</td>
             <td>${c.assignee ? agentName(c.assignee) : ""}</td>
             <td>${c.labels.map((l) => html`<span class="label">${l}</span>`)}</td>
-            <td class="num">${c.inbound_count}</td>
+            <td class="num" data-unread=${c.unread}>${me ? (c.unread ? html`<strong>${c.unread}</strong>` : "0") : c.inbound_count}</td>
             <td>${when(c.last_activity_at)}</td>
           </tr>`,
         )}

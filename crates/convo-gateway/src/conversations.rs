@@ -106,7 +106,7 @@ pub struct ListParams {
     tag = "conversations",
     params(ReadQuery<ListParams>, Paging<paging::Conversations>),
     responses(
-        (status = 200, description = "One page of conversations, filtered and sorted", body = Page<ConversationSummary>),
+        (status = 200, description = "One page of conversations, filtered and sorted", body = Page<ListedConversation>),
     ),
     security(("apiKey" = ["read"])),
 )]
@@ -114,7 +114,7 @@ pub async fn list_conversations<B: Backend>(
     State(state): State<AppState<B>>,
     Workspace(workspace_id): Workspace,
     ListQuery(paging, ReadQuery(p, token)): ListQuery<paging::Conversations, ReadQuery<ListParams>>,
-) -> Result<Listed<Page<ConversationSummary>>, ApiError> {
+) -> Result<Listed<Page<ListedConversation>>, ApiError> {
     let archived = match p.archived.unwrap_or(Archived::No) {
         Archived::No => Some(false),
         Archived::Yes => Some(true),
@@ -132,6 +132,7 @@ pub async fn list_conversations<B: Backend>(
     if let Some(user) = &p.user_id {
         crate::read_state::user_id(user)?;
     }
+    let user_id = p.user_id.clone();
     let unread_for = match (p.unread_only, p.user_id) {
         (false, _) => None,
         (true, Some(user)) => Some(user),
@@ -141,7 +142,7 @@ pub async fn list_conversations<B: Backend>(
     let attribute = p.attribute.as_deref().map(attribute_param).transpose()?;
     let read = &state.read;
     let mut models: Vec<&ProjectionStatus> = vec![&read.inbox_status];
-    if unread_for.is_some() {
+    if user_id.is_some() {
         models.push(&read.unread_status);
     }
     if label.is_some() {
@@ -171,7 +172,33 @@ pub async fn list_conversations<B: Backend>(
     };
     let rows = state.read.inbox.list(&query).await?;
     let page = paging.page(rows, |row| Cursor { value: sort.value(row), conversation_id: row.conversation_id });
-    Ok(paging.answer(page))
+    let unread = match &user_id {
+        Some(user) => {
+            let ids: Vec<Uuid> = page.items.iter().map(|c| c.conversation_id).collect();
+            Some(read.unread.unread_in(user, &ids).await?)
+        }
+        None => None,
+    };
+    let items = page
+        .items
+        .into_iter()
+        .map(|summary| {
+            let unread = unread.as_ref().map(|u| u.get(&summary.conversation_id).copied().unwrap_or(0));
+            ListedConversation { summary, unread }
+        })
+        .collect();
+    Ok(paging.answer(Page { items, next_cursor: page.next_cursor }))
+}
+
+/// A conversation as the inbox list shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListedConversation {
+    #[serde(flatten)]
+    pub summary: ConversationSummary,
+    /// With `user_id`: how many of its inbound messages that user has not read (0 when they
+    /// have read them all). Absent without `user_id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

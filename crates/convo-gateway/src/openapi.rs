@@ -168,6 +168,7 @@ struct ApiDoc;
 pub fn openapi() -> Value {
     // Serializing plain data structures to a `Value` cannot fail.
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    events_as_variants(&mut doc);
     cross_field_rules(&mut doc);
     as_the_engine_reads_them(&mut doc);
     webhooks(&mut doc);
@@ -231,39 +232,65 @@ fn cross_field_rules(doc: &mut Value) {
     let schema = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
 
     // `receive_inbound`: exactly one of `contact_id` and `group_id`; a group message names its sender.
-    component(doc, "ReceiveInboundMessage").insert(
-        "oneOf".into(),
+    let inbound = component(doc, "ReceiveInboundMessage");
+    for field in ["contact_id", "group_id"] {
+        assert_eq!(
+            inbound["properties"][field]["oneOf"][0]["$ref"],
+            schema("Id")["$ref"],
+            "ReceiveInboundMessage.{field} changed"
+        );
+    }
+    assert_eq!(
+        inbound["properties"]["sender"]["type"],
+        json!(["string", "null"]),
+        "ReceiveInboundMessage.sender changed"
+    );
+    whole_alternatives(
+        inbound,
+        "oneOf",
         json!([
             {"title": "a direct message", "required": ["contact_id"],
-             "properties": {"contact_id": {"type": "string"}, "group_id": {"type": "null"}}},
+             "properties": {"contact_id": schema("Id"), "group_id": {"type": "null"}}},
             {"title": "a group message", "required": ["group_id", "sender"],
-             "properties": {"group_id": {"type": "string"}, "contact_id": {"type": "null"},
-                            "sender": schema("NotBlank")}},
+             "properties": {"group_id": schema("Id"), "contact_id": {"type": "null"}, "sender": schema("NotBlank")}},
         ]),
     );
 
     // `ChangeStatus` in the domain: `snoozed` with `snoozed_until`, the others without.
     let others = enum_values(doc, "ConversationStatus", &["snoozed"]);
-    component(doc, "ChangeStatus").insert(
-        "oneOf".into(),
+    let change = component(doc, "ChangeStatus");
+    assert_eq!(change["properties"]["status"], schema("ConversationStatus"), "ChangeStatus.status changed");
+    assert_eq!(change["properties"]["snoozed_until"]["format"], "date-time", "ChangeStatus.snoozed_until changed");
+    whole_alternatives(
+        change,
+        "oneOf",
         json!([
             {"title": "snoozed", "required": ["snoozed_until"],
-             "properties": {"status": {"const": "snoozed"}, "snoozed_until": {"type": "string"}}},
+             "properties": {"status": {"type": "string", "const": "snoozed"},
+                            "snoozed_until": {"type": "string", "format": "date-time"}}},
             {"title": "not snoozed",
-             "properties": {"status": {"enum": others}, "snoozed_until": {"type": "null"}}},
+             "properties": {"status": {"type": "string", "enum": others}, "snoozed_until": {"type": "null"}}},
         ]),
     );
 
     // `RecordDeliveryStatus` in the domain: `accepted` is the engine's; `failed` carries a failure,
     // the others none.
     let others = enum_values(doc, "DeliveryStatus", &["accepted", "failed"]);
-    component(doc, "RecordDeliveryStatus").insert(
-        "oneOf".into(),
+    let record = component(doc, "RecordDeliveryStatus");
+    assert_eq!(record["properties"]["status"], schema("DeliveryStatus"), "RecordDeliveryStatus.status changed");
+    assert_eq!(
+        record["properties"]["failure"]["oneOf"][0],
+        schema("DeliveryFailure"),
+        "RecordDeliveryStatus.failure changed"
+    );
+    whole_alternatives(
+        record,
+        "oneOf",
         json!([
             {"title": "failed", "required": ["failure"],
-             "properties": {"status": {"const": "failed"}, "failure": schema("DeliveryFailure")}},
+             "properties": {"status": {"type": "string", "const": "failed"}, "failure": schema("DeliveryFailure")}},
             {"title": "sent, delivered or read",
-             "properties": {"status": {"enum": others}, "failure": {"type": "null"}}},
+             "properties": {"status": {"type": "string", "enum": others}, "failure": {"type": "null"}}},
         ]),
     );
 
@@ -274,29 +301,43 @@ fn cross_field_rules(doc: &mut Value) {
         .and_then(|variants| variants.iter_mut().find(|v| v["properties"]["type"]["enum"][0] == "interactive"))
         .and_then(Value::as_object_mut)
         .expect("MessageContent has an interactive variant");
-    interactive.insert(
-        "anyOf".into(),
+    let options = json!({"type": "array", "items": schema("InteractiveOption")});
+    for field in ["buttons", "list"] {
+        assert_eq!(interactive["properties"][field], options, "MessageContent's interactive {field} changed");
+    }
+    let some = json!({"type": "array", "items": schema("InteractiveOption"), "minItems": 1});
+    whole_alternatives(
+        interactive,
+        "anyOf",
         json!([
-            {"required": ["buttons"], "properties": {"buttons": {"minItems": 1}}},
-            {"required": ["list"], "properties": {"list": {"minItems": 1}}},
+            {"required": ["buttons"], "properties": {"buttons": some}},
+            {"required": ["list"], "properties": {"list": some}},
         ]),
     );
 
     // `UpdateMember` in the domain: a role, a name or both.
-    component(doc, "UpdateMember").insert(
-        "anyOf".into(),
+    let update = component(doc, "UpdateMember");
+    assert_eq!(update["properties"]["role"]["oneOf"][0], schema("GroupRole"), "UpdateMember.role changed");
+    assert_eq!(update["properties"]["display_name"]["oneOf"][0], schema("Id"), "UpdateMember.display_name changed");
+    whole_alternatives(
+        update,
+        "anyOf",
         json!([
             {"title": "a role", "required": ["role"], "properties": {"role": schema("GroupRole")}},
             {"title": "a name", "required": ["display_name"], "properties": {"display_name": schema("Id")}},
         ]),
     );
 
-    // `EditMessage` in the domain: only text replaces a message's content.
+    // `EditMessage` in the domain: only text replaces a message's content, so its content is
+    // `MessageContent`'s text variant.
+    let mut text = component(doc, "MessageContent")["oneOf"]
+        .as_array()
+        .and_then(|variants| variants.iter().find(|v| v["properties"]["type"]["enum"][0] == "text"))
+        .cloned()
+        .expect("MessageContent has a text variant");
+    text["description"] = json!("The new content: text only.");
     let edit = component(doc, "EditMessage");
-    edit["properties"]["content"] = json!({
-        "description": "The new content: text only.",
-        "allOf": [schema("MessageContent"), {"properties": {"type": {"const": "text"}}}],
-    });
+    edit["properties"]["content"] = text;
 
     // `SendMessage` in the domain: only an agent or a bot sends.
     let send = component(doc, "SendMessage");
@@ -304,6 +345,121 @@ fn cross_field_rules(doc: &mut Value) {
         "description": "Who sends it: an agent or a bot (its window applies).",
         "allOf": [schema("Actor"), {"properties": {"kind": {"enum": ["agent", "bot"]}}}],
     });
+}
+
+/// Says a rule between the fields of the object schema `schema` as its `keyword` (`oneOf` or
+/// `anyOf`) of whole objects, one per alternative: each is the object with the alternative's
+/// properties in place of its own (with their descriptions, but for those that must be `null`),
+/// its `required` and the alternative's, and its `additionalProperties`; the object keeps only
+/// its other keywords (`description`, …). The same set of bodies as the object beside partial
+/// alternatives, said so that generated clients read it: beside `properties`,
+/// openapi-python-client takes the alternatives alone, and so loses the object's other fields.
+///
+/// # Panics
+/// When an alternative names a property the object does not have.
+fn whole_alternatives(schema: &mut serde_json::Map<String, Value>, keyword: &str, alternatives: Value) {
+    let properties = schema.remove("properties").and_then(|p| p.as_object().cloned()).unwrap_or_default();
+    let required = schema.remove("required").and_then(|r| r.as_array().cloned()).unwrap_or_default();
+    let additional = schema.remove("additionalProperties");
+    schema.remove("type");
+    let Value::Array(alternatives) = alternatives else { panic!("the alternatives are an array") };
+    let whole: Vec<Value> = alternatives
+        .into_iter()
+        .map(|alternative| {
+            let mut object = serde_json::Map::new();
+            if let Some(title) = alternative.get("title") {
+                object.insert("title".into(), title.clone());
+            }
+            object.insert("type".into(), json!("object"));
+            let mut all = properties.clone();
+            for (name, mut property) in alternative["properties"].as_object().cloned().unwrap_or_default() {
+                let base = all.get(&name).unwrap_or_else(|| panic!("no property {name} to say an alternative of"));
+                let description = base
+                    .get("description")
+                    .or_else(|| base["oneOf"].as_array()?.iter().find_map(|s| s.get("description")))
+                    .cloned();
+                let described = property.get("description").is_some() || property["type"] == "null";
+                if let (Some(description), false) = (description, described) {
+                    property["description"] = description;
+                }
+                all.insert(name, property);
+            }
+            object.insert("properties".into(), Value::Object(all));
+            let mut all = required.clone();
+            for name in alternative["required"].as_array().into_iter().flatten() {
+                if !all.contains(name) {
+                    all.push(name.clone());
+                }
+            }
+            if !all.is_empty() {
+                object.insert("required".into(), Value::Array(all));
+            }
+            if let Some(additional) = &additional {
+                object.insert("additionalProperties".into(), additional.clone());
+            }
+            Value::Object(object)
+        })
+        .collect();
+    schema.insert(keyword.into(), Value::Array(whole));
+}
+
+/// Each aggregate's events as a `oneOf` of whole objects, one per event type: the envelope's
+/// fields beside the variant's. Derive writes the envelope with its `#[serde(flatten)]`ed
+/// change as `allOf: [{$ref: <Change>}, {<envelope>}]`, the `allOf` of a `oneOf`, which
+/// generated clients cannot take (openapi-python-client drops it). The `<Change>` components,
+/// then referenced by nothing, go.
+fn events_as_variants(doc: &mut Value) {
+    for (_, name) in files::AGGREGATES {
+        let event = Value::Object(component(doc, name).clone());
+        let parts = event.get("allOf").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        let change = parts.iter().find_map(|p| p["$ref"].as_str()?.strip_prefix(files::COMPONENTS));
+        let envelope = parts.iter().find(|p| p.get("properties").is_some());
+        let (Some(change), Some(envelope)) = (change, envelope) else {
+            panic!("{name} is not an envelope with a flattened change: {event}");
+        };
+        let variants = component(doc, change)["oneOf"].as_array().cloned().unwrap_or_default();
+        assert!(!variants.is_empty(), "{change} is not a oneOf of its variants");
+        let envelope_properties = envelope["properties"].as_object().cloned().unwrap_or_default();
+        let envelope_required = envelope["required"].as_array().cloned().unwrap_or_default();
+        let variants: Vec<Value> = variants
+            .into_iter()
+            .map(|mut variant| {
+                let mut properties = envelope_properties.clone();
+                properties.extend(variant["properties"].as_object().cloned().unwrap_or_default());
+                let mut required = envelope_required.clone();
+                for field in variant["required"].as_array().into_iter().flatten() {
+                    if !required.contains(field) {
+                        required.push(field.clone());
+                    }
+                }
+                variant["properties"] = Value::Object(properties);
+                variant["required"] = Value::Array(required);
+                variant
+            })
+            .collect();
+        let mut whole = serde_json::Map::new();
+        if let Some(description) = event.get("description") {
+            whole.insert("description".into(), description.clone());
+        }
+        whole.insert("oneOf".into(), Value::Array(variants));
+        let change = change.to_owned();
+        *component(doc, name) = whole;
+        let reference = json!(format!("{}{change}", files::COMPONENTS));
+        if !refers_to(doc, &reference)
+            && let Some(schemas) = doc["components"]["schemas"].as_object_mut()
+        {
+            schemas.remove(&change);
+        }
+    }
+}
+
+/// Whether `value` holds a `$ref` to `reference`, at any depth.
+fn refers_to(value: &Value, reference: &Value) -> bool {
+    match value {
+        Value::Object(map) => map.get("$ref") == Some(reference) || map.values().any(|v| refers_to(v, reference)),
+        Value::Array(items) => items.iter().any(|v| refers_to(v, reference)),
+        _ => false,
+    }
 }
 
 /// Fields whose derived schema says other than what the engine takes, found by schemathesis

@@ -85,6 +85,28 @@ async fn unread_counts_follow_inbound_messages_and_each_users_read_markers<B: Ba
     let bob = summary("bob", &read_b.body).await;
     assert_eq!((bob["total"].as_u64(), bob["conversations"].as_u64()), (Some(6), Some(3)), "markers are per user");
 
+    // The list with `user_id` counts each conversation's unread messages for that user: B is
+    // read, and the counts add up to the summary's total. Without `user_id` it counts nothing.
+    let listed = |user: &'static str| {
+        let uri = format!("/v1/conversations?min_position={}{user}", read_b.body["position"]);
+        let app = &app;
+        async move { call(app, "GET", &uri, None).await.body }
+    };
+    let for_ada = listed("&user_id=ada").await;
+    let unread = |body: &serde_json::Value, id: &serde_json::Value| {
+        body["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|i| i["conversation_id"] == *id)
+            .map(|i| i["unread"].clone())
+    };
+    assert_eq!(unread(&for_ada, &b["conversation_id"]), Some(json!(0)), "{for_ada}");
+    let total: u64 = for_ada["items"].as_array().into_iter().flatten().filter_map(|i| i["unread"].as_u64()).sum();
+    assert_eq!(total, 3, "{for_ada}");
+    let anonymous = listed("").await;
+    assert_eq!(unread(&anonymous, &b["conversation_id"]), Some(serde_json::Value::Null), "{anonymous}");
+
     // A new inbound message in B makes it unread again for ada.
     let again = inbound(&app, &one, "+4917900002", now, "b again").await;
     let ada = summary("ada", &again).await;

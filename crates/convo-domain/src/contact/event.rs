@@ -59,6 +59,7 @@ pub enum ContactChange {
         tags: Vec<String>,
         /// Its custom attributes by key (`a-z`, `0-9` and `_`, 1 to 64 characters); at most 100.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        #[schema(value_type = crate::text::Attributes)]
         attributes: BTreeMap<String, Value>,
         /// Its conversation on each inbox it has one on (the one that started the contact, if any).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -142,8 +143,9 @@ pub enum ContactChange {
         /// Tags added, sorted.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         tags: Vec<String>,
-        /// Attributes added, by key.
+        /// Attributes added, by key: those it lacked (with its own, at most 100).
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        #[schema(value_type = crate::text::Attributes)]
         attributes: BTreeMap<String, Value>,
         /// Conversations added, on inboxes this contact had none on, by inbox.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -14,11 +14,12 @@ pub const EVENTS_CATALOGUE: &str = "docs/EVENTS.md";
 
 const DRAFT: &str = "https://json-schema.org/draft/2020-12/schema";
 const BASE_ID: &str = "https://convo.dev/schemas";
-const COMPONENTS: &str = "#/components/schemas/";
+pub(super) const COMPONENTS: &str = "#/components/schemas/";
 
 /// The aggregates whose events are published, with the component holding each one's events
-/// (the envelope with the `type`-tagged change flattened into it).
-const AGGREGATES: [(&str, &str); 8] = [
+/// (the envelope with the `type`-tagged change flattened into it: in the document, a `oneOf` of
+/// one whole object per event type, `super::events_as_variants`).
+pub(super) const AGGREGATES: [(&str, &str); 8] = [
     ("conversation", "ConversationEvent"),
     ("inbox", "InboxEvent"),
     ("contact", "ContactEvent"),
@@ -246,30 +247,20 @@ fn object_parts(schema: &Value, what: &str) -> (Map<String, Value>, Vec<Value>) 
 fn event_schemas_of(openapi: &Value) -> Vec<EventSchema> {
     let mut events = Vec::new();
     for (aggregate_type, component_name) in AGGREGATES {
-        // `{occurred_at, actor, #[serde(flatten)] change}`: utoipa writes the flattened, tagged
-        // change as `allOf: [{$ref: <Change>}, {<envelope object>}]`.
-        let envelope = component(openapi, component_name);
-        let parts = envelope["allOf"].as_array().map(Vec::as_slice).unwrap_or_default();
-        let change = parts.iter().find_map(ref_name);
-        let fields = parts.iter().find(|p| p.get("properties").is_some());
-        let (Some(change), Some(fields)) = (change, fields) else {
-            panic!("{component_name} is not an envelope with a flattened change: {envelope}");
-        };
-        let (envelope_properties, envelope_required) = object_parts(fields, component_name);
-        let variants = component(openapi, change)["oneOf"].as_array().cloned().unwrap_or_default();
-        assert!(!variants.is_empty(), "{change} is not a oneOf of its variants");
+        // `{occurred_at, actor, #[serde(flatten)] change}`: one object per variant of the change,
+        // the envelope's fields beside its own (`super::events_as_variants`).
+        let variants = component(openapi, component_name)["oneOf"].as_array().cloned().unwrap_or_default();
+        assert!(!variants.is_empty(), "{component_name} is not a oneOf of its event types");
         for variant in variants {
-            let (mut properties, required) = object_parts(&variant, change);
+            let (mut properties, required) = object_parts(&variant, component_name);
             let event_type = properties["type"]["enum"][0]
                 .as_str()
-                .unwrap_or_else(|| panic!("a variant of {change} has no `type` tag: {variant}"))
+                .unwrap_or_else(|| panic!("a variant of {component_name} has no `type` tag: {variant}"))
                 .to_owned();
             // One constant name, as `const` says best.
             properties.insert("type".to_owned(), json!({"const": event_type, "description": "The event type."}));
-            let mut all_properties = envelope_properties.clone();
-            all_properties.append(&mut properties);
             let mut all_required: Vec<Value> = vec![json!("type")];
-            for name in envelope_required.iter().chain(&required) {
+            for name in &required {
                 if !all_required.contains(name) {
                     all_required.push(name.clone());
                 }
@@ -282,11 +273,11 @@ fn event_schemas_of(openapi: &Value) -> Vec<EventSchema> {
                 "title": format!("{event_type} {event_version}"),
                 "description": variant.get("description").cloned().unwrap_or(Value::Null),
                 "type": "object",
-                "properties": all_properties,
+                "properties": properties,
                 "required": all_required,
             });
             if schema["description"].is_null() {
-                panic!("the {event_type} variant of {change} needs a doc comment: the catalogue shows it");
+                panic!("the {event_type} variant of {component_name} needs a doc comment: the catalogue shows it");
             }
             resolve_defs(openapi, &mut schema);
             events.push(EventSchema { aggregate_type, event_type, event_version, schema });
@@ -556,14 +547,46 @@ fn types(events: &[EventSchema], doc: &mut String) {
             let _ = writeln!(doc, "A string: {}.", facets.join(", "));
         } else if let Some(variants) = def["oneOf"].as_array() {
             doc.push_str("One of, by `type`:\n\n");
-            for variant in variants {
+            for variant in variants.iter().map(one_object) {
                 let tag = type_of(&variant["properties"]["type"]);
-                let _ = writeln!(doc, "- {tag}: {}", fields_in_a_line(variant));
+                let _ = writeln!(doc, "- {tag}: {}", fields_in_a_line(&variant));
             }
+        } else if def.get("properties").is_none() && def.get("propertyNames").is_some() {
+            let mut facets = vec!["keys matching the `propertyNames` of its schema".to_owned()];
+            if let Some(max) = def["maxProperties"].as_u64() {
+                facets.push(format!("at most {max} of them"));
+            }
+            let _ = writeln!(doc, "An object of any JSON values by key: {}.", facets.join(", "));
         } else {
             let _ = writeln!(doc, "An object: {}.", fields_in_a_line(def));
         }
     }
+}
+
+/// An object schema, or the `anyOf`/`oneOf` of whole objects that says a rule between its fields
+/// (`super::whole_alternatives`) as one object: every alternative's properties (the first's
+/// schema of each), required when every alternative requires them.
+fn one_object(schema: &Value) -> Value {
+    let alternatives = schema["anyOf"].as_array().or_else(|| schema["oneOf"].as_array());
+    let (Some(alternatives), None) = (alternatives, schema.get("properties")) else { return schema.clone() };
+    let mut properties = Map::new();
+    for alternative in alternatives {
+        for (name, property) in alternative["properties"].as_object().into_iter().flatten() {
+            properties.entry(name.clone()).or_insert_with(|| property.clone());
+        }
+    }
+    let required_by = |alternative: &Value, name: &Value| {
+        alternative["required"].as_array().is_some_and(|required| required.contains(name))
+    };
+    let required: Vec<Value> = alternatives
+        .first()
+        .and_then(|first| first["required"].as_array())
+        .into_iter()
+        .flatten()
+        .filter(|name| alternatives.iter().all(|a| required_by(a, name)))
+        .cloned()
+        .collect();
+    json!({"type": "object", "properties": properties, "required": required})
 }
 
 /// `name` (type), `optional`? (type), … in declaration order of the required ones.

@@ -73,6 +73,36 @@ pub struct InboxUnread {
 pub type UnreadModel<S> = TableStore<UnreadProjection, UnreadTable, S>;
 
 impl<S: SqlStore> UnreadModel<S> {
+    /// How many inbound messages `user_id` has not read in each of `conversations` (those with
+    /// none received are absent), read in one statement.
+    pub async fn unread_in(
+        &self,
+        user_id: &str,
+        conversations: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, u64>, StoreError> {
+        if conversations.is_empty() {
+            return Ok(Default::default());
+        }
+        let ids: Vec<String> = (2..conversations.len() + 2).map(|n| format!("{{{n}}}")).collect();
+        let sql = self.store.sql(&format!(
+            "SELECT c.conversation_id || '|' || CAST(CASE WHEN c.count > COALESCE(m.count, 0) \
+                    THEN c.count - COALESCE(m.count, 0) ELSE 0 END AS TEXT) \
+               FROM rm_unread c \
+               LEFT JOIN rm_unread m ON m.conversation_id = c.conversation_id AND m.user_id = {{1}} \
+              WHERE c.user_id = '' AND c.conversation_id IN ({})",
+            ids.join(", ")
+        ));
+        let mut values = vec![SqlValue::Text(user_id.to_owned())];
+        values.extend(conversations.iter().map(|c| SqlValue::Text(c.to_string())));
+        let corrupt = |line: &str| StoreError::Corrupt(format!("unread row {line:?}"));
+        let mut unread = std::collections::HashMap::with_capacity(conversations.len());
+        for line in self.store.text_rows(&sql, &values).await? {
+            let (id, count) = line.split_once('|').ok_or_else(|| corrupt(&line))?;
+            unread.insert(Uuid::parse_str(id).map_err(|_| corrupt(&line))?, count.parse().map_err(|_| corrupt(&line))?);
+        }
+        Ok(unread)
+    }
+
     /// The summary and the checkpoint it reflects, read in one statement (one snapshot).
     pub async fn summary(&self, workspace_id: Uuid, user_id: &str) -> Result<UnreadSummary, StoreError> {
         let sql = self.store.sql(
