@@ -1,8 +1,10 @@
 """What a person does on the dashboard, in a real browser against a real `convo serve`."""
 
 import os
+import threading
 import time
 from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 from playwright.sync_api import expect
@@ -171,6 +173,41 @@ def test_the_stream_reconnects_after_a_restart_and_nothing_is_missing_or_repeate
     assert len(shown) == len(set(shown)), f"repeated: {shown}"
     assert shown == sorted(shown, reverse=True), f"out of order: {shown}"
     expect(page.locator("tr", has_text="while away 4")).to_be_visible()
+
+
+def test_a_webhooks_attempts_are_listed_and_one_is_replayed(page, server, api):
+    received = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(self.rfile.read(int(self.headers["content-length"])))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    receiver = HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{receiver.server_port}/hook"
+        api.post("/v1/webhooks", {"url": url, "event_types": ["InboundMessageReceived"]})
+        inbox = whatsapp(api)
+        inbound(api, inbox, "+4915100000008", "Hook me")
+        sign_in(page, server)
+        page.get_by_role("link", name="Webhooks").click()
+        page.get_by_role("row", name=url).get_by_role("button", name="Attempts").click()
+        attempts = page.locator("tr[data-attempt]")
+        expect(attempts).to_have_count(1)
+        expect(attempts.first).to_contain_text("InboundMessageReceived")
+        expect(attempts.first).to_contain_text("204 ok")
+        attempts.first.get_by_role("button", name="Replay").click()
+        expect(attempts).to_have_count(2)
+        expect(page.locator("tr[data-attempt=replay]")).to_contain_text("204 ok")
+        assert len(received) == 2
+        screenshot(page, "webhooks")
+    finally:
+        receiver.shutdown()
 
 
 def test_keyboard_navigation_and_labels_pass_axe(page, server, api):

@@ -7,6 +7,7 @@
 //! read of that log. Prints Markdown (docs/BENCHMARKS.md).
 
 mod cpu;
+mod dashboard;
 mod engine;
 mod history;
 mod limit;
@@ -84,6 +85,12 @@ struct Settings {
     /// Events appended while the webhooks' receiver is down, then drained.
     #[arg(long, default_value_t = 100_000)]
     webhook_backlog: u64,
+    /// The dashboard section: minutes of steady inbound traffic while the page follows it.
+    #[arg(long, default_value_t = 10.0)]
+    dashboard_minutes: f64,
+    /// The dashboard section: inbound messages a second meanwhile.
+    #[arg(long, default_value_t = 20.0)]
+    dashboard_rate: f64,
     /// Also write the Markdown to this file.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -101,6 +108,9 @@ enum Section {
     Scale,
     Webhooks,
     Rebuild,
+    /// The dashboard in Chromium on the queries section's load (not in the default run: it
+    /// needs `bash deploy/browser.sh` once, and takes `--dashboard-minutes`).
+    Dashboard,
 }
 
 impl Settings {
@@ -174,6 +184,7 @@ pub struct Report {
     webhooks: Option<webhooks::WebhooksResult>,
     /// Inbound messages from known contacts against new ones (engine section).
     inbound: Option<engine::InboundResult>,
+    dashboard: Option<dashboard::DashboardResult>,
 }
 
 #[tokio::main]
@@ -198,7 +209,7 @@ async fn main() -> anyhow::Result<()> {
     };
 
     let mut engines = None;
-    if [Section::Engine, Section::Queries, Section::History].iter().any(|s| settings.wants(*s)) {
+    if [Section::Engine, Section::Queries, Section::History, Section::Dashboard].iter().any(|s| settings.wants(*s)) {
         let db = scratch::ScratchDb::create(&settings.database_url, "engine").await?;
         let served = served(&db.url, &settings, server_bin.as_deref(), duration, &mut report).await;
         db.drop_db().await;
@@ -302,7 +313,7 @@ async fn served(
             let clients = settings.clients.iter().copied().max().unwrap_or(1);
             report.inbound = Some(engine::inbound(&target, &pool, &mut server, clients, duration).await?);
         }
-        if settings.wants(Section::Queries) {
+        if settings.wants(Section::Queries) || settings.wants(Section::Dashboard) {
             let sizes = queries::Sizes {
                 conversations: settings.query_conversations,
                 contacts: settings.query_contacts,
@@ -310,6 +321,10 @@ async fn served(
                 samples: settings.query_samples,
             };
             let result = queries::run(&target, &pool, &mut server, sizes).await?;
+            if settings.wants(Section::Dashboard) {
+                let (minutes, rate) = (settings.dashboard_minutes, settings.dashboard_rate);
+                report.dashboard = Some(dashboard::run(&target, result.conversations, minutes, rate).await?);
+            }
             report.queries = Some(result);
         }
         if settings.wants(Section::History) {

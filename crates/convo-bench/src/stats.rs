@@ -216,6 +216,9 @@ pub fn markdown(report: &Report, settings: &Settings, duration: Duration) -> Str
             check(slowest >= 200_000.0),
         ));
     }
+    if let Some(d) = &report.dashboard {
+        dashboard_table(&mut t, d, &mut targets);
+    }
     if !targets.is_empty() {
         let _ = writeln!(t, "### Against the targets\n");
         let _ = writeln!(t, "| target | measured | met |");
@@ -464,4 +467,59 @@ fn inbound_table(t: &mut String, i: &crate::engine::InboundResult, targets: &mut
         format!("× {cost:.2}"),
         check(cost <= 1.3),
     ));
+}
+
+/// The dashboard in Chromium (#19 point 5).
+fn dashboard_table(
+    t: &mut String,
+    d: &crate::dashboard::DashboardResult,
+    targets: &mut Vec<(String, String, &'static str)>,
+) {
+    let _ = writeln!(t, "### The dashboard in Chromium, {} conversations loaded\n", d.conversations);
+    let paints = &d.list_paint_ms;
+    let (median, worst) =
+        (paints.get(paints.len() / 2).copied().unwrap_or(f64::NAN), paints.last().copied().unwrap_or(f64::NAN));
+    let _ = writeln!(
+        t,
+        "tests/browser/measure.py (Playwright, Debian's Chromium): the first load of `/app` transferred {} bytes; \
+         the inbox list's first page ({} rows) was on screen {median:.0} ms after navigation start at the median of \
+         {} loads, {worst:.0} ms at worst. Then {} inbound messages a second for {} min, the page open on the list \
+         following the stream; its JavaScript heap after a forced collection:\n",
+        d.first_load_bytes,
+        d.rows,
+        paints.len(),
+        d.rate,
+        d.minutes
+    );
+    let _ = writeln!(t, "| after s | messages sent | JS heap KiB | DOM nodes | live events shown |");
+    let _ = writeln!(t, "| ---: | ---: | ---: | ---: | ---: |");
+    for s in &d.heap {
+        let _ = writeln!(
+            t,
+            "| {} | {} | {:.0} | {} | {} |",
+            s.seconds,
+            s.sent,
+            s.js_heap_bytes as f64 / 1024.0,
+            s.nodes,
+            s.events_shown
+        );
+    }
+    let _ = writeln!(t);
+    targets.push((
+        "first load of `/app` < 200 KB transferred".into(),
+        format!("{} B", d.first_load_bytes),
+        check(d.first_load_bytes < 200_000),
+    ));
+    targets.push((
+        "the list's first paint < 300 ms (worst of the loads)".into(),
+        format!("{worst:.0} ms"),
+        check(worst < 300.0),
+    ));
+    if let Some(growth) = d.heap_growth() {
+        targets.push((
+            format!("the page's heap does not grow under {} min of steady traffic (last vs. after 1 min)", d.minutes),
+            format!("{:+.1} %", growth * 100.0),
+            check(growth < 0.10),
+        ));
+    }
 }

@@ -78,6 +78,18 @@ function Dashboard({ signOut }) {
     return () => follower.stop();
   }, []);
 
+  // The agents' counts and the unread summary cost more to read (the summary reads every
+  // unread conversation of the workspace): at most every 2 s.
+  const [slowTick, setSlowTick] = useState(0);
+  const slowPending = useRef(null);
+  useEffect(() => {
+    if (slowPending.current) return;
+    slowPending.current = setTimeout(() => {
+      slowPending.current = null;
+      setSlowTick((t) => t + 1);
+    }, 2000);
+  }, [tick]);
+
   const chooseMe = (v) => (sessionStorage.setItem("convo.me", v), setMe(v));
   const open = (id) => (location.hash = `#/conversations/${id}`);
   const back = () => (location.hash = "#/conversations");
@@ -86,7 +98,7 @@ function Dashboard({ signOut }) {
   else if (where.id) page = html`<${Conversation} id=${where.id} tick=${tick} dir=${dir} me=${me} back=${back} />`;
   else
     page = html`<div class="home"><${InboxList} tick=${tick} dir=${dir} me=${me} open=${open} />
-      <aside><${Agents} tick=${tick} me=${me} /><${Activity} feed=${feed} /></aside></div>`;
+      <aside><${Agents} tick=${slowTick} me=${me} /><${Activity} feed=${feed} /></aside></div>`;
   return html`<div class="app">
     <header>
       <h1><a href="#/conversations">convo</a></h1>

@@ -62,6 +62,11 @@ export function SignIn({ onKey }) {
   </main>`;
 }
 
+// How often the labels (with their counts) may be re-read: counting them reads every label
+// row of the workspace (about 1.4 s at 100 000 conversations, docs/BENCHMARKS.md).
+const LABELS_EVERY_MS = 60_000;
+let labelsReadAt = -Infinity;
+
 // Small selects fed by the directory, shared by the pages.
 export function useDirectory(tick) {
   const [dir, setDir] = useState({ inboxes: [], agents: [], teams: [], labels: [] });
@@ -71,10 +76,16 @@ export function useDirectory(tick) {
       api.get("/v1/inboxes", { limit: 100 }),
       api.get("/v1/agents", { limit: 100 }),
       api.get("/v1/teams", { limit: 100 }),
-      api.get("/v1/labels", { limit: 100 }),
     ])
-      .then(([i, a, t, l]) => live && setDir({ inboxes: i.items, agents: a.items, teams: t.items, labels: l.items }))
+      .then(([i, a, t]) => live && setDir((d) => ({ ...d, inboxes: i.items, agents: a.items, teams: t.items })))
       .catch((e) => console.error(e));
+    if (performance.now() - labelsReadAt >= LABELS_EVERY_MS) {
+      labelsReadAt = performance.now();
+      api
+        .get("/v1/labels", { limit: 100 })
+        .then((l) => live && setDir((d) => ({ ...d, labels: l.items })))
+        .catch((e) => console.error(e));
+    }
     return () => (live = false);
   }, [tick]);
   return dir;
@@ -420,8 +431,12 @@ export function Webhooks({ tick }) {
   useEffect(() => {
     if (!selected) return setAttempts([]);
     let live = true;
-    api.get("/v1/webhooks/attempts", { webhook_id: selected, limit: 50 }).then((p) => live && setAttempts(p.items)).catch(console.error);
-    return () => (live = false);
+    // Deliveries are not events of the log: the attempt log is polled while it is open.
+    const read = () =>
+      api.get("/v1/webhooks/attempts", { webhook_id: selected, limit: 50 }).then((p) => live && setAttempts(p.items)).catch(console.error);
+    read();
+    const every = setInterval(read, 2000);
+    return () => ((live = false), clearInterval(every));
   }, [selected, tick, reload]);
   return html`<section aria-labelledby="webhooks-title">
     <h2 id="webhooks-title">Webhooks</h2>
@@ -438,7 +453,7 @@ export function Webhooks({ tick }) {
         <table>
           <thead><tr><th scope="col">Position</th><th scope="col">Event</th><th scope="col">Attempt</th><th scope="col">Result</th><th scope="col">When</th><th scope="col"></th></tr></thead>
           <tbody>${attempts.map(
-            (a) => html`<tr><td class="num">${a.position}</td><td>${a.event_type}</td><td class="num">${a.attempt}</td>
+            (a) => html`<tr data-attempt=${a.trigger}><td class="num">${a.position}</td><td>${a.event_type}</td><td class="num">${a.attempt}</td>
               <td>${a.succeeded ? `${a.status_code} ok` : `${a.status_code || ""} ${a.error || ""}`}</td><td>${when(a.attempted_at)}</td>
               <td><button onClick=${() => action.run(() => api.post(`/v1/webhooks/${selected}/replay`, { position: a.position }))}>Replay</button></td></tr>`,
           )}</tbody>
