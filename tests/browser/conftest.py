@@ -134,6 +134,12 @@ def page(browser, server):
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    # The page logs what a background read failed with: a defect, unlike the browser's own line
+    # for each 4xx answer (a refusal the page shows is expected in some tests).
+    page.on(
+        "console",
+        lambda m: m.type == "error" and not m.text.startswith("Failed to load resource") and errors.append(m.text),
+    )
     yield page
     context.close()
     assert not errors, errors

@@ -157,6 +157,62 @@ def test_the_history_slider_shows_the_conversation_as_it_was(page, server, api):
     screenshot(page, "history")
 
 
+def test_reactions_edits_and_deletions_show_on_the_timeline(page, server, api):
+    inbox = whatsapp(api)
+    typo = inbound(api, inbox, "+4915100000009", "Typo here")
+    conversation, first = typo["conversation_id"], typo["message_id"]
+    second = inbound(api, inbox, "+4915100000009", "Never mind")["message_id"]
+    path = f"/v1/conversations/{conversation}/messages"
+    api.call("PATCH", f"{path}/{first}", {"content": {"type": "text", "body": "No typo here"}})
+    api.post(f"{path}/{first}/reactions", {"emoji": "👍"})
+    api.call("DELETE", f"{path}/{second}")
+    sign_in(page, server)
+    page.goto(f"{server.base}/app/#/conversations/{conversation}")
+    edited = page.locator(f"[data-message='{first}']")
+    expect(edited).to_contain_text("No typo here")
+    expect(edited).to_contain_text("edited")
+    expect(edited.locator(".reactions")).to_contain_text("👍")
+    deleted = page.locator(f"[data-message='{second}']")
+    expect(deleted).to_contain_text("This message was deleted")
+    expect(deleted).not_to_contain_text("Never mind")
+
+
+def test_a_group_shows_its_members_takes_a_join_request_and_its_members_as_of_earlier(page, server, api):
+    inbox = whatsapp(api)
+    group = api.post(
+        "/v1/groups",
+        {
+            "inbox_id": inbox,
+            "group_id": "120363000000000001@g.us",
+            "subject": "Launch team",
+            "self_member": "+4915100000099",
+            "members": [{"member_id": "+4915100000010", "display_name": "Grace"}],
+            "settings": {"join_approval": True},
+        },
+    )["conversation_id"]
+    path = f"/v1/conversations/{group}"
+    api.post(f"{path}/join-requests", {"member_id": "+4915100000011", "display_name": "Alan"})
+    sign_in(page, server)
+    page.goto(f"{server.base}/app/#/conversations/{group}")
+    members = page.locator("section.group ul").first
+    expect(members).to_contain_text("Grace")
+    expect(members).not_to_contain_text("Alan")
+    page.locator("li", has_text="Alan").get_by_role("button", name="Approve").click()
+    expect(members).to_contain_text("Alan")
+    expect(page.get_by_text("None pending.")).to_be_visible()
+    screenshot(page, "group")
+
+    # Before the approval, Alan was not a member.
+    slider = page.get_by_label("Event", exact=False)
+    slider.focus()
+    page.keyboard.press("End")
+    then = page.locator("dl.then [data-field=members]")
+    expect(then).to_contain_text("Alan")
+    page.keyboard.press("Home")
+    expect(then).to_contain_text("Grace")
+    expect(then).not_to_contain_text("Alan")
+
+
 def test_the_stream_reconnects_after_a_restart_and_nothing_is_missing_or_repeated(page, server, api):
     inbox = whatsapp(api)
     sign_in(page, server)

@@ -29,7 +29,11 @@ export class Problem extends Error {
   }
 }
 
-async function call(method, path, { query, body, consistent = true } = {}) {
+// Read straight from the log or from the webhooks' own tables, always current: these take no
+// `min_position` (and refuse one).
+const CURRENT = /^\/v1\/(events|webhooks|keys)\b|\/events$/;
+
+async function call(method, path, { query, body, consistent = !CURRENT.test(path) } = {}) {
   const url = new URL(path, location.origin);
   for (const [k, v] of Object.entries(query || {})) {
     if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);

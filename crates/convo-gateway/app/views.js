@@ -386,17 +386,18 @@ function History({ id, tick }) {
     })().catch(console.error);
     return () => (live = false);
   }, [id, tick]);
+  // Until the slider moves it stands at the latest event: the conversation as of now.
+  const at = positions[index ?? positions.length - 1]?.position;
   useEffect(() => {
-    if (index === null || !positions[index]) return setThen(null);
+    if (at === undefined) return setThen(null);
     let live = true;
-    const at = positions[index].position;
     Promise.all([
       api.get(`/v1/conversations/${id}`, { at_position: at }, { consistent: false }),
     ])
       .then(([v]) => live && setThen(v))
       .catch(console.error);
     return () => (live = false);
-  }, [index, positions, id]);
+  }, [at, id]);
   if (positions.length === 0) return null;
   const i = index ?? positions.length - 1;
   return html`<section class="history" aria-labelledby="history-title">
@@ -413,7 +414,7 @@ function History({ id, tick }) {
           <dt>Last message</dt><dd data-field="last">${then.last_message?.preview || ""}</dd>
           ${then.members ? html`<dt>Members</dt><dd data-field="members">${then.members.map((m) => m.display_name || m.member_id).join(", ")}</dd>` : null}
         </dl>`
-      : html`<p>Move the slider to see the conversation as it was.</p>`}
+      : null}
   </section>`;
 }
 

@@ -279,7 +279,7 @@ impl GroupState {
                 if self.members.contains_key(&member_id) {
                     return Ok(vec![]); // already in: nothing to ask
                 }
-                if self.pending.values().any(|m| *m == member_id) {
+                if self.pending.values().any(|r| r.member_id == member_id) {
                     return Ok(vec![]); // already waiting
                 }
                 if self.settings.join_approval {
@@ -301,17 +301,19 @@ impl GroupState {
                 }
             }
             A::ResolveJoinRequest { request_id, outcome } => {
-                let Some(member_id) = self.pending.get(&request_id) else {
+                let Some(request) = self.pending.get(&request_id) else {
                     return Err(ConversationError::JoinRequestNotFound(request_id));
                 };
                 self.check_manage(performer)?;
+                let member_id = &request.member_id;
                 let mut changes =
                     vec![C::GroupJoinRequestResolved { request_id, member_id: member_id.clone(), outcome }];
                 if outcome == JoinRequestOutcome::Approved && !self.members.contains_key(member_id) {
+                    // They join with the name they asked with.
                     changes.push(C::GroupMemberAdded {
                         member_id: member_id.clone(),
                         role: GroupRole::Member,
-                        display_name: None,
+                        display_name: request.display_name.clone(),
                         via: JoinedVia::JoinRequest,
                     });
                 }

@@ -114,8 +114,8 @@ pub struct GroupState {
     pub members: BTreeMap<String, MemberState>,
     pub settings: GroupSettings,
     pub invite_code: Option<String>,
-    /// Pending join requests: request id → member id.
-    pub pending: BTreeMap<Uuid, String>,
+    /// Pending join requests: request id → who asks.
+    pub pending: BTreeMap<Uuid, PendingRequest>,
     /// The inbox's member left or was removed: readable, nothing can be sent.
     pub left: bool,
     /// Latest activity in an activity-only group.
@@ -185,8 +185,9 @@ impl GroupState {
                 info_update(&mut self.picture_url, picture_url);
             }
             C::GroupSettingsChanged { settings } => self.settings = *settings,
-            C::GroupJoinRequested { request_id, member_id, .. } => {
-                self.pending.insert(*request_id, member_id.clone());
+            C::GroupJoinRequested { request_id, member_id, display_name } => {
+                let request = PendingRequest { member_id: member_id.clone(), display_name: display_name.clone() };
+                self.pending.insert(*request_id, request);
             }
             C::GroupJoinRequestResolved { request_id, .. } => {
                 self.pending.remove(request_id);
@@ -211,4 +212,12 @@ pub fn info_update(current: &mut Option<String>, update: &Option<String>) {
     if let Some(value) = update {
         *current = (!value.is_empty()).then(|| value.clone());
     }
+}
+
+/// A pending join request: the member asking, with the name the channel showed (which they
+/// join with once approved).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRequest {
+    pub member_id: String,
+    pub display_name: Option<String>,
 }

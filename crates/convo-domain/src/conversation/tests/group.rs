@@ -216,10 +216,11 @@ fn with_join_approval_joins_wait_for_an_admin() {
                 member_id: BOB.into(),
                 outcome: JoinRequestOutcome::Approved
             },
+            // With the name they asked with.
             C::GroupMemberAdded {
                 member_id: BOB.into(),
                 role: GroupRole::Member,
-                display_name: None,
+                display_name: Some("Bob".into()),
                 via: JoinedVia::JoinRequest
             },
         ]
