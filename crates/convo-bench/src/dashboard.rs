@@ -43,11 +43,15 @@ pub struct HeapSample {
 }
 
 impl DashboardResult {
-    /// The heap's growth from the first sample after a minute (the page warmed up) to the last.
+    /// The heap's growth over the run, once the page has warmed up (its first minute): the
+    /// floor of the last third of the samples against the floor of the first third. What the
+    /// page keeps is the floor; single samples swing by a megabyte above it with what is in
+    /// flight (a page of rows being replaced) when they are taken.
     pub fn heap_growth(&self) -> Option<f64> {
-        let warm = self.heap.iter().find(|s| s.seconds >= 60)?;
-        let last = self.heap.last()?;
-        Some(last.js_heap_bytes as f64 / warm.js_heap_bytes as f64 - 1.0)
+        let warm: Vec<u64> = self.heap.iter().filter(|s| s.seconds >= 60).map(|s| s.js_heap_bytes).collect();
+        let third = warm.len() / 3;
+        let floor = |part: &[u64]| part.iter().min().map(|&b| b as f64);
+        Some(floor(&warm[warm.len() - third..])? / floor(&warm[..third])? - 1.0)
     }
 }
 

@@ -517,7 +517,11 @@ fn dashboard_table(
     ));
     if let Some(growth) = d.heap_growth() {
         targets.push((
-            format!("the page's heap does not grow under {} min of steady traffic (last vs. after 1 min)", d.minutes),
+            format!(
+                "the page's heap does not grow under {} min of steady traffic (the lowest of the last third of \
+                 the samples vs. of the first third, after the first minute)",
+                d.minutes
+            ),
             format!("{:+.1} %", growth * 100.0),
             check(growth < 0.10),
         ));

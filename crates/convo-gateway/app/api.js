@@ -65,3 +65,11 @@ export const api = {
 };
 
 export const enc = encodeURIComponent;
+
+// What a background read failed with: an answer of the engine's refusing it is a defect of the
+// page (logged as an error); no answer at all (the engine restarting, the network away) is
+// passing, and the next change on the stream reads again.
+export function report(e) {
+  if (e instanceof Problem) console.error("convo:", e.status, e.message);
+  else console.warn("convo: the engine did not answer:", e?.message ?? e);
+}

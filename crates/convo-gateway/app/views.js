@@ -2,7 +2,7 @@
 // them, with `min_position`, when the live stream says they moved.
 
 import { html, useEffect, useState, useCallback } from "./vendor/htm-preact.js";
-import { api, enc, Problem } from "./api.js";
+import { api, enc, Problem, report } from "./api.js";
 
 const STATUSES = ["open", "pending", "snoozed", "closed"];
 const TICKS = { accepted: "✓ accepted", sent: "✓ sent", delivered: "✓✓ delivered", read: "✓✓ read", failed: "✗ failed" };
@@ -10,7 +10,7 @@ const TICKS = { accepted: "✓ accepted", sent: "✓ sent", delivered: "✓✓ d
 export const when = (t) => (t ? new Date(t).toLocaleString() : "");
 
 function words(e) {
-  return e instanceof Problem ? e.message : `${e}`;
+  return e instanceof Problem ? e.message : `The engine did not answer (${e?.message ?? e}); it is read again on the next change.`;
 }
 
 // An action's outcome: the engine's own words when it refused.
@@ -78,13 +78,13 @@ export function useDirectory(tick) {
       api.get("/v1/teams", { limit: 100 }),
     ])
       .then(([i, a, t]) => live && setDir((d) => ({ ...d, inboxes: i.items, agents: a.items, teams: t.items })))
-      .catch((e) => console.error(e));
+      .catch(report);
     if (performance.now() - labelsReadAt >= LABELS_EVERY_MS) {
       labelsReadAt = performance.now();
       api
         .get("/v1/labels", { limit: 100 })
         .then((l) => live && setDir((d) => ({ ...d, labels: l.items })))
-        .catch((e) => console.error(e));
+        .catch(report);
     }
     return () => (live = false);
   }, [tick]);
@@ -182,8 +182,8 @@ export function Agents({ tick, me }) {
   const [summary, setSummary] = useState(null);
   useEffect(() => {
     let live = true;
-    api.get("/v1/agents", { limit: 100, active: true }).then((p) => live && setAgents(p.items)).catch(console.error);
-    if (me) api.get(`/v1/users/${enc(me)}/unread-summary`).then((s) => live && setSummary(s)).catch(console.error);
+    api.get("/v1/agents", { limit: 100, active: true }).then((p) => live && setAgents(p.items)).catch(report);
+    if (me) api.get(`/v1/users/${enc(me)}/unread-summary`).then((s) => live && setSummary(s)).catch(report);
     return () => (live = false);
   }, [tick, me]);
   return html`<section aria-labelledby="agents-title" class="agents">
@@ -346,8 +346,8 @@ function Group({ id, tick }) {
   const action = useAction(async () => setReload((n) => n + 1));
   useEffect(() => {
     let live = true;
-    api.get(`/v1/conversations/${id}/members`, { limit: 100 }).then((p) => live && setMembers(p.items)).catch(console.error);
-    api.get(`/v1/conversations/${id}/join-requests`, { limit: 100 }).then((p) => live && setRequests(p.items)).catch(console.error);
+    api.get(`/v1/conversations/${id}/members`, { limit: 100 }).then((p) => live && setMembers(p.items)).catch(report);
+    api.get(`/v1/conversations/${id}/join-requests`, { limit: 100 }).then((p) => live && setRequests(p.items)).catch(report);
     return () => (live = false);
   }, [id, tick, reload]);
   return html`<section class="group" aria-labelledby="group-title">
@@ -383,7 +383,7 @@ function History({ id, tick }) {
         cursor = page.next_cursor;
       } while (cursor && live && all.length < 5000);
       if (live) setPositions(all);
-    })().catch(console.error);
+    })().catch(report);
     return () => (live = false);
   }, [id, tick]);
   // Until the slider moves it stands at the latest event: the conversation as of now.
@@ -395,7 +395,7 @@ function History({ id, tick }) {
       api.get(`/v1/conversations/${id}`, { at_position: at }, { consistent: false }),
     ])
       .then(([v]) => live && setThen(v))
-      .catch(console.error);
+      .catch(report);
     return () => (live = false);
   }, [at, id]);
   if (positions.length === 0) return null;
@@ -426,7 +426,7 @@ export function Webhooks({ tick }) {
   const action = useAction(async () => setReload((n) => n + 1));
   useEffect(() => {
     let live = true;
-    api.get("/v1/webhooks", { limit: 100 }).then((p) => live && setEndpoints(p.items)).catch(console.error);
+    api.get("/v1/webhooks", { limit: 100 }).then((p) => live && setEndpoints(p.items)).catch(report);
     return () => (live = false);
   }, [tick, reload]);
   useEffect(() => {
@@ -434,7 +434,7 @@ export function Webhooks({ tick }) {
     let live = true;
     // Deliveries are not events of the log: the attempt log is polled while it is open.
     const read = () =>
-      api.get("/v1/webhooks/attempts", { webhook_id: selected, limit: 50 }).then((p) => live && setAttempts(p.items)).catch(console.error);
+      api.get("/v1/webhooks/attempts", { webhook_id: selected, limit: 50 }).then((p) => live && setAttempts(p.items)).catch(report);
     read();
     const every = setInterval(read, 2000);
     return () => ((live = false), clearInterval(every));
