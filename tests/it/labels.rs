@@ -106,6 +106,12 @@ async fn labels_filter_the_inbox_list_and_are_counted_per_workspace<B: Backend>(
     let cursor = first["next_cursor"].as_str().expect("a next page");
     let second = ok(&app, "GET", &format!("/v1/labels?limit=1&cursor={cursor}&{at}"), None).await;
     assert_eq!(second["items"][0]["label"], "vip");
+    // Open means open and not archived, now: archiving the open one counts it out, and back.
+    for (action, open) in [("archive", 0), ("unarchive", 1)] {
+        let done = ok(&app, "POST", &format!("/v1/conversations/{}/{action}", c[0]), None).await;
+        let labels = ok(&app, "GET", &format!("/v1/labels?min_position={}", done["position"]), None).await;
+        assert_eq!(labels["items"][0], json!({"label": "billing", "conversations": 2, "open": open}), "{action}");
+    }
 
     // Taken off: once.
     let off = ok(&app, "DELETE", &format!("/v1/conversations/{}/labels/billing", c[0]), None).await;

@@ -262,6 +262,23 @@ pub async fn run(target: &Target, pool: &PgPool, server: &mut Server, sizes: Siz
         let path = format!("/v1/conversations?label={label}");
         measured.run(&name, Some(&target), &[path], &labelled(label)).await?;
     }
+    // The labels in use with their counts: every label row of the workspace read, grouped.
+    let label_counts = |_: usize, answer: &Value| {
+        for (label, _) in LABELS {
+            let carrying = u64::from(extras.carrying(label, conversations));
+            let count = items(answer).iter().find(|l| l["label"] == label).map(|l| l["conversations"].clone());
+            anyhow::ensure!(
+                count.as_ref().and_then(Value::as_u64).is_some_and(|n| n >= carrying),
+                "GET /v1/labels: {label} on {count:?} conversations, not at least {carrying}"
+            );
+        }
+        Ok(())
+    };
+    let name = format!(
+        "GET /v1/labels (counting every label row: {} in all)",
+        LABELS.iter().map(|(l, _)| extras.carrying(l, conversations)).sum::<u32>()
+    );
+    measured.run(&name, None, &["/v1/labels".to_owned()], &label_counts).await?;
     if agents > 0 {
         let held = extras.assigned_to(0, conversations);
         let name = format!("GET /v1/agents?limit={AGENTS_PAGE} (with their counts: each holds {held} conversations)");

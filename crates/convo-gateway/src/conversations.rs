@@ -633,7 +633,7 @@ pub async fn list_labels<B: Backend>(
     ListQuery(paging, ReadQuery(_, token)): ListQuery<paging::Labels, ReadQuery>,
 ) -> Result<Listed<Page<LabelCount>>, ApiError> {
     let read = &state.read;
-    token.wait(&state, &[&read.conversation_labels_status, &read.inbox_status]).await?;
+    token.wait(&state, &[&read.conversation_labels_status]).await?;
     let rows = read.conversation_labels.counts(workspace_id, paging.cursor.as_deref(), paging.fetch()).await?;
     Ok(paging.answer(paging.page(rows, |count| count.label.clone())))
 }

@@ -385,6 +385,9 @@ pub struct ConversationLabelView {
     /// The conversation's sort times now.
     #[schema(ignore)]
     pub times: SortTimes,
+    /// The conversation is in status `open` and not archived, now: what the labels' counts
+    /// count as open.
+    pub open: bool,
 }
 
 /// What the labels model keeps of a conversation: its labels (when and at which position each
@@ -395,6 +398,15 @@ pub struct LabelledConversation {
     pub workspace_id: Uuid,
     pub labels: BTreeMap<String, (DateTime<Utc>, i64)>,
     pub times: SortTimes,
+    pub status: ConversationStatus,
+    pub archived: bool,
+}
+
+impl LabelledConversation {
+    /// In status `open` and not archived.
+    pub fn open(&self) -> bool {
+        self.status == ConversationStatus::Open && !self.archived
+    }
 }
 
 /// A row of the labels model: a conversation's, or one of its labels'.
@@ -462,6 +474,8 @@ impl Projection for ConversationLabelsProjection {
                 workspace_id,
                 labels: BTreeMap::new(),
                 times: SortTimes::started(at),
+                status: ConversationStatus::Open,
+                archived: false,
             };
             rows.put(own, LabelRow::Conversation(row));
             return Ok(());
@@ -479,12 +493,18 @@ impl Projection for ConversationLabelsProjection {
                 conversation.labels.remove(&label);
                 rows.remove(&(id, label));
             }
+            ConversationChange::StatusChanged { to, .. } => conversation.status = to,
+            ConversationChange::Archived {} => conversation.archived = true,
+            ConversationChange::Unarchived {} => conversation.archived = false,
             _ => {}
         }
         if conversation == before {
             return Ok(());
         }
-        if conversation.labels != before.labels || conversation.times != before.times {
+        if conversation.labels != before.labels
+            || conversation.times != before.times
+            || conversation.open() != before.open()
+        {
             for (label, (added_at, position)) in &conversation.labels {
                 let view = ConversationLabelView {
                     conversation_id: id,
@@ -493,6 +513,7 @@ impl Projection for ConversationLabelsProjection {
                     added_at: *added_at,
                     position: *position,
                     times: conversation.times,
+                    open: conversation.open(),
                 };
                 rows.put((id, label.clone()), LabelRow::Label(view));
             }

@@ -785,6 +785,8 @@ fn label_view(
     at: i64,
     position: i64,
 ) -> ((Uuid, String), ConversationLabelView) {
+    let inbox =
+        rows_after(&log.events, HashMap::new()).expect("the log folds").remove(&conversation_id).expect("a row");
     let row = ConversationLabelView {
         conversation_id,
         workspace_id: WORKSPACE,
@@ -792,8 +794,41 @@ fn label_view(
         added_at: t(at),
         position,
         times: inbox_times(log, conversation_id),
+        // Open as the inbox model sees it.
+        open: inbox.status == ConversationStatus::Open && !inbox.archived,
     };
     ((conversation_id, label.to_owned()), row)
+}
+
+#[test]
+fn a_label_row_says_whether_its_conversation_is_open_as_the_inbox_sees_it() {
+    let mut log = given_started();
+    log.then(t(10), ConversationChange::LabelAdded { label: "vip".into() });
+    assert!(label_rows(&log)[&(CONVERSATION, "vip".to_owned())].open);
+    for (at, change) in [
+        (11, ConversationChange::Archived {}),
+        (12, ConversationChange::Unarchived {}),
+        (
+            13,
+            ConversationChange::StatusChanged {
+                from: ConversationStatus::Open,
+                to: ConversationStatus::Pending,
+                snoozed_until: None,
+            },
+        ),
+        (
+            14,
+            ConversationChange::StatusChanged {
+                from: ConversationStatus::Pending,
+                to: ConversationStatus::Open,
+                snoozed_until: None,
+            },
+        ),
+    ] {
+        log.then(t(at), change);
+        let (key, expected) = label_view(&log, CONVERSATION, "vip", 10, 20);
+        assert_eq!(label_rows(&log).get(&key), Some(&expected), "after the event at {at}");
+    }
 }
 
 #[test]

@@ -1,10 +1,8 @@
 //! `rm_conversation_labels`: one row per label on a conversation; the labels in use, counted.
 
-use convo_domain::conversation::ConversationStatus;
 use convo_projection_inbox::{ConversationLabelsProjection, LabelKey, LabelRow};
 use uuid::Uuid;
 
-use super::name;
 use crate::table::{SqlTable, TableStore};
 use convo_store::{SqlStore, SqlValue, StoreError};
 
@@ -16,7 +14,7 @@ impl SqlTable<ConversationLabelsProjection> for ConversationLabelsTable {
     const TABLE: &'static str = "rm_conversation_labels";
     const KEY: &'static [&'static str] = &["conversation_id", "label"];
     const COLUMNS: &'static [&'static str] =
-        &["workspace_id", "last_message_at_us", "last_activity_at_us", "created_at_us"];
+        &["workspace_id", "last_message_at_us", "last_activity_at_us", "created_at_us", "open"];
 
     fn key((conversation_id, label): &LabelKey) -> Vec<SqlValue> {
         vec![SqlValue::Text(conversation_id.to_string()), SqlValue::Text(label.clone())]
@@ -31,14 +29,19 @@ impl SqlTable<ConversationLabelsProjection> for ConversationLabelsTable {
             // No list reads a conversation's own row by its times (they are in `row`): constant
             // columns leave its indexes as they are when it changes, which is on almost every
             // event (PostgreSQL then updates it in place, touching no index).
-            LabelRow::Conversation(c) => {
-                vec![SqlValue::Text(c.workspace_id.to_string()), SqlValue::Int(0), SqlValue::Int(0), SqlValue::Int(0)]
-            }
+            LabelRow::Conversation(c) => vec![
+                SqlValue::Text(c.workspace_id.to_string()),
+                SqlValue::Int(0),
+                SqlValue::Int(0),
+                SqlValue::Int(0),
+                SqlValue::Bool(false),
+            ],
             LabelRow::Label(l) => vec![
                 SqlValue::Text(l.workspace_id.to_string()),
                 SqlValue::Int(l.times.last_message_or_created().timestamp_micros()),
                 SqlValue::Int(l.times.last_activity_at.timestamp_micros()),
                 SqlValue::Int(l.times.created_at.timestamp_micros()),
+                SqlValue::Bool(l.open),
             ],
         }
     }
@@ -62,21 +65,16 @@ pub type ConversationLabelsModel<S> = TableStore<ConversationLabelsProjection, C
 impl<S: SqlStore> ConversationLabelsModel<S> {
     /// A page of the workspace's labels in use (on at least one conversation), by label in byte
     /// order: up to `limit` after the label `after` (keyset), each with its conversations
-    /// counted, in one statement: the workspace's range of `rm_conversation_labels_by_label`
-    /// grouped by label, each conversation's status and archiving from `rm_inbox`. It reads
-    /// every row of the page's labels. A conversation the inbox model has not folded yet counts
-    /// as carrying the label, not as open.
+    /// counted, in one statement: the workspace's range of the label rows grouped by label,
+    /// each row saying whether its conversation is open (the model folds status and archiving
+    /// too). It reads every row of the page's labels, and nothing else.
     pub async fn counts(
         &self,
         workspace_id: Uuid,
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<LabelCount>, StoreError> {
-        let mut values = vec![
-            SqlValue::Text(workspace_id.to_string()),
-            SqlValue::Text(name(&ConversationStatus::Open)),
-            SqlValue::Bool(false),
-        ];
+        let mut values = vec![SqlValue::Text(workspace_id.to_string()), SqlValue::Bool(true)];
         // After the label `after`, or after the empty one: a conversation's own row is no label.
         values.push(SqlValue::Text(after.unwrap_or_default().to_owned()));
         let keyset = format!(" AND l.label > {{{}}}", values.len());
@@ -84,10 +82,9 @@ impl<S: SqlStore> ConversationLabelsModel<S> {
         // Counts first, the label last: a label may hold a `|`.
         let sql = self.store.sql(&format!(
             "SELECT CAST(COUNT(*) AS TEXT) || '|' \
-                    || CAST(SUM(CASE WHEN i.status = {{2}} AND i.archived = {{3}} THEN 1 ELSE 0 END) AS TEXT) || '|' \
+                    || CAST(SUM(CASE WHEN l.open = {{2}} THEN 1 ELSE 0 END) AS TEXT) || '|' \
                     || l.label \
                FROM rm_conversation_labels l \
-               LEFT JOIN rm_inbox i ON i.conversation_id = l.conversation_id \
               WHERE l.workspace_id = {{1}} AND l.label <> ''{keyset} \
               GROUP BY l.label \
               ORDER BY l.label \
