@@ -391,10 +391,9 @@ function History({ id, tick }) {
   useEffect(() => {
     if (at === undefined) return setThen(null);
     let live = true;
-    Promise.all([
-      api.get(`/v1/conversations/${id}`, { at_position: at }, { consistent: false }),
-    ])
-      .then(([v]) => live && setThen(v))
+    api
+      .get(`/v1/conversations/${id}`, { at_position: at }, { consistent: false })
+      .then((v) => live && setThen(v))
       .catch(report);
     return () => (live = false);
   }, [at, id]);

@@ -385,12 +385,7 @@ fn whole_alternatives(schema: &mut serde_json::Map<String, Value>, keyword: &str
                 all.insert(name, property);
             }
             object.insert("properties".into(), Value::Object(all));
-            let mut all = required.clone();
-            for name in alternative["required"].as_array().into_iter().flatten() {
-                if !all.contains(name) {
-                    all.push(name.clone());
-                }
-            }
+            let all = required_too(&required, &alternative["required"]);
             if !all.is_empty() {
                 object.insert("required".into(), Value::Array(all));
             }
@@ -426,14 +421,8 @@ fn events_as_variants(doc: &mut Value) {
             .map(|mut variant| {
                 let mut properties = envelope_properties.clone();
                 properties.extend(variant["properties"].as_object().cloned().unwrap_or_default());
-                let mut required = envelope_required.clone();
-                for field in variant["required"].as_array().into_iter().flatten() {
-                    if !required.contains(field) {
-                        required.push(field.clone());
-                    }
-                }
+                variant["required"] = Value::Array(required_too(&envelope_required, &variant["required"]));
                 variant["properties"] = Value::Object(properties);
-                variant["required"] = Value::Array(required);
                 variant
             })
             .collect();
@@ -451,6 +440,17 @@ fn events_as_variants(doc: &mut Value) {
             schemas.remove(&change);
         }
     }
+}
+
+/// `required`, then the names of `more` (a `required` array) it lacks, in order.
+fn required_too(required: &[Value], more: &Value) -> Vec<Value> {
+    let mut all = required.to_vec();
+    for name in more.as_array().into_iter().flatten() {
+        if !all.contains(name) {
+            all.push(name.clone());
+        }
+    }
+    all
 }
 
 /// Whether `value` holds a `$ref` to `reference`, at any depth.
